@@ -1,0 +1,55 @@
+# luahub — see README.md. `make run` and `make test` are the two front-door commands.
+CC      ?= cc
+PKGS    := luajit libcrypto zlib
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# -Wl,-E exports the core's lh_* functions so the LuaJIT FFI finds them in the binary.
+LDLIBS  += -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -lhttp_parser -lm -ldl
+
+BUILD   ?= build
+SRCS    := $(wildcard core/*.c)
+OBJS    := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
+BIN     := $(BUILD)/luahub
+SCRIPT  ?= hub.lua
+LISTEN  ?= 127.0.0.1:8080
+
+.PHONY: all deps run test asan bench fuzz install clean
+
+all: deps $(BIN)
+
+# deps.sh is a no-op when every package is present; it installs only what is missing.
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(OBJS) $(LDLIBS) -o $@
+
+$(BUILD)/obj:
+	@mkdir -p $@
+
+run: all
+	$(BIN) --listen $(LISTEN) $(SCRIPT)
+
+test: all
+	@scripts/deps.sh test
+	@LUAHUB_BIN=$(abspath $(BIN)) BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CFLAGS)" scripts/test.sh
+
+# Same specs against an ASan+UBSan build (kept apart in build/asan).
+asan:
+	@$(MAKE) --no-print-directory test BUILD=build/asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined"
+
+bench: all
+	@scripts/bench.sh
+
+install: all
+	install -D -m 755 $(BIN) $(DESTDIR)/usr/local/bin/luahub
+	mkdir -p $(DESTDIR)/usr/local/share/luahub && cp -r lua $(DESTDIR)/usr/local/share/luahub/
+
+clean:
+	rm -rf build

@@ -1,0 +1,53 @@
+/* config.h — the server's settings: defaults, then hub.config{} from the script, then
+ * --config JSON overrides, then CLI flags. Lua validates types and ranges (lua/luahub/config.lua)
+ * and writes each key here through config_set_*; C checks only what it must parse. */
+#ifndef LUAHUB_CONFIG_H
+#define LUAHUB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum origin_policy { ORIGINS_SAME, ORIGINS_ANY, ORIGINS_LIST };
+enum sendq_policy { SENDQ_DROP_NEWEST, SENDQ_DROP_OLDEST, SENDQ_CLOSE };
+
+#define CONFIG_LIST_MAX 32
+
+struct string_list {
+    char *items[CONFIG_LIST_MAX];
+    int count;
+};
+
+struct config {
+    char *listen;                 /* "host:port" */
+    char *ws_path;
+    char *static_dir;             /* NULL = no static files */
+    enum origin_policy origins;
+    struct string_list origin_list;
+    struct string_list subprotocols;
+    uint64_t max_message_size;
+    double ping_interval, pong_timeout, write_timeout, handshake_timeout;
+    int compression;
+    uint32_t sendq_messages;
+    uint64_t sendq_bytes;
+    enum sendq_policy sendq_policy;
+    uint32_t limit_connections, limit_per_user, limit_rooms_per_client, limit_clients_per_room;
+    double limit_message_rate;
+    double drain_timeout;
+    char *api_key;
+    int reuse_port;
+    int watch;
+    uint32_t http_max_body;
+};
+
+extern struct config config;
+
+void config_defaults(struct config *c);
+void config_free(struct config *c);
+
+/* Each returns 0, or -1 with a message in err naming the key. Exported for the FFI. */
+int lh_config_set_number(const char *key, double value, char *err, size_t errlen);
+int lh_config_set_string(const char *key, const char *value, char *err, size_t errlen);
+int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
+void lh_config_clear_list(const char *key);
+
+#endif

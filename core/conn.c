@@ -1,0 +1,557 @@
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "handshake.h"
+#include "http.h"
+#include "hub.h"
+#include "log.h"
+#include "lua_bridge.h"
+#include "serve.h"
+#include "ws.h"
+
+#define SLOT_BITS 20
+#define SLOT_MAX (1u << SLOT_BITS)
+#define LINGER_SECONDS 2.0
+#define READ_BUF_SIZE (256 * 1024)
+#define IOV_BATCH 256
+
+/* Slot table: id -> conn in O(1). A slot's generation changes on every reuse, so an id
+ * held by Lua after its connection closed never finds the next occupant. */
+static struct conn **slots;
+static uint32_t *slot_gen;
+static uint32_t *free_slots;
+static uint32_t nfree, slots_used, slot_cap;
+static uint32_t open_count;
+
+static struct conn *dirty_head;
+/* One read buffer shared by all connections: reads are consumed before the next one, so
+ * an idle connection costs no receive buffer of its own. */
+static uint8_t read_buf[READ_BUF_SIZE];
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void conn_destroy(struct conn *c);
+
+static int slot_alloc(uint32_t *out)
+{
+    if (nfree) {
+        *out = free_slots[--nfree];
+        return 0;
+    }
+    if (slots_used == SLOT_MAX) return -1;
+    if (slots_used == slot_cap) {
+        uint32_t cap = slot_cap ? slot_cap * 2 : 1024;
+        struct conn **s = realloc(slots, cap * sizeof *s);
+        if (!s) return -1;
+        slots = s;
+        uint32_t *g = realloc(slot_gen, cap * sizeof *g);
+        if (!g) return -1;
+        slot_gen = g;
+        uint32_t *f = realloc(free_slots, cap * sizeof *f);
+        if (!f) return -1;
+        free_slots = f;
+        slot_cap = cap;
+    }
+    slot_gen[slots_used] = 0;
+    *out = slots_used++;
+    return 0;
+}
+
+struct conn *conn_by_id(uint64_t id)
+{
+    uint32_t slot = (uint32_t)(id & (SLOT_MAX - 1));
+    if (slot >= slots_used) return NULL;
+    struct conn *c = slots[slot];
+    return c && c->id == id ? c : NULL;
+}
+
+uint32_t conn_open_count(void) { return open_count; }
+
+static void set_events(struct conn *c, int events)
+{
+    if ((c->io.events & (EV_READ | EV_WRITE)) == events) return;
+    ev_io_stop(EV_DEFAULT, &c->io);
+    ev_io_modify(&c->io, events);
+    if (events) ev_io_start(EV_DEFAULT, &c->io);
+}
+
+struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    uint32_t slot;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c || slot_alloc(&slot) != 0) {
+        free(c);
+        close(fd);
+        return NULL;
+    }
+    c->http = http_req_new(config.http_max_body);
+    if (!c->http) {
+        free_slots[nfree++] = slot;
+        free(c);
+        close(fd);
+        return NULL;
+    }
+    c->fd = fd;
+    c->id = ((uint64_t)++slot_gen[slot] << SLOT_BITS) | slot;
+    slots[slot] = c;
+    open_count++;
+    if (addrlen <= sizeof c->addr) memcpy(&c->addr, addr, addrlen);
+    c->phase = PHASE_HTTP;
+    c->phase_since = ev_now(EV_DEFAULT);
+    ev_io_init(&c->io, io_cb, fd, EV_READ);
+    c->io.data = c;
+    ev_io_start(EV_DEFAULT, &c->io);
+    ev_init(&c->timer, timer_cb);
+    c->timer.data = c;
+    conn_arm_timer(c);
+    return c;
+}
+
+void conn_remote_addr(const struct conn *c, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (c->addr.sin6_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&c->addr;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(buf, len, "%s:%d", ip, port);
+    } else {
+        inet_ntop(AF_INET6, &c->addr.sin6_addr, ip, sizeof ip);
+        port = ntohs(c->addr.sin6_port);
+        snprintf(buf, len, "[%s]:%d", ip, port);
+    }
+}
+
+void conn_mark_dirty(struct conn *c)
+{
+    if (c->dirty) return;
+    c->dirty = 1;
+    c->next_dirty = dirty_head;
+    dirty_head = c;
+}
+
+void conn_kill(struct conn *c, int code)
+{
+    if (c->killed) return;
+    c->killed = 1;
+    if (!c->close_code) c->close_code = (uint16_t)code;
+    set_events(c, 0);
+    conn_mark_dirty(c);
+}
+
+int conn_send(struct conn *c, struct frame *f)
+{
+    if (c->phase != PHASE_WS || c->killed || c->close_queued || c->want_close)
+        return CONN_ERR_CLOSED;
+    struct sendq *q = &c->q;
+    int over = (config.sendq_messages && q->count >= config.sendq_messages) ||
+               (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
+    if (over) {
+        switch (config.sendq_policy) {
+        case SENDQ_DROP_NEWEST:
+            hub_note_dropped(c, f);
+            return CONN_ERR_QUEUE_FULL;
+        case SENDQ_DROP_OLDEST:
+            while (over) {
+                struct frame *old = sendq_drop_oldest(q);
+                if (!old) break;
+                hub_note_dropped(c, old);
+                frame_unref(old);
+                over = (config.sendq_messages && q->count >= config.sendq_messages) ||
+                       (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
+            }
+            if (over) {
+                hub_note_dropped(c, f);
+                return CONN_ERR_QUEUE_FULL;
+            }
+            break;
+        case SENDQ_CLOSE:
+            hub_note_dropped(c, f);
+            log_warn(c->id, "send queue full (%u messages, %llu bytes): closing slow client",
+                     q->count, (unsigned long long)q->bytes);
+            /* The queue is full, so a close frame would wait behind it; drop it and close now. */
+            sendq_clear(q);
+            ws_queue_close(c, 1008, "send queue overflow", 19);
+            return CONN_ERR_QUEUE_FULL;
+        }
+    }
+    if (sendq_push(q, frame_ref(f)) != 0) {
+        frame_unref(f);
+        return CONN_ERR_NOMEM;
+    }
+    conn_mark_dirty(c);
+    return CONN_OK;
+}
+
+int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (c->ctrl_len + n > c->ctrl_cap) {
+        size_t cap = c->ctrl_cap ? c->ctrl_cap : 256;
+        while (cap < c->ctrl_len + n) cap *= 2;
+        if (cap > 1 << 20) return -1;   /* a peer flooding pings it never reads pongs of */
+        uint8_t *b = realloc(c->ctrl, cap);
+        if (!b) return -1;
+        c->ctrl = b;
+        c->ctrl_cap = (uint32_t)cap;
+    }
+    memcpy(c->ctrl + c->ctrl_len, p, n);
+    c->ctrl_len += (uint32_t)n;
+    conn_mark_dirty(c);
+    return 0;
+}
+
+int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
+{
+    if (c->phase != PHASE_WS || c->killed || c->close_queued || c->want_close)
+        return CONN_ERR_CLOSED;
+    if (reason_len > 123) return CONN_ERR_BAD_ARG;
+    c->want_close = 1;
+    c->close_code = (uint16_t)code;
+    if (reason_len) {
+        c->close_reason = malloc(reason_len + 1);
+        if (c->close_reason) {
+            memcpy(c->close_reason, reason, reason_len);
+            c->close_reason[reason_len] = 0;
+        }
+    }
+    conn_mark_dirty(c);
+    return CONN_OK;
+}
+
+/* After our close frame (or an HTTP response) is fully written: stop writing, keep reading
+ * and discarding until the peer closes or LINGER_SECONDS pass, so unread bytes in our
+ * receive buffer never turn the close into a reset that loses the frame we just sent. */
+static void start_linger(struct conn *c)
+{
+    if (c->phase == PHASE_WS) hub_remove(c);
+    c->phase = PHASE_LINGER;
+    c->phase_since = ev_now(EV_DEFAULT);
+    sendq_release(&c->q);
+    shutdown(c->fd, SHUT_WR);
+    set_events(c, EV_READ);
+    conn_arm_timer(c);
+}
+
+static void destroy_later(struct conn *c)
+{
+    c->killed = 1;
+    set_events(c, 0);
+    conn_mark_dirty(c);
+}
+
+static void conn_destroy(struct conn *c)
+{
+    if (c->phase == PHASE_WS || c->in_hub) hub_remove(c);
+    ev_io_stop(EV_DEFAULT, &c->io);
+    ev_timer_stop(EV_DEFAULT, &c->timer);
+    close(c->fd);
+    sendq_release(&c->q);
+    http_req_free(c->http);
+    ws_free(c);
+    free(c->ctrl);
+    free(c->close_reason);
+    uint32_t slot = (uint32_t)(c->id & (SLOT_MAX - 1));
+    slots[slot] = NULL;
+    free_slots[nfree++] = slot;
+    open_count--;
+    free(c);
+}
+
+/* Writes as much of ctrl and the queue as the socket takes, in stream order:
+ * [rest of a partly written data frame][control frames][whole data frames...].
+ * Control frames go at the first frame boundary; nothing follows a close frame. */
+static void flush_one(struct conn *c)
+{
+    ev_tstamp now = ev_now(EV_DEFAULT);
+    for (;;) {
+        if (c->want_close && sendq_empty(&c->q) && c->ctrl_len == 0) {
+            c->want_close = 0;
+            ws_queue_close(c, c->close_code, c->close_reason,
+                           c->close_reason ? strlen(c->close_reason) : 0);
+        }
+        struct iovec iov[IOV_BATCH];
+        int n = 0;
+        size_t head_part = 0, ctrl_part = c->ctrl_len;
+        if (c->q.head_off && c->q.count) {
+            n = sendq_iov(&c->q, iov, 1);
+            head_part = iov[0].iov_len;
+        }
+        if (ctrl_part) {
+            iov[n].iov_base = c->ctrl;
+            iov[n].iov_len = ctrl_part;
+            n++;
+        }
+        if (!c->close_queued && c->q.count > (head_part ? 1u : 0u)) {
+            struct iovec tmp[IOV_BATCH];
+            int k = sendq_iov(&c->q, tmp, IOV_BATCH - n + (head_part ? 1 : 0));
+            for (int i = head_part ? 1 : 0; i < k && n < IOV_BATCH; i++) iov[n++] = tmp[i];
+        }
+        if (n == 0) break;
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            log_debug(c->id, "write failed: %s", strerror(errno));
+            c->close_code = c->close_code ? c->close_code : 1006;
+            conn_destroy(c);
+            return;
+        }
+        size_t left = (size_t)w;
+        size_t take = left < head_part ? left : head_part;
+        if (take) sendq_consume(&c->q, take);
+        left -= take;
+        if (take < head_part) break;
+        take = left < ctrl_part ? left : ctrl_part;
+        if (take) {
+            memmove(c->ctrl, c->ctrl + take, c->ctrl_len - take);
+            c->ctrl_len -= (uint32_t)take;
+        }
+        left -= take;
+        if (take < ctrl_part) break;
+        if (left) sendq_consume(&c->q, left);
+        c->blocked_since = now;   /* progress */
+    }
+    int pending = c->ctrl_len > 0 || (!c->close_queued && !sendq_empty(&c->q));
+    if (!pending && c->close_queued) {
+        start_linger(c);
+        return;
+    }
+    if (!pending && c->close_after_flush) {
+        start_linger(c);
+        return;
+    }
+    if (pending && !c->write_blocked) {
+        c->write_blocked = 1;
+        c->blocked_since = now;
+        set_events(c, EV_READ | EV_WRITE);
+        conn_arm_timer(c);
+    } else if (!pending && c->write_blocked) {
+        c->write_blocked = 0;
+        set_events(c, EV_READ);
+        conn_arm_timer(c);
+    }
+}
+
+void conn_flush_dirty(void)
+{
+    while (dirty_head) {
+        struct conn *c = dirty_head;
+        dirty_head = c->next_dirty;
+        c->dirty = 0;
+        if (c->killed) {
+            conn_destroy(c);
+            continue;
+        }
+        flush_one(c);
+    }
+}
+
+static void answer_http(struct conn *c, struct frame *resp)
+{
+    c->close_after_flush = 1;
+    set_events(c, 0);
+    if (resp) {
+        sendq_push(&c->q, resp);
+        conn_mark_dirty(c);
+    } else {
+        destroy_later(c);
+    }
+}
+
+static void answer_error(struct conn *c, int status, const char *extra, const char *reason)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body, "%d %s: %s\n", status, http_status_text(status), reason);
+    answer_http(c, http_response(status, extra, "text/plain; charset=utf-8", body, (size_t)n));
+}
+
+static void upgrade(struct conn *c, const char *rest, size_t rest_len)
+{
+    struct handshake hs;
+    char addr[64];
+    if (handshake_check(c->http, &hs) != 101) {
+        conn_remote_addr(c, addr, sizeof addr);
+        log_info(c->id, "upgrade from %s refused: %d %s", addr, hs.status, hs.reason);
+        answer_error(c, hs.status, hs.extra_headers, hs.reason);
+        return;
+    }
+    struct frame *resp = handshake_response(&hs);
+    if (!resp || ws_start(c) != 0) {
+        if (resp) frame_unref(resp);
+        answer_error(c, 503, NULL, "out of memory");
+        return;
+    }
+    sendq_push(&c->q, resp);
+    http_req_free(c->http);
+    c->http = NULL;
+    c->phase = PHASE_WS;
+    c->phase_since = c->last_pong = c->last_ping = ev_now(EV_DEFAULT);
+    conn_mark_dirty(c);
+    hub_add(c);
+    conn_arm_timer(c);
+    lua_bridge_on_open(c);
+    if (rest_len && !c->killed && ws_feed(c, (const uint8_t *)rest, rest_len) != 0 &&
+        !c->close_queued)
+        conn_kill(c, 1002);
+}
+
+static void on_http_bytes(struct conn *c, const char *buf, size_t n)
+{
+    const char *rest;
+    size_t rest_len;
+    enum http_read_status st = http_req_feed(c->http, buf, n, &rest, &rest_len);
+    if (st == HTTP_READ_MORE) return;
+    if (st == HTTP_READ_ERROR) {
+        log_debug(c->id, "bad HTTP request: %d %s", c->http->error_status, c->http->error_reason);
+        answer_error(c, c->http->error_status, NULL, c->http->error_reason);
+        return;
+    }
+    const char *path;
+    size_t plen;
+    http_req_path(c->http, &path, &plen);
+    size_t wl = strlen(config.ws_path);
+    if (plen == wl && memcmp(path, config.ws_path, wl) == 0 &&
+        (c->http->parser.upgrade || http_header(c->http, "Sec-WebSocket-Key", NULL))) {
+        upgrade(c, rest, rest_len);
+        return;
+    }
+    if (plen == wl && memcmp(path, config.ws_path, wl) == 0) {
+        answer_error(c, 400, NULL, "this path only serves WebSocket upgrades");
+        return;
+    }
+    answer_http(c, serve_http(c, c->http));
+}
+
+static void on_readable(struct conn *c)
+{
+    /* Bounded per event so one busy client cannot starve the others in this pass. */
+    for (int rounds = 0; rounds < 4; rounds++) {
+        ssize_t n = read(c->fd, read_buf, sizeof read_buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            log_debug(c->id, "read failed: %s", strerror(errno));
+            conn_kill(c, 1006);
+            return;
+        }
+        if (n == 0) {
+            if (c->phase == PHASE_WS && !c->close_code) c->close_code = 1006;
+            conn_kill(c, 1006);
+            return;
+        }
+        switch (c->phase) {
+        case PHASE_HTTP:
+            on_http_bytes(c, (const char *)read_buf, (size_t)n);
+            if (c->phase != PHASE_WS) return;   /* answered: stop reading */
+            break;
+        case PHASE_WS:
+            if (ws_feed(c, read_buf, (size_t)n) != 0 && !c->close_queued) {
+                conn_kill(c, 1002);
+                return;
+            }
+            if (!ws_read_enabled(c)) return;   /* close frame seen or protocol error */
+            break;
+        case PHASE_LINGER:
+            break;   /* discard */
+        }
+        if ((size_t)n < sizeof read_buf || c->killed) return;
+    }
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    if (revents & EV_READ) on_readable(c);
+    if ((revents & EV_WRITE) && !c->killed) {
+        /* Writable again: flush now rather than wait for the next pass. */
+        if (c->dirty) return;
+        flush_one(c);
+    }
+}
+
+void conn_arm_timer(struct conn *c)
+{
+    ev_tstamp now = ev_now(EV_DEFAULT), next = now + 3600;
+    switch (c->phase) {
+    case PHASE_HTTP:
+        if (config.handshake_timeout > 0) next = c->phase_since + config.handshake_timeout;
+        break;
+    case PHASE_WS:
+        if (config.ping_interval > 0 && c->last_ping + config.ping_interval < next)
+            next = c->last_ping + config.ping_interval;
+        if (config.pong_timeout > 0 && c->last_pong + config.pong_timeout < next)
+            next = c->last_pong + config.pong_timeout;
+        break;
+    case PHASE_LINGER:
+        next = c->phase_since + LINGER_SECONDS;
+        break;
+    }
+    if (c->write_blocked && config.write_timeout > 0 &&
+        c->blocked_since + config.write_timeout < next)
+        next = c->blocked_since + config.write_timeout;
+    ev_timer_stop(EV_DEFAULT, &c->timer);
+    ev_timer_set(&c->timer, next > now ? next - now : 0, 0);
+    ev_timer_start(EV_DEFAULT, &c->timer);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn *c = w->data;
+    ev_tstamp now = ev_now(loop);
+    if (c->killed) return;
+    if (c->write_blocked && config.write_timeout > 0 &&
+        now >= c->blocked_since + config.write_timeout) {
+        log_info(c->id, "write timeout: peer took nothing for %.1fs", config.write_timeout);
+        conn_kill(c, 1006);
+        return;
+    }
+    switch (c->phase) {
+    case PHASE_HTTP:
+        if (now >= c->phase_since + config.handshake_timeout) {
+            log_debug(c->id, "handshake timeout");
+            answer_error(c, 408, NULL, "request timeout");
+            return;
+        }
+        break;
+    case PHASE_WS:
+        if (config.pong_timeout > 0 && now >= c->last_pong + config.pong_timeout) {
+            log_info(c->id, "pong timeout after %.1fs: closing", config.pong_timeout);
+            conn_kill(c, 1006);
+            return;
+        }
+        if (config.ping_interval > 0 && now >= c->last_ping + config.ping_interval &&
+            !c->close_queued) {
+            c->last_ping = now;
+            ws_queue_ping(c);
+        }
+        break;
+    case PHASE_LINGER:
+        if (now >= c->phase_since + LINGER_SECONDS) {
+            conn_kill(c, 0);
+            return;
+        }
+        break;
+    }
+    conn_arm_timer(c);
+}
+
+void conn_close_all(int code, const char *reason)
+{
+    for (uint32_t s = 0; s < slots_used; s++) {
+        struct conn *c = slots[s];
+        if (!c) continue;
+        if (c->phase == PHASE_WS) conn_close(c, code, reason, strlen(reason));
+        else if (c->phase == PHASE_HTTP && !c->close_after_flush) conn_kill(c, 0);
+    }
+}

@@ -1,0 +1,98 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+enum log_level log_min_level = LOG_INFO;
+enum log_format log_output_format = LOG_TEXT;
+
+int log_pinned_level, log_pinned_format;
+
+void lh_set_log(int level, int format)
+{
+    if (level >= LOG_DEBUG && level <= LOG_ERROR && !log_pinned_level) log_min_level = (enum log_level)level;
+    if (format >= LOG_TEXT && format <= LOG_JSON && !log_pinned_format) log_output_format = (enum log_format)format;
+}
+
+static const char *level_names[] = { "debug", "info", "warn", "error" };
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, level_names[i]) == 0) return i;
+    return -1;
+}
+
+int log_format_parse(const char *name)
+{
+    if (strcmp(name, "text") == 0) return LOG_TEXT;
+    if (strcmp(name, "json") == 0) return LOG_JSON;
+    return -1;
+}
+
+/* Escapes for a JSON string body; text mode keeps the message as is (one line per
+ * event is still guaranteed: newlines become \n). */
+static void put_escaped(FILE *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        switch (ch) {
+        case '"':  fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (ch < 0x20) fprintf(out, "\\u%04x", ch);
+            else fputc(ch, out);
+        }
+    }
+}
+
+void log_write(enum log_level level, uint64_t client, const char *msg, size_t msg_len,
+               const char *fields_json)
+{
+    if (level < log_min_level || level >= LOG_OFF) return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char ts[40];
+    size_t k = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + k, sizeof ts - k, ".%03dZ", (int)(tv.tv_usec / 1000));
+
+    FILE *out = stderr;
+    flockfile(out);
+    if (log_output_format == LOG_JSON) {
+        fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
+        put_escaped(out, msg, msg_len);
+        fputc('"', out);
+        if (client) fprintf(out, ",\"client\":\"%llu\"", (unsigned long long)client);
+        if (fields_json && *fields_json) fprintf(out, ",%s", fields_json);
+        fputs("}\n", out);
+    } else {
+        fprintf(out, "%s %-5s ", ts, level_names[level]);
+        if (client) fprintf(out, "client=%llu ", (unsigned long long)client);
+        put_escaped(out, msg, msg_len);
+        if (fields_json && *fields_json) fprintf(out, " {%s}", fields_json);
+        fputc('\n', out);
+    }
+    funlockfile(out);
+    fflush(out);
+}
+
+void log_msg(enum log_level level, uint64_t client, const char *fmt, ...)
+{
+    if (level < log_min_level) return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
+    log_write(level, client, buf, (size_t)n, NULL);
+}

@@ -1,0 +1,104 @@
+/* main.c — the command line: serve a script, check a script, version and help. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "lua_bridge.h"
+#include "server.h"
+
+#define LUAHUB_VERSION "0.1.0"
+
+static const char usage[] =
+    "usage: luahub [options] SCRIPT       serve SCRIPT (a hub.lua)\n"
+    "       luahub check [options] SCRIPT load and validate SCRIPT, print problems\n"
+    "       luahub --version | --help\n"
+    "\n"
+    "options:\n"
+    "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8080, or hub.config listen)\n"
+    "  --config JSON          JSON object merged over the script's hub.config{}\n"
+    "  --log-level LEVEL      debug | info | warn | error (default info)\n"
+    "  --log-format FORMAT    text | json (default text)\n"
+    "\n"
+    "signals: SIGHUP reloads the script; SIGTERM / SIGINT close clients (1001) and stop.\n";
+
+static void die(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "luahub: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    const char *script = NULL, *listen = NULL, *json = NULL;
+    const char *level = NULL, *format = NULL;
+    int check = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("luahub %s\n", LUAHUB_VERSION);
+            return 0;
+        }
+        const char **opt = strcmp(a, "--listen") == 0     ? &listen
+                         : strcmp(a, "--config") == 0     ? &json
+                         : strcmp(a, "--log-level") == 0  ? &level
+                         : strcmp(a, "--log-format") == 0 ? &format : NULL;
+        if (opt) {
+            if (i + 1 >= argc) die("option %s needs a value%s", a, "");
+            *opt = argv[++i];
+        } else if (strcmp(a, "check") == 0 && !script && !check) {
+            check = 1;
+        } else if (a[0] == '-' && a[1]) {
+            die("unknown option '%s' (see luahub --help)%s", a, "");
+        } else if (script) {
+            die("more than one script given ('%s' and '%s')", script, a);
+        } else {
+            script = a;
+        }
+    }
+    if (!script) die("no script given (usage: luahub [options] SCRIPT; see --help)%s%s", "", "");
+    if (level) {
+        int l = log_level_parse(level);
+        if (l < 0) die("--log-level '%s' is not one of debug, info, warn, error%s", level, "");
+        log_min_level = (enum log_level)l;
+        log_pinned_level = 1;
+    }
+    if (format) {
+        int f = log_format_parse(format);
+        if (f < 0) die("--log-format '%s' is not one of text, json%s", format, "");
+        log_output_format = (enum log_format)f;
+        log_pinned_format = 1;
+    }
+
+    config_defaults(&config);
+    char err[4096];
+    if (lua_bridge_load(script, json, err, sizeof err) != 0) {
+        fprintf(stderr, "luahub: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("%s: ok\n", script);
+        lua_bridge_shutdown();
+        config_free(&config);
+        return 0;
+    }
+    if (listen) {
+        free(config.listen);
+        config.listen = strdup(listen);
+    }
+    if (server_listen(config.listen, config.reuse_port, err, sizeof err) != 0) {
+        fprintf(stderr, "luahub: %s\n", err);
+        return 1;
+    }
+    int status = server_run();
+    lua_bridge_shutdown();
+    config_free(&config);
+    return status;
+}

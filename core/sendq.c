@@ -1,0 +1,93 @@
+#include "sendq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SENDQ_INITIAL_CAP 4
+
+static int grow(struct sendq *q)
+{
+    uint32_t cap = q->cap ? q->cap * 2 : SENDQ_INITIAL_CAP;
+    struct frame **ring = malloc(cap * sizeof *ring);
+    if (!ring) return -1;
+    for (uint32_t i = 0; i < q->count; i++) ring[i] = q->ring[(q->head + i) % q->cap];
+    free(q->ring);
+    q->ring = ring;
+    q->cap = cap;
+    q->head = 0;
+    return 0;
+}
+
+int sendq_push(struct sendq *q, struct frame *f)
+{
+    if (q->count == q->cap && grow(q) != 0) return -1;
+    q->ring[(q->head + q->count) % q->cap] = f;
+    q->count++;
+    q->bytes += f->len;
+    return 0;
+}
+
+struct frame *sendq_drop_oldest(struct sendq *q)
+{
+    /* A partly written head must finish, or the byte stream would lose its framing. */
+    uint32_t skip = q->head_off ? 1 : 0;
+    if (q->count <= skip) return NULL;
+    uint32_t at = (q->head + skip) % q->cap;
+    struct frame *f = q->ring[at];
+    /* Close the gap by shifting the (at most one) frame in front of it forward. */
+    if (skip) q->ring[at] = q->ring[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    q->bytes -= f->len;
+    return f;
+}
+
+int sendq_iov(const struct sendq *q, struct iovec *iov, int max)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < q->count && n < max; i++, n++) {
+        struct frame *f = q->ring[(q->head + i) % q->cap];
+        size_t off = i == 0 ? q->head_off : 0;
+        iov[n].iov_base = f->data + off;
+        iov[n].iov_len = f->len - off;
+    }
+    return n;
+}
+
+void sendq_consume(struct sendq *q, size_t n)
+{
+    q->bytes -= n;
+    while (n > 0) {
+        struct frame *f = q->ring[q->head];
+        size_t left = f->len - q->head_off;
+        if (n < left) {
+            q->head_off += (uint32_t)n;
+            return;
+        }
+        n -= left;
+        q->head_off = 0;
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+        frame_unref(f);
+    }
+    /* Zero-length frames never reach here: every frame has at least a 2-byte header. */
+}
+
+void sendq_clear(struct sendq *q)
+{
+    while (q->count) {
+        frame_unref(q->ring[q->head]);
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    q->head = q->head_off = 0;
+    q->bytes = 0;
+}
+
+void sendq_release(struct sendq *q)
+{
+    sendq_clear(q);
+    free(q->ring);
+    q->ring = NULL;
+    q->cap = 0;
+}
