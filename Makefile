@@ -28,15 +28,20 @@ $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(OBJS) $(LDLIBS) -o $@
 
-$(BUILD)/obj:
+$(BUILD)/obj $(BUILD)/ctest:
 	@mkdir -p $@
+
+# C unit tests: each spec/c/*_test.c links against the core minus main.
+CTESTS  := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
+$(BUILD)/ctest/%: spec/c/%.c spec/c/check.h $(filter-out $(BUILD)/obj/main.o,$(OBJS)) | $(BUILD)/ctest
+	$(CC) $(CFLAGS) -Icore $(LDFLAGS) $< $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(LDLIBS) -o $@
 
 run: all
 	$(BIN) --listen $(LISTEN) $(SCRIPT)
 
-test: all
+test: all $(CTESTS)
 	@scripts/deps.sh test
-	@LUAHUB_BIN=$(abspath $(BIN)) BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CFLAGS)" scripts/test.sh
+	@LUAHUB_BIN=$(abspath $(BIN)) CTEST_DIR=$(BUILD)/ctest scripts/test.sh
 
 # Same specs against an ASan+UBSan build (kept apart in build/asan).
 asan:

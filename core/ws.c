@@ -24,7 +24,21 @@ struct ws {
     uint8_t frame_fin;
     uint64_t frame_payload_len;
     size_t frame_received;
+    uint64_t msg_total;           /* payload bytes announced for the current data message */
+    uint16_t fail_code;           /* set when we fail the connection ourselves */
 };
+
+/* Fails the connection with code: wslay stops reading, and ws_feed sends our close frame
+ * instead of whatever wslay queued. Used for what wslay does not check itself with
+ * no_buffering (total size of a fragmented message), or answers without a status code
+ * (oversized or fragmented control frames, a 1-byte close payload). */
+static void fail(struct conn *c, uint16_t code)
+{
+    struct ws *w = c->ws;
+    if (w->fail_code) return;
+    w->fail_code = code;
+    wslay_event_shutdown_read(w->ctx);
+}
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *user)
@@ -55,7 +69,8 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 static void frame_start_cb(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_start_arg *a, void *user)
 {
-    struct ws *w = ((struct conn *)user)->ws;
+    struct conn *c = user;
+    struct ws *w = c->ws;
     w->frame_opcode = a->opcode;
     w->frame_fin = a->fin;
     w->frame_payload_len = a->payload_length;
@@ -63,7 +78,16 @@ static void frame_start_cb(wslay_event_context_ptr ctx,
     if (a->opcode == WS_TEXT || a->opcode == WS_BINARY) {
         w->msg_opcode = a->opcode;
         w->msg_len = 0;
+        w->msg_total = 0;
         w->direct = NULL;
+    }
+    if (a->opcode == WS_CLOSE && a->payload_length == 1) {
+        fail(c, 1002);
+        return;
+    }
+    if (a->opcode == WS_TEXT || a->opcode == WS_BINARY || a->opcode == WS_CONT) {
+        w->msg_total += a->payload_length;
+        if (w->msg_total > config.max_message_size) fail(c, 1009);
     }
 }
 
@@ -88,6 +112,7 @@ static void frame_chunk_cb(wslay_event_context_ptr ctx,
     struct conn *c = user;
     struct ws *w = c->ws;
     uint8_t op = w->frame_opcode;
+    if (w->fail_code) return;
     if (op != WS_TEXT && op != WS_BINARY && op != WS_CONT) return;
     if (op != WS_CONT && w->frame_fin && w->frame_received == 0 &&
         a->data_length == w->frame_payload_len) {
@@ -108,6 +133,7 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
     switch (a->opcode) {
     case WS_TEXT:
     case WS_BINARY: {
+        if (w->fail_code) return;
         const uint8_t *p = w->direct ? w->direct : w->msg;
         size_t n = w->direct ? w->direct_len : w->msg_len;
         w->direct = NULL;
@@ -165,6 +191,7 @@ void ws_free(struct conn *c)
 static void pull_ctrl(struct conn *c)
 {
     struct ws *w = c->ws;
+    if (w->fail_code) return;   /* our close frame is out; wslay's queue is abandoned */
     if (wslay_event_want_write(w->ctx)) wslay_event_send(w->ctx);
     if (wslay_event_get_close_sent(w->ctx) && !c->close_queued) {
         c->close_queued = 1;
@@ -175,14 +202,24 @@ static void pull_ctrl(struct conn *c)
 int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
 {
     struct ws *w = c->ws;
+    if (w->fail_code) return 0;
     w->in = buf;
     w->in_len = len;
     int r = wslay_event_recv(w->ctx);
     w->in = NULL;
     w->in_len = 0;
+    /* wslay_frame_recv rejects bad control frames itself and wslay then queues a close
+     * without a status code; we answer 1002 as RFC 6455 asks. */
+    if (r != 0 && !w->fail_code && !wslay_event_get_close_sent(w->ctx)) fail(c, 1002);
+    if (w->fail_code && !c->close_queued) {
+        uint8_t close_frame[4] = { 0x80 | WS_CLOSE, 2, (uint8_t)(w->fail_code >> 8),
+                                   (uint8_t)w->fail_code };
+        c->close_code = w->fail_code;
+        c->close_queued = 1;
+        return conn_send_ctrl(c, close_frame, sizeof close_frame) == 0 ? 0 : -1;
+    }
     pull_ctrl(c);
-    if (r != 0) return -1;
-    return 0;
+    return r != 0 ? -1 : 0;
 }
 
 void ws_queue_close(struct conn *c, int code, const char *reason, size_t reason_len)
@@ -204,7 +241,7 @@ int ws_close_received(const struct conn *c) { return wslay_event_get_close_recei
 
 int ws_final_code(const struct conn *c)
 {
-    if (!c->ws) return c->close_code ? c->close_code : 1006;
+    if (!c->ws || c->ws->fail_code) return c->close_code ? c->close_code : 1006;
     if (wslay_event_get_close_received(c->ws->ctx))
         return wslay_event_get_status_code_received(c->ws->ctx);
     if (wslay_event_get_close_sent(c->ws->ctx))

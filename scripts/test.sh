@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every suite — C unit tests, busted specs, browser specs — and ends with one line
+# "N passed, M failed" summed over all of them. Exits non-zero if anything failed or a
+# suite could not report (crash, missing summary).
+# Env: LUAHUB_BIN (server binary), CTEST_DIR (built C tests), SPEC (busted paths, default spec).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+broken=()
+
+count() {   # suite-name passed failed
+  passed=$((passed + $2)); failed=$((failed + $3))
+  printf '== %s: %d passed, %d failed\n' "$1" "$2" "$3"
+}
+
+# C unit tests: each prints a final "N passed, M failed" line.
+for t in "${CTEST_DIR:-build/ctest}"/*_test; do
+  [[ -x $t ]] || continue
+  out=$("$t" 2>&1); rc=$?
+  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
+  if [[ -z $line ]]; then
+    printf '%s\n' "$out" | tail -n 20
+    broken+=("$(basename "$t") (exit $rc, no summary)")
+    continue
+  fi
+  read -r p _ f _ <<<"$line"
+  [[ $rc -ne 0 && $f -eq 0 ]] && { broken+=("$(basename "$t") (exit $rc)"); }
+  [[ $f -gt 0 ]] && printf '%s\n' "$out" | grep -E '^not ok' | head -20
+  count "C $(basename "$t")" "$p" "$f"
+done
+
+# busted specs: the default output ends with "N successes / M failures / K errors / P pending".
+log=$(mktemp)
+busted --lua=luajit ${SPEC:-spec} 2>&1 | tee "$log"
+summary=$(grep -E '[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -n1)
+if [[ -z $summary ]]; then
+  broken+=("busted (no summary)")
+else
+  s=$(sed -E 's/^([0-9]+) success.*/\1/' <<<"$summary")
+  f=$(sed -E 's/.* ([0-9]+) failures? .*/\1/' <<<"$summary")
+  e=$(sed -E 's/.* ([0-9]+) errors?.*/\1/' <<<"$summary")
+  count busted "$s" "$((f + e))"
+fi
+rm -f "$log"
+
+# Browser specs (examples/*/spec/browser), when present, report the same summary line.
+if [[ -x scripts/browser-test.sh ]]; then
+  out=$(scripts/browser-test.sh 2>&1); rc=$?
+  printf '%s\n' "$out" | tail -n 40
+  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
+  if [[ -z $line ]]; then broken+=("browser (exit $rc, no summary)")
+  else read -r p _ f _ <<<"$line"; count browser "$p" "$f"; fi
+fi
+
+for b in "${broken[@]}"; do echo "!! suite broken: $b"; failed=$((failed + 1)); done
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
