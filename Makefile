@@ -2,7 +2,8 @@
 CC      ?= cc
 PKGS    := luajit libcrypto zlib
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+# Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them.
+WFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # -Wl,-E exports the core's lh_* functions so the LuaJIT FFI finds them in the binary.
 LDLIBS  += -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -lhttp_parser -lm -ldl
@@ -23,10 +24,10 @@ deps:
 	@scripts/deps.sh build
 
 $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BIN): $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(OBJS) $(LDLIBS) -o $@
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $(OBJS) $(LDLIBS) -o $@
 
 $(BUILD)/obj $(BUILD)/ctest:
 	@mkdir -p $@
@@ -34,7 +35,7 @@ $(BUILD)/obj $(BUILD)/ctest:
 # C unit tests: each spec/c/*_test.c links against the core minus main.
 CTESTS  := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
 $(BUILD)/ctest/%: spec/c/%.c spec/c/check.h $(filter-out $(BUILD)/obj/main.o,$(OBJS)) | $(BUILD)/ctest
-	$(CC) $(CFLAGS) -Icore $(LDFLAGS) $< $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(LDLIBS) -o $@
+	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(LDLIBS) -o $@
 
 run: all
 	$(BIN) --listen $(LISTEN) $(SCRIPT)
