@@ -760,6 +760,38 @@ function Server:stop(timeout)
   return status_of(self)
 end
 
+-- A TCP connection to the server with TCP_NODELAY, or nil, "connect: ..." .
+function Server:_open_tcp(timeout)
+  local sock = socket.tcp()
+  sock:settimeout(timeout)
+  local ok, err = sock:connect(self.host, self.port)
+  if not ok then
+    sock:close()
+    return nil, "connect: " .. tostring(err)
+  end
+  sock:setoption("tcp-nodelay", true)
+  return sock
+end
+
+-- Opens a connection, sends request and reads the response head. Returns sock
+-- (still open, for the body or frames), status, headers, deadline; or nil, message.
+function Server:_request(request, timeout)
+  local deadline = now() + timeout
+  local sock, err = self:_open_tcp(timeout)
+  if not sock then return nil, err end
+  local sent, send_err = send_all(sock, request, deadline)
+  if not sent then
+    sock:close()
+    return nil, "sending request: " .. tostring(send_err)
+  end
+  local status, headers = read_response_head(sock, deadline)
+  if not status then
+    sock:close()
+    return nil, headers
+  end
+  return sock, status, headers, deadline
+end
+
 --- Opens a WebSocket connection.
 -- opts: { path = ws_path, query = {k = v}, headers = {Name = value | false},
 --         protocols = {...}, origin = "...", method = "GET", timeout = 5 }
@@ -768,15 +800,6 @@ end
 -- something else than 101; or nil, message on a network or handshake error.
 function Server:connect(opts)
   opts = opts or {}
-  local deadline = now() + (opts.timeout or M.default_timeout)
-  local sock = socket.tcp()
-  sock:settimeout(opts.timeout or M.default_timeout)
-  local ok, err = sock:connect(self.host, self.port)
-  if not ok then
-    sock:close()
-    return nil, "connect: " .. tostring(err)
-  end
-  sock:setoption("tcp-nodelay", true)
   local defaults = {
     { "Host", self.host .. ":" .. self.port },
     { "Upgrade", "websocket" },
@@ -791,16 +814,8 @@ function Server:connect(opts)
   local path = (opts.path or self.ws_path) .. query_string(opts.query)
   local head, sent_headers = request_head((opts.method or "GET") .. " " .. path .. " HTTP/1.1",
                                           defaults, opts.headers)
-  ok, err = send_all(sock, head, deadline)
-  if not ok then
-    sock:close()
-    return nil, "sending handshake: " .. tostring(err)
-  end
-  local status, headers = read_response_head(sock, deadline)
-  if not status then
-    sock:close()
-    return nil, headers
-  end
+  local sock, status, headers, deadline = self:_request(head, opts.timeout or M.default_timeout)
+  if not sock then return nil, status end
   if status ~= 101 then
     local body = read_body(sock, headers, deadline)
     sock:close()
@@ -821,27 +836,12 @@ end
 --- Plain HTTP/1.1 request with Connection: close.
 -- Returns status, headers (lowercased names), body; or nil, err.
 function Server:http(method, path, headers, body, timeout)
-  local deadline = now() + (timeout or M.default_timeout)
-  local sock = socket.tcp()
-  sock:settimeout(timeout or M.default_timeout)
-  local ok, err = sock:connect(self.host, self.port)
-  if not ok then
-    sock:close()
-    return nil, "connect: " .. tostring(err)
-  end
   local defaults = { { "Host", self.host .. ":" .. self.port }, { "Connection", "close" } }
   if body then defaults[#defaults + 1] = { "Content-Length", #body } end
   local head = request_head(method .. " " .. path .. " HTTP/1.1", defaults, headers)
-  ok, err = send_all(sock, head .. (body or ""), deadline)
-  if not ok then
-    sock:close()
-    return nil, "sending request: " .. tostring(err)
-  end
-  local status, response_headers = read_response_head(sock, deadline)
-  if not status then
-    sock:close()
-    return nil, response_headers
-  end
+  local sock, status, response_headers, deadline = self:_request(head .. (body or ""),
+                                                                  timeout or M.default_timeout)
+  if not sock then return nil, status end
   local response_body, berr
   if method == "HEAD" or status == 204 or status == 304 then
     response_body = ""
@@ -857,13 +857,8 @@ end
 -- server closes it or the timeout passes: data, "closed" | "timeout" | err.
 function Server:raw(bytes, timeout)
   local deadline = now() + (timeout or M.default_timeout)
-  local sock = socket.tcp()
-  sock:settimeout(timeout or M.default_timeout)
-  local ok, err = sock:connect(self.host, self.port)
-  if not ok then
-    sock:close()
-    return nil, "connect: " .. tostring(err)
-  end
+  local sock, err = self:_open_tcp(timeout or M.default_timeout)
+  if not sock then return nil, err end
   send_all(sock, bytes, deadline)
   local data, rerr = read_until_close(sock, deadline)
   sock:close()

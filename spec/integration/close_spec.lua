@@ -41,7 +41,7 @@ describe("the closing handshake", function()
   for _, code in ipairs { 1000, 1001, 3000, 4999 } do
     it(("echoes the valid close code %d"):format(code), function()
       c:close(code, "reason " .. code)
-      c:expect_close(code)
+      assert.closed_with(code, c)
     end)
   end
 
