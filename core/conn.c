@@ -16,7 +16,10 @@
 #include "hub.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "room.h"
+#include "meta.h"
 #include "serve.h"
+#include "server.h"
 #include "ws.h"
 
 #define SLOT_BITS 20
@@ -261,6 +264,9 @@ static void conn_destroy(struct conn *c)
     ws_free(c);
     free(c->ctrl);
     free(c->close_reason);
+    meta_free(c);
+    user_clear(c);
+    free(c->req_head);
     uint32_t slot = (uint32_t)(c->id & (SLOT_MAX - 1));
     slots[slot] = NULL;
     free_slots[nfree++] = slot;
@@ -384,6 +390,34 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
         conn_remote_addr(c, addr, sizeof addr);
         log_info(c->id, "upgrade from %s refused: %d %s", addr, hs.status, hs.reason);
         answer_error(c, hs.status, hs.extra_headers, hs.reason);
+        return;
+    }
+    if (config.limit_connections && hub_count() >= config.limit_connections) {
+        conn_remote_addr(c, addr, sizeof addr);
+        log_warn(c->id, "upgrade from %s refused: %u connections is the limit", addr,
+                 config.limit_connections);
+        answer_error(c, 503, "Retry-After: 5\r\n", "connection limit reached");
+        return;
+    }
+    if (server_draining()) {
+        answer_error(c, 503, "Retry-After: 5\r\n", "server is draining");
+        return;
+    }
+    /* Keep the request head for client:header()/query(): it is all a script may ask. */
+    uint32_t head_len = c->http->head_len;
+    c->req_head = malloc(head_len ? head_len : 1);
+    if (!c->req_head) {
+        answer_error(c, 503, NULL, "out of memory");
+        return;
+    }
+    memcpy(c->req_head, c->http->buf, head_len);
+    c->req_head_len = head_len;
+    char reason[256];
+    int status = lua_bridge_before_connect(c, c->http, reason, sizeof reason);
+    if (status != 0) {
+        conn_remote_addr(c, addr, sizeof addr);
+        log_info(c->id, "upgrade from %s rejected by before_connect: %d %s", addr, status, reason);
+        answer_error(c, status, NULL, reason);
         return;
     }
     struct frame *resp = handshake_response(&hs);

@@ -28,6 +28,26 @@ enum conn_err {
     CONN_ERR_QUEUE_FULL = -3,
     CONN_ERR_NOMEM = -4,
     CONN_ERR_BAD_ARG = -5,
+    CONN_ERR_ROOM_FULL = -6,
+    CONN_ERR_MAX_ROOMS = -7,
+    CONN_ERR_NOT_IN_ROOM = -8,
+    CONN_ERR_ALREADY_IN_ROOM = -9,
+    CONN_ERR_USER_LIMIT = -10,
+};
+
+struct group;
+
+/* One room a connection is in, and its index in the room's member array. */
+struct conn_room {
+    struct group *room;
+    uint32_t index;
+};
+
+/* Script metadata: key and a JSON-encoded value, kept in C so it survives a reload. */
+struct meta_entry {
+    char *key;
+    char *value;
+    uint32_t key_len, value_len;
 };
 
 struct conn {
@@ -51,6 +71,16 @@ struct conn {
     struct http_req *http;       /* PHASE_HTTP only */
     struct ws *ws;               /* PHASE_WS only */
     char *close_reason;          /* reason of want_close, NULL if none */
+    struct conn_room *rooms;
+    uint16_t nrooms, rooms_cap;
+    uint16_t nmeta;
+    struct group *user;          /* user index group, NULL if no user id */
+    uint32_t user_index;
+    struct meta_entry *meta;
+    char *req_head;              /* copy of the upgrade request head, for header()/query() */
+    uint32_t req_head_len;
+    double rate_tokens;          /* limits.message_rate token bucket */
+    ev_tstamp rate_last, connected_at;
     ev_tstamp last_pong, last_ping, blocked_since, phase_since;
     struct conn *next_dirty;
     struct sockaddr_in6 addr;    /* peer; AF_INET addresses are stored as sockaddr_in */

@@ -73,6 +73,12 @@ static int on_headers_complete(http_parser *p)
 {
     struct http_req *r = req_of(p);
     r->head_done = 1;
+    /* The head ends at the blank line; it is all in buf because body bytes come after. */
+    const char *end = memmem(r->buf, r->len, "\r\n\r\n", 4);
+    const char *lf = memmem(r->buf, r->len, "\n\n", 2);
+    if (end && (!lf || end < lf)) r->head_len = (uint32_t)(end - r->buf) + 4;
+    else if (lf) r->head_len = (uint32_t)(lf - r->buf) + 2;
+    else r->head_len = r->len;
     if (p->content_length != ULLONG_MAX && p->content_length > r->body_max) {
         r->error_status = 413;
         r->error_reason = "request body too large";
@@ -106,6 +112,7 @@ struct http_req *http_req_new(size_t body_max)
     r->url.off = r->url.len = 0;
     r->nheaders = r->in_value = 0;
     r->head_done = 0;
+    r->head_len = 0;
     r->body = NULL;
     r->body_len = 0;
     r->body_max = body_max;

@@ -29,6 +29,7 @@ struct http_req {
     char buf[HTTP_HEAD_MAX];
     uint32_t len;                 /* bytes held in buf */
     int head_done;                /* headers parsed; body bytes bypass buf */
+    uint32_t head_len;            /* bytes of buf up to and including the blank line */
     struct http_span url;
     struct http_header headers[HTTP_HEADERS_MAX];
     int nheaders;

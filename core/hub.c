@@ -2,108 +2,324 @@
 
 #include <ev.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "conn.h"
+#include "group.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "meta.h"
+#include "room.h"
 #include "utf8.h"
 #include "ws.h"
 
-/* Dense array of open clients: broadcast walks it linearly; removal swaps the last
- * element into the hole (hub_index keeps that O(1)). */
-static struct conn **clients;
-static uint32_t nclients, cap_clients;
+/* Every open client is a member of one group that lives on empty, so broadcast, room and
+ * user sends share one fan-out loop over a member array. */
+static struct group *everyone;
 static uint64_t dropped_total;
+
+/* on_send_dropped events wait here until the fan-out that caused them has returned. */
+struct dropped_event { uint64_t id; struct frame *frame; };
+#define DROPPED_PENDING_MAX 65536
+static struct dropped_event *dropped;
+static uint32_t ndropped, dropped_cap;
+static int want_dropped;
+
+static struct group *everyone_group(void)
+{
+    if (!everyone) {
+        everyone = calloc(1, sizeof *everyone + 1);
+        if (!everyone) {
+            log_error(0, "out of memory creating the client set");
+            abort();
+        }
+    }
+    return everyone;
+}
 
 void hub_add(struct conn *c)
 {
     if (c->in_hub) return;
-    if (nclients == cap_clients) {
-        uint32_t cap = cap_clients ? cap_clients * 2 : 1024;
-        struct conn **a = realloc(clients, cap * sizeof *a);
-        if (!a) {
-            log_error(c->id, "out of memory adding a client");
-            conn_kill(c, 1011);
-            return;
-        }
-        clients = a;
-        cap_clients = cap;
+    if (group_add(everyone_group(), c, &c->hub_index) != 0) {
+        log_error(c->id, "out of memory adding a client");
+        conn_kill(c, 1011);
+        return;
     }
-    c->hub_index = nclients;
-    clients[nclients++] = c;
     c->in_hub = 1;
+    c->connected_at = ev_now(EV_DEFAULT);
 }
 
 void hub_remove(struct conn *c)
 {
     if (!c->in_hub) return;
-    uint32_t i = c->hub_index;
-    clients[i] = clients[--nclients];
-    clients[i]->hub_index = i;
-    c->in_hub = 0;
+    /* hooks first, while the client still has its rooms and user id */
     lua_bridge_on_close(c, ws_final_code(c));
+    group_remove(NULL, everyone, c->hub_index);
+    c->in_hub = 0;
+    room_leave_all(c);
+    user_clear(c);
 }
 
-uint32_t hub_count(void) { return nclients; }
+uint32_t hub_count(void) { return everyone ? everyone->count : 0; }
 
 void hub_note_dropped(struct conn *c, struct frame *f)
 {
     dropped_total++;
-    log_debug(c->id, "send of %u bytes dropped: queue full", f->payload_len);
+    if (!want_dropped) return;
+    if (ndropped == dropped_cap) {
+        if (dropped_cap == DROPPED_PENDING_MAX) return;   /* counted, hook skipped */
+        uint32_t cap = dropped_cap ? dropped_cap * 2 : 64;
+        struct dropped_event *d = realloc(dropped, cap * sizeof *d);
+        if (!d) return;
+        dropped = d;
+        dropped_cap = cap;
+    }
+    dropped[ndropped++] = (struct dropped_event){ c->id, frame_ref(f) };
 }
 
+void hub_fire_dropped(void)
+{
+    /* hooks may drop more sends: take the batch, then loop until none are left */
+    while (ndropped) {
+        uint32_t n = ndropped;
+        struct dropped_event *batch = dropped;
+        dropped = NULL;
+        ndropped = dropped_cap = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            struct frame *f = batch[i].frame;
+            lua_bridge_on_dropped(batch[i].id, f->data + (f->len - f->payload_len),
+                                  f->payload_len, (f->data[0] & 0x0f) == WS_BINARY);
+            frame_unref(f);
+        }
+        free(batch);
+    }
+}
+
+void lh_want_dropped(int on) { want_dropped = on; }
 uint64_t lh_dropped_total(void) { return dropped_total; }
 
-static int opcode_for(const char *data, size_t len, int binary)
+static struct conn *client(uint64_t id)
 {
-    if (binary) return WS_BINARY;
+    struct conn *c = conn_by_id(id);
+    return c && c->in_hub ? c : NULL;
+}
+
+static struct frame *encode(const char *data, size_t len, int binary)
+{
     /* A text frame must carry valid UTF-8 or conforming clients fail the connection. */
-    return utf8_valid((const uint8_t *)data, len) ? WS_TEXT : -1;
+    if (!binary && !utf8_valid((const uint8_t *)data, len)) return NULL;
+    return frame_ws(binary ? WS_BINARY : WS_TEXT, data, len);
 }
 
-int lh_send(uint64_t id, const char *data, size_t len, int binary)
+static int is_excepted(uint64_t id, const uint64_t *except, size_t n)
 {
-    struct conn *c = conn_by_id(id);
-    if (!c || !c->in_hub) return CONN_ERR_CLOSED;
-    int op = opcode_for(data, len, binary);
-    if (op < 0) return CONN_ERR_BAD_ARG;
-    struct frame *f = frame_ws(op, data, len);
-    if (!f) return CONN_ERR_NOMEM;
-    int r = conn_send(c, f);
-    frame_unref(f);
-    return r;
+    for (size_t i = 0; i < n; i++)
+        if (except[i] == id) return 1;
+    return 0;
 }
 
-int lh_close(uint64_t id, int code, const char *reason, size_t reason_len)
+static int fan_out(struct group *g, const char *data, size_t len, int binary,
+                   const uint64_t *except, size_t nexcept)
 {
-    struct conn *c = conn_by_id(id);
-    if (!c || !c->in_hub) return CONN_ERR_CLOSED;
-    if (reason_len && !utf8_valid((const uint8_t *)reason, reason_len)) return CONN_ERR_BAD_ARG;
-    return conn_close(c, code, reason, reason_len);
-}
-
-int lh_broadcast(const char *data, size_t len, int binary, uint64_t except_id)
-{
-    int op = opcode_for(data, len, binary);
-    if (op < 0) return CONN_ERR_BAD_ARG;
-    struct frame *f = frame_ws(op, data, len);
-    if (!f) return CONN_ERR_NOMEM;
+    if (!g || g->count == 0) return 0;
+    struct frame *f = encode(data, len, binary);
+    if (!f) return binary ? CONN_ERR_NOMEM : CONN_ERR_BAD_ARG;
     int sent = 0;
-    for (uint32_t i = 0; i < nclients; i++) {
-        struct conn *c = clients[i];
-        if (c->id == except_id) continue;
+    for (uint32_t i = 0; i < g->count; i++) {
+        struct conn *c = g->members[i].conn;
+        if (nexcept && is_excepted(c->id, except, nexcept)) continue;
         if (conn_send(c, f) == CONN_OK) sent++;
     }
     frame_unref(f);
     return sent;
 }
 
-uint32_t lh_count(void) { return nclients; }
+int lh_send(uint64_t id, const char *data, size_t len, int binary)
+{
+    struct conn *c = client(id);
+    if (!c) return CONN_ERR_CLOSED;
+    struct frame *f = encode(data, len, binary);
+    if (!f) return binary ? CONN_ERR_NOMEM : CONN_ERR_BAD_ARG;
+    int r = conn_send(c, f);
+    frame_unref(f);
+    return r;
+}
+
+int lh_broadcast(const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept)
+{
+    return fan_out(everyone, data, len, binary, except, nexcept);
+}
+
+int lh_to_room(const char *room, size_t rlen, const char *data, size_t len, int binary,
+               const uint64_t *except, size_t nexcept)
+{
+    return fan_out(group_find(&room_index, room, rlen), data, len, binary, except, nexcept);
+}
+
+int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary)
+{
+    return fan_out(group_find(&user_index, uid, ulen), data, len, binary, NULL, 0);
+}
+
+int lh_close(uint64_t id, int code, const char *reason, size_t reason_len)
+{
+    struct conn *c = client(id);
+    if (!c) return CONN_ERR_CLOSED;
+    if (reason_len && !utf8_valid((const uint8_t *)reason, reason_len)) return CONN_ERR_BAD_ARG;
+    return conn_close(c, code, reason, reason_len);
+}
 
 int lh_is_open(uint64_t id)
 {
+    struct conn *c = client(id);
+    return c && !c->want_close && !c->close_queued && !c->killed;
+}
+
+uint32_t lh_count(void) { return hub_count(); }
+
+int lh_join(uint64_t id, const char *room, size_t len)
+{
+    struct conn *c = client(id);
+    return c ? room_join(c, room, len) : CONN_ERR_CLOSED;
+}
+
+int lh_leave(uint64_t id, const char *room, size_t len)
+{
+    struct conn *c = client(id);
+    return c ? room_leave(c, room, len) : CONN_ERR_CLOSED;
+}
+
+int lh_leave_all(uint64_t id)
+{
+    struct conn *c = client(id);
+    if (!c) return CONN_ERR_CLOSED;
+    room_leave_all(c);
+    return CONN_OK;
+}
+
+int lh_in_room(uint64_t id, const char *room, size_t len)
+{
+    struct conn *c = client(id);
+    return c && room_member_of(c, room, len);
+}
+
+int lh_client_rooms(uint64_t id)
+{
+    struct conn *c = client(id);
+    return c ? c->nrooms : 0;
+}
+
+const char *lh_client_room(uint64_t id, int i, size_t *len)
+{
+    struct conn *c = client(id);
+    if (!c || i < 0 || i >= c->nrooms) return NULL;
+    *len = c->rooms[i].room->name_len;
+    return c->rooms[i].room->name;
+}
+
+int lh_room_size(const char *room, size_t len)
+{
+    struct group *g = group_find(&room_index, room, len);
+    return g ? (int)g->count : 0;
+}
+
+uint64_t lh_room_member(const char *room, size_t len, uint32_t i)
+{
+    struct group *g = group_find(&room_index, room, len);
+    return g && i < g->count ? g->members[i].conn->id : 0;
+}
+
+uint32_t lh_room_total(void) { return room_index.count; }
+
+size_t lh_room_names(char *buf, size_t cap)
+{
+    size_t need = 0;
+    GROUP_FOREACH(&room_index, g) {
+        if (need + g->name_len + 1 <= cap) memcpy(buf + need, g->name, g->name_len + 1);
+        need += g->name_len + 1;
+    }
+    return need;
+}
+
+int lh_set_user(uint64_t id, const char *uid, size_t len)
+{
     struct conn *c = conn_by_id(id);
-    return c && c->in_hub && !c->want_close && !c->close_queued && !c->killed;
+    return c ? user_set(c, uid, len) : CONN_ERR_CLOSED;
+}
+
+const char *lh_user_of(uint64_t id, size_t *len)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c || !c->user) return NULL;
+    *len = c->user->name_len;
+    return c->user->name;
+}
+
+int lh_user_size(const char *uid, size_t len)
+{
+    struct group *g = group_find(&user_index, uid, len);
+    return g ? (int)g->count : 0;
+}
+
+uint64_t lh_user_member(const char *uid, size_t len, uint32_t i)
+{
+    struct group *g = group_find(&user_index, uid, len);
+    return g && i < g->count ? g->members[i].conn->id : 0;
+}
+
+int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl)
+{
+    struct conn *c = conn_by_id(id);
+    return c ? meta_set(c, k, kl, v, vl) : CONN_ERR_CLOSED;
+}
+
+const char *lh_meta_get(uint64_t id, const char *k, size_t kl, size_t *vl)
+{
+    struct conn *c = conn_by_id(id);
+    return c ? meta_get(c, k, kl, vl) : NULL;
+}
+
+int lh_meta_del(uint64_t id, const char *k, size_t kl)
+{
+    struct conn *c = conn_by_id(id);
+    return c ? meta_del(c, k, kl) : CONN_ERR_CLOSED;
+}
+
+/* Header lookup in the kept request head ("Name: value\r\n" lines after the request line). */
+const char *lh_header(uint64_t id, const char *name, size_t nl, size_t *len)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c || !c->req_head) return NULL;
+    const char *p = c->req_head, *end = p + c->req_head_len;
+    const char *line = memchr(p, '\n', (size_t)(end - p));
+    while (line && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && (size_t)(colon - line) == nl && strncasecmp(line, name, nl) == 0) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            *len = (size_t)(ve - v);
+            return v;
+        }
+        line = eol;
+    }
+    return NULL;
+}
+
+const char *lh_target(uint64_t id, size_t *len)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c || !c->req_head) return NULL;
+    const char *sp = memchr(c->req_head, ' ', c->req_head_len);
+    if (!sp) return NULL;
+    const char *end = c->req_head + c->req_head_len;
+    const char *sp2 = memchr(sp + 1, ' ', (size_t)(end - sp - 1));
+    if (!sp2) return NULL;
+    *len = (size_t)(sp2 - sp - 1);
+    return sp + 1;
 }
 
 int lh_remote_addr(uint64_t id, char *buf, size_t len)
@@ -114,10 +330,16 @@ int lh_remote_addr(uint64_t id, char *buf, size_t len)
     return CONN_OK;
 }
 
-void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json)
+double lh_connected_at(uint64_t id)
+{
+    struct conn *c = conn_by_id(id);
+    return c ? c->connected_at : 0;
+}
+
+void lh_log(int level, uint64_t client_id, const char *msg, size_t len, const char *fields_json)
 {
     if (level < LOG_DEBUG || level > LOG_ERROR) level = LOG_INFO;
-    log_write((enum log_level)level, client, msg, len, fields_json);
+    log_write((enum log_level)level, client_id, msg, len, fields_json);
 }
 
 double lh_now(void) { return ev_now(EV_DEFAULT); }

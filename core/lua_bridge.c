@@ -12,14 +12,20 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "frame.h"
+#include "http.h"
 #include "log.h"
+#include "timer.h"
 
 struct lua_vm {
     lua_State *L;
+    uint32_t generation;                 /* tags the timers this VM started */
     int on_open, on_message, on_close;   /* registry refs of the dispatchers */
+    int on_dropped, on_timer, before_connect, on_http;
 };
 
 static struct lua_vm vm;
+static uint32_t generations;
 static char *script_path;
 static char *overrides;
 
@@ -101,8 +107,7 @@ static int ref_field(lua_State *L, int module, const char *name)
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Builds a complete VM for script into *out; nothing global changes on failure. */
-static int vm_load(struct lua_vm *out, const char *script, const char *json, char *err,
+static int vm_build(struct lua_vm *out, const char *script, const char *json, char *err,
                    size_t errlen)
 {
     lua_State *L = luaL_newstate();
@@ -110,6 +115,8 @@ static int vm_load(struct lua_vm *out, const char *script, const char *json, cha
         snprintf(err, errlen, "cannot create a Lua state (out of memory)");
         return -1;
     }
+    out->generation = ++generations;
+    timer_set_generation(out->generation);
     luaL_openlibs(L);
     set_package_path(L, script);
     lua_pushcfunction(L, traceback);            /* stays at index 1 for every pcall */
@@ -152,8 +159,23 @@ static int vm_load(struct lua_vm *out, const char *script, const char *json, cha
     out->on_open = ref_field(L, module, "_on_open");
     out->on_message = ref_field(L, module, "_on_message");
     out->on_close = ref_field(L, module, "_on_close");
+    out->on_dropped = ref_field(L, module, "_on_dropped");
+    out->on_timer = ref_field(L, module, "_on_timer");
+    out->before_connect = ref_field(L, module, "_before_connect");
+    out->on_http = ref_field(L, module, "_on_http");
     lua_settop(L, 1);
     return 0;
+}
+
+/* Builds a complete VM for script into *out; on failure nothing it started survives and
+ * the running VM's timer generation is current again. */
+static int vm_load(struct lua_vm *out, const char *script, const char *json, char *err,
+                   size_t errlen)
+{
+    if (vm_build(out, script, json, err, errlen) == 0) return 0;
+    timer_cancel_generation(generations);
+    timer_set_generation(vm.generation);
+    return -1;
 }
 
 int lua_bridge_load(const char *script, const char *overrides_json, char *err, size_t errlen)
@@ -178,14 +200,17 @@ int lua_bridge_reload(void)
         log_error(0, "reload of %s failed, keeping the running script: %s", script_path, err);
         return -1;
     }
+    uint32_t old = vm.generation;
     lua_close(vm.L);
     vm = next;
+    timer_cancel_generation(old);
     log_info(0, "reloaded %s", script_path);
     return 0;
 }
 
 void lua_bridge_shutdown(void)
 {
+    timer_cancel_all();
     if (vm.L) lua_close(vm.L);
     vm.L = NULL;
     free(script_path);
@@ -209,7 +234,7 @@ void lua_bridge_on_open(struct conn *c)
     call(1, c->id);
 }
 
-void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len)
+void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len, int limited)
 {
     if (!vm.L || vm.on_message == LUA_NOREF) return;
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_message);
@@ -217,7 +242,8 @@ void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size
     lua_pushinteger(vm.L, opcode);
     lua_pushlightuserdata(vm.L, (void *)data);
     lua_pushnumber(vm.L, (lua_Number)len);
-    call(4, c->id);
+    lua_pushboolean(vm.L, limited);
+    call(5, c->id);
 }
 
 void lua_bridge_on_close(struct conn *c, int code)
@@ -227,4 +253,124 @@ void lua_bridge_on_close(struct conn *c, int code)
     lua_pushnumber(vm.L, (lua_Number)c->id);
     lua_pushinteger(vm.L, code);
     call(2, c->id);
+}
+
+void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary)
+{
+    if (!vm.L || vm.on_dropped == LUA_NOREF) return;
+    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_dropped);
+    lua_pushnumber(vm.L, (lua_Number)id);
+    lua_pushlstring(vm.L, (const char *)data, len);
+    lua_pushboolean(vm.L, binary);
+    call(3, id);
+}
+
+void lua_bridge_on_timer(uint32_t id, int once)
+{
+    if (!vm.L || vm.on_timer == LUA_NOREF) return;
+    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_timer);
+    lua_pushnumber(vm.L, id);
+    lua_pushboolean(vm.L, once);
+    call(2, 0);
+}
+
+/* The request as a Lua table: method, target, path, query, headers (lower-case names;
+ * repeated headers joined with ", "), body, remote_addr. */
+static void push_request(lua_State *L, struct conn *c, const struct http_req *r)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, http_method_name(r));
+    lua_setfield(L, -2, "method");
+    const char *target = r->buf + r->url.off;
+    lua_pushlstring(L, target, r->url.len);
+    lua_setfield(L, -2, "target");
+    const char *path;
+    size_t plen;
+    http_req_path(r, &path, &plen);
+    lua_pushlstring(L, path, plen);
+    lua_setfield(L, -2, "path");
+    if (plen < r->url.len && target[plen] == '?') {
+        size_t ql = r->url.len - plen - 1;
+        const char *hash = memchr(target + plen + 1, '#', ql);
+        if (hash) ql = (size_t)(hash - (target + plen + 1));
+        lua_pushlstring(L, target + plen + 1, ql);
+    } else {
+        lua_pushliteral(L, "");
+    }
+    lua_setfield(L, -2, "query");
+    lua_createtable(L, 0, r->nheaders);
+    for (int i = 0; i < r->nheaders; i++) {
+        const struct http_header *h = &r->headers[i];
+        char name[256];
+        size_t nl = h->name.len < sizeof name ? h->name.len : sizeof name - 1;
+        for (size_t k = 0; k < nl; k++) {
+            char ch = r->buf[h->name.off + k];
+            name[k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+        lua_pushlstring(L, name, nl);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, r->buf + h->value.off, h->value.len);
+        } else {
+            lua_pushliteral(L, ", ");
+            lua_pushlstring(L, r->buf + h->value.off, h->value.len);
+            lua_concat(L, 3);
+        }
+        lua_rawset(L, -3);
+    }
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, r->body ? r->body : "", r->body_len);
+    lua_setfield(L, -2, "body");
+    char addr[64];
+    conn_remote_addr(c, addr, sizeof addr);
+    lua_pushstring(L, addr);
+    lua_setfield(L, -2, "remote_addr");
+}
+
+int lua_bridge_before_connect(struct conn *c, const struct http_req *r, char *reason, size_t len)
+{
+    if (!vm.L || vm.before_connect == LUA_NOREF) return 0;
+    lua_State *L = vm.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.before_connect);
+    lua_pushnumber(L, (lua_Number)c->id);
+    push_request(L, c, r);
+    if (lua_pcall(L, 2, 2, 1) != 0) {
+        /* a broken hook must not open the door: refuse, and say why in the log */
+        log_error(c->id, "before_connect failed: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        snprintf(reason, len, "internal error");
+        return 500;
+    }
+    int status = (int)lua_tointeger(L, -2);
+    const char *why = lua_tostring(L, -1);
+    snprintf(reason, len, "%s", why ? why : "rejected");
+    lua_pop(L, 2);
+    return status;
+}
+
+struct frame *lua_bridge_http(struct conn *c, const struct http_req *r)
+{
+    if (!vm.L || vm.on_http == LUA_NOREF) return NULL;
+    lua_State *L = vm.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.on_http);
+    push_request(L, c, r);
+    if (lua_pcall(L, 1, 4, 1) != 0) {
+        log_error(c->id, "HTTP route failed: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
+    }
+    /* returns: status (nil = no route), body, content type, extra header lines */
+    struct frame *f = NULL;
+    if (!lua_isnil(L, -4)) {
+        int status = (int)lua_tointeger(L, -4);
+        size_t bl = 0;
+        const char *body = lua_tolstring(L, -3, &bl);
+        const char *ctype = lua_tostring(L, -2);
+        const char *extra = lua_tostring(L, -1);
+        f = http_response(status, extra, ctype, body, bl);
+    }
+    lua_pop(L, 4);
+    return f;
 }

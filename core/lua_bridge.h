@@ -18,8 +18,18 @@ int lua_bridge_load(const char *script, const char *overrides_json, char *err, s
 int lua_bridge_reload(void);
 void lua_bridge_shutdown(void);
 
+struct http_req;
+struct frame;
+
 void lua_bridge_on_open(struct conn *c);
-void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len);
+/* limited: the message exceeded limits.message_rate; hooks see it, the handler does not. */
+void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len, int limited);
 void lua_bridge_on_close(struct conn *c, int code);
+void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary);
+void lua_bridge_on_timer(uint32_t id, int once);
+/* before_connect hooks: 0 to accept, else the HTTP status to refuse with (reason filled). */
+int lua_bridge_before_connect(struct conn *c, const struct http_req *r, char *reason, size_t len);
+/* A Lua HTTP route's response, or NULL when no route matches. */
+struct frame *lua_bridge_http(struct conn *c, const struct http_req *r);
 
 #endif

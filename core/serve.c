@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "http.h"
 #include "log.h"
+#include "lua_bridge.h"
 #include "static.h"
 
 /* Static files are read whole into the response frame: the web client's assets are small,
@@ -63,6 +64,8 @@ static struct frame *serve_static(struct conn *c, const struct http_req *r)
 struct frame *serve_http(struct conn *c, const struct http_req *r)
 {
     int method = r->parser.method;
+    struct frame *routed = lua_bridge_http(c, r);
+    if (routed) return routed;
     if (config.static_dir) {
         if (method == HTTP_GET || method == HTTP_HEAD) return serve_static(c, r);
         return text(405, "Allow: GET, HEAD\r\n", NULL);

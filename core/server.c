@@ -31,6 +31,12 @@ static ev_signal sighup_watcher, sigterm_watcher, sigint_watcher;
 static ev_timer stop_deadline;
 static int stopping;
 
+int server_draining(void) { return stopping; }
+
+static ev_tstamp started_at;
+
+double lh_uptime(void) { return ev_now(EV_DEFAULT) - started_at; }
+
 static int split_addr(const char *addr, char *host, size_t hl, char *port, size_t pl)
 {
     const char *colon;
@@ -114,6 +120,7 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
+    hub_fire_dropped();
     conn_flush_dirty();
     if (stopping && conn_open_count() == 0) ev_break(loop, EVBREAK_ALL);
 }
@@ -167,6 +174,7 @@ int server_run(void)
 {
     struct ev_loop *loop = EV_DEFAULT;
     signal(SIGPIPE, SIG_IGN);
+    started_at = ev_now(loop);
     raise_fd_limit();
 
     ev_io_init(&accept_watcher, accept_cb, listen_fd, EV_READ);

@@ -9,5 +9,9 @@
 int server_listen(const char *addr, int reuse_port, char *err, size_t errlen);
 /* Runs the loop until stopped; returns the process exit status. */
 int server_run(void);
+/* 1 once a stop signal arrived: new upgrades are refused with 503. */
+int server_draining(void);
+/* FFI: seconds since the loop started. */
+double lh_uptime(void);
 
 #endif

@@ -125,6 +125,23 @@ static void frame_chunk_cb(wslay_event_context_ptr ctx,
     w->frame_received += a->data_length;
 }
 
+/* limits.message_rate: a token bucket per connection holding one second's worth of
+ * messages; an empty bucket means the message is dropped (the script's hooks see it). */
+static int rate_allows(struct conn *c)
+{
+    double rate = config.limit_message_rate;
+    if (rate <= 0) return 1;
+    double burst = rate < 1 ? 1 : rate;
+    ev_tstamp now = ev_now(EV_DEFAULT);
+    if (c->rate_last == 0) c->rate_tokens = burst;
+    else c->rate_tokens += (now - c->rate_last) * rate;
+    if (c->rate_tokens > burst) c->rate_tokens = burst;
+    c->rate_last = now;
+    if (c->rate_tokens < 1) return 0;
+    c->rate_tokens -= 1;
+    return 1;
+}
+
 static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
                         void *user)
 {
@@ -139,7 +156,7 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         w->direct = NULL;
         w->msg_len = 0;
         if (c->killed || c->close_queued) return;
-        lua_bridge_on_message(c, a->opcode, p, n);
+        lua_bridge_on_message(c, a->opcode, p, n, !rate_allows(c));
         /* a burst of one big message should not pin its buffer for the connection's life */
         if (w->msg_cap > 65536) {
             free(w->msg);

@@ -1,45 +1,40 @@
--- The `luahub` module a hub.lua script programs against (see docs/lua-api.md).
+-- The `luahub` module a hub.lua script programs against (docs/lua-api.md).
 -- State that must outlive a reload lives in C; this module holds logic and thin handles.
 local ffi = require "ffi"
-local C = require "luahub.ffi"
 local cjson = require "cjson.safe"
+local C = require "luahub.ffi"
 local config = require "luahub.config"
+local errors = require "luahub.errors"
+local hooks = require "luahub.hooks"
+local message = require "luahub.message"
+local clients = require "luahub.client"
 
-local ffi_string, ffi_cast = ffi.string, ffi.cast
-local setmetatable, rawget, rawset, type, tonumber = setmetatable, rawget, rawset, type, tonumber
-local traceback, format = debug.traceback, string.format
+local ffi_string, result, payload = ffi.string, errors.result, message.payload
+local handle, id_of = clients.handle, clients.id_of
+local traceback, type, select, tostring = debug.traceback, type, select, tostring
 
 local hub = {}
 local script_config = {}
-local handler
-local handles = {}            -- connection id (number) -> client handle
+local handler, middlewares, chain = nil, {}, nil
 
--- Stable error codes of C's enum conn_err.
-local errors = {
-  [-1] = { "closed", "the connection is closed or closing" },
-  [-2] = { "not_found", "no such client" },
-  [-3] = { "queue_full", "the client's send queue is full" },
-  [-4] = { "no_memory", "out of memory" },
-  [-5] = { "bad_argument", "invalid argument (text must be valid UTF-8; close reason <= 123 bytes)" },
-}
+ffi.cdef [[
+int server_draining(void);
+double lh_uptime(void);
+int gethostname(char *name, size_t len);
+int getpid(void);
+]]
 
-local function result(rc)
-  if rc >= 0 then return true end
-  local e = errors[rc] or { "error", "error " .. rc }
-  return nil, e[1], e[2]
-end
-
------------------------------------------------------------------------------ logging
+----------------------------------------------------------------------------- logging and errors
 local levels = { debug = 0, info = 1, warn = 2, error = 3 }
 
-local function log(level, msg, fields, client_id)
+local function log(level, msg, fields, client_h)
   msg = tostring(msg)
-  local body = nil
+  local body
   if fields ~= nil then
     local encoded = cjson.encode(fields)
     if encoded and encoded:sub(1, 1) == "{" and #encoded > 2 then body = encoded:sub(2, -2) end
   end
-  C.lh_log(level, client_id or 0, msg, #msg, body)
+  C.lh_log(level, client_h or 0, msg, #msg, body)
 end
 
 hub.log = {}
@@ -47,111 +42,31 @@ for name, level in pairs(levels) do
   hub.log[name] = function(msg, fields) log(level, msg, fields) end
 end
 
+hub._stats = { messages = 0, handler_seconds = 0, errors = {}, handler_errors = 0 }
+
+-- A Lua error in a handler, hook or timer: logged with its traceback, counted, and passed
+-- to on_error. The connection lives on.
+function hub._report(client, err)
+  hub._stats.handler_errors = hub._stats.handler_errors + 1
+  log(levels.error, "handler error: " .. tostring(err), nil, client and client._h)
+  hooks.notify("on_error", client, err)
+end
+hooks.set_reporter(hub._report)
+
 hub.json = {
   encode = function(v) return cjson.encode(v) end,
   decode = function(s) return cjson.decode(s) end,
 }
 
------------------------------------------------------------------------------ messages
-local Message = {}
-local message_mt = {}
-local cchar = ffi.typeof("const char *")
-
-message_mt.__index = function(m, k)
-  if k == "data" then
-    local p = rawget(m, "_p")
-    if p == nil then error("msg.data is only readable while the handler runs; copy it first", 2) end
-    local s = ffi_string(p, rawget(m, "_n"))
-    rawset(m, "data", s)
-    return s
-  end
-  return Message[k]
-end
-
--- Decodes the payload as JSON once and caches it: value, or nil, "bad_json", detail.
-function Message:json()
-  local cached = rawget(self, "_json")
-  if cached ~= nil then return cached end
-  local v, err = cjson.decode(self.data)
-  if v == nil then return nil, "bad_json", err or "not JSON" end
-  rawset(self, "_json", v)
-  return v
-end
-
--- Payload pointer and length of a string or a message being handled (no copy for msg).
-local function payload(data)
-  if type(data) == "string" then return data, #data, false end
-  if getmetatable(data) == message_mt then
-    local p = rawget(data, "_p")
-    if p ~= nil then return p, rawget(data, "_n"), data.kind == "binary" end
-    return data.data, #data.data, data.kind == "binary"
-  end
-  error("expected a string or a message, got " .. type(data), 3)
-end
-
------------------------------------------------------------------------------ clients
-local Client = {}
-Client.__index = Client
-
-local function handle_for(h)
-  local c = handles[h]
-  if not c then
-    c = setmetatable({ _h = h, id = format("%.0f", h) }, Client)
-    handles[h] = c
-  end
-  return c
-end
-
-local function to_handle_number(id)
-  if type(id) == "table" then return id._h end
-  return tonumber(id)
-end
-
-function Client:send(data)
-  local p, n, is_binary = payload(data)
-  return result(C.lh_send(self._h, p, n, is_binary and 1 or 0))
-end
-
-function Client:send_binary(data)
-  local p, n = payload(data)
-  return result(C.lh_send(self._h, p, n, 1))
-end
-
-function Client:send_json(v)
-  local s, err = cjson.encode(v)
-  if not s then return nil, "bad_json", err end
-  return result(C.lh_send(self._h, s, #s, 0))
-end
-
-function Client:send_raw_json(s)
-  return result(C.lh_send(self._h, s, #s, 0))
-end
-
-function Client:close(code, reason)
-  code = code or 1000
-  reason = reason or ""
-  if type(code) ~= "number" or not (code == 1000 or (code >= 1001 and code <= 1014 and code ~= 1004
-      and code ~= 1005 and code ~= 1006) or (code >= 3000 and code <= 4999)) then
-    error("client:close: invalid close code " .. tostring(code), 2)
-  end
-  return result(C.lh_close(self._h, code, reason, #reason))
-end
-
-function Client:is_closed()
-  return C.lh_is_open(self._h) == 0
-end
-
-local addrbuf = ffi.new("char[64]")
-function Client:remote_address()
-  if C.lh_remote_addr(self._h, addrbuf, 64) ~= 0 then return nil, "closed" end
-  return ffi_string(addrbuf)
-end
-
------------------------------------------------------------------------------ hub operations
+----------------------------------------------------------------------------- configuration and handlers
 function hub.config(t)
   if type(t) ~= "table" then error("hub.config expects a table", 2) end
   config.merge(script_config, t)
 end
+
+hub.on = function(name, fn) hooks.on(name, fn) end
+hub.router = require "luahub.router"
+hub.middleware = require "luahub.middleware"
 
 function hub.handle(h)
   if type(h) == "function" then
@@ -161,18 +76,49 @@ function hub.handle(h)
   else
     error("hub.handle expects a function(client, msg) or a router", 2)
   end
+  chain = nil
+end
+
+function hub.use(mw)
+  if type(mw) ~= "function" then error("hub.use expects function(next) -> function(client, msg)", 2) end
+  middlewares[#middlewares + 1] = mw
+  chain = nil
+end
+
+local function build_chain()
+  local fn = handler or function() end
+  for i = #middlewares, 1, -1 do fn = middlewares[i](fn) end
+  chain = fn
+  return fn
+end
+
+----------------------------------------------------------------------------- sending
+local function except_list(except)
+  if except == nil then return nil, 0 end
+  if type(except) == "table" and except._h == nil then
+    local n = #except
+    local arr = ffi.new("uint64_t[?]", n)
+    for i = 1, n do arr[i - 1] = id_of(except[i]) or 0 end
+    return arr, n
+  end
+  return ffi.new("uint64_t[1]", id_of(except) or 0), 1
+end
+
+local function options(data, opts)
+  local p, n, binary = payload(data, 3)
+  if opts and opts.binary ~= nil then binary = opts.binary end
+  return p, n, binary and 1 or 0
+end
+
+local function count_or_error(rc)
+  if rc < 0 then return result(rc) end
+  return rc
 end
 
 function hub.broadcast(data, opts)
-  local p, n, is_binary = payload(data)
-  local except = 0
-  if opts then
-    if opts.binary ~= nil then is_binary = opts.binary end
-    if opts.except then except = to_handle_number(opts.except) or 0 end
-  end
-  local rc = C.lh_broadcast(p, n, is_binary and 1 or 0, except)
-  if rc < 0 then return result(rc) end
-  return rc
+  local p, n, binary = options(data, opts)
+  local ex, nex = except_list(opts and opts.except)
+  return count_or_error(C.lh_broadcast(p, n, binary, ex, nex))
 end
 
 function hub.broadcast_json(v, opts)
@@ -181,48 +127,265 @@ function hub.broadcast_json(v, opts)
   return hub.broadcast(s, opts)
 end
 
-function hub.to_client(id, data, opts)
-  local h = to_handle_number(id)
-  if not h or C.lh_is_open(h) == 0 then return nil, "not_found", "no such client" end
-  local p, n, is_binary = payload(data)
-  if opts and opts.binary ~= nil then is_binary = opts.binary end
-  return result(C.lh_send(h, p, n, is_binary and 1 or 0))
+function hub.to_room(room, data, opts)
+  if type(room) ~= "string" then error("hub.to_room: room must be a string", 2) end
+  local p, n, binary = options(data, opts)
+  local ex, nex = except_list(opts and opts.except)
+  return count_or_error(C.lh_to_room(room, #room, p, n, binary, ex, nex))
 end
 
-function hub.client(id)
-  local h = to_handle_number(id)
+function hub.to_user(user_id, data, opts)
+  user_id = tostring(user_id)
+  local p, n, binary = options(data, opts)
+  return count_or_error(C.lh_to_user(user_id, #user_id, p, n, binary))
+end
+
+function hub.to_client(id, data, opts)
+  local h = id_of(id)
   if not h or C.lh_is_open(h) == 0 then return nil, "not_found", "no such client" end
-  return handle_for(h)
+  local p, n, binary = options(data, opts)
+  return result(C.lh_send(h, p, n, binary))
+end
+
+----------------------------------------------------------------------------- lookups
+function hub.client(id)
+  local h = id_of(id)
+  if not h or C.lh_is_open(h) == 0 then return nil, "not_found", "no such client" end
+  return handle(h)
+end
+
+local function members(size_fn, member_fn, name)
+  local list = {}
+  if type(name) ~= "string" then return list end
+  for i = 0, size_fn(name, #name) - 1 do
+    local h = tonumber(member_fn(name, #name, i))
+    if h and h ~= 0 then list[#list + 1] = handle(h) end
+  end
+  return list
+end
+
+function hub.user_clients(user_id) return members(C.lh_user_size, C.lh_user_member, tostring(user_id)) end
+function hub.room_clients(room) return members(C.lh_room_size, C.lh_room_member, room) end
+function hub.room_exists(room) return type(room) == "string" and C.lh_room_size(room, #room) > 0 end
+function hub.room_count(room)
+  if room == nil then return tonumber(C.lh_room_total()) end
+  return type(room) == "string" and C.lh_room_size(room, #room) or 0
+end
+
+function hub.rooms()
+  local need = tonumber(C.lh_room_names(nil, 0))
+  local list = {}
+  if need == 0 then return list end
+  local buf = ffi.new("char[?]", need)
+  C.lh_room_names(buf, need)
+  local s = ffi_string(buf, need)
+  for name in s:gmatch("([^%z]*)%z") do list[#list + 1] = name end
+  table.sort(list)
+  return list
 end
 
 function hub.count() return tonumber(C.lh_count()) end
+function hub.global_count() return hub.count() end
+function hub.global_room_count() return hub.room_count() end
+function hub.state() return C.server_draining() == 1 and "draining" or "running" end
+function hub.uptime() return C.lh_uptime() end
+
+local node_id
+function hub.node_id()
+  if not node_id then
+    local cluster = script_config.cluster
+    if cluster and cluster.node_id then
+      node_id = cluster.node_id
+    else
+      local buf = ffi.new("char[256]")
+      C.gethostname(buf, 255)
+      node_id = ffi_string(buf) .. "-" .. C.getpid()
+    end
+  end
+  return node_id
+end
+
+function hub.nodes()
+  return { { id = hub.node_id(), clients = hub.count(), rooms = hub.room_count(), self = true } }
+end
+
+----------------------------------------------------------------------------- timers
+local timers = {}
+local Timer = {}
+Timer.__index = Timer
+
+function Timer:cancel()
+  if timers[self.id] then
+    C.lh_timer_cancel(self.id)
+    timers[self.id] = nil
+  end
+  return true
+end
+
+local function start_timer(after, every, fn, name)
+  if type(after) ~= "number" or after < 0 then error(name .. ": seconds must be a number >= 0", 3) end
+  if type(fn) ~= "function" then error(name .. ": expected a function", 3) end
+  local id = C.lh_timer_start(after, every)
+  if id == 0 then return nil, "no_memory", "cannot create a timer" end
+  local t = setmetatable({ id = id, fn = fn }, Timer)
+  timers[id] = t
+  return t
+end
+
+function hub.every(seconds, fn)
+  if type(seconds) == "number" and seconds <= 0 then error("hub.every: seconds must be > 0", 2) end
+  return start_timer(seconds, seconds, fn, "hub.every")
+end
+
+function hub.after(seconds, fn) return start_timer(seconds, 0, fn, "hub.after") end
+
+function hub._on_timer(id, once)
+  local t = timers[id]
+  if not t then return end
+  if once then timers[id] = nil end
+  local ok, err = xpcall(t.fn, traceback)
+  if not ok then hub._report(nil, err) end
+end
+
+----------------------------------------------------------------------------- HTTP routes
+local routes = {}
+
+function hub.route(method, path, fn)
+  if type(method) ~= "string" or type(path) ~= "string" or path:sub(1, 1) ~= "/" then
+    error("hub.route expects (method, path starting with /, function(req))", 2)
+  end
+  if type(fn) ~= "function" then error("hub.route: expected a function(req)", 2) end
+  method = method:upper()
+  routes[method] = routes[method] or {}
+  routes[method][path] = fn
+end
+
+local function header_lines(headers)
+  if not headers then return nil, nil end
+  local lines, ctype = {}, nil
+  for k, v in pairs(headers) do
+    k, v = tostring(k), tostring(v)
+    if k:find("[\r\n:]") or v:find("[\r\n]") then error("HTTP header " .. k .. " contains CR, LF or ':'") end
+    if k:lower() == "content-type" then ctype = v
+    elseif k:lower() ~= "content-length" and k:lower() ~= "connection" then
+      lines[#lines + 1] = k .. ": " .. v .. "\r\n"
+    end
+  end
+  return ctype, table.concat(lines)
+end
+
+function hub._on_http(req)
+  local by_path = routes[req.method] or (req.method == "HEAD" and routes.GET)
+  local fn = by_path and by_path[req.path]
+  if not fn then
+    for method, paths in pairs(routes) do
+      if paths[req.path] then return 405, "405 Method Not Allowed\n", "text/plain; charset=utf-8",
+        "Allow: " .. method .. "\r\n" end
+    end
+    return nil
+  end
+  req.params = clients.parse_query(req.query)
+  local ok, status, body, headers = xpcall(fn, traceback, req)
+  if not ok then
+    hub._report(nil, status)
+    return 500, "500 Internal Server Error\n", "text/plain; charset=utf-8", nil
+  end
+  local ctype, extra = header_lines(headers)
+  if type(body) == "table" then
+    body = cjson.encode(body)
+    ctype = ctype or "application/json"
+  end
+  return status or 200, body and tostring(body) or "", ctype or "text/plain; charset=utf-8", extra
+end
 
 ----------------------------------------------------------------------------- dispatch from C
-local function report(client, err)
-  log(levels.error, "handler error: " .. tostring(err), nil, client and client._h)
+local function before_message(client, msg)
+  local l = hooks.lists.before_message
+  for i = 1, #l do
+    local packed = { xpcall(l[i], traceback, client, msg) }
+    if not packed[1] then
+      hub._report(client, packed[2])
+      return nil, "hook_error"
+    end
+    if select("#", unpack(packed)) > 1 then
+      local r = packed[2]
+      if r == nil then return nil, packed[3] or "dropped" end
+      if type(r) == "string" then
+        msg = message.from_string(msg.client_id, msg.kind, r, msg.time)
+      elseif type(r) == "table" and getmetatable(r) == message.mt then
+        msg = r
+      end
+    end
+  end
+  return msg
+end
+
+function hub._on_message(h, opcode, p, n, limited)
+  local client = handle(h)
+  local msg = message.wrap(client.id, opcode == 2 and "binary" or "text", p, n, C.lh_now())
+  local err
+  if limited then
+    err = "rate_limited"
+  else
+    local m = msg
+    if hooks.lists.before_message then m, err = before_message(client, msg) end
+    if m then
+      local ok, r1, r2 = xpcall(chain or build_chain(), traceback, client, m)
+      if not ok then
+        hub._report(client, r1)
+        err = "handler_error"
+      elseif r1 == nil then
+        err = r2
+      end
+    end
+  end
+  if hooks.lists.after_message then hooks.notify("after_message", client, msg, err) end
+  message.release(msg)
 end
 
 function hub._on_open(h)
-  handle_for(h)
-end
-
-function hub._on_message(h, opcode, p, n)
-  local client = handles[h] or handle_for(h)
-  if not handler then return end
-  local msg = setmetatable({
-    kind = opcode == 2 and "binary" or "text",
-    client_id = client.id,
-    time = C.lh_now(),
-    _p = ffi_cast(cchar, p),
-    _n = n,
-  }, message_mt)
-  local ok, err = xpcall(handler, traceback, client, msg)
-  msg._p = nil
-  if not ok then report(client, err) end
+  hooks.notify("after_connect", handle(h))
 end
 
 function hub._on_close(h, code)
-  handles[h] = nil
+  local client = handle(h)
+  hooks.notify("before_disconnect", client)
+  C.lh_leave_all(h)
+  hooks.notify("after_disconnect", client, code)
+  clients.forget(h)
+end
+
+function hub._on_dropped(h, data, binary)
+  hooks.notify("on_send_dropped", handle(h), data, binary)
+end
+
+-- before_connect gates: nil to accept, or status, reason to refuse. A hook may return a
+-- table { user_id = ..., meta = {...} } to identify the connection.
+function hub._before_connect(h, req)
+  local l = hooks.lists.before_connect
+  if not l then return nil end
+  req.id = string.format("%.0f", h)
+  req.params = clients.parse_query(req.query)
+  local client = handle(h)
+  for i = 1, #l do
+    local ok, r1, r2, r3 = xpcall(l[i], traceback, req)
+    if not ok then
+      hub._report(nil, r1)
+      return 500, "internal error"
+    end
+    if r1 == false then return tonumber(r2) or 403, r3 or "rejected" end
+    if type(r1) == "table" then
+      if r1.user_id ~= nil then
+        local set, code = client:set_user(r1.user_id)
+        if not set then
+          return code == "user_limit" and 429 or 503, code == "user_limit"
+            and "too many connections for this user" or code
+        end
+      end
+      for k, v in pairs(r1.meta or {}) do client:set(k, v) end
+    end
+  end
+  return nil
 end
 
 -- Called by the core after the script ran: merges the --config overrides, validates and
@@ -237,6 +400,7 @@ function hub._setup(overrides_json)
   local problems = config.validate(cfg)
   if #problems == 0 then problems = config.apply(cfg) end
   if #problems > 0 then return table.concat(problems, "\n") end
+  C.lh_want_dropped(hooks.lists.on_send_dropped and 1 or 0)
   return nil
 end
 

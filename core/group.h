@@ -1,0 +1,55 @@
+/* group.h — named sets of connections with O(1) add and remove: rooms, and the user
+ * index (all connections of one user id) are both groups. A group is created lazily by
+ * its first member and freed when the last one leaves.
+ *
+ * Membership is two-sided: group->members[i] holds the connection and a pointer to the
+ * slot where the connection keeps i (its back-reference), so a swap-remove can tell the
+ * moved member its new index. Whoever moves a back-reference slot calls group_rebind. */
+#ifndef LUAHUB_GROUP_H
+#define LUAHUB_GROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+struct member {
+    struct conn *conn;
+    uint32_t *index_slot;        /* where the connection stores this member's index */
+};
+
+struct group {
+    struct group *next;          /* hash chain */
+    uint32_t hash;
+    uint32_t count, cap;
+    struct member *members;
+    size_t name_len;
+    char name[];                 /* NUL-terminated */
+};
+
+struct group_index {
+    struct group **buckets;
+    uint32_t nbuckets, count;
+};
+
+struct group *group_find(const struct group_index *ix, const char *name, size_t len);
+/* Finds or creates; NULL on allocation failure. */
+struct group *group_get(struct group_index *ix, const char *name, size_t len);
+/* Adds c; *index_slot receives its index. -1 on allocation failure. */
+int group_add(struct group *g, struct conn *c, uint32_t *index_slot);
+/* Removes the member at index; frees the group (unlinking it from ix) when it empties,
+ * unless ix is NULL (a group that lives on empty). Returns 1 if the group was freed. */
+int group_remove(struct group_index *ix, struct group *g, uint32_t index);
+/* Frees g if it has no members (after a failed first add). */
+void group_free_if_empty(struct group_index *ix, struct group *g);
+/* The member at index now keeps its index in a different slot. */
+static inline void group_rebind(struct group *g, uint32_t index, uint32_t *slot)
+{
+    g->members[index].index_slot = slot;
+}
+
+#define GROUP_FOREACH(ix, g)                                                      \
+    for (uint32_t _b = 0; _b < (ix)->nbuckets; _b++)                               \
+        for (struct group *g = (ix)->buckets[_b]; g; g = g->next)
+
+#endif

@@ -1,0 +1,104 @@
+#include "room.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+
+struct group_index room_index, user_index;
+
+static int find_in_conn(const struct conn *c, const struct group *g)
+{
+    for (int i = 0; i < c->nrooms; i++)
+        if (c->rooms[i].room == g) return i;
+    return -1;
+}
+
+int room_member_of(const struct conn *c, const char *name, size_t len)
+{
+    struct group *g = group_find(&room_index, name, len);
+    return g && find_in_conn(c, g) >= 0;
+}
+
+int room_join(struct conn *c, const char *name, size_t len)
+{
+    struct group *g = group_find(&room_index, name, len);
+    if (g && find_in_conn(c, g) >= 0) return CONN_ERR_ALREADY_IN_ROOM;
+    if (config.limit_rooms_per_client && c->nrooms >= config.limit_rooms_per_client)
+        return CONN_ERR_MAX_ROOMS;
+    if (g && config.limit_clients_per_room && g->count >= config.limit_clients_per_room)
+        return CONN_ERR_ROOM_FULL;
+    if (c->nrooms == c->rooms_cap) {
+        if (c->rooms_cap == UINT16_MAX) return CONN_ERR_MAX_ROOMS;
+        uint16_t cap = c->rooms_cap ? (uint16_t)(c->rooms_cap * 2) : 2;
+        struct conn_room *r = realloc(c->rooms, cap * sizeof *r);
+        if (!r) return CONN_ERR_NOMEM;
+        /* the array moved: every room must learn where this connection keeps its index */
+        for (int i = 0; i < c->nrooms; i++) group_rebind(r[i].room, r[i].index, &r[i].index);
+        c->rooms = r;
+        c->rooms_cap = cap;
+    }
+    if (!g && !(g = group_get(&room_index, name, len))) return CONN_ERR_NOMEM;
+    struct conn_room *slot = &c->rooms[c->nrooms];
+    slot->room = g;
+    if (group_add(g, c, &slot->index) != 0) {
+        group_free_if_empty(&room_index, g);
+        return CONN_ERR_NOMEM;
+    }
+    c->nrooms++;
+    return CONN_OK;
+}
+
+static void leave_at(struct conn *c, int i)
+{
+    group_remove(&room_index, c->rooms[i].room, c->rooms[i].index);
+    int last = --c->nrooms;
+    if (i != last) {
+        c->rooms[i] = c->rooms[last];
+        group_rebind(c->rooms[i].room, c->rooms[i].index, &c->rooms[i].index);
+    }
+}
+
+int room_leave(struct conn *c, const char *name, size_t len)
+{
+    struct group *g = group_find(&room_index, name, len);
+    int i = g ? find_in_conn(c, g) : -1;
+    if (i < 0) return CONN_ERR_NOT_IN_ROOM;
+    leave_at(c, i);
+    return CONN_OK;
+}
+
+void room_leave_all(struct conn *c)
+{
+    while (c->nrooms) leave_at(c, c->nrooms - 1);
+    free(c->rooms);
+    c->rooms = NULL;
+    c->rooms_cap = 0;
+}
+
+void user_clear(struct conn *c)
+{
+    if (!c->user) return;
+    group_remove(&user_index, c->user, c->user_index);
+    c->user = NULL;
+}
+
+int user_set(struct conn *c, const char *uid, size_t len)
+{
+    if (len == 0) {
+        user_clear(c);
+        return CONN_OK;
+    }
+    struct group *g = group_find(&user_index, uid, len);
+    if (g && g == c->user) return CONN_OK;
+    if (g && config.limit_per_user && g->count >= config.limit_per_user) return CONN_ERR_USER_LIMIT;
+    if (!g && !(g = group_get(&user_index, uid, len))) return CONN_ERR_NOMEM;
+    user_clear(c);
+    if (group_add(g, c, &c->user_index) != 0) {
+        group_free_if_empty(&user_index, g);
+        return CONN_ERR_NOMEM;
+    }
+    c->user = g;
+    return CONN_OK;
+}

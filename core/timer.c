@@ -1,0 +1,75 @@
+#include "timer.h"
+
+#include <ev.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "lua_bridge.h"
+
+struct timer {
+    ev_timer w;
+    uint32_t id, generation;
+    struct timer *prev, *next;
+};
+
+static struct timer *timers;
+static uint32_t next_id = 1, current_generation;
+
+static void unlink_free(struct timer *t)
+{
+    ev_timer_stop(EV_DEFAULT, &t->w);
+    if (t->prev) t->prev->next = t->next;
+    else timers = t->next;
+    if (t->next) t->next->prev = t->prev;
+    free(t);
+}
+
+static void fire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct timer *t = w->data;
+    uint32_t id = t->id;
+    int once = w->repeat == 0;
+    if (once) unlink_free(t);   /* before the call: the callback may start new timers */
+    lua_bridge_on_timer(id, once);
+}
+
+uint32_t lh_timer_start(double after, double repeat)
+{
+    struct timer *t = calloc(1, sizeof *t);
+    if (!t) return 0;
+    t->id = next_id++;
+    t->generation = current_generation;
+    ev_timer_init(&t->w, fire, after < 0 ? 0 : after, repeat < 0 ? 0 : repeat);
+    t->w.data = t;
+    ev_timer_start(EV_DEFAULT, &t->w);
+    t->next = timers;
+    if (timers) timers->prev = t;
+    timers = t;
+    return t->id;
+}
+
+void lh_timer_cancel(uint32_t id)
+{
+    for (struct timer *t = timers; t; t = t->next)
+        if (t->id == id) {
+            unlink_free(t);
+            return;
+        }
+}
+
+void timer_set_generation(uint32_t generation) { current_generation = generation; }
+
+void timer_cancel_generation(uint32_t generation)
+{
+    struct timer *t = timers;
+    while (t) {
+        struct timer *next = t->next;
+        if (t->generation == generation) unlink_free(t);
+        t = next;
+    }
+}
+
+void timer_cancel_all(void)
+{
+    while (timers) unlink_free(timers);
+}

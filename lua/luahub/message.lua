@@ -1,0 +1,66 @@
+-- Message objects: msg.kind, msg.client_id, msg.time, lazy msg.data, cached msg:json().
+-- While the handler runs, a message points at the core's receive buffer; msg.data makes
+-- a Lua string only when read, and forwarding a message (client:send(msg),
+-- hub.broadcast(msg), hub.to_room(r, msg)) hands the pointer to C without a copy.
+local ffi = require "ffi"
+local cjson = require "cjson.safe"
+
+local ffi_string, rawget, rawset, setmetatable = ffi.string, rawget, rawset, setmetatable
+
+local M = {}
+local methods = {}
+local mt = {}
+M.mt = mt
+
+mt.__index = function(m, k)
+  if k == "data" then
+    local p = rawget(m, "_p")
+    if p == nil then
+      error("msg.data is only readable while the handler runs; keep the string, not the message", 2)
+    end
+    local s = ffi_string(p, rawget(m, "_n"))
+    rawset(m, "data", s)
+    return s
+  end
+  return methods[k]
+end
+
+-- Decodes the payload as JSON once: the value, or nil, "bad_json", detail. Never throws.
+function methods:json()
+  local cached = rawget(self, "_json")
+  if cached ~= nil then return cached end
+  local v, err = cjson.decode(self.data)
+  if v == nil then return nil, "bad_json", err or "payload is not JSON" end
+  rawset(self, "_json", v)
+  return v
+end
+
+local cchar = ffi.typeof("const char *")
+
+function M.wrap(client_id, kind, p, n, now)
+  return setmetatable({ kind = kind, client_id = client_id, time = now,
+                        _p = ffi.cast(cchar, p), _n = n }, mt)
+end
+
+-- A message with new contents (before_message rewrites).
+function M.from_string(client_id, kind, s, now)
+  return setmetatable({ kind = kind, client_id = client_id, time = now, data = s }, mt)
+end
+
+-- Ends a message's borrowed view of the receive buffer.
+function M.release(m) rawset(m, "_p", nil) end
+
+-- Pointer, length and binary flag for anything the send functions accept.
+function M.payload(data, level)
+  local t = type(data)
+  if t == "string" then return data, #data, false end
+  if t == "table" and getmetatable(data) == mt then
+    local p = rawget(data, "_p")
+    if p ~= nil then return p, rawget(data, "_n"), data.kind == "binary" end
+    local s = data.data
+    return s, #s, data.kind == "binary"
+  end
+  error("expected a string or a message, got " .. t, (level or 2) + 1)
+end
+
+return M

@@ -1,0 +1,34 @@
+-- hub.router(extractor): routes a message to a handler by the event name the extractor
+-- picks (e.g. the JSON "type" field). Unknown events go to not_found, which by default
+-- answers nothing and reports the "not_found" error to after_message.
+local Router = {}
+Router.__index = Router
+
+local function default_not_found() return nil, "not_found" end
+
+local function new(extractor)
+  if type(extractor) ~= "function" then error("hub.router expects an extractor function(msg)", 2) end
+  return setmetatable({ extractor = extractor, routes = {}, missing = default_not_found }, Router)
+end
+
+function Router:on(event, fn)
+  if event == nil or type(fn) ~= "function" then
+    error("router:on expects an event name and a function(client, msg)", 2)
+  end
+  self.routes[event] = fn
+  return self
+end
+
+function Router:not_found(fn)
+  if type(fn) ~= "function" then error("router:not_found expects a function(client, msg)", 2) end
+  self.missing = fn
+  return self
+end
+
+function Router:dispatch(client, msg)
+  local event = self.extractor(msg)
+  local fn = event ~= nil and self.routes[event] or self.missing
+  return fn(client, msg)
+end
+
+return new
