@@ -1,0 +1,100 @@
+/* procstat.c — see procstat.h. */
+#include "procstat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static long status_field_kib(const char *text, const char *name)
+{
+    const char *p = strstr(text, name);
+
+    return p ? strtol(p + strlen(name), NULL, 10) : -1;
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f)
+        return -1;
+    n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+void procstat_read(pid_t pid, struct procstat *st)
+{
+    char path[64], buf[4096];
+    const char *p;
+    unsigned long utime, stime;
+    double tick = (double)sysconf(_SC_CLK_TCK);
+
+    memset(st, 0, sizeof(*st));
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (read_file(path, buf, sizeof(buf)) <= 0)
+        return;
+    /* The command name may contain spaces and parentheses: fields restart after
+     * the last ')'. utime and stime are fields 14 and 15, i.e. the 12th and 13th
+     * after the state field that follows ')'. */
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                     &utime, &stime) != 2)
+        return;
+    st->user_s = (double)utime / tick;
+    st->sys_s = (double)stime / tick;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (read_file(path, buf, sizeof(buf)) <= 0)
+        return;
+    st->rss_kib = status_field_kib(buf, "VmRSS:");
+    st->hwm_kib = status_field_kib(buf, "VmHWM:");
+    st->ok = st->rss_kib >= 0;
+}
+
+void procstat_self(struct procstat *st)
+{
+    struct rusage self, children;
+
+    memset(st, 0, sizeof(*st));
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    st->user_s = (double)self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
+                 (double)children.ru_utime.tv_sec + children.ru_utime.tv_usec / 1e6;
+    st->sys_s = (double)self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6 +
+                (double)children.ru_stime.tv_sec + children.ru_stime.tv_usec / 1e6;
+    st->hwm_kib = self.ru_maxrss;
+    st->ok = 1;
+}
+
+void procstat_machine(struct machine_cpu *mc)
+{
+    char buf[512];
+    unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
+    double tick = (double)sysconf(_SC_CLK_TCK);
+
+    memset(mc, 0, sizeof(*mc));
+    if (read_file("/proc/stat", buf, sizeof(buf)) <= 0 ||
+        sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle,
+               &iowait, &irq, &softirq, &steal) != 8)
+        return;
+    mc->busy_s = (double)(user + nice + system + irq + softirq) / tick;
+    mc->steal_s = (double)steal / tick;
+    mc->ok = 1;
+}
+
+void procstat_kernel(struct kernel_mem *km)
+{
+    char buf[8192];
+    const char *p;
+
+    km->tcp_buffer_pages = km->slab_kib = -1;
+    if (read_file("/proc/net/sockstat", buf, sizeof(buf)) > 0 && (p = strstr(buf, "TCP:")) &&
+        (p = strstr(p, " mem ")))
+        km->tcp_buffer_pages = strtol(p + 5, NULL, 10);
+    if (read_file("/proc/meminfo", buf, sizeof(buf)) > 0)
+        km->slab_kib = status_field_kib(buf, "\nSlab:");
+}

@@ -1,0 +1,203 @@
+/* selftest.c — checks of the load generator's parsing and statistics, run by
+ * scripts/bench.sh before any measurement (a wrong parser would make every
+ * number wrong). Frames are fed in every split, as wslay's tests do. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+#include "payload.h"
+#include "wsframe.h"
+
+static int failures;
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "selftest: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                          \
+        }                                                                        \
+    } while (0)
+
+struct seen {
+    int messages, pings, closes;
+    uint64_t lengths[8];
+    uint8_t heads[8][8];
+    int opcodes[8];
+};
+
+static int on_message(void *ud, int opcode, const uint8_t *head, size_t head_len, uint64_t len)
+{
+    struct seen *s = ud;
+
+    if (s->messages < 8) {
+        s->lengths[s->messages] = len;
+        s->opcodes[s->messages] = opcode;
+        memcpy(s->heads[s->messages], head, head_len < 8 ? head_len : 8);
+    }
+    s->messages++;
+    return 0;
+}
+
+static int on_control(void *ud, int opcode, const uint8_t *payload, size_t len)
+{
+    struct seen *s = ud;
+
+    (void)payload;
+    (void)len;
+    if (opcode == WSFRAME_OP_PING)
+        s->pings++;
+    if (opcode == WSFRAME_OP_CLOSE)
+        s->closes++;
+    return 0;
+}
+
+static const struct wsframe_handler handler = { on_message, on_control };
+
+/* The server frames below, written out literally:
+ *   text "Hello"; ping "hi"; binary of 300 x 'b' (16-bit length);
+ *   text "ab" in two fragments with a ping between them; close 1000. */
+static size_t put(uint8_t *out, size_t at, const uint8_t *bytes, size_t len)
+{
+    memcpy(out + at, bytes, len);
+    return at + len;
+}
+
+static size_t build_stream(uint8_t *out)
+{
+    size_t n = 0;
+    static const uint8_t text[] = { 0x81, 0x05, 'H', 'e', 'l', 'l', 'o' };
+    static const uint8_t ping[] = { 0x89, 0x02, 'h', 'i' };
+    static const uint8_t bin_head[] = { 0x82, 0x7e, 0x01, 0x2c };
+    static const uint8_t frag1[] = { 0x01, 0x01, 'a' };
+    static const uint8_t frag2[] = { 0x80, 0x01, 'b' };
+    static const uint8_t close[] = { 0x88, 0x02, 0x03, 0xe8 };
+
+    n = put(out, n, text, sizeof(text));
+    n = put(out, n, ping, sizeof(ping));
+    n = put(out, n, bin_head, sizeof(bin_head));
+    memset(out + n, 'b', 300);
+    n += 300;
+    n = put(out, n, frag1, sizeof(frag1));
+    n = put(out, n, ping, sizeof(ping));
+    n = put(out, n, frag2, sizeof(frag2));
+    return put(out, n, close, sizeof(close));
+}
+
+static void check_seen(const struct seen *s)
+{
+    CHECK(s->messages == 3);
+    CHECK(s->pings == 2);
+    CHECK(s->closes == 1);
+    CHECK(s->lengths[0] == 5 && memcmp(s->heads[0], "Hello", 5) == 0);
+    CHECK(s->opcodes[0] == WSFRAME_OP_TEXT);
+    CHECK(s->lengths[1] == 300 && s->heads[1][0] == 'b' && s->opcodes[1] == WSFRAME_OP_BINARY);
+    CHECK(s->lengths[2] == 2 && memcmp(s->heads[2], "ab", 2) == 0);
+    CHECK(s->opcodes[2] == WSFRAME_OP_TEXT);
+}
+
+static void test_parser_splits(void)
+{
+    uint8_t stream[512];
+    size_t len = build_stream(stream);
+
+    /* Whole, then every single split point, then byte by byte. */
+    for (size_t split = 0; split <= len; split++) {
+        struct wsframe_parser p;
+        struct seen s = { 0 };
+        wsframe_parser_init(&p);
+        CHECK(wsframe_parse(&p, stream, split, &handler, &s) == 0);
+        CHECK(wsframe_parse(&p, stream + split, len - split, &handler, &s) == 0);
+        check_seen(&s);
+    }
+    struct wsframe_parser p;
+    struct seen s = { 0 };
+    wsframe_parser_init(&p);
+    for (size_t i = 0; i < len; i++)
+        CHECK(wsframe_parse(&p, stream + i, 1, &handler, &s) == 0);
+    check_seen(&s);
+}
+
+static void test_parser_errors(void)
+{
+    static const uint8_t masked[] = { 0x81, 0x81, 1, 2, 3, 4, 'x' };
+    static const uint8_t long_ping[] = { 0x89, 0x7e, 0x00, 0x80 };
+    static const uint8_t lone_cont[] = { 0x80, 0x00 };
+    struct wsframe_parser p;
+    struct seen s = { 0 };
+
+    wsframe_parser_init(&p);
+    CHECK(wsframe_parse(&p, masked, sizeof(masked), &handler, &s) == WSFRAME_ERR_MASKED);
+    wsframe_parser_init(&p);
+    CHECK(wsframe_parse(&p, long_ping, sizeof(long_ping), &handler, &s) == WSFRAME_ERR_CONTROL);
+    wsframe_parser_init(&p);
+    CHECK(wsframe_parse(&p, lone_cont, sizeof(lone_cont), &handler, &s) ==
+          WSFRAME_ERR_CONTINUATION);
+}
+
+static void test_encode_masked(void)
+{
+    /* RFC 6455 §5.7: a masked "Hello" with key 37 fa 21 3d. */
+    static const uint8_t expect[] = { 0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                      0x7f, 0x9f, 0x4d, 0x51, 0x58 };
+    uint8_t out[32];
+    uint32_t key;
+
+    memcpy(&key, expect + 2, 4);
+    CHECK(wsframe_encode_masked(out, WSFRAME_OP_TEXT, (const uint8_t *)"Hello", 5, key) ==
+          sizeof(expect));
+    CHECK(memcmp(out, expect, sizeof(expect)) == 0);
+}
+
+static void test_payload(void)
+{
+    struct payload_template t;
+    uint8_t msg[256];
+    uint64_t ns;
+    uint32_t seq, src;
+
+    CHECK(payload_template_init(&t, NULL, 64) == 0);
+    CHECK(t.size == 64);
+    payload_write(&t, msg, 0x0123456789abcdefULL, 42, 7);
+    CHECK(payload_find(msg, t.size, &ns, &seq, &src) == 0);
+    CHECK(ns == 0x0123456789abcdefULL && seq == 42 && src == 7);
+    payload_template_free(&t);
+
+    CHECK(payload_template_init(&t, "{\"text\":\"%s\"}", 10) == 0);
+    CHECK(t.size == 11 + PAYLOAD_STAMP_LEN);
+    payload_write(&t, msg, 5, 6, 8);
+    CHECK(memcmp(msg, "{\"text\":\"@LG", 12) == 0 && memcmp(msg + t.size - 2, "\"}", 2) == 0);
+    CHECK(payload_find(msg, t.size, &ns, &seq, &src) == 0 && ns == 5 && seq == 6 && src == 8);
+    CHECK(payload_find(msg, t.size - 3, &ns, &seq, &src) == -1);
+    payload_template_free(&t);
+    CHECK(payload_template_init(&t, "no placeholder", 64) == -1);
+}
+
+static void test_hist(void)
+{
+    static struct hist h;
+
+    hist_init(&h);
+    for (uint64_t v = 1; v <= 100000; v++)
+        hist_record(&h, v * 1000);           /* 1 us .. 100 ms, uniform */
+    uint64_t p50 = hist_quantile(&h, 0.5), p99 = hist_quantile(&h, 0.99);
+    CHECK(p50 > 49600000 && p50 < 50400000);
+    CHECK(p99 > 98200000 && p99 < 99800000);
+    CHECK(hist_quantile(&h, 1.0) == 100000000);
+    CHECK(h.min == 1000);
+}
+
+int main(void)
+{
+    test_parser_splits();
+    test_parser_errors();
+    test_encode_masked();
+    test_payload();
+    test_hist();
+    if (failures) {
+        fprintf(stderr, "selftest: %d failed\n", failures);
+        return 1;
+    }
+    printf("loadgen selftest: ok\n");
+    return 0;
+}
