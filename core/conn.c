@@ -18,6 +18,7 @@
 #include "lua_bridge.h"
 #include "room.h"
 #include "meta.h"
+#include "metrics.h"
 #include "serve.h"
 #include "server.h"
 #include "ws.h"
@@ -193,6 +194,7 @@ int conn_send(struct conn *c, struct frame *f)
         frame_unref(f);
         return CONN_ERR_NOMEM;
     }
+    metrics.messages_sent++;
     conn_mark_dirty(c);
     return CONN_OK;
 }
@@ -309,10 +311,12 @@ static void flush_one(struct conn *c)
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             log_debug(c->id, "write failed: %s", strerror(errno));
+            metrics.errors[ERR_WRITE]++;
             c->close_code = c->close_code ? c->close_code : 1006;
             conn_destroy(c);
             return;
         }
+        metrics.bytes_sent += (uint64_t)w;
         size_t left = (size_t)w;
         size_t take = left < head_part ? left : head_part;
         if (take) sendq_consume(&c->q, take);
@@ -389,6 +393,7 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     if (handshake_check(c->http, &hs) != 101) {
         conn_remote_addr(c, addr, sizeof addr);
         log_info(c->id, "upgrade from %s refused: %d %s", addr, hs.status, hs.reason);
+        metrics.refused[hs.status == 403 ? REFUSE_ORIGIN : REFUSE_HANDSHAKE]++;
         answer_error(c, hs.status, hs.extra_headers, hs.reason);
         return;
     }
@@ -396,10 +401,12 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
         conn_remote_addr(c, addr, sizeof addr);
         log_warn(c->id, "upgrade from %s refused: %u connections is the limit", addr,
                  config.limit_connections);
+        metrics.refused[REFUSE_LIMIT]++;
         answer_error(c, 503, "Retry-After: 5\r\n", "connection limit reached");
         return;
     }
     if (server_draining()) {
+        metrics.refused[REFUSE_DRAINING]++;
         answer_error(c, 503, "Retry-After: 5\r\n", "server is draining");
         return;
     }
@@ -417,6 +424,7 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     if (status != 0) {
         conn_remote_addr(c, addr, sizeof addr);
         log_info(c->id, "upgrade from %s rejected by before_connect: %d %s", addr, status, reason);
+        metrics.refused[status == 429 ? REFUSE_USER_LIMIT : REFUSE_HOOK]++;
         answer_error(c, status, NULL, reason);
         return;
     }
@@ -430,7 +438,8 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     http_req_free(c->http);
     c->http = NULL;
     c->phase = PHASE_WS;
-    c->phase_since = c->last_pong = c->last_ping = ev_now(EV_DEFAULT);
+    c->phase_since = c->last_pong = c->last_ping = c->last_active = ev_now(EV_DEFAULT);
+    metrics.connections_total++;
     conn_mark_dirty(c);
     hub_add(c);
     conn_arm_timer(c);
@@ -479,6 +488,7 @@ static void on_readable(struct conn *c)
             conn_kill(c, 1006);
             return;
         }
+        metrics.bytes_received += (uint64_t)n;
         if (n == 0) {
             if (c->phase == PHASE_WS && !c->close_code) c->close_code = 1006;
             conn_kill(c, 1006);
@@ -491,6 +501,7 @@ static void on_readable(struct conn *c)
             break;
         case PHASE_WS:
             if (ws_feed(c, read_buf, (size_t)n) != 0 && !c->close_queued) {
+                metrics.errors[ERR_PROTOCOL]++;
                 conn_kill(c, 1002);
                 return;
             }
@@ -547,6 +558,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (c->write_blocked && config.write_timeout > 0 &&
         now >= c->blocked_since + config.write_timeout) {
         log_info(c->id, "write timeout: peer took nothing for %.1fs", config.write_timeout);
+        metrics.errors[ERR_WRITE_TIMEOUT]++;
         conn_kill(c, 1006);
         return;
     }
@@ -561,6 +573,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     case PHASE_WS:
         if (config.pong_timeout > 0 && now >= c->last_pong + config.pong_timeout) {
             log_info(c->id, "pong timeout after %.1fs: closing", config.pong_timeout);
+            metrics.errors[ERR_PONG_TIMEOUT]++;
             conn_kill(c, 1006);
             return;
         }
@@ -588,4 +601,17 @@ void conn_close_all(int code, const char *reason)
         if (c->phase == PHASE_WS) conn_close(c, code, reason, strlen(reason));
         else if (c->phase == PHASE_HTTP && !c->close_after_flush) conn_kill(c, 0);
     }
+}
+
+int conn_close_idle(double idle_seconds, int code, const char *reason)
+{
+    ev_tstamp now = ev_now(EV_DEFAULT);
+    int closed = 0;
+    for (uint32_t s = 0; s < slots_used; s++) {
+        struct conn *c = slots[s];
+        if (c && c->phase == PHASE_WS && now - c->last_active >= idle_seconds &&
+            conn_close(c, code, reason, strlen(reason)) == CONN_OK)
+            closed++;
+    }
+    return closed;
 }

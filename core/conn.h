@@ -81,6 +81,7 @@ struct conn {
     uint32_t req_head_len;
     double rate_tokens;          /* limits.message_rate token bucket */
     ev_tstamp rate_last, connected_at;
+    ev_tstamp last_active;       /* last message received (drain closes idle clients) */
     ev_tstamp last_pong, last_ping, blocked_since, phase_since;
     struct conn *next_dirty;
     struct sockaddr_in6 addr;    /* peer; AF_INET addresses are stored as sockaddr_in */
@@ -107,6 +108,8 @@ void conn_flush_dirty(void);
 void conn_arm_timer(struct conn *c);
 /* Textual peer address "ip:port". */
 void conn_remote_addr(const struct conn *c, char *buf, size_t len);
+/* Closes (after their queued data) WebSocket clients that sent nothing for idle_seconds. */
+int conn_close_idle(double idle_seconds, int code, const char *reason);
 /* Closes every connection with code (shutdown). */
 void conn_close_all(int code, const char *reason);
 uint32_t conn_open_count(void);

@@ -5,11 +5,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "conn.h"
 #include "group.h"
 #include "log.h"
 #include "lua_bridge.h"
 #include "meta.h"
+#include "metrics.h"
 #include "room.h"
 #include "utf8.h"
 #include "ws.h"
@@ -66,6 +68,7 @@ uint32_t hub_count(void) { return everyone ? everyone->count : 0; }
 void hub_note_dropped(struct conn *c, struct frame *f)
 {
     dropped_total++;
+    metrics.dropped[config.sendq_policy]++;   /* enum sendq_policy order = enum drop_policy */
     if (!want_dropped) return;
     if (ndropped == dropped_cap) {
         if (dropped_cap == DROPPED_PENDING_MAX) return;   /* counted, hook skipped */
@@ -123,6 +126,7 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
                    const uint64_t *except, size_t nexcept)
 {
     if (!g || g->count == 0) return 0;
+    double started = metrics_clock();
     struct frame *f = encode(data, len, binary);
     if (!f) return binary ? CONN_ERR_NOMEM : CONN_ERR_BAD_ARG;
     int sent = 0;
@@ -132,6 +136,7 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
         if (conn_send(c, f) == CONN_OK) sent++;
     }
     frame_unref(f);
+    histogram_observe(&metrics.broadcast_seconds, metrics_clock() - started);
     return sent;
 }
 

@@ -15,13 +15,14 @@
 #include "frame.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "timer.h"
 
 struct lua_vm {
     lua_State *L;
     uint32_t generation;                 /* tags the timers this VM started */
     int on_open, on_message, on_close;   /* registry refs of the dispatchers */
-    int on_dropped, on_timer, before_connect, on_http;
+    int on_dropped, on_timer, before_connect, on_http, on_api, metrics_text;
 };
 
 static struct lua_vm vm;
@@ -163,6 +164,8 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
     out->on_timer = ref_field(L, module, "_on_timer");
     out->before_connect = ref_field(L, module, "_before_connect");
     out->on_http = ref_field(L, module, "_on_http");
+    out->on_api = ref_field(L, module, "_on_api");
+    out->metrics_text = ref_field(L, module, "_metrics_text");
     lua_settop(L, 1);
     return 0;
 }
@@ -198,6 +201,7 @@ int lua_bridge_reload(void)
     struct lua_vm next;
     if (vm_load(&next, script_path, overrides, err, sizeof err) != 0) {
         log_error(0, "reload of %s failed, keeping the running script: %s", script_path, err);
+        metrics.reloads_failed++;
         return -1;
     }
     uint32_t old = vm.generation;
@@ -205,6 +209,7 @@ int lua_bridge_reload(void)
     vm = next;
     timer_cancel_generation(old);
     log_info(0, "reloaded %s", script_path);
+    metrics.reloads_ok++;
     return 0;
 }
 
@@ -243,7 +248,9 @@ void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size
     lua_pushlightuserdata(vm.L, (void *)data);
     lua_pushnumber(vm.L, (lua_Number)len);
     lua_pushboolean(vm.L, limited);
+    double started = metrics_clock();
     call(5, c->id);
+    histogram_observe(&metrics.handler_seconds, metrics_clock() - started);
 }
 
 void lua_bridge_on_close(struct conn *c, int code)
@@ -372,5 +379,41 @@ struct frame *lua_bridge_http(struct conn *c, const struct http_req *r)
         f = http_response(status, extra, ctype, body, bl);
     }
     lua_pop(L, 4);
+    return f;
+}
+
+struct frame *lua_bridge_metrics(void)
+{
+    if (!vm.L || vm.metrics_text == LUA_NOREF) return metrics_render(NULL, 0);
+    lua_State *L = vm.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.metrics_text);
+    if (lua_pcall(L, 0, 1, 1) != 0) {
+        log_error(0, "script metrics failed: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return metrics_render(NULL, 0);
+    }
+    size_t n = 0;
+    const char *extra = lua_tolstring(L, -1, &n);
+    struct frame *f = metrics_render(extra, n);
+    lua_pop(L, 1);
+    return f;
+}
+
+struct frame *lua_bridge_api(struct conn *c, const struct http_req *r)
+{
+    if (!vm.L || vm.on_api == LUA_NOREF)
+        return http_response(503, NULL, "application/json", "{\"error\":\"no script\"}\n", 21);
+    lua_State *L = vm.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.on_api);
+    push_request(L, c, r);
+    if (lua_pcall(L, 1, 2, 1) != 0) {
+        log_error(c->id, "API request failed: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return http_response(500, NULL, "application/json", "{\"error\":\"internal error\"}\n", 27);
+    }
+    size_t bl = 0;
+    const char *body = lua_tolstring(L, -1, &bl);
+    struct frame *f = http_response((int)lua_tointeger(L, -2), NULL, "application/json", body, bl);
+    lua_pop(L, 2);
     return f;
 }

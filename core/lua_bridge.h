@@ -29,6 +29,10 @@ void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int bin
 void lua_bridge_on_timer(uint32_t id, int once);
 /* before_connect hooks: 0 to accept, else the HTTP status to refuse with (reason filled). */
 int lua_bridge_before_connect(struct conn *c, const struct http_req *r, char *reason, size_t len);
+/* GET /metrics: the core's series plus the script's (middleware.metrics). */
+struct frame *lua_bridge_metrics(void);
+/* An authorized /api/ request (publish, stats), answered by the Lua module. */
+struct frame *lua_bridge_api(struct conn *c, const struct http_req *r);
 /* A Lua HTTP route's response, or NULL when no route matches. */
 struct frame *lua_bridge_http(struct conn *c, const struct http_req *r);
 

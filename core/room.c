@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "metrics.h"
 
 struct group_index room_index, user_index;
 
@@ -47,11 +48,13 @@ int room_join(struct conn *c, const char *name, size_t len)
         return CONN_ERR_NOMEM;
     }
     c->nrooms++;
+    metrics.joins++;
     return CONN_OK;
 }
 
 static void leave_at(struct conn *c, int i)
 {
+    metrics.leaves++;
     group_remove(&room_index, c->rooms[i].room, c->rooms[i].index);
     int last = --c->nrooms;
     if (i != last) {

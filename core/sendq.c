@@ -1,5 +1,7 @@
 #include "sendq.h"
 
+#include "metrics.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,8 @@ int sendq_push(struct sendq *q, struct frame *f)
     q->ring[(q->head + q->count) % q->cap] = f;
     q->count++;
     q->bytes += f->len;
+    metrics.queued_frames++;
+    metrics.queued_bytes += f->len;
     return 0;
 }
 
@@ -39,6 +43,8 @@ struct frame *sendq_drop_oldest(struct sendq *q)
     q->head = (q->head + 1) % q->cap;
     q->count--;
     q->bytes -= f->len;
+    metrics.queued_frames--;
+    metrics.queued_bytes -= f->len;
     return f;
 }
 
@@ -57,6 +63,7 @@ int sendq_iov(const struct sendq *q, struct iovec *iov, int max)
 void sendq_consume(struct sendq *q, size_t n)
 {
     q->bytes -= n;
+    metrics.queued_bytes -= (int64_t)n;
     while (n > 0) {
         struct frame *f = q->ring[q->head];
         size_t left = f->len - q->head_off;
@@ -68,6 +75,7 @@ void sendq_consume(struct sendq *q, size_t n)
         q->head_off = 0;
         q->head = (q->head + 1) % q->cap;
         q->count--;
+        metrics.queued_frames--;
         frame_unref(f);
     }
     /* Zero-length frames never reach here: every frame has at least a 2-byte header. */
@@ -75,6 +83,8 @@ void sendq_consume(struct sendq *q, size_t n)
 
 void sendq_clear(struct sendq *q)
 {
+    metrics.queued_frames -= q->count;
+    metrics.queued_bytes -= (int64_t)q->bytes;
     while (q->count) {
         frame_unref(q->ring[q->head]);
         q->head = (q->head + 1) % q->cap;

@@ -6,6 +6,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hub.h"
+#include "server.h"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <strings.h>
 #include "conn.h"
 #include "http.h"
 #include "log.h"
@@ -61,9 +66,66 @@ static struct frame *serve_static(struct conn *c, const struct http_req *r)
     return f;
 }
 
+static int path_is(const struct http_req *r, const char *want)
+{
+    const char *p;
+    size_t n;
+    http_req_path(r, &p, &n);
+    return n == strlen(want) && memcmp(p, want, n) == 0;
+}
+
+/* /healthz: 200 while the loop runs. /readyz: 200 only while running (503 draining). */
+static struct frame *probe(int ready_probe)
+{
+    int draining = server_draining();
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"alive\":true,\"ready\":%s,\"state\":\"%s\",\"uptime\":%.3f,\"clients\":%u}\n",
+                     draining ? "false" : "true", draining ? "draining" : "running", lh_uptime(),
+                     hub_count());
+    int status = ready_probe && draining ? 503 : 200;
+    return http_response(status, "Cache-Control: no-store\r\n", "application/json", body, (size_t)n);
+}
+
+/* Bearer key check in constant time for keys of any length: compare SHA-256 digests. */
+static int api_authorized(const struct http_req *r)
+{
+    size_t al;
+    const char *auth = http_header(r, "Authorization", &al);
+    if (!auth || al < 7 || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
+    unsigned char given[32], want[32];
+    unsigned int gl = 0, wl = 0;
+    EVP_Digest(auth + 7, al - 7, given, &gl, EVP_sha256(), NULL);
+    EVP_Digest(config.api_key, strlen(config.api_key), want, &wl, EVP_sha256(), NULL);
+    return gl == 32 && wl == 32 && CRYPTO_memcmp(given, want, 32) == 0;
+}
+
+static struct frame *builtin(struct conn *c, const struct http_req *r)
+{
+    int get = r->parser.method == HTTP_GET || r->parser.method == HTTP_HEAD;
+    if (path_is(r, "/healthz") || path_is(r, "/readyz") || path_is(r, "/metrics")) {
+        if (!get) return text(405, "Allow: GET, HEAD\r\n", NULL);
+        if (path_is(r, "/metrics")) return lua_bridge_metrics();
+        return probe(path_is(r, "/readyz"));
+    }
+    const char *p;
+    size_t n;
+    http_req_path(r, &p, &n);
+    if (config.api_key && n >= 5 && memcmp(p, "/api/", 5) == 0) {
+        if (!api_authorized(r)) {
+            log_info(c->id, "API request without a valid key refused");
+            return text(401, "WWW-Authenticate: Bearer\r\n", NULL);
+        }
+        return lua_bridge_api(c, r);
+    }
+    return NULL;
+}
+
 struct frame *serve_http(struct conn *c, const struct http_req *r)
 {
     int method = r->parser.method;
+    struct frame *answer = builtin(c, r);
+    if (answer) return answer;
     struct frame *routed = lua_bridge_http(c, r);
     if (routed) return routed;
     if (config.static_dir) {

@@ -28,7 +28,8 @@ static ev_io accept_watcher;
 static ev_timer accept_pause;         /* after EMFILE: stop accepting for a moment */
 static ev_prepare flush_watcher;
 static ev_signal sighup_watcher, sigterm_watcher, sigint_watcher;
-static ev_timer stop_deadline;
+static ev_timer stop_deadline, drain_tick;
+static ev_tstamp drain_ends;
 static int stopping;
 
 int server_draining(void) { return stopping; }
@@ -122,7 +123,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     hub_fire_dropped();
     conn_flush_dirty();
-    if (stopping && conn_open_count() == 0) ev_break(loop, EVBREAK_ALL);
+    if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);
 }
 
 static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -132,27 +133,56 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    log_warn(0, "%u connections still open after %.0fs: exiting", conn_open_count(),
+    log_warn(0, "%u clients still open %.0fs after the last close: exiting", hub_count(),
              STOP_GRACE_SECONDS);
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* Stop: no new connections, every client gets a 1001 close after its queued data, and
- * the loop ends once all are gone (or after a grace period; a second signal ends it now). */
+/* The end of a drain: every remaining client gets 1001 after its queued data; the loop
+ * ends when they are gone or STOP_GRACE_SECONDS later. */
+static void close_remaining(struct ev_loop *loop, const char *why)
+{
+    log_info(0, "%s: closing the remaining %u clients", why, hub_count());
+    ev_timer_stop(loop, &drain_tick);
+    conn_close_all(1001, "server shutting down");
+    ev_timer_stop(loop, &stop_deadline);
+    ev_timer_init(&stop_deadline, stop_deadline_cb, STOP_GRACE_SECONDS, 0);
+    ev_timer_start(loop, &stop_deadline);
+}
+
+static void drain_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    if (ev_now(loop) >= drain_ends) {
+        close_remaining(loop, "drain deadline passed");
+        return;
+    }
+    int n = conn_close_idle(config.drain_timeout, 1001, "server draining");
+    if (n) log_info(0, "drain: closed %d clients idle for %.1fs", n, config.drain_timeout);
+}
+
+/* SIGTERM/SIGINT: drain. The listener stays open so probes answer (readyz 503) and new
+ * upgrades get 503; clients keep sending and receiving; those idle for drain_timeout are
+ * closed with 1001; after 2 x drain_timeout, or on a second signal, everyone is. The
+ * process exits 0 once no client is left. */
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     if (stopping) {
-        ev_break(loop, EVBREAK_ALL);
+        close_remaining(loop, "second signal");
         return;
     }
     stopping = 1;
-    log_info(0, "signal %d: closing %u clients and stopping", w->signum, hub_count());
-    ev_io_stop(loop, &accept_watcher);
-    close(listen_fd);
-    listen_fd = -1;
-    conn_close_all(1001, "server shutting down");
-    ev_timer_init(&stop_deadline, stop_deadline_cb, STOP_GRACE_SECONDS, 0);
-    ev_timer_start(loop, &stop_deadline);
+    log_info(0, "signal %d: draining %u clients (idle timeout %.1fs)", w->signum, hub_count(),
+             config.drain_timeout);
+    if (config.drain_timeout <= 0) {
+        close_remaining(loop, "no drain timeout");
+        return;
+    }
+    drain_ends = ev_now(loop) + 2 * config.drain_timeout;
+    double tick = config.drain_timeout / 4;
+    if (tick > 1) tick = 1;
+    if (tick < 0.02) tick = 0.02;
+    ev_timer_init(&drain_tick, drain_tick_cb, tick, tick);
+    ev_timer_start(loop, &drain_tick);
 }
 
 static void raise_fd_limit(void)

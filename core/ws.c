@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "metrics.h"
 
 /* Reassembly of fragmented (or multi-chunk) messages. A single-frame message whose payload
  * arrives in one chunk is dispatched straight from wslay's buffer without a copy. */
@@ -156,7 +157,11 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         w->direct = NULL;
         w->msg_len = 0;
         if (c->killed || c->close_queued) return;
-        lua_bridge_on_message(c, a->opcode, p, n, !rate_allows(c));
+        metrics.messages_received[a->opcode == WS_BINARY]++;
+        c->last_active = ev_now(EV_DEFAULT);
+        int limited = !rate_allows(c);
+        if (limited) metrics.errors[ERR_RATE_LIMITED]++;
+        lua_bridge_on_message(c, a->opcode, p, n, limited);
         /* a burst of one big message should not pin its buffer for the connection's life */
         if (w->msg_cap > 65536) {
             free(w->msg);

@@ -42,6 +42,7 @@ void lh_log(int level, uint64_t client, const char *msg, size_t len, const char 
 uint64_t lh_dropped_total(void);
 double lh_now(void);
 void lh_set_log(int level, int format);
+void lh_count_error(const char *type);
 
 uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);

@@ -48,6 +48,7 @@ hub._stats = { messages = 0, handler_seconds = 0, errors = {}, handler_errors = 
 -- to on_error. The connection lives on.
 function hub._report(client, err)
   hub._stats.handler_errors = hub._stats.handler_errors + 1
+  C.lh_count_error("handler")
   log(levels.error, "handler error: " .. tostring(err), nil, client and client._h)
   hooks.notify("on_error", client, err)
 end
@@ -299,17 +300,23 @@ function hub._on_http(req)
 end
 
 ----------------------------------------------------------------------------- dispatch from C
+-- ok, how many values the hook returned, its first two. Counting with select keeps a
+-- bare `return nil` (drop) apart from no return at all (pass): a table of the results
+-- cannot, as # is undefined when it holds nils.
+local function hook_results(ok, ...)
+  return ok, select("#", ...), ...
+end
+
 local function before_message(client, msg)
   local l = hooks.lists.before_message
   for i = 1, #l do
-    local packed = { xpcall(l[i], traceback, client, msg) }
-    if not packed[1] then
-      hub._report(client, packed[2])
+    local ok, n, r, reason = hook_results(xpcall(l[i], traceback, client, msg))
+    if not ok then
+      hub._report(client, r)
       return nil, "hook_error"
     end
-    if select("#", unpack(packed)) > 1 then
-      local r = packed[2]
-      if r == nil then return nil, packed[3] or "dropped" end
+    if n > 0 then
+      if r == nil then return nil, reason or "dropped" end
       if type(r) == "string" then
         msg = message.from_string(msg.client_id, msg.kind, r, msg.time)
       elseif type(r) == "table" and getmetatable(r) == message.mt then
@@ -361,12 +368,8 @@ end
 
 -- before_connect gates: nil to accept, or status, reason to refuse. A hook may return a
 -- table { user_id = ..., meta = {...} } to identify the connection.
-function hub._before_connect(h, req)
+local function admit(client, req)
   local l = hooks.lists.before_connect
-  if not l then return nil end
-  req.id = string.format("%.0f", h)
-  req.params = clients.parse_query(req.query)
-  local client = handle(h)
   for i = 1, #l do
     local ok, r1, r2, r3 = xpcall(l[i], traceback, req)
     if not ok then
@@ -386,6 +389,21 @@ function hub._before_connect(h, req)
     end
   end
   return nil
+end
+
+function hub._before_connect(h, req)
+  if not hooks.lists.before_connect then return nil end
+  req.id = string.format("%.0f", h)
+  req.params = clients.parse_query(req.query)
+  local client = handle(h)
+  local status, reason = admit(client, req)
+  if status then
+    -- A refused request never becomes a client: the core keeps the connection until its
+    -- answer is written, and it must not hold a user slot (limits.per_user) or a handle.
+    client:set_user(nil)
+    clients.forget(h)
+  end
+  return status, reason
 end
 
 -- Called by the core after the script ran: merges the --config overrides, validates and

@@ -745,11 +745,17 @@ end
 function Server:stop(timeout)
   for _, client in ipairs(self.clients) do client:disconnect() end
   self.clients = {}
+  -- SIGTERM drains; clients the spec still holds elsewhere would keep a drain going for
+  -- drain_timeout, so after a second a second SIGTERM closes them (1001) and ends it.
   if self:is_running() then
     self:signal("TERM")
-    if not wait_until(now() + (timeout or 10), function() return not self:is_running() end) then
-      self:signal("KILL")
-      wait_until(now() + 5, function() return not self:is_running() end)
+    local stopped = function() return not self:is_running() end
+    if not wait_until(now() + 1, stopped) then
+      self:signal("TERM")
+      if not wait_until(now() + (timeout or 10), stopped) then
+        self:signal("KILL")
+        wait_until(now() + 5, stopped)
+      end
     end
   end
   if self.original_script then

@@ -1,0 +1,50 @@
+/* metrics.h — counters, gauges and histograms the core keeps as it works, rendered in
+ * the Prometheus text format by metrics_render. Updating is a plain increment (one
+ * thread); a scrape never walks the clients. */
+#ifndef LUAHUB_METRICS_H
+#define LUAHUB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+enum refuse_reason { REFUSE_HANDSHAKE, REFUSE_ORIGIN, REFUSE_LIMIT, REFUSE_USER_LIMIT,
+                     REFUSE_HOOK, REFUSE_DRAINING, REFUSE__COUNT };
+enum drop_policy { DROP_NEWEST, DROP_OLDEST, DROP_CLOSE, DROP__COUNT };
+enum error_type { ERR_HANDLER, ERR_PROTOCOL, ERR_WRITE, ERR_RATE_LIMITED, ERR_PONG_TIMEOUT,
+                  ERR_WRITE_TIMEOUT, ERR_HTTP, ERR__COUNT };
+
+#define HISTO_BUCKETS 14
+
+struct histogram {
+    uint64_t counts[HISTO_BUCKETS + 1];   /* last = +Inf */
+    double sum;
+    uint64_t total;
+};
+
+struct metrics {
+    uint64_t connections_total;
+    uint64_t refused[REFUSE__COUNT];
+    uint64_t messages_received[2];        /* text, binary */
+    uint64_t messages_sent;               /* frames queued to clients */
+    uint64_t bytes_received, bytes_sent;  /* socket bytes */
+    uint64_t dropped[DROP__COUNT];
+    uint64_t joins, leaves;
+    uint64_t errors[ERR__COUNT];
+    uint64_t reloads_ok, reloads_failed;
+    int64_t queued_frames, queued_bytes;  /* gauges over all send queues */
+    struct histogram handler_seconds, broadcast_seconds;
+};
+
+extern struct metrics metrics;
+
+void histogram_observe(struct histogram *h, double seconds);
+double metrics_clock(void);               /* monotonic seconds, for durations */
+/* The whole exposition, plus extra (the script's own series, may be NULL). */
+struct frame *metrics_render(const char *extra, size_t extra_len);
+
+/* FFI: count a Lua-side error by type name ("handler", "rate_limited", ...). */
+void lh_count_error(const char *type);
+
+#endif

@@ -1,0 +1,102 @@
+-- The built-in HTTP API (enabled by config api_key; the core checks the Bearer key in
+-- constant time before calling here) and the script's series for GET /metrics.
+--   POST /api/publish  {"room": R | "user": U | "client": C | "broadcast": true,
+--                       "data": string or JSON value, "binary": false, "except": [ids]}
+--   GET  /api/stats
+local ffi = require "ffi"
+local cjson = require "cjson.safe"
+
+ffi.cdef [[ int EVP_DecodeBlock(unsigned char *t, const unsigned char *f, int n); ]]
+
+local M = {}
+
+local function answer(status, t) return status, cjson.encode(t) .. "\n" end
+
+local function base64_decode(s)
+  if #s % 4 ~= 0 or s:find("[^%w%+/=]") then return nil end
+  local out = ffi.new("unsigned char[?]", #s / 4 * 3 + 1)
+  local n = ffi.C.EVP_DecodeBlock(out, s, #s)
+  if n < 0 then return nil end
+  local pad = #s:match("=*$")               -- EVP_DecodeBlock counts padding as zero bytes
+  return ffi.string(out, n - pad)
+end
+
+local function publish(hub, req)
+  if req.method ~= "POST" then return answer(405, { error = "use POST" }) end
+  local body, err = cjson.decode(req.body)
+  if type(body) ~= "table" then
+    return answer(400, { error = "malformed JSON body: " .. tostring(err or "expected an object") })
+  end
+  local targets = (body.room ~= nil and 1 or 0) + (body.user ~= nil and 1 or 0)
+    + (body.client ~= nil and 1 or 0) + (body.broadcast == true and 1 or 0)
+  if targets ~= 1 then
+    return answer(400, { error = 'give exactly one of "room", "user", "client", "broadcast": true' })
+  end
+  local data = body.data
+  if data == nil then return answer(400, { error = '"data" is required' }) end
+  if type(data) ~= "string" then data = cjson.encode(data) end
+  if body.binary then
+    data = type(body.data) == "string" and base64_decode(data)
+    if not data then return answer(400, { error = 'binary "data" must be base64' }) end
+  end
+  local opts = { binary = body.binary == true, except = body.except }
+  local n, code, msg
+  if body.room ~= nil then
+    if type(body.room) ~= "string" then return answer(400, { error = '"room" must be a string' }) end
+    n, code, msg = hub.to_room(body.room, data, opts)
+  elseif body.user ~= nil then
+    n, code, msg = hub.to_user(tostring(body.user), data, opts)
+  elseif body.client ~= nil then
+    local ok
+    ok, code, msg = hub.to_client(body.client, data, opts)
+    n = ok and 1 or nil
+  else
+    n, code, msg = hub.broadcast(data, opts)
+  end
+  if not n then
+    return answer(code == "not_found" and 404 or 400, { error = code, message = msg })
+  end
+  return answer(200, { ok = true, delivered = n })
+end
+
+local function stats(hub, req)
+  if req.method ~= "GET" and req.method ~= "HEAD" then return answer(405, { error = "use GET" }) end
+  local rooms = {}
+  for _, name in ipairs(hub.rooms()) do rooms[name] = hub.room_count(name) end
+  return answer(200, { node = hub.node_id(), state = hub.state(), uptime = hub.uptime(),
+                       clients = hub.count(), room_count = hub.room_count(),
+                       rooms = setmetatable(rooms, cjson.empty_table_mt) })
+end
+
+function M.handle(hub, req)
+  if req.path == "/api/publish" then return publish(hub, req) end
+  if req.path == "/api/stats" then return stats(hub, req) end
+  return answer(404, { error = "no such API endpoint" })
+end
+
+local function label(v)
+  return (tostring(v):gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }))
+end
+
+-- Series from middleware.metrics() and handler errors, in the exposition format.
+function M.metrics_text(stats_table)
+  local out = {
+    "# HELP luahub_script_messages_total Messages through middleware.metrics().",
+    "# TYPE luahub_script_messages_total counter",
+    "luahub_script_messages_total " .. stats_table.messages,
+    "# HELP luahub_script_handler_seconds_total CPU seconds in handlers under middleware.metrics().",
+    "# TYPE luahub_script_handler_seconds_total counter",
+    "luahub_script_handler_seconds_total " .. string.format("%.9f", stats_table.handler_seconds),
+    "# HELP luahub_script_errors_total Errors handlers reported, by code.",
+    "# TYPE luahub_script_errors_total counter",
+  }
+  local codes = {}
+  for code in pairs(stats_table.errors) do codes[#codes + 1] = code end
+  table.sort(codes)
+  for _, code in ipairs(codes) do
+    out[#out + 1] = ('luahub_script_errors_total{code="%s"} %d'):format(label(code), stats_table.errors[code])
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+return M
