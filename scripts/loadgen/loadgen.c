@@ -68,7 +68,7 @@ struct report {
     uint64_t offered, expected;
     double offered_per_s, delivered_per_s, delivery_s, phase_s;
     double round_per_s[MAX_ROUNDS];     /* burst: deliveries/s of each round */
-    int publish_blocked;
+    int send_failed;                /* a sender's socket closed or 64 MiB queued */
     struct procstat server_before, server_connected, server_after;
     struct procstat self_before, self_after;
     struct machine_cpu machine_before, machine_after;
@@ -496,7 +496,7 @@ static void run_fanout(void)
     }
     rep.offered = st.sent;
     rep.expected = st.sent * subscribers;
-    rep.publish_blocked = st.send_failures > 0;
+    rep.send_failed = st.send_failures > 0;
     measure_end(phase_start);
 }
 
@@ -531,7 +531,7 @@ static void run_echo(void)
     }
     drain(rep.expected);
     rep.offered = st.sent;
-    rep.publish_blocked = st.send_failures > 0;
+    rep.send_failed = st.send_failures > 0;
     measure_end(phase_start);
     finish_delivery_stats();
     if (opt.burst)
@@ -742,7 +742,7 @@ static void print_json(void)
         printf(",\"offered\":%llu,\"offered_per_s\":%.1f,\"expected\":%llu,\"delivered\":%llu,"
                "\"delivered_per_s\":%.1f,\"delivery_seconds\":%.3f,\"backlog\":%llu,"
                "\"duplicates\":%llu,\"gaps\":%llu,\"unstamped\":%llu,\"foreign\":%llu,"
-               "\"publisher_echoes\":%llu,\"publish_blocked\":%s,\"closed_during_run\":%u,"
+               "\"publisher_echoes\":%llu,\"send_failed\":%s,\"closed_during_run\":%u,"
                "\"close_reason\":",
                (unsigned long long)rep.offered, rep.offered_per_s,
                (unsigned long long)rep.expected, (unsigned long long)st.delivered,
@@ -750,7 +750,7 @@ static void print_json(void)
                (unsigned long long)(rep.expected > st.delivered ? rep.expected - st.delivered : 0),
                (unsigned long long)st.duplicates, (unsigned long long)st.gaps,
                (unsigned long long)st.unstamped, (unsigned long long)st.foreign,
-               (unsigned long long)st.publisher_echoes, rep.publish_blocked ? "true" : "false",
+               (unsigned long long)st.publisher_echoes, rep.send_failed ? "true" : "false",
                st.closed_while_open);
         if (st.close_reason)
             json_string(st.close_reason);
@@ -839,6 +839,8 @@ static void print_human(void)
                opt.drain, (unsigned long long)st.duplicates, (unsigned long long)st.gaps,
                st.closed_while_open, st.close_reason ? " (" : "",
                st.close_reason ? st.close_reason : "", st.close_reason ? ")" : "");
+        if (rep.send_failed)
+            printf("  SEND FAILED: a sender's connection closed or queued over 64 MiB\n");
         printf("  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (%llu samples)\n",
                ms(hist_quantile(&latency, 0.5)), ms(hist_quantile(&latency, 0.9)),
                ms(hist_quantile(&latency, 0.99)), ms(latency.count ? latency.max : 0),
