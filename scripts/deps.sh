@@ -14,7 +14,7 @@ browser_pkgs=(chromium nodejs npm)
 want=()
 case "${1:-build}" in
   build)   want=("${build_pkgs[@]}") ;;
-  test)    want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  test)    want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${ops_pkgs[@]}") ;;
   cluster) want=("${cluster_pkgs[@]}") ;;
   ops)     want=("${ops_pkgs[@]}") ;;
   browser) want=("${browser_pkgs[@]}") ;;

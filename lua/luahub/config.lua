@@ -98,6 +98,13 @@ function M.validate(cfg)
       check(v, rule, "config." .. k, problems)
     end
   end
+  local ping, pong = cfg.ping_interval, cfg.pong_timeout
+  if ping == nil then ping = 54 end
+  if pong == nil then pong = 60 end
+  if type(ping) == "number" and type(pong) == "number" and ping > 0 and pong > 0 and pong <= ping then
+    problems[#problems + 1] = ("config.pong_timeout: %g must be longer than ping_interval (%g), "
+      .. "or a client answering every ping is dropped"):format(pong, ping)
+  end
   table.sort(problems)
   return problems
 end

@@ -275,15 +275,26 @@ local function header_lines(headers)
   return ctype, table.concat(lines)
 end
 
+local function route_of(method, path) return routes[method] and routes[method][path] end
+
+-- Every method path answers to, for a 405's Allow header (a GET route answers HEAD too).
+local function allowed_methods(path)
+  local list = {}
+  for method, paths in pairs(routes) do
+    if paths[path] then list[#list + 1] = method end
+  end
+  if route_of("GET", path) and not route_of("HEAD", path) then list[#list + 1] = "HEAD" end
+  table.sort(list)
+  return list
+end
+
 function hub._on_http(req)
-  local by_path = routes[req.method] or (req.method == "HEAD" and routes.GET)
-  local fn = by_path and by_path[req.path]
+  local fn = route_of(req.method, req.path) or (req.method == "HEAD" and route_of("GET", req.path))
   if not fn then
-    for method, paths in pairs(routes) do
-      if paths[req.path] then return 405, "405 Method Not Allowed\n", "text/plain; charset=utf-8",
-        "Allow: " .. method .. "\r\n" end
-    end
-    return nil
+    local allowed = allowed_methods(req.path)
+    if #allowed == 0 then return nil end
+    return 405, "405 Method Not Allowed\n", "text/plain; charset=utf-8",
+      "Allow: " .. table.concat(allowed, ", ") .. "\r\n"
   end
   req.params = clients.parse_query(req.query)
   local ok, status, body, headers = xpcall(fn, traceback, req)
@@ -405,6 +416,10 @@ function hub._before_connect(h, req)
   end
   return status, reason
 end
+
+local api = require "luahub.api"
+function hub._on_api(req) return api.handle(hub, req) end
+function hub._metrics_text() return api.metrics_text(hub._stats) end
 
 -- Called by the core after the script ran: merges the --config overrides, validates and
 -- applies. Returns nil, or all problems as one string (one per line).
