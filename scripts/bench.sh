@@ -20,6 +20,8 @@
 #   BENCH_SERVERS="baseline luahub router"    BENCH_SCENARIOS="rate-1k ... idle-19k"
 #   BENCH_PIN=1               pin server to CPU 0 and loadgen to CPU 1 (0: let the
 #                             scheduler place them)
+#   BENCH_ATTEMPTS=3          runs disturbed by other processes (>10% of a core)
+#                             are repeated up to this many times; the quietest counts
 #   LUAHUB_BIN=build/luahub   BENCH_LUAHUB_ARGS="" (extra luahub arguments)
 #   BENCH_ROUTER_SCRIPT=examples/bench-router/hub.lua
 #   CC=cc
@@ -188,35 +190,61 @@ LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 RUNS=$OUT/runs.jsonl
 : >"$RUNS"
 say "== $(date -u +%FT%TZ) on $(nproc) cores, ${SECONDS_EACH}s per rate scenario, pinning $([[ $PIN == 1 ]] && echo 'server->cpu0 loadgen->cpu1' || echo off)"
+# One measurement: a fresh server, one loadgen run, the server stopped. Prints
+# the run as one JSON line.
+run_once() {
+  local server=$1 scenario=$2 result rc alive full
+  scenario_args "$scenario"
+  if [[ $server == router ]]; then
+    router_args
+    ARGS+=("${RARGS[@]}")
+  fi
+  if ! start_server "$server" "$scenario"; then
+    jq -nc --arg s "$server" --arg c "$scenario" '{server:$s, scenario:$c, error:"server did not start"}'
+    return
+  fi
+  full=("${PIN_LOADGEN[@]}" "$LOADGEN" "${ARGS[@]}" --url "ws://127.0.0.1:$PORT/ws"
+        --pid "$SERVER_PID" --json)
+  say "-- $server / $scenario: ${full[*]}"
+  set +e
+  result=$(timeout $((SECONDS_EACH + 240)) "${full[@]}" 2>>"$LOGS/$server-$scenario.loadgen.log")
+  rc=$?
+  set -e
+  alive=true
+  kill -0 "$SERVER_PID" 2>/dev/null || alive=false
+  stop_server
+  if ! jq -e . >/dev/null 2>&1 <<<"$result"; then
+    say "   loadgen failed (exit $rc); see $LOGS/$server-$scenario.loadgen.log"
+    result=null
+  fi
+  jq -nc --arg s "$server" --arg c "$scenario" --arg cmd "${full[*]}" \
+    --argjson rc "$rc" --argjson alive "$alive" --argjson r "$result" \
+    '{server:$s, scenario:$c, command:$cmd, exit:$rc, server_survived:$alive, result:$r}'
+}
+
+other_cpu() { jq -r '.result.machine.other_percent // 0' <<<"$1"; }
+
+# A run during which other processes used more than 10% of a core is repeated, up
+# to BENCH_ATTEMPTS in all; the quietest attempt is kept, the others are written
+# to runs-disturbed.jsonl.
+ATTEMPTS=${BENCH_ATTEMPTS:-3}
+: >"$OUT/runs-disturbed.jsonl"
 for scenario in $SCENARIOS; do
   for server in "${RUN_SERVERS[@]}"; do
-    scenario_args "$scenario"
-    if [[ $server == router ]]; then
-      router_args
-      ARGS+=("${RARGS[@]}")
-    fi
-    if ! start_server "$server" "$scenario"; then
-      jq -nc --arg s "$server" --arg c "$scenario" \
-        '{server:$s, scenario:$c, error:"server did not start"}' >>"$RUNS"
-      continue
-    fi
-    full=("${PIN_LOADGEN[@]}" "$LOADGEN" "${ARGS[@]}" --url "ws://127.0.0.1:$PORT/ws"
-          --pid "$SERVER_PID" --json)
-    say "-- $server / $scenario: ${full[*]}"
-    set +e
-    result=$(timeout $((SECONDS_EACH + 240)) "${full[@]}" 2>>"$LOGS/$server-$scenario.loadgen.log")
-    rc=$?
-    set -e
-    alive=true
-    kill -0 "$SERVER_PID" 2>/dev/null || alive=false
-    stop_server
-    if ! jq -e . >/dev/null 2>&1 <<<"$result"; then
-      say "   loadgen failed (exit $rc); see $LOGS/$server-$scenario.loadgen.log"
-      result=null
-    fi
-    jq -nc --arg s "$server" --arg c "$scenario" --arg cmd "${full[*]}" \
-      --argjson rc "$rc" --argjson alive "$alive" --argjson r "$result" \
-      '{server:$s, scenario:$c, command:$cmd, exit:$rc, server_survived:$alive, result:$r}' >>"$RUNS"
+    best="" best_other=""
+    for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
+      line=$(run_once "$server" "$scenario")
+      other=$(other_cpu "$line")
+      if [[ -z $best ]] || awk -v a="$other" -v b="$best_other" 'BEGIN { exit !(a < b) }'; then
+        [[ -n $best ]] && printf '%s\n' "$best" >>"$OUT/runs-disturbed.jsonl"
+        best=$line best_other=$other
+      else
+        printf '%s\n' "$line" >>"$OUT/runs-disturbed.jsonl"
+      fi
+      awk -v o="$other" 'BEGIN { exit !(o > 10) }' || break
+      ((attempt < ATTEMPTS)) && say "   other processes used $other% of a core: measuring again"
+    done
+    jq -c --argjson n "$attempt" '. + {attempts: ([$n, '"$ATTEMPTS"'] | min)}' <<<"$best" >>"$RUNS"
     jq -r '.result // {} | if .mode == "idle" then
              "   \(.connect.opened) connections, \(.rss_per_conn_bytes // "?") B RSS each"
            elif .mode then
@@ -224,7 +252,7 @@ for scenario in $SCENARIOS; do
              (if (.machine.other_percent // 0) > 10 then
                "\n   warning: other processes used \(.machine.other_percent)% of a core during this run"
               else "" end)
-           else "   no result" end' <<<"$(tail -n 1 "$RUNS")" >&2
+           else "   no result" end' <<<"$best" >&2
   done
 done
 
