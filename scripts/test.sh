@@ -2,7 +2,8 @@
 # Runs every suite — C unit tests, busted specs, browser specs — and ends with one line
 # "N passed, M failed" summed over all of them. Exits non-zero if anything failed or a
 # suite could not report (crash, missing summary).
-# Env: LUAHUB_BIN (server binary), CTEST_DIR (built C tests), SPEC (busted paths, default spec).
+# Env: LUAHUB_BIN (server binary), CTEST_DIR (built C tests), SPEC (busted paths; default:
+# ROOT in .busted, i.e. spec/ and the examples' spec dirs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,7 @@ done
 
 # busted specs: the default output ends with "N successes / M failures / K errors / P pending".
 log=$(mktemp)
-busted --lua=luajit ${SPEC:-spec} 2>&1 | tee "$log"
+busted --lua=luajit ${SPEC:-} 2>&1 | tee "$log"
 summary=$(grep -E '[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -n1)
 if [[ -z $summary ]]; then
   broken+=("busted (no summary)")

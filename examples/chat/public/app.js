@@ -1,0 +1,511 @@
+// luahub chat web client: plain JavaScript, no build step.
+// Everything that came from the network is put on the page with textContent, never
+// parsed as HTML. The connection reconnects on its own (exponential backoff with
+// jitter) and rejoins the room it was in.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    app: $('app'), status: $('status'), statusText: $('status-text'), roomTitle: $('room-title'),
+    sidebarToggle: $('sidebar-toggle'), scrim: $('scrim'),
+    roomList: $('room-list'), newRoomForm: $('new-room-form'), newRoom: $('new-room'),
+    memberList: $('member-list'), memberCount: $('member-count'),
+    meAvatar: $('me-avatar'), meName: $('me-name'), leave: $('leave-button'),
+    messages: $('messages'), typing: $('typing'), toast: $('toast'),
+    composer: $('composer'), text: $('text'), send: $('send'),
+    loginForm: $('login-form'), username: $('username'), room: $('room'), roomOptions: $('room-options'),
+    loginError: $('login-error'), join: $('join'),
+  };
+
+  const RECONNECT_BASE_MS = 500;
+  const RECONNECT_MAX_MS = 15000;
+  const TYPING_REFRESH_MS = 2500;   // while typing, tell the room this often
+  const TYPING_IDLE_MS = 4000;      // stop "typing" after this long without a key
+  const TYPING_EXPIRE_MS = 7000;    // forget someone's "typing" after this long
+  const GROUP_WINDOW_MS = 5 * 60 * 1000;
+
+  const state = {
+    me: localStorage.getItem('luahub.chat.username') || '',
+    wanted: null,        // { username, room } to (re)join whenever a connection opens
+    room: null,          // the room shown
+    joined: false,       // the server confirmed the join on this connection
+    wasJoined: false,    // joined before the connection dropped: show "reconnected"
+    rooms: [],
+    members: [],
+    seen: new Set(),     // ids of the messages on screen
+    typers: new Map(),   // username -> expiry timer
+    lastAuthor: null,
+    lastTime: 0,
+    unread: 0,
+  };
+
+  // ------------------------------------------------------------------ connection
+  let ws = null;
+  let attempt = 0;
+  let retryTimer = null;
+  let countdownTimer = null;
+
+  function socketURL() {
+    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+  }
+
+  function setStatus(kind, text) {
+    ui.status.dataset.state = kind;
+    ui.statusText.textContent = text;
+    ui.status.title = text;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    clearInterval(countdownTimer);
+    retryTimer = countdownTimer = null;
+    setStatus('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
+    const sock = new WebSocket(socketURL());
+    ws = sock;
+    sock.onopen = () => {
+      if (ws !== sock) return;
+      attempt = 0;
+      setStatus('online', 'Connected');
+      ui.send.disabled = false;
+      if (state.wanted) send({ type: 'join', ...state.wanted });
+    };
+    sock.onmessage = (event) => {
+      if (ws !== sock) return;
+      let m;
+      try { m = JSON.parse(event.data); } catch { return; }
+      if (m && typeof m === 'object' && handlers[m.type]) handlers[m.type](m);
+    };
+    sock.onclose = () => {
+      if (ws !== sock) return;
+      ws = null;
+      ui.send.disabled = true;
+      if (state.joined) state.wasJoined = true;
+      state.joined = false;
+      clearTypers();
+      scheduleReconnect();
+    };
+  }
+
+  // Full-jitter-ish backoff: the wait is between half and all of min(max, base * 2^n),
+  // so a restarted server is not hit by every client at the same instant.
+  function scheduleReconnect() {
+    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    attempt += 1;
+    const due = Date.now() + delay;
+    const tick = () => {
+      const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+      setStatus(navigator.onLine === false ? 'offline' : 'reconnecting',
+        navigator.onLine === false ? 'Offline' : `Reconnecting in ${seconds}s`);
+    };
+    tick();
+    countdownTimer = setInterval(tick, 250);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  function reconnectNow() {
+    if (ws || !retryTimer) return;
+    attempt = 0;
+    connect();
+  }
+
+  function send(obj) {
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  window.addEventListener('online', reconnectNow);
+  window.addEventListener('offline', () => { if (!ws) setStatus('offline', 'Offline'); });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) {
+      reconnectNow();
+      state.unread = 0;
+      updateTitle();
+    }
+  });
+
+  // ------------------------------------------------------------------ rendering helpers
+  function make(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function hue(name) {
+    let h = 0;
+    for (const ch of String(name)) h = (h * 31 + ch.codePointAt(0)) % 360;
+    return h;
+  }
+
+  // An initial on a colour of its own per name; paints node when given.
+  function avatar(name, node = make('span', 'avatar')) {
+    node.textContent = Array.from(String(name || '?'))[0];
+    node.style.setProperty('--hue', hue(name));
+    node.setAttribute('aria-hidden', 'true');
+    return node;
+  }
+
+  function timeOf(iso) {
+    const date = new Date(iso);
+    const valid = !Number.isNaN(date.getTime());
+    const node = make('time', '', valid
+      ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '');
+    if (valid) {
+      node.dateTime = date.toISOString();
+      node.title = date.toLocaleString();
+    }
+    return { node, ms: valid ? date.getTime() : Date.now() };
+  }
+
+  function nearBottom() {
+    const list = ui.messages;
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function append(node, force) {
+    const stick = force || nearBottom();
+    const empty = ui.messages.querySelector('.empty');
+    if (empty) empty.remove();
+    ui.messages.append(node);
+    if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  function clearMessages() {
+    ui.messages.replaceChildren();
+    state.seen.clear();
+    state.lastAuthor = null;
+  }
+
+  function showEmpty(room) {
+    const node = make('li', 'empty');
+    node.append(make('strong', '', `Welcome to #${room}`), 'No messages yet. Say hello!');
+    ui.messages.replaceChildren(node);
+  }
+
+  function addNotice(text, iso, className) {
+    const node = make('li', 'notice' + (className ? ' ' + className : ''), text);
+    if (iso) node.append(timeOf(iso).node);
+    state.lastAuthor = null;
+    append(node);
+  }
+
+  function addMessage(m, fromHistory) {
+    if (m.id && state.seen.has(m.id)) return;
+    if (m.id) state.seen.add(m.id);
+    const own = m.username === state.me;
+    const time = timeOf(m.timestamp);
+    const first = state.lastAuthor !== m.username || time.ms - state.lastTime > GROUP_WINDOW_MS;
+    state.lastAuthor = m.username;
+    state.lastTime = time.ms;
+
+    const item = make('li', 'msg' + (own ? ' own' : '') + (first ? ' first' : ''));
+    item.dataset.author = m.username;
+    const body = make('div', 'body');
+    const meta = make('div', 'meta');
+    meta.append(make('span', 'author', own ? 'You' : m.username), timeOf(m.timestamp).node);
+    const row = make('div', 'bubble-row');
+    row.append(make('div', 'bubble', m.text), time.node);
+    body.append(meta, row);
+    item.append(avatar(m.username), body);
+    append(item, own && !fromHistory);
+
+    if (!fromHistory && document.hidden) {
+      state.unread += 1;
+      updateTitle();
+    }
+  }
+
+  function updateTitle() {
+    const base = state.room ? `#${state.room} · luahub chat` : 'luahub chat';
+    document.title = state.unread ? `(${state.unread}) ${base}` : base;
+  }
+
+  function renderRooms() {
+    const names = new Map();
+    for (const r of state.rooms) {
+      if (r && typeof r.name === 'string') names.set(r.name, Number(r.members) || 0);
+    }
+    if (!names.has('general')) names.set('general', 0);
+    if (state.room && !names.has(state.room)) names.set(state.room, state.members.length);
+    const items = [...names.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, n]) => {
+      const li = make('li', name === state.room ? 'current' : '');
+      const button = make('button');
+      button.type = 'button';
+      button.append(make('span', 'name', name), make('span', 'n', n ? String(n) : ''));
+      button.addEventListener('click', () => switchRoom(name));
+      li.append(button);
+      return li;
+    });
+    ui.roomList.replaceChildren(...items);
+    ui.roomOptions.replaceChildren(...[...names.keys()].map((name) => {
+      const option = document.createElement('option');
+      option.value = name;
+      return option;
+    }));
+  }
+
+  function renderMembers() {
+    const items = state.members.map((name) => {
+      const li = make('li');
+      li.append(avatar(name), make('span', 'member-name', name));
+      if (name === state.me) li.append(make('span', 'you', '(you)'));
+      return li;
+    });
+    ui.memberList.replaceChildren(...items);
+    ui.memberCount.textContent = String(state.members.length);
+  }
+
+  function renderTyping() {
+    const names = [...state.typers.keys()];
+    let text = '';
+    if (names.length === 1) text = `${names[0]} is typing`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing`;
+    else if (names.length > 2) text = `${names.length} people are typing`;
+    ui.typing.textContent = text;
+  }
+
+  function setTyper(name, typing) {
+    clearTimeout(state.typers.get(name));
+    if (typing) {
+      state.typers.set(name, setTimeout(() => setTyper(name, false), TYPING_EXPIRE_MS));
+    } else {
+      state.typers.delete(name);
+    }
+    renderTyping();
+  }
+
+  function clearTypers() {
+    for (const timer of state.typers.values()) clearTimeout(timer);
+    state.typers.clear();
+    renderTyping();
+  }
+
+  let toastTimer = null;
+  function toast(text) {
+    ui.toast.textContent = text;
+    ui.toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { ui.toast.hidden = true; }, 4000);
+  }
+
+  function showLogin(error) {
+    ui.app.dataset.view = 'login';
+    ui.loginError.textContent = error || '';
+    ui.join.disabled = false;
+    ui.username.value = ui.username.value || state.me;
+    ui.room.value = ui.room.value || state.room || '';
+    ui.username.focus();
+  }
+
+  // ------------------------------------------------------------------ messages from the server
+  const handlers = {
+    rooms(m) {
+      state.rooms = Array.isArray(m.rooms) ? m.rooms : [];
+      renderRooms();
+    },
+
+    history(m) {
+      const switched = m.room !== state.room;
+      state.room = m.room;
+      state.joined = true;
+      state.wanted = { username: state.me, room: m.room };
+      localStorage.setItem('luahub.chat.username', state.me);
+      if (location.hash !== '#' + m.room) history.replaceState(null, '', '#' + m.room);
+      ui.app.dataset.view = 'chat';
+      ui.roomTitle.textContent = m.room;
+      ui.meName.textContent = state.me;
+      avatar(state.me, ui.meAvatar);
+      updateTitle();
+      if (switched) {
+        clearMessages();
+        clearTypers();
+      }
+      const list = Array.isArray(m.messages) ? m.messages : [];
+      if (switched && list.length === 0) showEmpty(m.room);
+      for (const item of list) addMessage(item, true);
+      ui.messages.scrollTop = ui.messages.scrollHeight;
+      renderRooms();
+      ui.text.focus();
+    },
+
+    join(m) {
+      if (m.room !== state.room) return;
+      if (m.username === state.me) {
+        if (state.wasJoined) addNotice('Reconnected', m.timestamp, 'divider');
+        else addNotice(`You joined #${m.room}`, m.timestamp);
+        state.wasJoined = false;
+      } else {
+        addNotice(`${m.username} joined`, m.timestamp);
+      }
+    },
+
+    leave(m) {
+      if (m.room !== state.room) return;
+      setTyper(m.username, false);
+      if (m.username === state.me && !state.wanted) {
+        state.room = null;
+        state.joined = false;
+        clearMessages();
+        updateTitle();
+        showLogin();
+        return;
+      }
+      if (m.username !== state.me) addNotice(`${m.username} left`, m.timestamp);
+    },
+
+    message(m) {
+      if (m.room !== state.room) return;
+      setTyper(m.username, false);
+      addMessage(m, false);
+    },
+
+    typing(m) {
+      if (m.room !== state.room || m.username === state.me) return;
+      setTyper(m.username, m.typing !== false);
+    },
+
+    presence(m) {
+      if (m.room !== state.room) return;
+      state.members = Array.isArray(m.members) ? m.members.filter((n) => typeof n === 'string') : [];
+      renderMembers();
+      renderRooms();
+    },
+
+    error(m) {
+      const text = typeof m.text === 'string' ? m.text : 'something went wrong';
+      if (!state.joined) {
+        state.wanted = null;
+        showLogin(text);
+      } else {
+        state.wanted = { username: state.me, room: state.room };
+        toast(text);
+      }
+    },
+  };
+
+  // ------------------------------------------------------------------ user actions
+  function cleanRoom(value) {
+    return value.trim().toLowerCase().replace(/\s+/g, '-');
+  }
+
+  function requestJoin(username, room) {
+    state.me = username;
+    state.wanted = { username, room };
+    if (!send({ type: 'join', username, room })) {
+      // not connected: the join goes out as soon as the connection opens
+      if (!ws) reconnectNow();
+    }
+  }
+
+  function switchRoom(room) {
+    closeSidebar();
+    if (!room || room === state.room) return;
+    requestJoin(state.me, room);
+  }
+
+  ui.loginForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const username = ui.username.value.trim();
+    if (!username) {
+      ui.loginError.textContent = 'Pick a username first.';
+      return;
+    }
+    ui.loginError.textContent = '';
+    ui.join.disabled = true;
+    state.room = null;
+    state.joined = false;
+    state.wasJoined = false;
+    requestJoin(username, cleanRoom(ui.room.value) || 'general');
+  });
+
+  ui.newRoomForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const room = cleanRoom(ui.newRoom.value);
+    ui.newRoom.value = '';
+    switchRoom(room);
+  });
+
+  ui.leave.addEventListener('click', () => {
+    state.wanted = null;
+    if (!send({ type: 'leave' })) {
+      state.room = null;
+      state.joined = false;
+      clearMessages();
+      showLogin();
+    }
+  });
+
+  let typingSentAt = 0;
+  let typingIdleTimer = null;
+
+  function stopTyping() {
+    clearTimeout(typingIdleTimer);
+    if (typingSentAt) send({ type: 'typing', typing: false });
+    typingSentAt = 0;
+  }
+
+  function autosize() {
+    ui.text.style.height = 'auto';
+    ui.text.style.height = Math.min(ui.text.scrollHeight, 160) + 'px';
+  }
+
+  ui.text.addEventListener('input', () => {
+    autosize();
+    if (!state.joined) return;
+    if (ui.text.value.trim() === '') {
+      stopTyping();
+      return;
+    }
+    const now = Date.now();
+    if (now - typingSentAt > TYPING_REFRESH_MS && send({ type: 'typing', typing: true })) typingSentAt = now;
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  });
+
+  ui.text.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      ui.composer.requestSubmit();
+    }
+  });
+
+  ui.composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = ui.text.value;
+    if (!text.trim()) return;
+    if (!state.joined || !send({ type: 'message', text })) {
+      toast('Not connected: your message is kept until the connection is back.');
+      return;
+    }
+    clearTimeout(typingIdleTimer);
+    typingSentAt = 0;   // the message itself ends "typing" for the others
+    ui.text.value = '';
+    autosize();
+  });
+
+  function closeSidebar() {
+    delete ui.app.dataset.sidebar;
+    ui.scrim.hidden = true;
+    ui.sidebarToggle.setAttribute('aria-expanded', 'false');
+  }
+
+  ui.sidebarToggle.addEventListener('click', () => {
+    const open = ui.app.dataset.sidebar !== 'open';
+    if (!open) return closeSidebar();
+    ui.app.dataset.sidebar = 'open';
+    ui.scrim.hidden = false;
+    ui.sidebarToggle.setAttribute('aria-expanded', 'true');
+  });
+  ui.scrim.addEventListener('click', closeSidebar);
+
+  // ------------------------------------------------------------------ start
+  ui.username.value = state.me;
+  ui.room.value = decodeURIComponent(location.hash.slice(1));
+  ui.send.disabled = true;
+  renderRooms();
+  showLogin();
+  connect();
+})();

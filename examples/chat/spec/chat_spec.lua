@@ -1,0 +1,311 @@
+-- examples/chat against a real server: rooms, notices, history, validation, typing,
+-- presence, room switching, rate limiting, and the web client served by the root hub.lua.
+local socket = require "socket"
+local t = require "luahub.testing"
+
+local CHAT = t.repo_root() .. "/examples/chat/hub.lua"
+
+-- Next message of one of the wanted types, skipping the others ("rooms" updates arrive
+-- on a timer, presence after every change). Returns the message or nil, err.
+local function next_of(c, wanted, timeout)
+  local want = type(wanted) == "table" and wanted or { wanted }
+  local deadline = socket.gettime() + (timeout or 3)
+  while true do
+    local left = deadline - socket.gettime()
+    if left <= 0 then return nil, "timeout waiting for " .. table.concat(want, "/") end
+    local m, err = c:receive_json(left)
+    if not m then return nil, err end
+    for _, w in ipairs(want) do
+      if m.type == w then return m end
+    end
+  end
+end
+
+local function expect(c, wanted, timeout)
+  local m, err = next_of(c, wanted, timeout)
+  assert(m, "expected a " .. (type(wanted) == "table" and table.concat(wanted, "/") or wanted)
+    .. " message: " .. tostring(err))
+  return m
+end
+
+describe("examples/chat", function()
+  local srv
+
+  lazy_setup(function() srv = t.start(CHAT) end)
+  lazy_teardown(t.cleanup)
+
+  -- Connects and joins; returns the client once its own join notice arrived.
+  local function join(name, room)
+    local c = assert(srv:connect())
+    c:send_json { type = "join", username = name, room = room }
+    repeat
+      local m = expect(c, { "join", "error" })
+      assert.are_not.equal("error", m.type, m.text)
+    until m.username == name
+    return c
+  end
+
+  local function say(c, text) c:send_json { type = "message", text = text } end
+
+  it("announces a newcomer to the room, with username, room and timestamp", function()
+    local alice = join("alice", "notices")
+    local bob = join("bob", "notices")
+    local m = expect(alice, "join")
+    assert.equal("bob", m.username)
+    assert.equal("notices", m.room)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$", m.timestamp)
+    assert.equal("bob joined", m.text)
+    bob:disconnect()
+    local left = expect(alice, "leave")
+    assert.equal("bob", left.username)
+    assert.equal("notices", left.room)
+  end)
+
+  it("delivers messages as {type, username, text, timestamp, room} to the whole room", function()
+    local alice, bob = join("alice", "talk"), join("bob", "talk")
+    say(alice, "hello bob")
+    for _, c in ipairs { alice, bob } do
+      local m = expect(c, "message")
+      assert.equal("alice", m.username)
+      assert.equal("hello bob", m.text)
+      assert.equal("talk", m.room)
+      assert.is_string(m.timestamp)
+    end
+  end)
+
+  it("keeps rooms apart", function()
+    local here, there = join("ann", "room-a"), join("ann", "room-b")
+    say(here, "only in a")
+    say(there, "only in b")
+    assert.equal("only in b", expect(there, "message").text)
+    assert.equal("only in a", expect(here, "message").text)
+  end)
+
+  it("defaults to the room 'general'", function()
+    local c = assert(srv:connect())
+    c:send_json { type = "join", username = "defaulted" }
+    assert.equal("general", expect(c, "history").room)
+    assert.equal("general", expect(c, "join").room)
+  end)
+
+  it("sends a newcomer the last 50 messages of the room, oldest first", function()
+    -- ten talkers of six messages each: their joins and messages stay within the rate
+    -- limit's burst of 10
+    for n = 0, 9 do
+      local talker = join("talker" .. n, "history")
+      for i = n * 6 + 1, n * 6 + 6 do
+        say(talker, "message " .. i)
+        assert.equal("message " .. i, expect(talker, { "message", "error" }).text)
+      end
+      talker:disconnect()
+    end
+    local newcomer = assert(srv:connect())
+    newcomer:send_json { type = "join", username = "newcomer", room = "history" }
+    local h = expect(newcomer, "history")
+    assert.equal("history", h.room)
+    assert.equal(50, #h.messages)
+    assert.equal("message 11", h.messages[1].text)
+    assert.equal("message 60", h.messages[50].text)
+    assert.equal("talker9", h.messages[50].username)
+  end)
+
+  it("sends an empty history list to the first in a room", function()
+    local c = assert(srv:connect())
+    c:send_json { type = "join", username = "first", room = "empty-room" }
+    local h = expect(c, "history")
+    assert.same({}, h.messages)
+  end)
+
+  describe("validation", function()
+    local cases = {
+      { "an empty text", { type = "message", text = "" }, "empty_text" },
+      { "a blank text", { type = "message", text = "   \n " }, "empty_text" },
+      { "a text over 1000 characters", { type = "message", text = string.rep("x", 1001) }, "text_too_long" },
+      { "a number as text", { type = "message", text = 42 }, "bad_text" },
+      { "a missing text", { type = "message" }, "bad_text" },
+      { "an unknown type", { type = "shout", text = "hi" }, "unknown_type" },
+    }
+    for _, case in ipairs(cases) do
+      it("answers " .. case[1] .. " with an error to the sender only", function()
+        local sender, other = join("sender", "validation"), join("other", "validation")
+        sender:send_json(case[2])
+        local err = expect(sender, { "error", "message" })
+        assert.equal("error", err.type)
+        assert.equal(case[3], err.code)
+        assert.is_string(err.text)
+        -- the other client's next message is the sender's valid one, not an error
+        say(sender, "valid")
+        local seen = expect(other, { "error", "message" })
+        assert.equal("message", seen.type)
+        assert.equal("valid", seen.text)
+        sender:disconnect()
+        other:disconnect()
+      end)
+    end
+
+    it("accepts 1000 multi-byte characters", function()
+      local c = join("unicode", "validation-utf8")
+      local text = string.rep("é", 1000)
+      say(c, text)
+      assert.equal(text, expect(c, { "message", "error" }).text)
+    end)
+
+    local bad_joins = {
+      { "an empty username", { type = "join", username = "  " }, "empty_username" },
+      { "a numeric username", { type = "join", username = 7 }, "bad_username" },
+      { "a missing username", { type = "join", room = "x" }, "bad_username" },
+      { "a 25-character username", { type = "join", username = string.rep("u", 25) }, "username_too_long" },
+      { "a username with control characters", { type = "join", username = "a\tb" }, "bad_username" },
+      { "a room with spaces", { type = "join", username = "u", room = "a room" }, "bad_room" },
+      { "a room that is a table", { type = "join", username = "u", room = { 1 } }, "bad_room" },
+    }
+    for _, case in ipairs(bad_joins) do
+      it("refuses a join with " .. case[1], function()
+        local c = assert(srv:connect())
+        c:send_json(case[2])
+        local err = expect(c, { "error", "join" })
+        assert.equal(case[3], err.code)
+        c:disconnect()
+      end)
+    end
+
+    it("answers a message sent before joining with not_in_room", function()
+      local c = assert(srv:connect())
+      say(c, "hello?")
+      assert.equal("not_in_room", expect(c, "error").code)
+    end)
+
+    it("answers a non-JSON frame with bad_json", function()
+      local c = assert(srv:connect())
+      c:send("not json")
+      assert.equal("bad_json", expect(c, "error").code)
+    end)
+  end)
+
+  describe("usernames", function()
+    it("are unique per room, ignoring case", function()
+      local first, witness = join("Carol", "unique"), join("witness", "unique")
+      local second = assert(srv:connect())
+      second:send_json { type = "join", username = "carol", room = "unique" }
+      local err = expect(second, { "error", "join" })
+      assert.equal("username_taken", err.code)
+      -- the name is free again once its holder has left
+      first:disconnect()
+      assert.equal("Carol", expect(witness, "leave").username)
+      second:send_json { type = "join", username = "carol", room = "unique" }
+      assert.equal("carol", expect(second, "join").username)
+    end)
+
+    it("may repeat across rooms", function()
+      join("dave", "unique-a")
+      join("dave", "unique-b")
+    end)
+  end)
+
+  it("relays typing to the others in the room, not to the typist", function()
+    local typist, reader = join("typist", "typing"), join("reader", "typing")
+    typist:send_json { type = "typing", typing = true }
+    local m = expect(reader, "typing")
+    assert.equal("typist", m.username)
+    assert.equal("typing", m.room)
+    assert.is_true(m.typing)
+    typist:send_json { type = "typing", typing = false }
+    assert.is_false(expect(reader, "typing").typing)
+    -- the typist's next message is its own chat line, not its typing echo
+    say(typist, "done typing")
+    assert.equal("message", expect(typist, { "typing", "message" }).type)
+  end)
+
+  it("sends the member list of the room after every change", function()
+    local erin = join("erin", "presence")
+    assert.same({ "erin" }, expect(erin, "presence").members)
+    local frank = join("frank", "presence")
+    assert.same({ "erin", "frank" }, expect(erin, "presence").members)
+    assert.same({ "erin", "frank" }, expect(frank, "presence").members)
+    frank:disconnect()
+    assert.same({ "erin" }, expect(erin, "presence").members)
+    erin:send_json { type = "presence" }
+    assert.same({ "erin" }, expect(erin, "presence").members)
+  end)
+
+  it("switches rooms: leaves the old one with a notice and joins the new one", function()
+    local mover, stayer, host = join("mover", "lobby"), join("stayer", "lobby"), join("host", "stage")
+    mover:send_json { type = "join", username = "mover", room = "stage" }
+    local left = expect(stayer, "leave")
+    assert.equal("mover", left.username)
+    assert.equal("lobby", left.room)
+    assert.same({ "stayer" }, expect(stayer, "presence").members)
+    assert.equal("mover", expect(host, "join").username)
+    assert.equal("stage", expect(mover, "history").room)
+    say(mover, "on stage")
+    assert.equal("on stage", expect(host, "message").text)
+    assert.equal("on stage", expect(mover, "message").text)
+    -- the lobby no longer reaches the mover: its next message is the stage's
+    say(stayer, "still in the lobby")
+    assert.equal("still in the lobby", expect(stayer, "message").text)
+    say(host, "stage only")
+    assert.equal("stage only", expect(mover, "message").text)
+  end)
+
+  it("leaves a room on request, with a notice to the leaver and the room", function()
+    local goer, stayer = join("goer", "exit"), join("stayer", "exit")
+    goer:send_json { type = "leave" }
+    assert.equal("goer", expect(goer, "leave").username)
+    assert.equal("goer", expect(stayer, "leave").username)
+    say(goer, "anyone?")
+    assert.equal("not_in_room", expect(goer, "error").code)
+  end)
+
+  it("lists the rooms with their member counts", function()
+    join("lister", "listed")
+    local c = assert(srv:connect())
+    c:send_json { type = "rooms" }
+    local found
+    repeat
+      local m = expect(c, "rooms")
+      for _, r in ipairs(m.rooms) do
+        if r.name == "listed" then found = r end
+      end
+    until found
+    assert.equal(1, found.members)
+  end)
+
+  it("rate-limits a flood and tells the sender", function()
+    local flooder, reader = join("flooder", "flood"), join("reader", "flood")
+    for i = 1, 30 do say(flooder, "spam " .. i) end
+    local err = expect(flooder, "error")
+    assert.equal("rate_limited", err.code)
+    say(reader, "end")
+    local delivered = 0
+    while true do
+      local m = expect(reader, "message")
+      if m.text == "end" then break end
+      delivered = delivered + 1
+    end
+    assert.is_true(delivered >= 5 and delivered < 30, "delivered " .. delivered .. " of 30")
+  end)
+end)
+
+describe("the root hub.lua", function()
+  local srv
+
+  lazy_setup(function() srv = t.start(t.repo_root() .. "/hub.lua") end)
+  lazy_teardown(t.cleanup)
+
+  it("serves the chat web client", function()
+    for _, path in ipairs { "/", "/app.js", "/style.css" } do
+      local status, _, body = srv:http("GET", path)
+      assert.equal(200, status, path)
+      assert.is_true(#body > 100, path)
+    end
+    local _, headers, body = srv:http("GET", "/")
+    assert.matches("^text/html", headers["content-type"])
+    assert.truthy(body:find("app.js", 1, true))
+  end)
+
+  it("runs the chat", function()
+    local c = assert(srv:connect())
+    c:send_json { type = "join", username = "root" }
+    assert.equal("general", expect(c, "join").room)
+  end)
+end)
