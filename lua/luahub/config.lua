@@ -5,8 +5,20 @@ local C = require "luahub.ffi"
 
 local M = {}
 
-local function is_count(v) return type(v) == "number" and v >= 0 and v % 1 == 0 and v < 2^53 end
+-- Ranges match the core's fields (32-bit counts, 64-bit sizes, 32-entry lists): a value
+-- that passes here is one C accepts, so applying a config never fails half-way, which
+-- would leave a refused reload's settings in force.
+local function is_whole(v, limit) return type(v) == "number" and v >= 0 and v % 1 == 0 and v < limit end
+local function is_count(v) return is_whole(v, 2^32) end
 local function is_seconds(v) return type(v) == "number" and v >= 0 and v < 1e9 end
+local LIST_MAX = 32
+
+-- A value as a problem report shows it; a table's address would tell the user nothing.
+local function describe(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "table" then return "a table" end
+  return tostring(v) .. " (" .. type(v) .. ")"
+end
 
 local function enum(...)
   local allowed = { ... }
@@ -18,17 +30,22 @@ end
 
 local function string_list(v)
   if type(v) ~= "table" then return false, "a list of strings" end
+  if #v > LIST_MAX then return false, "a list of at most " .. LIST_MAX .. " strings" end
   for i, s in ipairs(v) do
-    if type(s) ~= "string" or s == "" then return false, "a list of non-empty strings (entry " .. i .. ")" end
+    if type(s) ~= "string" or s == "" then
+      return false, "a list of non-empty strings (entry " .. i .. " is " .. describe(s) .. ")"
+    end
   end
   return true
 end
 
 -- Each checker returns ok, expectation.
 local number_kind = {
-  count = function(v) return is_count(v), "a whole number >= 0" end,
-  positive = function(v) return is_count(v) and v > 0, "a whole number > 0" end,
+  count = function(v) return is_count(v), "a whole number from 0 to 4294967295" end,
+  bytes = function(v) return is_whole(v, 2^53), "a whole number of bytes >= 0" end,
+  positive = function(v) return is_whole(v, 2^53) and v > 0, "a whole number > 0" end,
   seconds = function(v) return is_seconds(v), "a number of seconds >= 0" end,
+  rate = function(v) return is_seconds(v), "a number of messages per second >= 0" end,
 }
 
 local schema = {
@@ -45,19 +62,14 @@ local schema = {
   compression = "boolean", reuse_port = "boolean", watch = "boolean",
   http_max_body = "count",
   api_key = "string",
-  send_queue = { messages = "count", bytes = "count",
+  send_queue = { messages = "count", bytes = "bytes",
                  policy = enum("drop_newest", "drop_oldest", "close") },
   limits = { connections = "count", per_user = "count", rooms_per_client = "count",
-             clients_per_room = "count", message_rate = "seconds" },
+             clients_per_room = "count", message_rate = "rate" },
   log = { level = enum("debug", "info", "warn", "error"), format = enum("text", "json") },
   cluster = { adapter = enum("redis", "nats"), url = "string", node_id = "string",
               heartbeat = "seconds", channel_prefix = "string" },
 }
-
-local function describe(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v) .. " (" .. type(v) .. ")"
-end
 
 local function check(value, rule, path, problems)
   local ok, want
