@@ -54,9 +54,18 @@ function hub._report(client, err)
 end
 hooks.set_reporter(hub._report)
 
+-- Errors as everywhere else in the API: nil, "bad_json", detail (as msg:json()).
 hub.json = {
-  encode = function(v) return cjson.encode(v) end,
-  decode = function(s) return cjson.decode(s) end,
+  encode = function(v)
+    local s, err = cjson.encode(v)
+    if s == nil then return nil, "bad_json", err end
+    return s
+  end,
+  decode = function(s)
+    local v, err = cjson.decode(s)
+    if v == nil then return nil, "bad_json", err end
+    return v
+  end,
 }
 
 ----------------------------------------------------------------------------- configuration and handlers
@@ -362,7 +371,8 @@ function hub._on_message(h, opcode, p, n, limited)
 end
 
 function hub._on_open(h)
-  hooks.notify("after_connect", handle(h))
+  -- no handle is made for a client until something needs one: an idle client costs C only
+  if hooks.lists.after_connect then hooks.notify("after_connect", handle(h)) end
 end
 
 function hub._on_close(h, code)

@@ -1,6 +1,7 @@
 -- Hub operations and lookups: fan-out to everyone, rooms, users and single clients, and
 -- the counts a script reads, driven through spec/support/api_hub.lua. Each test gets a
 -- fresh server, so a broadcast reaches only that test's clients.
+local cjson = require "cjson"
 local api = require "support.api_hub"
 local observe = require "support.observe"
 local t = require "luahub.testing"
@@ -185,6 +186,39 @@ describe("hub operations", function()
         return call(a, "room_exists", { room = "gone" }).value == false
       end), "a disconnected client's room survived")
       assert.same({}, call(a, "hub_rooms").value)
+    end)
+  end)
+
+  describe("server information, logging and JSON", function()
+    it("reports its state, uptime, node id and, on a single node, the local counts as global", function()
+      local a, b = connect(), connect()
+      call(a, "join", { room = "r1" })
+      call(b, "join", { room = "r2" })
+      local info = call(a, "info").value
+      assert.equal("running", info.state)
+      assert.is_true(info.uptime >= 0 and info.uptime < 60, tostring(info.uptime))
+      assert.is_string(info.node_id)
+      assert.equal(2, info.global_count)
+      assert.equal(2, info.global_room_count)
+      assert.same({ { id = info.node_id, clients = 2, rooms = 2, self = true } }, info.nodes)
+    end)
+
+    it("writes hub.log lines at their level with the fields as JSON", function()
+      local c = connect()
+      call(c, "log", { level = "warn", text = "payment failed", fields = { order = 7 } })
+      assert.truthy(srv:wait_log('warn%s+payment failed {"order":7}', 3), srv:log())
+      call(c, "log", { level = "debug", text = "hidden at info" })
+      call(c, "log", { level = "error", text = "after the debug line" })
+      assert.truthy(srv:wait_log("error%s+after the debug line", 3), srv:log())
+      assert.is_nil(srv:log():find("hidden at info", 1, true), "a debug line was written at level info")
+    end)
+
+    it("encodes and decodes JSON with hub.json, answering nil, \"bad_json\", detail for bad input", function()
+      local reply = call(connect(), "json", { value = { a = { 1, 2 }, b = "x" }, broken = "{oops" })
+      assert.same({ a = { 1, 2 }, b = "x" }, reply.value.decoded)
+      assert.same({ a = { 1, 2 }, b = "x" }, cjson.decode(reply.value.encoded))
+      assert.equal("bad_json", reply.err)
+      assert.is_string(reply.detail)
     end)
   end)
 end)

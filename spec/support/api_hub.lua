@@ -86,6 +86,16 @@ local ops = {
   room_exists = function(c, d) return hub.room_exists(d.room) end,
   hub_room_count = function(c, d) return hub.room_count(d.room) end,
   count = function() return hub.count() end,
+  info = function()
+    return { state = hub.state(), uptime = hub.uptime(), node_id = hub.node_id(), nodes = hub.nodes(),
+             global_count = hub.global_count(), global_room_count = hub.global_room_count() }
+  end,
+  log = function(c, d) return hub.log[d.level](d.text, d.fields) end,
+  json = function(c, d)
+    local encoded = hub.json.encode(d.value)
+    local _, err, detail = hub.json.decode(d.broken)
+    return { encoded = encoded, decoded = hub.json.decode(encoded) }, err, detail
+  end,
 }
 
 local function forward(client, msg)
