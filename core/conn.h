@@ -37,6 +37,14 @@ enum conn_err {
 
 struct group;
 
+/* Frame boundaries of the incoming WebSocket stream, tracked from headers (ws.c). */
+struct ws_stream {
+    uint8_t hdr[14];
+    uint8_t hdr_len;
+    uint8_t in_message;          /* a fragmented data message is open */
+    uint64_t payload_left;
+};
+
 /* One room a connection is in, and its index in the room's member array. */
 struct conn_room {
     struct group *room;
@@ -69,7 +77,8 @@ struct conn {
     uint8_t *ctrl;               /* encoded control frames (pong, close); never dropped */
     uint32_t ctrl_len, ctrl_cap;
     struct http_req *http;       /* PHASE_HTTP only */
-    struct ws *ws;               /* PHASE_WS only */
+    struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
+    struct ws_stream stream;
     char *close_reason;          /* reason of want_close, NULL if none */
     struct conn_room *rooms;
     uint16_t nrooms, rooms_cap;

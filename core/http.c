@@ -107,8 +107,9 @@ struct http_req *http_req_new(size_t body_max)
 {
     struct http_req *r = malloc(sizeof *r);
     if (!r) return NULL;
-    /* buf is left uninitialised on purpose: it is 8 KiB and only written as bytes arrive. */
-    r->len = 0;
+    /* Most heads are a few hundred bytes: start small, grow on demand (spans are offsets). */
+    r->buf = NULL;
+    r->len = r->cap = 0;
     r->url.off = r->url.len = 0;
     r->nheaders = r->in_value = 0;
     r->head_done = 0;
@@ -127,6 +128,7 @@ struct http_req *http_req_new(size_t body_max)
 void http_req_free(struct http_req *r)
 {
     if (!r) return;
+    free(r->buf);
     free(r->body);
     free(r);
 }
@@ -152,9 +154,17 @@ enum http_read_status http_req_feed(struct http_req *r, const char *data, size_t
         /* Head bytes are copied into buf so header spans stay valid; once the head is
          * parsed, body bytes go to the parser straight from the caller (on_body copies). */
         if (!r->head_done) {
-            size_t room = sizeof r->buf - r->len;
-            if (room == 0) return fail(r, 431, "request head too large");
-            if (take > room) take = room;
+            if (r->len == HTTP_HEAD_MAX) return fail(r, 431, "request head too large");
+            if (take > HTTP_HEAD_MAX - r->len) take = HTTP_HEAD_MAX - r->len;
+            if (r->len + take > r->cap) {
+                uint32_t cap = r->cap ? r->cap : 1024;
+                while (cap < r->len + take) cap *= 2;
+                if (cap > HTTP_HEAD_MAX) cap = HTTP_HEAD_MAX;
+                char *b = realloc(r->buf, cap);
+                if (!b) return fail(r, 503, "out of memory");
+                r->buf = b;
+                r->cap = cap;
+            }
             memcpy(r->buf + r->len, data, take);
             chunk = r->buf + r->len;
             r->len += (uint32_t)take;

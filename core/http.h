@@ -26,8 +26,8 @@ enum http_read_status {
 
 struct http_req {
     http_parser parser;
-    char buf[HTTP_HEAD_MAX];
-    uint32_t len;                 /* bytes held in buf */
+    char *buf;                    /* the request head; grows up to HTTP_HEAD_MAX */
+    uint32_t len, cap;            /* bytes held in buf, its size */
     int head_done;                /* headers parsed; body bytes bypass buf */
     uint32_t head_len;            /* bytes of buf up to and including the blank line */
     struct http_span url;

@@ -376,7 +376,10 @@ struct frame *lua_bridge_http(struct conn *c, const struct http_req *r)
         const char *body = lua_tolstring(L, -3, &bl);
         const char *ctype = lua_tostring(L, -2);
         const char *extra = lua_tostring(L, -1);
-        f = http_response(status, extra, ctype, body, bl);
+        int head = r->parser.method == HTTP_HEAD;
+        /* HEAD: the GET answer's head, Content-Length included, and no body */
+        f = http_response(status, extra, ctype, head ? NULL : body, bl);
+        if (f && head) f->len -= (uint32_t)bl;
     }
     lua_pop(L, 4);
     return f;

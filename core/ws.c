@@ -6,71 +6,100 @@
 
 #include "config.h"
 #include "conn.h"
+#include "frame.h"
 #include "log.h"
 #include "lua_bridge.h"
 #include "metrics.h"
 
-/* Reassembly of fragmented (or multi-chunk) messages. A single-frame message whose payload
- * arrives in one chunk is dispatched straight from wslay's buffer without a copy. */
-struct ws {
+/* A wslay event context costs about 12 KiB (two 4 KiB frame buffers), far more than a
+ * connection may cost at rest. So a connection holds one only while bytes of a frame or
+ * message are in flight: when a read ends exactly at a message boundary (ws_stream
+ * tracks frame boundaries from the headers) and wslay has nothing to send, the context
+ * goes back to a pool and the reassembly state is freed. A context at a boundary is in
+ * the same state as a fresh one; contexts that saw a close or an error are never pooled.
+ * wslay fixes user_data at creation, so it points at the pool entry, which names the
+ * connection it currently serves. */
+struct ws_ctx {
     wslay_event_context_ptr ctx;
-    const uint8_t *in;            /* bytes being fed */
-    size_t in_len;
-    uint8_t *msg;
+    struct conn *conn;
+    struct ws_ctx *next_free;
+};
+
+#define WS_POOL_MAX 64
+static struct ws_ctx *pool;
+static int pool_size;
+
+/* Per-message state; exists only while a message is being received. */
+struct ws {
+    struct ws_ctx *wc;
+    uint8_t *msg;                 /* reassembly of multi-frame / multi-chunk messages */
     size_t msg_len, msg_cap;
     const uint8_t *direct;        /* whole single-frame payload, valid until msg_recv */
     size_t direct_len;
-    uint8_t msg_opcode;           /* opcode of the data message being received */
+    uint8_t msg_opcode;
     uint8_t frame_opcode;
     uint8_t frame_fin;
     uint64_t frame_payload_len;
     size_t frame_received;
-    uint64_t msg_total;           /* payload bytes announced for the current data message */
-    uint16_t fail_code;           /* set when we fail the connection ourselves */
+    uint64_t msg_total;           /* payload bytes announced for the current message */
 };
 
-/* Fails the connection with code: wslay stops reading, and ws_feed sends our close frame
- * instead of whatever wslay queued. Used for what wslay does not check itself with
- * no_buffering (total size of a fragmented message), or answers without a status code
- * (oversized or fragmented control frames, a 1-byte close payload). */
-static void fail(struct conn *c, uint16_t code)
-{
-    struct ws *w = c->ws;
-    if (w->fail_code) return;
-    w->fail_code = code;
-    wslay_event_shutdown_read(w->ctx);
-}
+/* The bytes being fed: recv_cb serves them to wslay during ws_feed only. */
+static const uint8_t *feed_in;
+static size_t feed_len;
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *user)
 {
-    struct conn *c = user;
-    struct ws *w = c->ws;
-    if (w->in_len == 0) {
+    if (feed_len == 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    size_t n = len < w->in_len ? len : w->in_len;
-    memcpy(buf, w->in, n);
-    w->in += n;
-    w->in_len -= n;
+    size_t n = len < feed_len ? len : feed_len;
+    memcpy(buf, feed_in, n);
+    feed_in += n;
+    feed_len -= n;
     return (ssize_t)n;
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
-    if (conn_send_ctrl(user, data, len) != 0) {
+    if (conn_send_ctrl(((struct ws_ctx *)user)->conn, data, len) != 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
     return (ssize_t)len;
 }
 
+/* Encodes a close frame ourselves: once it is queued nothing else may follow, so wslay's
+ * own queue (an echo, pongs) is abandoned from then on (see pull_ctrl). */
+static void queue_close(struct conn *c, int code, const char *reason, size_t reason_len)
+{
+    if (c->close_queued) return;
+    if (reason_len > 123) reason_len = 123;
+    uint8_t f[2 + 2 + 123] = { 0x80 | WS_CLOSE, (uint8_t)(2 + reason_len),
+                               (uint8_t)(code >> 8), (uint8_t)code };
+    memcpy(f + 4, reason, reason_len);
+    if (!c->close_code) c->close_code = (uint16_t)code;
+    c->close_queued = 1;
+    if (conn_send_ctrl(c, f, 4 + reason_len) != 0) conn_kill(c, code);
+}
+
+/* Fails the connection with code: wslay stops reading and our close frame goes out.
+ * Used where wslay does not check with no_buffering (total size of a fragmented message)
+ * or answers without a status code (bad control frames, a 1-byte close payload). */
+static void fail(struct conn *c, uint16_t code)
+{
+    if (c->close_queued) return;
+    wslay_event_shutdown_read(c->ws->wc->ctx);
+    queue_close(c, code, NULL, 0);
+}
+
 static void frame_start_cb(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_start_arg *a, void *user)
 {
-    struct conn *c = user;
+    struct conn *c = ((struct ws_ctx *)user)->conn;
     struct ws *w = c->ws;
     w->frame_opcode = a->opcode;
     w->frame_fin = a->fin;
@@ -110,10 +139,10 @@ static int msg_append(struct ws *w, const uint8_t *p, size_t n)
 static void frame_chunk_cb(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_chunk_arg *a, void *user)
 {
-    struct conn *c = user;
+    struct conn *c = ((struct ws_ctx *)user)->conn;
     struct ws *w = c->ws;
     uint8_t op = w->frame_opcode;
-    if (w->fail_code) return;
+    if (c->close_queued) return;
     if (op != WS_TEXT && op != WS_BINARY && op != WS_CONT) return;
     if (op != WS_CONT && w->frame_fin && w->frame_received == 0 &&
         a->data_length == w->frame_payload_len) {
@@ -146,12 +175,11 @@ static int rate_allows(struct conn *c)
 static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
                         void *user)
 {
-    struct conn *c = user;
+    struct conn *c = ((struct ws_ctx *)user)->conn;
     struct ws *w = c->ws;
     switch (a->opcode) {
     case WS_TEXT:
     case WS_BINARY: {
-        if (w->fail_code) return;
         const uint8_t *p = w->direct ? w->direct : w->msg;
         size_t n = w->direct ? w->direct_len : w->msg_len;
         w->direct = NULL;
@@ -162,111 +190,165 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         int limited = !rate_allows(c);
         if (limited) metrics.errors[ERR_RATE_LIMITED]++;
         lua_bridge_on_message(c, a->opcode, p, n, limited);
-        /* a burst of one big message should not pin its buffer for the connection's life */
-        if (w->msg_cap > 65536) {
-            free(w->msg);
-            w->msg = NULL;
-            w->msg_cap = 0;
-        }
         break;
     }
     case WS_PONG:
         c->last_pong = ev_now(EV_DEFAULT);
+        break;
+    case WS_CLOSE:
+        if (!c->close_code) c->close_code = a->status_code ? a->status_code : 1005;
         break;
     default:
         break;
     }
 }
 
+static struct ws_ctx *ctx_acquire(struct conn *c)
+{
+    struct ws_ctx *wc = pool;
+    if (wc) {
+        pool = wc->next_free;
+        pool_size--;
+    } else {
+        wc = calloc(1, sizeof *wc);
+        if (!wc) return NULL;
+        struct wslay_event_callbacks cbs = {
+            .recv_callback = recv_cb,
+            .send_callback = send_cb,
+            .on_frame_recv_start_callback = frame_start_cb,
+            .on_frame_recv_chunk_callback = frame_chunk_cb,
+            .on_msg_recv_callback = msg_recv_cb,
+        };
+        if (wslay_event_context_server_init(&wc->ctx, &cbs, wc) != 0) {
+            free(wc);
+            return NULL;
+        }
+        wslay_event_config_set_no_buffering(wc->ctx, 1);
+    }
+    /* max_message_size may have changed with a reload since this context was made */
+    wslay_event_config_set_max_recv_msg_length(wc->ctx, config.max_message_size);
+    wc->conn = c;
+    return wc;
+}
+
+static void ctx_release(struct ws_ctx *wc, int reusable)
+{
+    if (reusable && pool_size < WS_POOL_MAX) {
+        wc->conn = NULL;
+        wc->next_free = pool;
+        pool = wc;
+        pool_size++;
+        return;
+    }
+    wslay_event_context_free(wc->ctx);
+    free(wc);
+}
+
 int ws_start(struct conn *c)
 {
-    struct ws *w = calloc(1, sizeof *w);
-    if (!w) return -1;
-    struct wslay_event_callbacks cbs = {
-        .recv_callback = recv_cb,
-        .send_callback = send_cb,
-        .on_frame_recv_start_callback = frame_start_cb,
-        .on_frame_recv_chunk_callback = frame_chunk_cb,
-        .on_msg_recv_callback = msg_recv_cb,
-    };
-    if (wslay_event_context_server_init(&w->ctx, &cbs, c) != 0) {
-        free(w);
-        return -1;
-    }
-    wslay_event_config_set_no_buffering(w->ctx, 1);
-    wslay_event_config_set_max_recv_msg_length(w->ctx, config.max_message_size);
-    c->ws = w;
+    memset(&c->stream, 0, sizeof c->stream);
     return 0;
 }
 
-void ws_free(struct conn *c)
+static void ws_release(struct conn *c, int reusable)
 {
     struct ws *w = c->ws;
     if (!w) return;
-    wslay_event_context_free(w->ctx);
+    ctx_release(w->wc, reusable);
     free(w->msg);
     free(w);
     c->ws = NULL;
 }
 
-/* Moves whatever control frames wslay queued (pong, close echo) into c->ctrl. */
+void ws_free(struct conn *c) { ws_release(c, 0); }
+
+/* Moves whatever control frames wslay queued (pongs, a close echo) into c->ctrl. */
 static void pull_ctrl(struct conn *c)
 {
-    struct ws *w = c->ws;
-    if (w->fail_code) return;   /* our close frame is out; wslay's queue is abandoned */
-    if (wslay_event_want_write(w->ctx)) wslay_event_send(w->ctx);
-    if (wslay_event_get_close_sent(w->ctx) && !c->close_queued) {
+    wslay_event_context_ptr ctx = c->ws->wc->ctx;
+    if (c->close_queued) return;   /* our close is out; nothing may follow it */
+    if (wslay_event_want_write(ctx)) wslay_event_send(ctx);
+    if (wslay_event_get_close_sent(ctx)) {
         c->close_queued = 1;
         conn_mark_dirty(c);
     }
 }
 
+/* Follows frame boundaries in the byte stream from the headers alone (2..14 bytes each),
+ * so ws_feed knows when wslay holds nothing of a frame or message in progress. */
+static void stream_track(struct ws_stream *s, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (s->payload_left) {
+            uint64_t take = n < s->payload_left ? n : s->payload_left;
+            s->payload_left -= take;
+            p += take;
+            n -= (size_t)take;
+            continue;
+        }
+        s->hdr[s->hdr_len++] = *p++;
+        n--;
+        if (s->hdr_len < 2) continue;
+        uint8_t len7 = s->hdr[1] & 0x7f;
+        size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((s->hdr[1] & 0x80) ? 4 : 0);
+        if (s->hdr_len < need) continue;
+        uint64_t len = len7;
+        if (len7 == 126) len = (uint64_t)s->hdr[2] << 8 | s->hdr[3];
+        if (len7 == 127) {
+            len = 0;
+            for (int i = 0; i < 8; i++) len = len << 8 | s->hdr[2 + i];
+        }
+        uint8_t opcode = s->hdr[0] & 0x0f, fin = s->hdr[0] & 0x80;
+        if (opcode <= WS_BINARY) s->in_message = !fin;
+        s->payload_left = len;
+        s->hdr_len = 0;
+    }
+}
+
 int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
 {
-    struct ws *w = c->ws;
-    if (w->fail_code) return 0;
-    w->in = buf;
-    w->in_len = len;
-    int r = wslay_event_recv(w->ctx);
-    w->in = NULL;
-    w->in_len = 0;
-    /* wslay_frame_recv rejects bad control frames itself and wslay then queues a close
-     * without a status code; we answer 1002 as RFC 6455 asks. */
-    if (r != 0 && !w->fail_code && !wslay_event_get_close_sent(w->ctx)) fail(c, 1002);
-    if (w->fail_code && !c->close_queued) {
-        uint8_t close_frame[4] = { 0x80 | WS_CLOSE, 2, (uint8_t)(w->fail_code >> 8),
-                                   (uint8_t)w->fail_code };
-        c->close_code = w->fail_code;
-        c->close_queued = 1;
-        return conn_send_ctrl(c, close_frame, sizeof close_frame) == 0 ? 0 : -1;
+    if (c->close_queued && !c->ws) return 0;
+    if (!c->ws) {
+        struct ws *w = calloc(1, sizeof *w);
+        if (!w || !(w->wc = ctx_acquire(c))) {
+            free(w);
+            return -1;
+        }
+        c->ws = w;
     }
+    stream_track(&c->stream, buf, len);
+    feed_in = buf;
+    feed_len = len;
+    int r = wslay_event_recv(c->ws->wc->ctx);
+    feed_in = NULL;
+    feed_len = 0;
+    /* wslay_frame_recv rejects bad control frames itself and wslay would then queue a
+     * close without a status code; RFC 6455 asks for 1002. */
+    if (r != 0 && !c->close_queued) fail(c, 1002);
     pull_ctrl(c);
-    return r != 0 ? -1 : 0;
+    if (r != 0) return c->close_queued ? 0 : -1;
+    struct ws_stream *s = &c->stream;
+    if (!c->close_queued && s->hdr_len == 0 && s->payload_left == 0 && !s->in_message &&
+        wslay_event_get_read_enabled(c->ws->wc->ctx) && !wslay_event_want_write(c->ws->wc->ctx))
+        ws_release(c, 1);
+    return 0;
 }
 
 void ws_queue_close(struct conn *c, int code, const char *reason, size_t reason_len)
 {
-    if (reason_len > 123) reason_len = 123;
-    wslay_event_queue_close(c->ws->ctx, (uint16_t)code, (const uint8_t *)reason, reason_len);
-    pull_ctrl(c);
+    queue_close(c, code, reason, reason_len);
+    conn_mark_dirty(c);
 }
 
 void ws_queue_ping(struct conn *c)
 {
-    struct wslay_event_msg m = { .opcode = WS_PING, .msg = NULL, .msg_length = 0 };
-    if (wslay_event_queue_msg(c->ws->ctx, &m) == 0) pull_ctrl(c);
+    static const uint8_t ping[2] = { 0x80 | WS_PING, 0 };
+    if (!c->close_queued) conn_send_ctrl(c, ping, sizeof ping);
 }
 
-int ws_read_enabled(const struct conn *c) { return wslay_event_get_read_enabled(c->ws->ctx); }
-
-int ws_close_received(const struct conn *c) { return wslay_event_get_close_received(c->ws->ctx); }
-
-int ws_final_code(const struct conn *c)
+int ws_read_enabled(const struct conn *c)
 {
-    if (!c->ws || c->ws->fail_code) return c->close_code ? c->close_code : 1006;
-    if (wslay_event_get_close_received(c->ws->ctx))
-        return wslay_event_get_status_code_received(c->ws->ctx);
-    if (wslay_event_get_close_sent(c->ws->ctx))
-        return wslay_event_get_status_code_sent(c->ws->ctx);
-    return c->close_code ? c->close_code : 1006;
+    return !c->ws || wslay_event_get_read_enabled(c->ws->wc->ctx);
 }
+
+int ws_final_code(const struct conn *c) { return c->close_code ? c->close_code : 1006; }
