@@ -52,15 +52,29 @@ void hub_add(struct conn *c)
     c->connected_at = ev_now(EV_DEFAULT);
 }
 
-void hub_remove(struct conn *c)
+/* Out of the client set and every room; the user id stays readable until the end of
+ * hub_remove so after_disconnect can still tell whose connection closed. */
+static void detach(struct conn *c)
 {
     if (!c->in_hub) return;
-    /* hooks first, while the client still has its rooms and user id */
-    lua_bridge_on_close(c, ws_final_code(c));
     group_remove(NULL, everyone, c->hub_index);
     c->in_hub = 0;
     room_leave_all(c);
+}
+
+void hub_remove(struct conn *c)
+{
+    if (!c->in_hub) return;
+    /* Lua runs before_disconnect (client still everywhere), lh_detach, after_disconnect */
+    lua_bridge_on_close(c, ws_final_code(c));
+    detach(c);
     user_clear(c);
+}
+
+void lh_detach(uint64_t id)
+{
+    struct conn *c = conn_by_id(id);
+    if (c) detach(c);
 }
 
 uint32_t hub_count(void) { return everyone ? everyone->count : 0; }

@@ -36,6 +36,8 @@ uint32_t lh_count(void);
 int lh_join(uint64_t id, const char *room, size_t len);
 int lh_leave(uint64_t id, const char *room, size_t len);
 int lh_leave_all(uint64_t id);
+/* Takes a closing client out of the client set and its rooms (between the disconnect hooks). */
+void lh_detach(uint64_t id);
 int lh_in_room(uint64_t id, const char *room, size_t len);
 int lh_client_rooms(uint64_t id);
 const char *lh_client_room(uint64_t id, int i, size_t *len);

@@ -15,6 +15,7 @@ uint32_t lh_count(void);
 int lh_join(uint64_t id, const char *room, size_t len);
 int lh_leave(uint64_t id, const char *room, size_t len);
 int lh_leave_all(uint64_t id);
+void lh_detach(uint64_t id);
 int lh_in_room(uint64_t id, const char *room, size_t len);
 int lh_client_rooms(uint64_t id);
 const char *lh_client_room(uint64_t id, int i, size_t *len);

@@ -174,7 +174,13 @@ local function members(size_fn, member_fn, name)
   return list
 end
 
-function hub.user_clients(user_id) return members(C.lh_user_size, C.lh_user_member, tostring(user_id)) end
+function hub.user_clients(user_id)
+  local open = {}
+  for _, c in ipairs(members(C.lh_user_size, C.lh_user_member, tostring(user_id))) do
+    if C.lh_is_open(c._h) == 1 then open[#open + 1] = c end   -- not one that is closing
+  end
+  return open
+end
 function hub.room_clients(room) return members(C.lh_room_size, C.lh_room_member, room) end
 function hub.room_exists(room) return type(room) == "string" and C.lh_room_size(room, #room) > 0 end
 function hub.room_count(room)
@@ -195,6 +201,7 @@ function hub.rooms()
 end
 
 function hub.count() return tonumber(C.lh_count()) end
+function hub.now() return C.lh_now() end
 function hub.global_count() return hub.count() end
 function hub.global_room_count() return hub.room_count() end
 function hub.state() return C.server_draining() == 1 and "draining" or "running" end
@@ -378,7 +385,7 @@ end
 function hub._on_close(h, code)
   local client = handle(h)
   hooks.notify("before_disconnect", client)
-  C.lh_leave_all(h)
+  C.lh_detach(h)
   hooks.notify("after_disconnect", client, code)
   clients.forget(h)
 end

@@ -6,8 +6,18 @@ Router.__index = Router
 
 local function default_not_found() return nil, "not_found" end
 
+-- extractor: function(msg) -> event, or the name of a JSON field ("type").
 local function new(extractor)
-  if type(extractor) ~= "function" then error("hub.router expects an extractor function(msg)", 2) end
+  if type(extractor) == "string" then
+    local field = extractor
+    extractor = function(msg)
+      local d = msg:json()
+      return type(d) == "table" and d[field] or nil
+    end
+  end
+  if type(extractor) ~= "function" then
+    error("hub.router expects an extractor function(msg) or a JSON field name", 2)
+  end
   return setmetatable({ extractor = extractor, routes = {}, missing = default_not_found }, Router)
 end
 
