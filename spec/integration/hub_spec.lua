@@ -2,6 +2,7 @@
 -- the counts a script reads, driven through spec/support/api_hub.lua. Each test gets a
 -- fresh server, so a broadcast reaches only that test's clients.
 local cjson = require "cjson"
+local socket = require "socket"
 local api = require "support.api_hub"
 local observe = require "support.observe"
 local t = require "luahub.testing"
@@ -190,12 +191,13 @@ describe("hub operations", function()
   end)
 
   describe("server information, logging and JSON", function()
-    it("reports its state, uptime, node id and, on a single node, the local counts as global", function()
+    it("reports its state, clock, uptime, node id and, on a single node, the local counts as global", function()
       local a, b = connect(), connect()
       call(a, "join", { room = "r1" })
       call(b, "join", { room = "r2" })
       local info = call(a, "info").value
       assert.equal("running", info.state)
+      assert.is_true(math.abs(info.now - socket.gettime()) < 5, "hub.now() is not the wall clock: " .. info.now)
       assert.is_true(info.uptime >= 0 and info.uptime < 60, tostring(info.uptime))
       assert.is_string(info.node_id)
       assert.equal(2, info.global_count)

@@ -126,4 +126,23 @@ describe("a router", function()
       assert.same({ type = "pong" }, c:receive_json())
     end)
   end)
+
+  describe("made from a JSON field name", function()
+    it("routes by that field of the message's JSON object", function()
+      local srv = t.start(t.write_script([[
+local hub = require "luahub"
+local router = hub.router("kind")
+router:on("greet", function(client, msg) client:send("hello " .. msg:json().name) end)
+router:not_found(function(client) client:send("no route") end)
+hub.handle(router)
+]]))
+      local c = assert(srv:connect())
+      c:send_json { kind = "greet", name = "ann" }
+      assert.equal("hello ann", c:receive())
+      c:send_json { type = "greet" }
+      assert.equal("no route", c:receive())
+      c:send("[1, 2]")
+      assert.equal("no route", c:receive())
+    end)
+  end)
 end)

@@ -87,7 +87,7 @@ local ops = {
   hub_room_count = function(c, d) return hub.room_count(d.room) end,
   count = function() return hub.count() end,
   info = function()
-    return { state = hub.state(), uptime = hub.uptime(), node_id = hub.node_id(), nodes = hub.nodes(),
+    return { state = hub.state(), uptime = hub.uptime(), now = hub.now(), node_id = hub.node_id(), nodes = hub.nodes(),
              global_count = hub.global_count(), global_room_count = hub.global_room_count() }
   end,
   log = function(c, d) return hub.log[d.level](d.text, d.fields) end,
