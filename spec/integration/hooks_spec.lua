@@ -368,6 +368,41 @@ describe("on_send_dropped", function()
   end)
 end)
 
+describe("on_send_dropped with the other send_queue policies", function()
+  lazy_teardown(t.cleanup)
+
+  local function flood(srv, user, count)
+    local c = assert(srv:connect(bearer(user)))
+    c:send_json { type = "whoami" }
+    local id = assert(c:receive_json()).id
+    c:send_json { type = "flood", count = count, size = 65536 }
+    return c, id
+  end
+
+  it("drop_oldest: the evicted messages are reported, and the client gets the newest", function()
+    local srv = t.start(t.write_script(SCRIPT), { send_queue = { messages = 2, policy = "drop_oldest" } })
+    local c, id = flood(srv, "olga", 20)
+    assert.equal("000019", c:receive():sub(1, 6))
+    assert.equal("000020", c:receive():sub(1, 6))
+    local wanted = { "flood " .. id .. " 20 0" }
+    for i = 1, 18 do wanted[#wanted + 1] = ("dropped %s 65536 %06d false"):format(id, i) end
+    observe.wait_events(srv, wanted)
+    srv:stop()
+  end)
+
+  it("close: the message that overflowed is reported and the client is closed with 1008", function()
+    local srv = t.start(t.write_script(SCRIPT), { send_queue = { messages = 2, policy = "close" } })
+    local c, id = flood(srv, "cleo", 20)
+    c:expect_close(1008)
+    local events = observe.wait_events(srv, { "flood " .. id .. " 2 1", ("dropped %s 65536 000003 false"):format(id) })
+    for _, e in ipairs(events) do
+      local seq = e:match("^dropped " .. id .. " %d+ (%d+)")
+      assert.is_true(seq == nil or seq == "000003", "reported after the close: " .. e)
+    end
+    srv:stop()
+  end)
+end)
+
 describe("a before_disconnect hook that sends", function()
   local RESETS = [[
 local hub = require "luahub"
