@@ -1,6 +1,6 @@
 # luahub — see README.md. `make run` and `make test` are the two front-door commands.
 CC      ?= cc
-PKGS    := luajit libcrypto zlib
+PKGS    := luajit libcrypto zlib hiredis
 CFLAGS  ?= -O2 -g
 # Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them.
 WFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \

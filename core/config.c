@@ -23,6 +23,8 @@ void config_defaults(struct config *c)
     c->sendq_policy = SENDQ_DROP_NEWEST;
     c->drain_timeout = 30;
     c->http_max_body = 1048576;
+    c->cluster_heartbeat = 5;
+    c->cluster_channel_prefix = strdup("luahub");
 }
 
 static void list_clear(struct string_list *l)
@@ -37,6 +39,10 @@ void config_free(struct config *c)
     free(c->ws_path);
     free(c->static_dir);
     free(c->api_key);
+    free(c->cluster_adapter);
+    free(c->cluster_url);
+    free(c->cluster_node_id);
+    free(c->cluster_channel_prefix);
     list_clear(&c->origin_list);
     list_clear(&c->subprotocols);
     memset(c, 0, sizeof *c);
@@ -56,6 +62,7 @@ int lh_config_set_number(const char *key, double v, char *err, size_t errlen)
         { "ping_interval", &config.ping_interval }, { "pong_timeout", &config.pong_timeout },
         { "write_timeout", &config.write_timeout }, { "handshake_timeout", &config.handshake_timeout },
         { "drain_timeout", &config.drain_timeout }, { "limits.message_rate", &config.limit_message_rate },
+        { "cluster.heartbeat", &config.cluster_heartbeat },
     };
     for (size_t i = 0; i < sizeof doubles / sizeof doubles[0]; i++)
         if (strcmp(key, doubles[i].name) == 0) { *doubles[i].d = v; return 0; }
@@ -88,6 +95,10 @@ int lh_config_set_string(const char *key, const char *v, char *err, size_t errle
     if (strcmp(key, "ws_path") == 0) { replace(&config.ws_path, v); return 0; }
     if (strcmp(key, "static") == 0) { replace(&config.static_dir, v); return 0; }
     if (strcmp(key, "api_key") == 0) { replace(&config.api_key, v); return 0; }
+    if (strcmp(key, "cluster.adapter") == 0) { replace(&config.cluster_adapter, v); return 0; }
+    if (strcmp(key, "cluster.url") == 0) { replace(&config.cluster_url, v); return 0; }
+    if (strcmp(key, "cluster.node_id") == 0) { replace(&config.cluster_node_id, v); return 0; }
+    if (strcmp(key, "cluster.channel_prefix") == 0) { replace(&config.cluster_channel_prefix, v); return 0; }
     if (strcmp(key, "origins") == 0) {
         if (strcmp(v, "same") == 0) config.origins = ORIGINS_SAME;
         else if (strcmp(v, "*") == 0) config.origins = ORIGINS_ANY;

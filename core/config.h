@@ -37,6 +37,10 @@ struct config {
     int reuse_port;
     int watch;
     uint32_t http_max_body;
+    /* cluster.*: read once by cluster_start; a reload does not change a running cluster */
+    char *cluster_adapter;        /* "redis" | "nats"; NULL = single node */
+    char *cluster_url, *cluster_node_id, *cluster_channel_prefix;
+    double cluster_heartbeat;     /* seconds; 0 = no presence */
 };
 
 extern struct config config;

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "handshake.h"
 #include "http.h"
@@ -106,7 +107,11 @@ struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
         return NULL;
     }
     c->fd = fd;
-    c->id = ((uint64_t)++slot_gen[slot] << SLOT_BITS) | slot;
+    /* generations wrap at 21 bits (never 0) to leave room for the cluster's node tag
+     * below 2^53, where ids stay exact as Lua numbers */
+    slot_gen[slot] = (slot_gen[slot] + 1) & CLUSTER_GEN_MASK;
+    if (!slot_gen[slot]) slot_gen[slot] = 1;
+    c->id = cluster_id_bits | ((uint64_t)slot_gen[slot] << SLOT_BITS) | slot;
     slots[slot] = c;
     open_count++;
     if (addrlen <= sizeof c->addr) memcpy(&c->addr, addr, addrlen);
@@ -435,6 +440,7 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
         return;
     }
     sendq_push(&c->q, resp);
+    c->deflate = (uint8_t)hs.deflate;
     http_req_free(c->http);
     c->http = NULL;
     c->phase = PHASE_WS;

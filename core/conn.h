@@ -71,6 +71,7 @@ struct conn {
     uint8_t close_after_flush;   /* plain HTTP: linger once the response is written */
     uint8_t write_blocked;
     uint8_t in_hub;
+    uint8_t deflate;             /* permessage-deflate negotiated */
     uint16_t close_code;         /* code of want_close, then the final code for hooks */
     uint32_t hub_index;
     struct sendq q;

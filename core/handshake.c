@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "deflate.h"
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -111,22 +112,26 @@ int handshake_check(const struct http_req *r, struct handshake *hs)
     if (!origin_allowed(r)) return refuse(hs, 403, "origin not allowed");
     handshake_accept_key(key, kl, hs->accept);
     hs->protocol = pick_protocol(r);
+    hs->deflate = config.compression && deflate_accept(r);
     hs->status = 101;
     return 101;
 }
 
 struct frame *handshake_response(const struct handshake *hs)
 {
-    char buf[512];
+    char buf[640];
     int n = snprintf(buf, sizeof buf,
                      "HTTP/1.1 101 Switching Protocols\r\n"
                      "Upgrade: websocket\r\n"
                      "Connection: Upgrade\r\n"
                      "Sec-WebSocket-Accept: %s\r\n"
                      "%s%s%s"
+                     "%s%s%s"
                      "\r\n",
                      hs->accept, hs->protocol ? "Sec-WebSocket-Protocol: " : "",
-                     hs->protocol ? hs->protocol : "", hs->protocol ? "\r\n" : "");
+                     hs->protocol ? hs->protocol : "", hs->protocol ? "\r\n" : "",
+                     hs->deflate ? "Sec-WebSocket-Extensions: " : "",
+                     hs->deflate ? deflate_response : "", hs->deflate ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof buf) return NULL;
     struct frame *f = frame_raw((size_t)n);
     if (f) memcpy(f->data, buf, (size_t)n);

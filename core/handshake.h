@@ -13,6 +13,7 @@ struct handshake {
     const char *extra_headers;  /* for refusals, e.g. Sec-WebSocket-Version: 13 */
     char accept[32];            /* Sec-WebSocket-Accept value */
     const char *protocol;       /* chosen subprotocol (points into config), or NULL */
+    int deflate;                /* permessage-deflate negotiated (config.compression) */
 };
 
 /* Fills hs; returns hs->status. */

@@ -5,8 +5,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "conn.h"
+#include "deflate.h"
 #include "group.h"
 #include "log.h"
 #include "lua_bridge.h"
@@ -105,8 +107,11 @@ void hub_fire_dropped(void)
         ndropped = dropped_cap = 0;
         for (uint32_t i = 0; i < n; i++) {
             struct frame *f = batch[i].frame;
-            lua_bridge_on_dropped(batch[i].id, f->data + (f->len - f->payload_len),
-                                  f->payload_len, (f->data[0] & 0x0f) == WS_BINARY);
+            const uint8_t *p = f->data + (f->len - f->payload_len);
+            size_t len = f->payload_len;
+            /* the hook sees the message as sent, so a compressed frame is inflated */
+            if (!(f->data[0] & 0x40) || deflate_inflate(p, len, SIZE_MAX - 1, &p, &len) == 0)
+                lua_bridge_on_dropped(batch[i].id, p, len, (f->data[0] & 0x0f) == WS_BINARY);
             frame_unref(f);
         }
         free(batch);
@@ -122,11 +127,43 @@ static struct conn *client(uint64_t id)
     return c && c->in_hub ? c : NULL;
 }
 
-static struct frame *encode(const char *data, size_t len, int binary)
+/* One message on its way to one or many recipients: encoded at most once plain and once
+ * compressed (permessage-deflate), each frame shared by every recipient that takes it. */
+struct outgoing {
+    const char *data;
+    size_t len;
+    int opcode;
+    struct frame *plain, *deflated;
+};
+
+static int outgoing_init(struct outgoing *o, const char *data, size_t len, int binary)
 {
     /* A text frame must carry valid UTF-8 or conforming clients fail the connection. */
-    if (!binary && !utf8_valid((const uint8_t *)data, len)) return NULL;
-    return frame_ws(binary ? WS_BINARY : WS_TEXT, data, len);
+    if (!binary && !utf8_valid((const uint8_t *)data, len)) return CONN_ERR_BAD_ARG;
+    *o = (struct outgoing){ data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
+    return CONN_OK;
+}
+
+static struct frame *outgoing_frame(struct outgoing *o, const struct conn *c)
+{
+    if (c->deflate && o->len >= DEFLATE_MIN_SIZE) {
+        if (!o->deflated) o->deflated = deflate_frame(o->opcode, o->data, o->len);
+        if (o->deflated) return o->deflated;
+    }
+    if (!o->plain) o->plain = frame_ws(o->opcode, o->data, o->len);
+    return o->plain;
+}
+
+static void outgoing_done(struct outgoing *o)
+{
+    if (o->plain) frame_unref(o->plain);
+    if (o->deflated) frame_unref(o->deflated);
+}
+
+static int outgoing_send(struct outgoing *o, struct conn *c)
+{
+    struct frame *f = outgoing_frame(o, c);
+    return f ? conn_send(c, f) : CONN_ERR_NOMEM;
 }
 
 static int is_excepted(uint64_t id, const uint64_t *except, size_t n)
@@ -141,15 +178,16 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
 {
     if (!g || g->count == 0) return 0;
     double started = metrics_clock();
-    struct frame *f = encode(data, len, binary);
-    if (!f) return binary ? CONN_ERR_NOMEM : CONN_ERR_BAD_ARG;
+    struct outgoing o;
+    int r = outgoing_init(&o, data, len, binary);
+    if (r != CONN_OK) return r;
     int sent = 0;
     for (uint32_t i = 0; i < g->count; i++) {
         struct conn *c = g->members[i].conn;
         if (nexcept && is_excepted(c->id, except, nexcept)) continue;
-        if (conn_send(c, f) == CONN_OK) sent++;
+        if (outgoing_send(&o, c) == CONN_OK) sent++;
     }
-    frame_unref(f);
+    outgoing_done(&o);
     histogram_observe(&metrics.broadcast_seconds, metrics_clock() - started);
     return sent;
 }
@@ -157,28 +195,40 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
 int lh_send(uint64_t id, const char *data, size_t len, int binary)
 {
     struct conn *c = client(id);
-    if (!c) return CONN_ERR_CLOSED;
-    struct frame *f = encode(data, len, binary);
-    if (!f) return binary ? CONN_ERR_NOMEM : CONN_ERR_BAD_ARG;
-    int r = conn_send(c, f);
-    frame_unref(f);
+    if (!c) return cluster_relay_client(id, data, len, binary);
+    struct outgoing o;
+    int r = outgoing_init(&o, data, len, binary);
+    if (r != CONN_OK) return r;
+    r = outgoing_send(&o, c);
+    outgoing_done(&o);
     return r;
 }
 
 int lh_broadcast(const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept)
 {
-    return fan_out(everyone, data, len, binary, except, nexcept);
+    return cluster_relay(fan_out(everyone, data, len, binary, except, nexcept),
+                         ENVELOPE_BROADCAST, NULL, 0, data, len, binary, except, nexcept);
 }
 
 int lh_to_room(const char *room, size_t rlen, const char *data, size_t len, int binary,
                const uint64_t *except, size_t nexcept)
 {
-    return fan_out(group_find(&room_index, room, rlen), data, len, binary, except, nexcept);
+    return cluster_relay(fan_out(group_find(&room_index, room, rlen), data, len, binary, except, nexcept),
+                         ENVELOPE_ROOM, room, rlen, data, len, binary, except, nexcept);
 }
 
 int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary)
 {
-    return fan_out(group_find(&user_index, uid, ulen), data, len, binary, NULL, 0);
+    return cluster_relay(fan_out(group_find(&user_index, uid, ulen), data, len, binary, NULL, 0),
+                         ENVELOPE_USER, uid, ulen, data, len, binary, NULL, 0);
+}
+
+int hub_deliver(int kind, const char *target, size_t tlen, const char *data, size_t len, int binary,
+                const uint64_t *except, size_t nexcept)
+{
+    struct group *g = kind == ENVELOPE_BROADCAST ? everyone
+                    : group_find(kind == ENVELOPE_ROOM ? &room_index : &user_index, target, tlen);
+    return fan_out(g, data, len, binary, except, nexcept);
 }
 
 int lh_close(uint64_t id, int code, const char *reason, size_t reason_len)

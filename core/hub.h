@@ -32,6 +32,10 @@ int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int b
 int lh_close(uint64_t id, int code, const char *reason, size_t reason_len);
 int lh_is_open(uint64_t id);
 uint32_t lh_count(void);
+/* A message relayed from another node (cluster.c): fanned out to this node's clients only
+ * (kind is an enum envelope_kind: broadcast, room or user), never relayed again. */
+int hub_deliver(int kind, const char *target, size_t tlen, const char *data, size_t len, int binary,
+                const uint64_t *except, size_t nexcept);
 
 int lh_join(uint64_t id, const char *room, size_t len);
 int lh_leave(uint64_t id, const char *room, size_t len);

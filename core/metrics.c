@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "http.h"
 #include "hub.h"
 #include "room.h"
@@ -140,6 +141,17 @@ struct frame *metrics_render(const char *extra, size_t extra_len)
     put(&o, "luahub_state{state=\"running\"} %d\nluahub_state{state=\"draining\"} %d\n",
         !server_draining(), server_draining());
     scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", lh_uptime());
+    static const char *relay_kinds[5] = { "broadcast", "room", "user", "client", "heartbeat" };
+    scalar(&o, "luahub_relay_published_total", "counter", "Messages published to the cluster broker.",
+           (double)metrics.relay_published);
+    labelled(&o, "luahub_relay_received_total", "Messages from other nodes, by kind.", "kind",
+             relay_kinds, metrics.relay_received + 1, 5);
+    scalar(&o, "luahub_relay_errors_total", "counter",
+           "Relay failures: publishes without a broker, broker errors, undecodable messages.",
+           (double)metrics.relay_errors);
+    scalar(&o, "luahub_relay_reconnects_total", "counter", "Reconnections to the broker after a loss.",
+           (double)metrics.relay_reconnects);
+    scalar(&o, "luahub_cluster_nodes", "gauge", "Live cluster nodes, this one included.", lh_cluster_nodes());
     if (extra && extra_len) put(&o, "%.*s", (int)extra_len, extra);
     struct frame *f = o.failed ? NULL
         : http_response(200, NULL, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len);

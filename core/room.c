@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "conn.h"
 #include "metrics.h"
@@ -49,13 +50,16 @@ int room_join(struct conn *c, const char *name, size_t len)
     }
     c->nrooms++;
     metrics.joins++;
+    if (g->count == 1) cluster_interest(CLUSTER_ROOM, g->name, g->name_len, 1);
     return CONN_OK;
 }
 
 static void leave_at(struct conn *c, int i)
 {
     metrics.leaves++;
-    group_remove(&room_index, c->rooms[i].room, c->rooms[i].index);
+    struct group *g = c->rooms[i].room;
+    if (g->count == 1) cluster_interest(CLUSTER_ROOM, g->name, g->name_len, 0);
+    group_remove(&room_index, g, c->rooms[i].index);
     int last = --c->nrooms;
     if (i != last) {
         c->rooms[i] = c->rooms[last];
@@ -83,6 +87,7 @@ void room_leave_all(struct conn *c)
 void user_clear(struct conn *c)
 {
     if (!c->user) return;
+    if (c->user->count == 1) cluster_interest(CLUSTER_USER, c->user->name, c->user->name_len, 0);
     group_remove(&user_index, c->user, c->user_index);
     c->user = NULL;
 }
@@ -103,5 +108,6 @@ int user_set(struct conn *c, const char *uid, size_t len)
         return CONN_ERR_NOMEM;
     }
     c->user = g;
+    if (g->count == 1) cluster_interest(CLUSTER_USER, g->name, g->name_len, 1);
     return CONN_OK;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "hub.h"
 #include "server.h"
@@ -74,15 +75,18 @@ static int path_is(const struct http_req *r, const char *want)
     return n == strlen(want) && memcmp(p, want, n) == 0;
 }
 
-/* /healthz: 200 while the loop runs. /readyz: 200 only while running (503 draining). */
+/* /healthz: 200 while the loop runs. /readyz: 200 only while running (503 draining). A
+ * lost cluster broker only shows as "cluster":"degraded": local service is still up. */
 static struct frame *probe(int ready_probe)
 {
     int draining = server_draining();
+    const char *cluster = cluster_status();
     char body[256];
     int n = snprintf(body, sizeof body,
-                     "{\"alive\":true,\"ready\":%s,\"state\":\"%s\",\"uptime\":%.3f,\"clients\":%u}\n",
+                     "{\"alive\":true,\"ready\":%s,\"state\":\"%s\",\"uptime\":%.3f,\"clients\":%u%s%s%s}\n",
                      draining ? "false" : "true", draining ? "draining" : "running", lh_uptime(),
-                     hub_count());
+                     hub_count(), cluster ? ",\"cluster\":\"" : "", cluster ? cluster : "",
+                     cluster ? "\"" : "");
     int status = ready_probe && draining ? 503 : 200;
     return http_response(status, "Cache-Control: no-store\r\n", "application/json", body, (size_t)n);
 }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "conn.h"
 #include "hub.h"
@@ -219,10 +220,16 @@ int server_run(void)
     ev_signal_init(&sigint_watcher, stop_cb, SIGINT);
     ev_signal_start(loop, &sigint_watcher);
 
+    char err[512];
+    if (cluster_start(err, sizeof err) != 0) {
+        log_error(0, "%s", err);
+        return 1;
+    }
     log_info(0, "listening on %s (WebSocket at %s%s%s)", config.listen, config.ws_path,
              config.static_dir ? ", static files from " : "",
              config.static_dir ? config.static_dir : "");
     ev_run(loop, 0);
+    cluster_stop();
     if (listen_fd >= 0) close(listen_fd);
     log_info(0, "stopped");
     return 0;

@@ -5,11 +5,13 @@
 #include <wslay/wslay.h>
 
 #include "config.h"
+#include "deflate.h"
 #include "conn.h"
 #include "frame.h"
 #include "log.h"
 #include "lua_bridge.h"
 #include "metrics.h"
+#include "utf8.h"
 
 /* A wslay event context costs about 12 KiB (two 4 KiB frame buffers), far more than a
  * connection may cost at rest. So a connection holds one only while bytes of a frame or
@@ -37,6 +39,7 @@ struct ws {
     const uint8_t *direct;        /* whole single-frame payload, valid until msg_recv */
     size_t direct_len;
     uint8_t msg_opcode;
+    uint8_t compressed;           /* RSV1 on the message's first frame (permessage-deflate) */
     uint8_t frame_opcode;
     uint8_t frame_fin;
     uint64_t frame_payload_len;
@@ -107,6 +110,7 @@ static void frame_start_cb(wslay_event_context_ptr ctx,
     w->frame_received = 0;
     if (a->opcode == WS_TEXT || a->opcode == WS_BINARY) {
         w->msg_opcode = a->opcode;
+        w->compressed = (a->rsv & WSLAY_RSV1_BIT) != 0;
         w->msg_len = 0;
         w->msg_total = 0;
         w->direct = NULL;
@@ -185,6 +189,18 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         w->direct = NULL;
         w->msg_len = 0;
         if (c->killed || c->close_queued) return;
+        if (w->compressed) {
+            int z = deflate_inflate(p, n, config.max_message_size, &p, &n);
+            if (z != 0) {
+                fail(c, z == -1 ? 1009 : 1007);
+                return;
+            }
+            /* wslay leaves UTF-8 of compressed text to us: it saw only deflate bytes */
+            if (a->opcode == WS_TEXT && !utf8_valid(p, n)) {
+                fail(c, 1007);
+                return;
+            }
+        }
         metrics.messages_received[a->opcode == WS_BINARY]++;
         c->last_active = ev_now(EV_DEFAULT);
         int limited = !rate_allows(c);
@@ -225,6 +241,7 @@ static struct ws_ctx *ctx_acquire(struct conn *c)
         }
         wslay_event_config_set_no_buffering(wc->ctx, 1);
     }
+    wslay_event_config_set_allowed_rsv_bits(wc->ctx, c->deflate ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
     /* max_message_size may have changed with a reload since this context was made */
     wslay_event_config_set_max_recv_msg_length(wc->ctx, config.max_message_size);
     wc->conn = c;

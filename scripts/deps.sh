@@ -5,9 +5,10 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config luajit libluajit-5.1-dev libev-dev libwslay-dev
-            libssl-dev libhttp-parser-dev zlib1g-dev lua-cjson)
-test_pkgs=(lua-busted lua-socket python3-websockets)
-cluster_pkgs=(libhiredis-dev redis-server nats-server)
+            libssl-dev libhttp-parser-dev zlib1g-dev lua-cjson libhiredis-dev)
+# the cluster specs run real brokers (they skip when the binaries are missing)
+test_pkgs=(lua-busted lua-socket python3-websockets redis-server nats-server)
+cluster_pkgs=(redis-server nats-server)
 ops_pkgs=(prometheus)
 browser_pkgs=(chromium nodejs npm)
 

@@ -67,8 +67,19 @@ local schema = {
   limits = { connections = "count", per_user = "count", rooms_per_client = "count",
              clients_per_room = "count", message_rate = "rate" },
   log = { level = enum("debug", "info", "warn", "error"), format = enum("text", "json") },
-  cluster = { adapter = enum("redis", "nats"), url = "string", node_id = "string",
-              heartbeat = "seconds", channel_prefix = "string" },
+  cluster = { adapter = enum("redis", "nats"),
+              url = function(v)
+                return type(v) == "string" and v:match("^%a+://[^/]") ~= nil,
+                  'a URL such as "redis://127.0.0.1:6379" or "nats://127.0.0.1:4222"'
+              end,
+              node_id = function(v)
+                return type(v) == "string" and #v > 0 and #v <= 255, "a string of 1 to 255 bytes"
+              end,
+              heartbeat = "seconds",
+              channel_prefix = function(v)
+                return type(v) == "string" and v:match("^[%w_%-]+$") ~= nil,
+                  "letters, digits, _ and - (it starts every broker channel name)"
+              end },
 }
 
 local function check(value, rule, path, problems)
@@ -117,6 +128,16 @@ function M.validate(cfg)
     problems[#problems + 1] = ("config.pong_timeout: %g must be longer than ping_interval (%g), "
       .. "or a client answering every ping is dropped"):format(pong, ping)
   end
+  local cluster = type(cfg.cluster) == "table" and cfg.cluster
+  if cluster and cluster.adapter then
+    local scheme = type(cluster.url) == "string" and cluster.url:match("^(%a+)://")
+    if cluster.url == nil then
+      problems[#problems + 1] = "config.cluster.url: required with cluster.adapter"
+    elseif scheme and scheme ~= cluster.adapter then
+      problems[#problems + 1] = ("config.cluster.url: a %s:// URL, as cluster.adapter is %q"):format(
+        tostring(cluster.adapter), tostring(cluster.adapter))
+    end
+  end
   table.sort(problems)
   return problems
 end
@@ -163,8 +184,6 @@ function M.apply(cfg)
   for k, v in pairs(cfg) do
     if k == "log" then
       C.lh_set_log(log_levels[v.level] or -1, log_formats[v.format] or -1)
-    elseif k == "cluster" then
-      -- accepted and validated; the adapters read it when they exist
     elseif type(v) == "table" and v[1] == nil and k ~= "origins" and k ~= "subprotocols" then
       for sk, sv in pairs(v) do apply_value(k .. "." .. sk, sv, problems) end
     else

@@ -1,5 +1,5 @@
 -- The C functions the core exports to Lua (core/hub.h, core/timer.h, core/config.h,
--- core/log.h), declared once. Returns ffi.C; every other module calls the core through it.
+-- core/log.h, core/cluster.h), declared once. Returns ffi.C; every other module calls the core through it.
 local ffi = require "ffi"
 
 ffi.cdef [[
@@ -44,6 +44,13 @@ uint64_t lh_dropped_total(void);
 double lh_now(void);
 void lh_set_log(int level, int format);
 void lh_count_error(const char *type);
+
+const char *lh_node_id(void);
+int lh_is_remote(uint64_t id);
+double lh_global_count(void);
+double lh_global_room_count(const char *room, size_t len);
+int lh_cluster_nodes(void);
+const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, double *age);
 
 uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);

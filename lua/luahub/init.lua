@@ -20,8 +20,6 @@ local handler, middlewares, chain = nil, {}, nil
 ffi.cdef [[
 int server_draining(void);
 double lh_uptime(void);
-int gethostname(char *name, size_t len);
-int getpid(void);
 ]]
 
 ----------------------------------------------------------------------------- logging and errors
@@ -152,7 +150,10 @@ end
 
 function hub.to_client(id, data, opts)
   local h = id_of(id)
-  if not h or C.lh_is_open(h) == 0 then return nil, "not_found", "no such client" end
+  -- an id of a client on another node is relayed to that node (core/cluster.c)
+  if not h or (C.lh_is_open(h) == 0 and C.lh_is_remote(h) == 0) then
+    return nil, "not_found", "no such client"
+  end
   local p, n, binary = options(data, opts)
   return result(C.lh_send(h, p, n, binary))
 end
@@ -202,28 +203,38 @@ end
 
 function hub.count() return tonumber(C.lh_count()) end
 function hub.now() return C.lh_now() end
-function hub.global_count() return hub.count() end
-function hub.global_room_count() return hub.room_count() end
+-- Cluster presence (core/cluster.c): this node's live counts plus each other node's from
+-- its last heartbeat; a single node answers with its own counts.
+function hub.global_count() return C.lh_global_count() end
+function hub.global_room_count(room)
+  if room == nil then return C.lh_global_room_count(nil, 0) end
+  if type(room) ~= "string" then error("hub.global_room_count: room must be a string", 2) end
+  return C.lh_global_room_count(room, #room)
+end
 function hub.state() return C.server_draining() == 1 and "draining" or "running" end
 function hub.uptime() return C.lh_uptime() end
 
-local node_id
 function hub.node_id()
-  if not node_id then
-    local cluster = script_config.cluster
-    if cluster and cluster.node_id then
-      node_id = cluster.node_id
-    else
-      local buf = ffi.new("char[256]")
-      C.gethostname(buf, 255)
-      node_id = ffi_string(buf) .. "-" .. C.getpid()
-    end
-  end
-  return node_id
+  local cluster = script_config.cluster
+  if cluster and cluster.node_id then return cluster.node_id end
+  return ffi_string(C.lh_node_id())
 end
 
+-- This node first ({ id, clients, rooms, self = true }), then every live peer with
+-- age = seconds since its last heartbeat.
 function hub.nodes()
-  return { { id = hub.node_id(), clients = hub.count(), rooms = hub.room_count(), self = true } }
+  local list = {}
+  local len, clients, rooms, age = ffi.new("size_t[1]"), ffi.new("double[3]"), nil, nil
+  rooms, age = clients + 1, clients + 2
+  for i = 0, C.lh_cluster_nodes() - 1 do
+    local id = C.lh_cluster_node(i, len, clients, rooms, age)
+    if id ~= nil then
+      local node = { id = ffi_string(id, len[0]), clients = clients[0], rooms = rooms[0] }
+      if i == 0 then node.self = true else node.age = age[0] end
+      list[#list + 1] = node
+    end
+  end
+  return list
 end
 
 ----------------------------------------------------------------------------- timers

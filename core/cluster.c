@@ -1,0 +1,616 @@
+#include "cluster.h"
+
+#include <arpa/inet.h>
+#include <ev.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "group.h"
+#include "hub.h"
+#include "log.h"
+#include "metrics.h"
+#include "room.h"
+#include "utf8.h"
+
+/* Reconnection: the delay doubles from BACKOFF_BASE up to BACKOFF_MAX, and each delay is
+ * drawn between half and all of it (jitter), so nodes that lost the broker together do
+ * not come back in lockstep. */
+#define BACKOFF_BASE 0.1
+#define BACKOFF_MAX 5.0
+#define MISSED_BEATS 3
+#define PEERS_MAX 1024
+/* A heartbeat lists rooms (name, members) until its payload reaches this size; the rest
+ * are counted but not named (hub.global_room_count(room) then misses them). */
+#define HEARTBEAT_ROOM_BYTES 60000
+/* Except lists up to this length are decoded on the stack. */
+#define EXCEPT_STACK 64
+
+uint64_t cluster_id_bits;
+
+/* Another node as its last heartbeat described it. report is a copy of that heartbeat's
+ * payload, owned by the peer and replaced by the next one. */
+struct peer {
+    char id[ENVELOPE_ORIGIN_MAX + 1];
+    size_t id_len;
+    double last_seen, interval;
+    struct heartbeat hb;             /* room_list points into report */
+    uint8_t *report;
+};
+
+static struct {
+    struct cluster_adapter *adapter;
+    struct cluster_url url;
+    char node_id[ENVELOPE_ORIGIN_MAX + 1];
+    size_t node_len;
+    unsigned tag;
+    double heartbeat;
+    int up, ever_up, outage_logged, attempts, bad_envelope_logged;
+    double down_since;
+    ev_timer retry, beat;
+    struct peer *peers;
+    int npeers;
+    uint8_t *buf;                    /* envelope scratch, reused by every relay */
+    size_t buf_cap;
+    char *chan;                      /* channel scratch */
+    size_t chan_cap;
+} cl;
+
+/* ------------------------------------------------------------------ node identity */
+
+/* cluster.node_id, else "HOSTNAME-PID". Fixed once the cluster starts: a script may ask
+ * before its config is applied, and a reload does not rename a running node. */
+const char *lh_node_id(void)
+{
+    static char fallback[ENVELOPE_ORIGIN_MAX + 1];
+    if (cl.adapter) return cl.node_id;
+    if (config.cluster_node_id && config.cluster_node_id[0]) return config.cluster_node_id;
+    if (!fallback[0]) {
+        char host[200] = "luahub";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = 0;
+        snprintf(fallback, sizeof fallback, "%s-%d", host, (int)getpid());
+    }
+    return fallback;
+}
+
+/* The 12-bit tag of a node id, never 0 (so that an id without a cluster is never a
+ * remote one). Every node computes its peers' tags the same way. */
+static unsigned node_tag(const char *id, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)id[i]) * 16777619u;
+    unsigned tag = (h ^ (h >> 12) ^ (h >> 24)) & CLUSTER_TAG_MASK;
+    return tag ? tag : 1;
+}
+
+static unsigned tag_of_id(uint64_t id) { return (unsigned)(id >> CLUSTER_TAG_SHIFT) & CLUSTER_TAG_MASK; }
+
+int lh_is_remote(uint64_t id)
+{
+    unsigned tag = tag_of_id(id);
+    return cl.adapter && tag && tag != cl.tag;
+}
+
+/* ------------------------------------------------------------------ scratch buffers */
+
+static int reserve(void **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    size_t n = *cap ? *cap : 256;
+    while (n < need) n *= 2;
+    void *b = realloc(*buf, n);
+    if (!b) return -1;
+    *buf = b;
+    *cap = n;
+    return 0;
+}
+
+struct chan {
+    const char *name;                /* NULL on allocation failure */
+    size_t len;
+};
+
+/* The channel PREFIX.KIND[.NAME] in the shared scratch buffer (valid until the next call). */
+static struct chan channel(const char *kind, const char *name, size_t len)
+{
+    const char *prefix = config.cluster_channel_prefix;
+    size_t plen = strlen(prefix), klen = strlen(kind);
+    if (reserve((void **)&cl.chan, &cl.chan_cap, plen + klen + 3 * len + 4) != 0)
+        return (struct chan){ NULL, 0 };
+    char *p = cl.chan;
+    memcpy(p, prefix, plen);
+    p += plen;
+    *p++ = '.';
+    memcpy(p, kind, klen);
+    p += klen;
+    if (name) {
+        static const char hex[] = "0123456789ABCDEF";
+        *p++ = '.';
+        if (len == 0) *p++ = '~';
+        for (size_t i = 0; i < len; i++) {
+            unsigned char ch = (unsigned char)name[i];
+            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                ch == '_' || ch == '-') {
+                *p++ = (char)ch;
+            } else {
+                *p++ = '%';
+                *p++ = hex[ch >> 4];
+                *p++ = hex[ch & 15];
+            }
+        }
+    }
+    *p = 0;
+    return (struct chan){ cl.chan, (size_t)(p - cl.chan) };
+}
+
+static struct chan node_channel(unsigned tag)
+{
+    char hex[8];
+    int n = snprintf(hex, sizeof hex, "%03x", tag);
+    return channel("node", hex, (size_t)n);
+}
+
+/* ------------------------------------------------------------------ subscriptions */
+
+static void subscribe(struct chan ch, int on)
+{
+    if (!ch.name) return;
+    const struct cluster_adapter_ops *ops = cl.adapter->ops;
+    int rc = on ? ops->subscribe(cl.adapter, ch.name, ch.len) : ops->unsubscribe(cl.adapter, ch.name, ch.len);
+    if (rc != 0) log_debug(0, "cluster: %s %s failed", on ? "subscribe" : "unsubscribe", ch.name);
+}
+
+void cluster_interest(enum cluster_scope scope, const char *name, size_t len, int on)
+{
+    if (!cl.adapter || !cl.up) return;   /* (re)connecting subscribes from the indexes */
+    subscribe(channel(scope == CLUSTER_ROOM ? "room" : "user", name, len), on);
+}
+
+/* After every (re)connect: the global and node channels, and one channel per local room
+ * and user, read from the room and user indexes, which are the only record of interest. */
+static void subscribe_all(void)
+{
+    subscribe(channel("all", NULL, 0), 1);
+    subscribe(node_channel(cl.tag), 1);
+    GROUP_FOREACH(&room_index, g) subscribe(channel("room", g->name, g->name_len), 1);
+    GROUP_FOREACH(&user_index, g) subscribe(channel("user", g->name, g->name_len), 1);
+}
+
+/* ------------------------------------------------------------------ relay */
+
+static int publish(struct chan ch, const struct envelope *e)
+{
+    size_t need = envelope_size(e);
+    if (!ch.name || need == 0 || reserve((void **)&cl.buf, &cl.buf_cap, need) != 0) {
+        metrics.relay_errors++;
+        return -1;
+    }
+    size_t n = envelope_encode(e, cl.buf, cl.buf_cap);
+    if (!cl.up || cl.adapter->ops->publish(cl.adapter, ch.name, ch.len, cl.buf, n) != 0) {
+        metrics.relay_errors++;
+        return -1;
+    }
+    metrics.relay_published++;
+    return 0;
+}
+
+int cluster_relay(int local, enum envelope_kind kind, const char *target, size_t tlen,
+                  const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept)
+{
+    if (local < 0 || !cl.adapter) return local;
+    /* a fan-out with local recipients has already checked the text */
+    if (!binary && local == 0 && !utf8_valid((const uint8_t *)data, len)) return CONN_ERR_BAD_ARG;
+    struct chan ch = kind == ENVELOPE_BROADCAST ? channel("all", NULL, 0)
+                   : channel(kind == ENVELOPE_ROOM ? "room" : "user", target, tlen);
+    struct envelope e = { .kind = (uint8_t)kind, .flags = binary ? ENVELOPE_FLAG_BINARY : 0,
+                          .origin = cl.node_id, .origin_len = cl.node_len,
+                          .target = target, .target_len = tlen,
+                          .except = except, .nexcept = nexcept, .payload = data, .payload_len = len };
+    publish(ch, &e);
+    return local;
+}
+
+int cluster_relay_client(uint64_t id, const char *data, size_t len, int binary)
+{
+    if (!lh_is_remote(id)) return CONN_ERR_CLOSED;
+    if (!binary && !utf8_valid((const uint8_t *)data, len)) return CONN_ERR_BAD_ARG;
+    uint8_t target[8];
+    envelope_put_u64(target, id);
+    struct envelope e = { .kind = ENVELOPE_CLIENT, .flags = binary ? ENVELOPE_FLAG_BINARY : 0,
+                          .origin = cl.node_id, .origin_len = cl.node_len,
+                          .target = (const char *)target, .target_len = 8,
+                          .payload = data, .payload_len = len };
+    return publish(node_channel(tag_of_id(id)), &e) == 0 ? CONN_OK : CONN_ERR_CLOSED;
+}
+
+/* ------------------------------------------------------------------ presence */
+
+static struct peer *peer_find(const char *id, size_t len)
+{
+    for (int i = 0; i < cl.npeers; i++)
+        if (cl.peers[i].id_len == len && memcmp(cl.peers[i].id, id, len) == 0) return &cl.peers[i];
+    return NULL;
+}
+
+static void peer_remove(int i)
+{
+    free(cl.peers[i].report);
+    cl.peers[i] = cl.peers[--cl.npeers];
+}
+
+/* A heartbeat from another node: its counts and room list replace the previous ones. A
+ * node first seen is logged, and warned about if its client-id tag equals ours (client
+ * sends to either would reach both: give the nodes node ids with different tags). */
+static void presence_update(const struct envelope *e)
+{
+    struct heartbeat hb;
+    if (heartbeat_decode(e->payload, e->payload_len, &hb) != 0) {
+        metrics.relay_errors++;
+        return;
+    }
+    uint8_t *report = malloc(e->payload_len);
+    if (!report) return;
+    memcpy(report, e->payload, e->payload_len);
+    struct peer *p = peer_find(e->origin, e->origin_len);
+    if (!p) {
+        if (cl.npeers == PEERS_MAX) {
+            free(report);
+            return;
+        }
+        if (!cl.peers && !(cl.peers = calloc(PEERS_MAX, sizeof *cl.peers))) {
+            free(report);
+            return;
+        }
+        p = &cl.peers[cl.npeers++];
+        memset(p, 0, sizeof *p);
+        memcpy(p->id, e->origin, e->origin_len);
+        p->id_len = e->origin_len;
+        unsigned tag = node_tag(p->id, p->id_len);
+        log_info(0, "cluster: node %s joined (%u clients)", p->id, hb.clients);
+        if (tag == cl.tag)
+            log_error(0, "cluster: node %s has the same client-id tag (%03x) as this node %s: "
+                      "client sends may reach the wrong node; change one node_id", p->id, tag, cl.node_id);
+    }
+    free(p->report);
+    p->report = report;
+    p->hb = hb;
+    p->hb.room_list = report + HEARTBEAT_HEAD;
+    p->interval = hb.interval_ms / 1000.0;
+    p->last_seen = ev_now(EV_DEFAULT);
+}
+
+/* A node is evicted once MISSED_BEATS of its heartbeats are overdue (by its own stated
+ * interval, or ours when it states none). */
+static void presence_sweep(double now)
+{
+    for (int i = cl.npeers - 1; i >= 0; i--) {
+        struct peer *p = &cl.peers[i];
+        double interval = p->interval > 0 ? p->interval : cl.heartbeat;
+        if (now - p->last_seen > MISSED_BEATS * interval) {
+            log_info(0, "cluster: node %s missed %d heartbeats: evicted", p->id, MISSED_BEATS);
+            peer_remove(i);
+        }
+    }
+}
+
+static void send_heartbeat(void)
+{
+    if (!cl.up || cl.heartbeat <= 0) return;
+    static uint8_t report[HEARTBEAT_HEAD + HEARTBEAT_ROOM_BYTES];
+    struct heartbeat hb = { .clients = hub_count(), .rooms = room_index.count,
+                            .interval_ms = (uint32_t)(cl.heartbeat * 1000) };
+    size_t n = heartbeat_encode_head(&hb, report, sizeof report);
+    GROUP_FOREACH(&room_index, g) {
+        size_t m = heartbeat_encode_room(g->name, g->name_len, g->count, report + n, sizeof report - n);
+        if (!m) goto full;
+        n += m;
+    }
+full:;
+    struct envelope e = { .kind = ENVELOPE_HEARTBEAT, .origin = cl.node_id, .origin_len = cl.node_len,
+                          .payload = (const char *)report, .payload_len = n };
+    publish(channel("all", NULL, 0), &e);
+}
+
+static void beat_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    presence_sweep(ev_now(loop));
+    send_heartbeat();
+}
+
+double lh_global_count(void)
+{
+    double n = hub_count();
+    for (int i = 0; i < cl.npeers; i++) n += cl.peers[i].hb.clients;
+    return n;
+}
+
+static uint32_t peer_room_members(const struct peer *p, const char *room, size_t len)
+{
+    size_t pos = 0, nl;
+    const char *name;
+    uint32_t members;
+    while (heartbeat_next_room(&p->hb, &pos, &name, &nl, &members))
+        if (nl == len && memcmp(name, room, len) == 0) return members;
+    return 0;
+}
+
+/* Distinct room names over this node and every peer's report, counted in a scratch
+ * group index (only names, no members), which is emptied again before returning. */
+static double distinct_rooms(void)
+{
+    struct group_index seen = { 0 };
+    GROUP_FOREACH(&room_index, g) group_get(&seen, g->name, g->name_len);
+    for (int i = 0; i < cl.npeers; i++) {
+        size_t pos = 0, nl;
+        const char *name;
+        uint32_t members;
+        while (heartbeat_next_room(&cl.peers[i].hb, &pos, &name, &nl, &members)) group_get(&seen, name, nl);
+    }
+    double n = seen.count;
+    for (uint32_t b = 0; b < seen.nbuckets; b++)
+        while (seen.buckets[b]) group_free_if_empty(&seen, seen.buckets[b]);
+    free(seen.buckets);
+    return n;
+}
+
+double lh_global_room_count(const char *room, size_t len)
+{
+    if (!room) return distinct_rooms();
+    struct group *g = group_find(&room_index, room, len);
+    double n = g ? g->count : 0;
+    for (int i = 0; i < cl.npeers; i++) n += peer_room_members(&cl.peers[i], room, len);
+    return n;
+}
+
+int lh_cluster_nodes(void) { return 1 + cl.npeers; }
+
+const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, double *age)
+{
+    if (i == 0) {
+        const char *self = lh_node_id();
+        *len = strlen(self);
+        *clients = hub_count();
+        *rooms = room_index.count;
+        *age = 0;
+        return self;
+    }
+    if (i < 0 || i > cl.npeers) return NULL;
+    const struct peer *p = &cl.peers[i - 1];
+    *len = p->id_len;
+    *clients = p->hb.clients;
+    *rooms = p->hb.rooms;
+    *age = ev_now(EV_DEFAULT) - p->last_seen;
+    return p->id;
+}
+
+/* ------------------------------------------------------------------ receiving */
+
+/* One message from the broker: decoded, dropped if it is our own (Redis echoes a
+ * publisher's messages back to it), then delivered to local clients once, through the
+ * same fan-out as a local send (one frame encoding for all recipients). */
+static void on_message(const char *ch, size_t clen, const uint8_t *data, size_t len)
+{
+    struct envelope e;
+    int rc = envelope_decode(data, len, &e);
+    if (rc != 0) {
+        metrics.relay_errors++;
+        if (!cl.bad_envelope_logged++)
+            log_warn(0, "cluster: %s on channel %.*s (further ones are only counted)",
+                     envelope_strerror(rc), (int)clen, ch);
+        return;
+    }
+    if (e.origin_len == cl.node_len && memcmp(e.origin, cl.node_id, cl.node_len) == 0) return;
+    metrics.relay_received[e.kind]++;
+    int binary = e.flags & ENVELOPE_FLAG_BINARY;
+    switch (e.kind) {
+    case ENVELOPE_HEARTBEAT:
+        presence_update(&e);
+        return;
+    case ENVELOPE_CLIENT:
+        if (e.target_len == 8)
+            lh_send(envelope_get_u64((const uint8_t *)e.target), e.payload, e.payload_len, binary);
+        return;
+    default: {
+        uint64_t stack[EXCEPT_STACK], *except = stack;
+        if (e.nexcept > EXCEPT_STACK && !(except = malloc(e.nexcept * sizeof *except))) return;
+        for (size_t i = 0; i < e.nexcept; i++) except[i] = envelope_except_at(&e, i);
+        hub_deliver(e.kind, e.target, e.target_len, e.payload, e.payload_len, binary, except, e.nexcept);
+        if (except != stack) free(except);
+    }
+    }
+}
+
+/* ------------------------------------------------------------------ connection state */
+
+static void schedule_retry(void)
+{
+    double delay = BACKOFF_BASE;
+    for (int i = 0; i < cl.attempts && delay < BACKOFF_MAX; i++) delay *= 2;
+    if (delay > BACKOFF_MAX) delay = BACKOFF_MAX;
+    delay *= 0.5 + 0.5 * drand48();
+    cl.attempts++;
+    ev_timer_stop(EV_DEFAULT, &cl.retry);
+    ev_timer_set(&cl.retry, delay, 0);
+    ev_timer_start(EV_DEFAULT, &cl.retry);
+}
+
+/* The loss is logged once per outage; the retries that follow only at debug level. */
+static void on_down(const char *why)
+{
+    int was_up = cl.up;
+    cl.up = 0;
+    if (was_up || !cl.outage_logged) {
+        log_warn(0, "cluster: %s %s %s:%d: %s; local delivery continues, reconnecting",
+                 cl.adapter->ops->name, was_up ? "connection lost to" : "cannot reach",
+                 cl.url.host, cl.url.port, why);
+        cl.outage_logged = 1;
+        cl.down_since = ev_now(EV_DEFAULT);
+    } else {
+        log_debug(0, "cluster: reconnect attempt %d failed: %s", cl.attempts, why);
+    }
+    schedule_retry();
+}
+
+static void on_up(void)
+{
+    cl.up = 1;
+    if (cl.ever_up) {
+        metrics.relay_reconnects++;
+        log_info(0, "cluster: reconnected to %s %s:%d after %.1fs", cl.adapter->ops->name,
+                 cl.url.host, cl.url.port, ev_now(EV_DEFAULT) - cl.down_since);
+    } else {
+        log_info(0, "cluster: node %s (client-id tag %03x) connected to %s %s:%d", cl.node_id,
+                 cl.tag, cl.adapter->ops->name, cl.url.host, cl.url.port);
+    }
+    cl.ever_up = 1;
+    cl.outage_logged = 0;
+    cl.attempts = 0;
+    subscribe_all();
+    send_heartbeat();
+}
+
+static void on_error(const char *why)
+{
+    metrics.relay_errors++;
+    log_debug(0, "cluster: %s", why);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    if (cl.adapter->ops->connect(cl.adapter) != 0) on_down("connect failed");
+}
+
+static const struct cluster_events events = { on_up, on_down, on_message, on_error };
+
+const char *cluster_status(void)
+{
+    if (!cl.adapter) return NULL;
+    return cl.up ? "ok" : "degraded";
+}
+
+/* ------------------------------------------------------------------ URL */
+
+int cluster_url_parse(const char *url, struct cluster_url *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    const char *p = strstr(url, "://");
+    if (!p || (size_t)(p - url) >= sizeof u->scheme) {
+        snprintf(err, errlen, "cluster.url \"%s\": expected scheme://host:port", url);
+        return -1;
+    }
+    memcpy(u->scheme, url, (size_t)(p - url));
+    p += 3;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *uend = colon ? colon : at;
+        snprintf(u->user, sizeof u->user, "%.*s", (int)(uend - p), p);
+        if (colon) snprintf(u->password, sizeof u->password, "%.*s", (int)(at - colon - 1), colon + 1);
+        p = at + 1;
+    }
+    char host[256];
+    const char *end = p + strcspn(p, "/");
+    const char *portp = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb) goto bad;
+        snprintf(host, sizeof host, "%.*s", (int)(rb - p - 1), p + 1);
+        if (rb[1] == ':') portp = rb + 2;
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        snprintf(host, sizeof host, "%.*s", (int)((colon ? colon : end) - p), p);
+        if (colon) portp = colon + 1;
+    }
+    u->port = strcmp(u->scheme, "nats") == 0 ? 4222 : 6379;
+    if (portp) {
+        char *pe;
+        long port = strtol(portp, &pe, 10);
+        if (pe != end || port <= 0 || port > 65535) goto bad;
+        u->port = (int)port;
+    }
+    if (*end == '/' && end[1]) {
+        char *de;
+        long db = strtol(end + 1, &de, 10);
+        if (*de || db < 0) goto bad;
+        u->db = (int)db;
+    }
+    if (!host[0]) goto bad;
+    /* Resolved here, once, before the loop runs: getaddrinfo may block on DNS. */
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+    int gai = getaddrinfo(host, NULL, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "cluster.url: cannot resolve \"%s\": %s", host, gai_strerror(gai));
+        return -1;
+    }
+    getnameinfo(res->ai_addr, res->ai_addrlen, u->host, sizeof u->host, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    return 0;
+bad:
+    snprintf(err, errlen, "cluster.url \"%s\": expected %s://[[user]:password@]host[:port]%s", url,
+             u->scheme, strcmp(u->scheme, "redis") == 0 ? "[/db]" : "");
+    return -1;
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+int cluster_start(char *err, size_t errlen)
+{
+    if (!config.cluster_adapter) return 0;
+    if (!config.cluster_url) {
+        snprintf(err, errlen, "cluster.url is required with cluster.adapter");
+        return -1;
+    }
+    if (cluster_url_parse(config.cluster_url, &cl.url, err, errlen) != 0) return -1;
+    if (strcmp(cl.url.scheme, config.cluster_adapter) != 0) {
+        snprintf(err, errlen, "cluster.url \"%s\" does not match cluster.adapter \"%s\"",
+                 config.cluster_url, config.cluster_adapter);
+        return -1;
+    }
+    if (strlen(lh_node_id()) > ENVELOPE_ORIGIN_MAX) {
+        snprintf(err, errlen, "cluster.node_id: at most %d bytes", ENVELOPE_ORIGIN_MAX);
+        return -1;
+    }
+    snprintf(cl.node_id, sizeof cl.node_id, "%s", lh_node_id());
+    cl.node_len = strlen(cl.node_id);
+    cl.tag = node_tag(cl.node_id, cl.node_len);
+    cluster_id_bits = (uint64_t)cl.tag << CLUSTER_TAG_SHIFT;
+    cl.heartbeat = config.cluster_heartbeat;
+    srand48((long)getpid() ^ (long)ev_time());
+    cl.adapter = strcmp(config.cluster_adapter, "nats") == 0 ? cluster_nats_new(&cl.url, &events)
+                                                             : cluster_redis_new(&cl.url, &events);
+    if (!cl.adapter) {
+        snprintf(err, errlen, "cluster: out of memory");
+        return -1;
+    }
+    ev_init(&cl.retry, retry_cb);
+    if (cl.heartbeat > 0) {
+        ev_timer_init(&cl.beat, beat_cb, cl.heartbeat, cl.heartbeat);
+        ev_timer_start(EV_DEFAULT, &cl.beat);
+    }
+    if (cl.adapter->ops->connect(cl.adapter) != 0) on_down("connect failed");
+    return 0;
+}
+
+void cluster_stop(void)
+{
+    if (!cl.adapter) return;
+    ev_timer_stop(EV_DEFAULT, &cl.retry);
+    ev_timer_stop(EV_DEFAULT, &cl.beat);
+    cl.up = 0;
+    cl.adapter->ops->close(cl.adapter);
+    cl.adapter = NULL;
+    while (cl.npeers) peer_remove(cl.npeers - 1);
+    free(cl.peers);
+    free(cl.buf);
+    free(cl.chan);
+    cl.peers = NULL;
+    cl.buf = NULL;
+    cl.chan = NULL;
+    cl.buf_cap = cl.chan_cap = 0;
+}

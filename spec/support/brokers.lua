@@ -1,0 +1,141 @@
+-- Real brokers for the cluster specs: redis-server and nats-server started on free
+-- loopback ports with nothing persisted, stopped by PID, and asked (over their own
+-- protocols) which channels have subscribers.
+local socket = require "socket"
+local cjson = require "cjson"
+local t = require "luahub.testing"
+
+local M = {}
+
+local BINARIES = { redis = "redis-server", nats = "nats-server" }
+
+local function quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+--- Polls fn every 20 ms until it returns a truthy value or `seconds` pass. Returns
+-- that value, or nil at the deadline.
+function M.wait_for(seconds, fn)
+  local deadline = socket.gettime() + seconds
+  repeat
+    local v = fn()
+    if v then return v end
+    socket.sleep(0.02)
+  until socket.gettime() > deadline
+  return nil
+end
+
+--- True when the broker's binary is installed.
+function M.available(kind)
+  local p = io.popen("command -v " .. BINARIES[kind] .. " 2>/dev/null")
+  local out = p:read("*a")
+  p:close()
+  return out ~= ""
+end
+
+local Broker = {}
+Broker.__index = Broker
+
+local function listening(port)
+  local s = socket.tcp()
+  s:settimeout(0.2)
+  local ok = s:connect("127.0.0.1", port)
+  s:close()
+  return ok ~= nil
+end
+
+--- Starts a broker of kind ("redis" | "nats"), on `port` when given (a restart on the
+-- same port), else on a free one. Raises with the broker's log if it does not listen.
+function M.start(kind, port, monitor_port)
+  local dir = t.tmpdir()
+  local b = setmetatable({ kind = kind, port = port or t.free_port(), dir = dir,
+                           log_path = dir .. "/broker.log", exit_path = dir .. "/exited" }, Broker)
+  local argv
+  if kind == "redis" then
+    argv = { "redis-server", "--port", b.port, "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--protected-mode", "no", "--dir", dir, "--daemonize", "no" }
+  else
+    b.monitor_port = monitor_port or t.free_port()
+    argv = { "nats-server", "-a", "127.0.0.1", "-p", b.port, "-m", b.monitor_port }
+  end
+  local words = {}
+  for i, a in ipairs(argv) do words[i] = quote(a) end
+  -- the subshell waits for the broker and marks its exit, so `alive` never sees a zombie
+  local cmd = ("( %s >%s 2>&1 & echo $!; exec >/dev/null 2>&1; wait $!; touch %s ) </dev/null &")
+    :format(table.concat(words, " "), quote(b.log_path), quote(b.exit_path))
+  local p = assert(io.popen(cmd))
+  b.pid = tonumber(p:read("*l"))
+  p:close()
+  assert(b.pid, "could not start " .. kind)
+  if not M.wait_for(5, function() return not b:alive() or listening(b.port) end) or not b:alive() then
+    b:kill()
+    local f = io.open(b.log_path)
+    error(kind .. " did not start on port " .. b.port .. ":\n" .. (f and f:read("*a") or ""), 2)
+  end
+  return b
+end
+
+function Broker:alive() return not exists(self.exit_path) end
+
+local function signal_and_wait(self, sig, seconds)
+  if not self:alive() then return true end
+  os.execute("kill -" .. sig .. " " .. self.pid .. " 2>/dev/null")
+  return M.wait_for(seconds, function() return not self:alive() end)
+end
+
+--- Kills the broker at once (SIGKILL), as a crash would, and waits for it to be gone.
+function Broker:kill() return signal_and_wait(self, "KILL", 5) end
+
+--- Stops the broker (SIGTERM, then SIGKILL after 5 s).
+function Broker:stop()
+  if not signal_and_wait(self, "TERM", 5) then self:kill() end
+end
+
+--- The URL luahub's cluster.url takes.
+function Broker:url() return ("%s://127.0.0.1:%d"):format(self.kind, self.port) end
+
+local function redis_numsub(port, channel)
+  local s = socket.tcp()
+  s:settimeout(2)
+  if not s:connect("127.0.0.1", port) then return nil end
+  s:send("PUBSUB NUMSUB " .. channel .. "\r\n")
+  local n
+  for _ = 1, 5 do
+    local line = s:receive("*l")
+    if not line then break end
+    n = line:match("^:(%d+)")
+    if n then break end
+  end
+  s:close()
+  return tonumber(n)
+end
+
+local function nats_subscribers(monitor_port, subject)
+  local s = socket.tcp()
+  s:settimeout(2)
+  if not s:connect("127.0.0.1", monitor_port) then return nil end
+  s:send("GET /connz?subs=1&limit=1024 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+  local body = s:receive("*a")
+  s:close()
+  local doc = body and cjson.decode(body:match("\r\n\r\n(.*)$") or "")
+  if not doc then return nil end
+  local n = 0
+  for _, c in ipairs(doc.connections or {}) do
+    for _, sub in ipairs(c.subscriptions_list or {}) do
+      if sub == subject then n = n + 1 end
+    end
+  end
+  return n
+end
+
+--- How many connections (one per luahub node) subscribe to channel, asking the broker.
+function Broker:subscribers(channel)
+  if self.kind == "redis" then return redis_numsub(self.port, channel) end
+  return nats_subscribers(self.monitor_port, channel)
+end
+
+return M
