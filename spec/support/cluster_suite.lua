@@ -4,6 +4,7 @@
 -- messages up to the marker are compared whole, so a missing, extra or doubled delivery
 -- fails. A publisher's messages reach a subscriber in order through both brokers, so
 -- nothing sent before the marker can arrive after it.
+local assert = require "luassert"
 local cjson = require "cjson"
 local socket = require "socket"
 local t = require "luahub.testing"
@@ -168,12 +169,12 @@ local function suite(kind)
         { op = "user", user = "u1", data = "to-u1" },
         { op = "user", user = "u2", data = "to-u2" },
         { op = "client", id = c.b2.id, data = "to-b2" },
-        { op = "client", id = c.c1.id, data = "\0\255", binary = true },
+        { op = "client", id = c.c1.id, data = "\0\127", binary = true },
       }, c, {
         a1 = { "all", "not-b2", "room", "room-not-b1", "bin:\1\2", "to-u1" },
         b1 = { "all", "not-a1", "not-b2", "room", "bin:\1\2", "to-u1" },
         b2 = { "all", "not-a1", "to-u2", "to-b2" },
-        c1 = { "all", "not-a1", "not-b2", "bin:\0\255" },
+        c1 = { "all", "not-a1", "not-b2", "bin:\0\127" },
       })
       -- and from another node, to a client back on the first
       exchange(c.c1, {
@@ -257,8 +258,9 @@ local function suite(kind)
       if not have then return end
       local A, B = nodes.a, nodes.b
       local a1, a2, b1 = connect(A), connect(A), connect(B)
-      exchange(a1, { { op = "broadcast", data = "before" } }, { a2 = a2, b1 = b1 },
-               { a2 = { "before" }, b1 = { "before" } })
+      local c = { a1 = a1, a2 = a2, b1 = b1 }
+      exchange(a1, { { op = "broadcast", data = "before" } }, c,
+               { a1 = { "before" }, a2 = { "before" }, b1 = { "before" } })
       local reconnects = metric(A, "luahub_relay_reconnects_total")
 
       broker:kill()
@@ -276,8 +278,8 @@ local function suite(kind)
                "node never reconnected: " .. srv:log():sub(-2000))
       end
       wait_subscribers("all", 3)
-      exchange(a1, { { op = "broadcast", data = "after" } }, { a2 = a2, b1 = b1 },
-               { a2 = { "after" }, b1 = { "after" } })
+      exchange(a1, { { op = "broadcast", data = "after" } }, c,
+               { a1 = { "after" }, a2 = { "after" }, b1 = { "after" } })
       assert.equal(reconnects + 1, metric(A, "luahub_relay_reconnects_total"))
       local _, lost = A:log():gsub("connection lost", "")
       assert.equal(1, lost, "the loss must be logged once")
