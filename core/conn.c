@@ -190,7 +190,7 @@ int conn_send(struct conn *c, struct frame *f)
             log_warn(c->id, "send queue full (%u messages, %llu bytes): closing slow client",
                      q->count, (unsigned long long)q->bytes);
             /* The queue is full, so a close frame would wait behind it; drop it and close now. */
-            sendq_clear(q);
+            sendq_drop_unsent(q);
             ws_queue_close(c, 1008, "send queue overflow", 19);
             return CONN_ERR_QUEUE_FULL;
         }
@@ -260,8 +260,13 @@ static void destroy_later(struct conn *c)
     conn_mark_dirty(c);
 }
 
+/* The one teardown path, only ever called from the flush loop. The disconnect hooks run
+ * from here; while they do, the connection counts as killed and dirty, so nothing they
+ * call can queue to it or put it back on the dirty list. */
 static void conn_destroy(struct conn *c)
 {
+    c->killed = 1;
+    c->dirty = 1;
     if (c->phase == PHASE_WS || c->in_hub) hub_remove(c);
     ev_io_stop(EV_DEFAULT, &c->io);
     ev_timer_stop(EV_DEFAULT, &c->timer);
@@ -317,8 +322,7 @@ static void flush_one(struct conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             log_debug(c->id, "write failed: %s", strerror(errno));
             metrics.errors[ERR_WRITE]++;
-            c->close_code = c->close_code ? c->close_code : 1006;
-            conn_destroy(c);
+            conn_kill(c, 1006);   /* freed by this same flush loop, after the current pass */
             return;
         }
         metrics.bytes_sent += (uint64_t)w;
@@ -441,8 +445,6 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     }
     sendq_push(&c->q, resp);
     c->deflate = (uint8_t)hs.deflate;
-    http_req_free(c->http);
-    c->http = NULL;
     c->phase = PHASE_WS;
     c->phase_since = c->last_pong = c->last_ping = c->last_active = ev_now(EV_DEFAULT);
     metrics.connections_total++;
@@ -450,9 +452,13 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     hub_add(c);
     conn_arm_timer(c);
     lua_bridge_on_open(c);
+    /* rest (frames sent right behind the request) points into the request's buffer:
+     * the request is freed only after they are fed. */
     if (rest_len && !c->killed && ws_feed(c, (const uint8_t *)rest, rest_len) != 0 &&
         !c->close_queued)
         conn_kill(c, 1002);
+    http_req_free(c->http);
+    c->http = NULL;
 }
 
 static void on_http_bytes(struct conn *c, const char *buf, size_t n)

@@ -217,10 +217,11 @@ int lh_to_room(const char *room, size_t rlen, const char *data, size_t len, int 
                          ENVELOPE_ROOM, room, rlen, data, len, binary, except, nexcept);
 }
 
-int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary)
+int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary,
+               const uint64_t *except, size_t nexcept)
 {
-    return cluster_relay(fan_out(group_find(&user_index, uid, ulen), data, len, binary, NULL, 0),
-                         ENVELOPE_USER, uid, ulen, data, len, binary, NULL, 0);
+    return cluster_relay(fan_out(group_find(&user_index, uid, ulen), data, len, binary, except, nexcept),
+                         ENVELOPE_USER, uid, ulen, data, len, binary, except, nexcept);
 }
 
 int hub_deliver(int kind, const char *target, size_t tlen, const char *data, size_t len, int binary,

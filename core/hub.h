@@ -28,7 +28,8 @@ int lh_send(uint64_t id, const char *data, size_t len, int binary);
 int lh_broadcast(const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept);
 int lh_to_room(const char *room, size_t rlen, const char *data, size_t len, int binary,
                const uint64_t *except, size_t nexcept);
-int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary);
+int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary,
+               const uint64_t *except, size_t nexcept);
 int lh_close(uint64_t id, int code, const char *reason, size_t reason_len);
 int lh_is_open(uint64_t id);
 uint32_t lh_count(void);

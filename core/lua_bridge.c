@@ -213,6 +213,8 @@ int lua_bridge_reload(void)
     return 0;
 }
 
+const char *lua_bridge_script(void) { return script_path; }
+
 void lua_bridge_shutdown(void)
 {
     timer_cancel_all();
@@ -259,7 +261,8 @@ void lua_bridge_on_close(struct conn *c, int code)
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_close);
     lua_pushnumber(vm.L, (lua_Number)c->id);
     lua_pushinteger(vm.L, code);
-    call(2, c->id);
+    lua_pushstring(vm.L, c->close_reason ? c->close_reason : "");
+    call(3, c->id);
 }
 
 void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary)

@@ -17,6 +17,8 @@ int lua_bridge_load(const char *script, const char *overrides_json, char *err, s
 /* Reloads the script given to lua_bridge_load; logs the outcome; 0 on success. */
 int lua_bridge_reload(void);
 void lua_bridge_shutdown(void);
+/* The script being served (for the file watcher). */
+const char *lua_bridge_script(void);
 
 struct http_req;
 struct frame;

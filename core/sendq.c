@@ -94,6 +94,12 @@ void sendq_clear(struct sendq *q)
     q->bytes = 0;
 }
 
+void sendq_drop_unsent(struct sendq *q)
+{
+    struct frame *f;
+    while ((f = sendq_drop_oldest(q))) frame_unref(f);
+}
+
 void sendq_release(struct sendq *q)
 {
     sendq_clear(q);

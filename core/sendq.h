@@ -28,6 +28,9 @@ int sendq_iov(const struct sendq *q, struct iovec *iov, int max);
 /* Marks n bytes as written, unreferencing finished frames. */
 void sendq_consume(struct sendq *q, size_t n);
 void sendq_clear(struct sendq *q);
+/* Drops every frame that has not started going out (a partly written head stays, or the
+ * byte stream would lose its framing). */
+void sendq_drop_unsent(struct sendq *q);
 /* Frees the ring itself (after sendq_clear); the next push allocates again. */
 void sendq_release(struct sendq *q);
 static inline int sendq_empty(const struct sendq *q) { return q->count == 0; }

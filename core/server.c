@@ -29,6 +29,7 @@ static ev_io accept_watcher;
 static ev_timer accept_pause;         /* after EMFILE: stop accepting for a moment */
 static ev_prepare flush_watcher;
 static ev_signal sighup_watcher, sigterm_watcher, sigint_watcher;
+static ev_stat script_watcher;
 static ev_timer stop_deadline, drain_tick;
 static ev_tstamp drain_ends;
 static int stopping;
@@ -132,6 +133,16 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
     lua_bridge_reload();
 }
 
+/* watch = true: reload when the script file changes. An editor saving in several steps
+ * may trigger a reload of a half-written file; that one fails and keeps the running
+ * script, and the final write triggers again. */
+static void script_changed_cb(struct ev_loop *loop, ev_stat *w, int revents)
+{
+    if (w->attr.st_nlink == 0) return;   /* replaced: wait for the new file to appear */
+    log_info(0, "%s changed: reloading", w->path);
+    lua_bridge_reload();
+}
+
 static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     log_warn(0, "%u clients still open %.0fs after the last close: exiting", hub_count(),
@@ -213,6 +224,10 @@ int server_run(void)
     ev_init(&accept_pause, accept_resume_cb);
     ev_prepare_init(&flush_watcher, flush_cb);
     ev_prepare_start(loop, &flush_watcher);
+    if (config.watch) {
+        ev_stat_init(&script_watcher, script_changed_cb, lua_bridge_script(), 0.25);
+        ev_stat_start(loop, &script_watcher);
+    }
     ev_signal_init(&sighup_watcher, reload_cb, SIGHUP);
     ev_signal_start(loop, &sighup_watcher);
     ev_signal_init(&sigterm_watcher, stop_cb, SIGTERM);

@@ -83,7 +83,7 @@ static void queue_close(struct conn *c, int code, const char *reason, size_t rea
     if (reason_len > 123) reason_len = 123;
     uint8_t f[2 + 2 + 123] = { 0x80 | WS_CLOSE, (uint8_t)(2 + reason_len),
                                (uint8_t)(code >> 8), (uint8_t)code };
-    memcpy(f + 4, reason, reason_len);
+    if (reason_len) memcpy(f + 4, reason, reason_len);
     if (!c->close_code) c->close_code = (uint16_t)code;
     c->close_queued = 1;
     if (conn_send_ctrl(c, f, 4 + reason_len) != 0) conn_kill(c, code);
@@ -213,6 +213,7 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         break;
     case WS_CLOSE:
         if (!c->close_code) c->close_code = a->status_code ? a->status_code : 1005;
+        if (!c->close_reason && a->msg_length > 2) c->close_reason = strndup((const char *)a->msg + 2, a->msg_length - 2);
         break;
     default:
         break;

@@ -145,7 +145,8 @@ end
 function hub.to_user(user_id, data, opts)
   user_id = tostring(user_id)
   local p, n, binary = options(data, opts)
-  return count_or_error(C.lh_to_user(user_id, #user_id, p, n, binary))
+  local ex, nex = except_list(opts and opts.except)
+  return count_or_error(C.lh_to_user(user_id, #user_id, p, n, binary, ex, nex))
 end
 
 function hub.to_client(id, data, opts)
@@ -393,11 +394,11 @@ function hub._on_open(h)
   if hooks.lists.after_connect then hooks.notify("after_connect", handle(h)) end
 end
 
-function hub._on_close(h, code)
+function hub._on_close(h, code, reason)
   local client = handle(h)
   hooks.notify("before_disconnect", client)
   C.lh_detach(h)
-  hooks.notify("after_disconnect", client, code)
+  hooks.notify("after_disconnect", client, code, reason)
   clients.forget(h)
 end
 

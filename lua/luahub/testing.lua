@@ -881,7 +881,8 @@ end
 
 --- Starts the luahub binary on a free loopback port with script_path.
 -- overrides: table deep-merged over the script's hub.config (passed as --config JSON).
--- opts: { env = {K = V}, args = {...extra CLI args}, expect_fail = false, timeout = 5 }
+-- opts: { env = {K = V}, args = {...extra CLI args}, expect_fail = false, timeout = 5,
+--         port = N (default: a free one; e.g. a second process with reuse_port) }
 -- Returns a server with host, port, pid, url, log_path, script. Raises, with the
 -- log, when the server exits or does not listen in time. With expect_fail, waits
 -- for the process to exit instead and returns the server (see srv.exit_status,
@@ -898,7 +899,7 @@ function M.start(script_path, overrides, opts)
   local dir = M.tmpdir()
   local srv = setmetatable({
     host = "127.0.0.1",
-    port = M.free_port(),
+    port = opts.port or M.free_port(),
     script = script_path,
     ws_path = overrides and overrides.ws_path or "/ws",
     log_path = dir .. "/luahub.log",

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz targets: spec/fuzz/corpus/{http,ws,lua}/NAME.
+
+Each seed is [settings byte][read-split seed byte][payload], as the targets read it (see
+the comment at the top of each *_fuzz.c). Payloads are real inputs: a browser's and
+curl's requests, the RFC 6455 section 5.7 example frames, masked, fragmented, control and
+close frames, compressed messages, publish bodies and configs. The seeds are committed;
+run this again after changing it:  python3 spec/fuzz/seeds.py
+"""
+import json
+import os
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MASK = bytes([0x37, 0xFA, 0x21, 0x3D])   # the masking key of RFC 6455's examples
+
+
+def frame(opcode, payload=b"", fin=True, mask=MASK, rsv1=False):
+    """A client frame (masked unless mask is None)."""
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, (0x80 if mask else 0) | n])
+    elif n < 65536:
+        head = bytes([b0, (0x80 if mask else 0) | 126]) + struct.pack("!H", n)
+    else:
+        head = bytes([b0, (0x80 if mask else 0) | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+def text(s, **kw):
+    return frame(0x1, s.encode() if isinstance(s, str) else s, **kw)
+
+
+def close(code=None, reason=b""):
+    return frame(0x8, b"" if code is None else struct.pack("!H", code) + reason)
+
+
+def deflated(data):
+    """permessage-deflate payload: raw deflate, sync flush, the 00 00 ff ff tail removed."""
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4]
+
+
+def msg(**fields):
+    return text(json.dumps(fields))
+
+
+BROWSER_UPGRADE = (
+    "GET /ws HTTP/1.1\r\n"
+    "Host: localhost:8080\r\n"
+    "Connection: Upgrade\r\n"
+    "Pragma: no-cache\r\n"
+    "Cache-Control: no-cache\r\n"
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36\r\n"
+    "Upgrade: websocket\r\n"
+    "Origin: http://localhost:8080\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Accept-Language: en-US,en;q=0.9\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    "\r\n"
+)
+
+
+def curl(method, target, body=b"", headers=()):
+    head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n"
+    for h in headers:
+        head += h + "\r\n"
+    if body:
+        head += f"Content-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+HTTP = {
+    "browser-upgrade": (0, 0, BROWSER_UPGRADE.encode()),
+    "browser-upgrade-origin-list": (2, 7, BROWSER_UPGRADE.replace("localhost:8080", "example.com")
+                                    .replace("http://", "https://").encode()),
+    "browser-upgrade-deflate": (8, 3, BROWSER_UPGRADE.encode()),
+    "upgrade-subprotocols": (4, 9, (
+        "GET /ws?token=abc HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+        "Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: superchat, chat\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=15; "
+        "client_no_context_takeover, x-webkit-deflate-frame\r\n\r\n").encode()),
+    "upgrade-with-frames": (1, 1, BROWSER_UPGRADE.encode() + text("Hello")),
+    "upgrade-version-8": (1, 2, BROWSER_UPGRADE.replace("Version: 13", "Version: 8").encode()),
+    "curl-get-index": (0, 0, curl("GET", "/")),
+    "curl-head-css": (0, 5, curl("HEAD", "/sub/a.css?v=1#top")),
+    "curl-get-space": (0, 11, curl("GET", "/a%20b.txt")),
+    "traversal-encoded": (0, 4, curl("GET", "/%2e%2e/secret.txt")),
+    "traversal-link-out": (0, 6, curl("GET", "/link-out")),
+    "traversal-link-up": (0, 8, curl("GET", "/link-up/secret.txt")),
+    "traversal-dots": (0, 10, curl("GET", "/sub/../../secret.txt")),
+    "curl-post-publish": (0, 2, curl("POST", "/api/publish", b'{"room":"lobby","data":"hi"}',
+                                     ("Authorization: Bearer fuzz-key", "Content-Type: application/json"))),
+    "post-chunked": (0, 12, b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+    "post-too-large": (16, 0, curl("POST", "/echo", b"x" * 40)),
+    "http10-lf-only": (0, 13, b"GET /index.html HTTP/1.0\nHost: h\n\n"),
+    "header-too-large": (0, 0, b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 8300 + b"\r\n\r\n"),
+    "bad-method": (0, 14, b"BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n"),
+}
+
+HELLO = text("Hello")
+WS = {
+    "rfc6455-masked-hello": (0, 0, HELLO),
+    "rfc6455-unmasked-hello": (0, 0, text("Hello", mask=None)),
+    "rfc6455-fragmented-unmasked": (0, 1, text("Hel", fin=False, mask=None) + frame(0x0, b"lo", mask=None)),
+    "fragmented-masked": (0, 2, text("Hel", fin=False) + frame(0x0, b"lo")),
+    "ping-between-fragments": (0, 3, text("Hel", fin=False) + frame(0x9, b"Hello") + frame(0x0, b"lo")),
+    "rfc6455-ping-pong": (0, 4, frame(0x9, b"Hello") + frame(0xA, b"Hello")),
+    "rfc6455-binary-256": (0, 5, frame(0x2, bytes(range(256)))),
+    "binary-64k-header-only": (0, 6, bytes([0x82, 0xFF]) + struct.pack("!Q", 65536) + MASK),
+    "close-1000": (0, 7, close(1000, b"bye")),
+    "close-empty": (0, 8, close()),
+    "close-1-byte": (0, 9, frame(0x8, b"\x03")),
+    "close-1005": (0, 10, close(1005)),
+    "close-bad-utf8": (0, 11, close(1000, b"\xc3\x28")),
+    "text-bad-utf8-split": (0, 12, text(b"ok \xe2\x82", fin=False) + frame(0x0, b"\xac done")),
+    "text-bad-utf8": (0, 13, text(b"\xff\xfe")),
+    "reserved-opcode": (0, 14, frame(0x3, b"x")),
+    "too-big-16": (1, 15, text("x" * 100)),
+    "too-big-fragmented-200": (2, 16, text("a" * 120, fin=False) + frame(0x0, b"b" * 120)),
+    "deflate-hello": (4, 17, frame(0x1, deflated(b"Hello"), rsv1=True)),
+    "deflate-large-json": (4 | 0x80, 18, frame(0x1, deflated(json.dumps(
+        {"type": "broadcast", "data": "z" * 400}).encode()), rsv1=True)),
+    "deflate-corrupt": (4, 19, frame(0x1, b"\xff\xff\xff\xff", rsv1=True)),
+    "rsv1-without-deflate": (0, 20, frame(0x1, deflated(b"Hello"), rsv1=True)),
+    "rate-limited": (8, 21, HELLO * 5),
+    "queue-drop-newest": (0x10, 22, msg(type="broadcast", data="a") * 6),
+    "queue-drop-oldest": (0x20, 23, msg(type="room", room="lobby") * 6),
+    "queue-close": (0x30, 24, msg(type="user", user="fuzzer") * 6),
+    "frames-with-head": (0x40, 25, HELLO + msg(type="json", x=[1, 2, {"y": None}])),
+    "api-tour": (0, 26, b"".join([
+        msg(type="join", room="r1"), msg(type="room", room="r1"),
+        msg(**{"type": "room", "room": "lobby", "except": ["1"], "binary": True}),
+        msg(type="user", user="fuzzer"), msg(type="client", id="1"),
+        msg(type="broadcast", data={"a": 1}, **{"except": ["1", 2]}),
+        msg(type="set_user", user=42), msg(type="set", key="k", value={"n": [1, 2]}),
+        msg(type="get", key="k"), msg(type="query"), msg(type="leave", room="r1"),
+        msg(type="unknown"), frame(0x2, b"\x00\x01binary echo"), text("not json"),
+        msg(type="close", reason="done"),
+    ])),
+    "close-then-more": (0, 27, msg(type="close") + HELLO + close(1000)),
+}
+
+PUBLISH = 0
+CONFIG = 1
+HTTPMODE = 2
+
+
+def pub(obj, settings=PUBLISH, seed=0):
+    return (settings, seed, json.dumps(obj).encode() if not isinstance(obj, bytes) else obj)
+
+
+LUA = {
+    "publish-room": pub({"room": "lobby", "data": "hello"}),
+    "publish-room-deflate": pub({"room": "lobby", "data": "hello " * 30}, PUBLISH | 4, 1),
+    "publish-user": pub({"user": "fuzzer", "data": {"type": "note", "n": 1}}, 3, 2),
+    "publish-client": pub({"client": "1048577", "data": "x"}, seed=3),
+    "publish-broadcast-except": pub({"broadcast": True, "data": "all", "except": ["1048577", 5]}, seed=4),
+    "publish-binary": pub({"room": "lobby", "data": "AAECAw==", "binary": True}, seed=5),
+    "publish-binary-bad": pub({"room": "lobby", "data": "A===", "binary": True}, seed=6),
+    "publish-queue-full": pub({"broadcast": True, "data": "q"}, PUBLISH | 8, 7),
+    "publish-two-targets": pub({"room": "a", "user": "b", "data": "x"}),
+    "publish-no-data": pub({"room": "lobby"}),
+    "publish-bad-json": pub(b'{"room": "lobby", "data": '),
+    "publish-array": pub(b'[1, 2, 3]'),
+    "config-full": (CONFIG, 0, json.dumps({
+        "listen": "127.0.0.1:9000", "ws_path": "/socket", "origins": ["https://a.example"],
+        "subprotocols": ["chat"], "max_message_size": 65536, "ping_interval": 20,
+        "pong_timeout": 30, "compression": True, "http_max_body": 4096,
+        "send_queue": {"messages": 16, "bytes": 65536, "policy": "close"},
+        "limits": {"connections": 100, "per_user": 2, "rooms_per_client": 8,
+                   "clients_per_room": 50, "message_rate": 5},
+        "log": {"level": "warn", "format": "json"}, "api_key": "k"}).encode()),
+    "config-bad": (CONFIG, 0, json.dumps({
+        "max_message_size": -1, "origins": "nowhere", "send_queue": {"policy": "fast", "x": 1},
+        "limits": [1], "pong_timeout": 10, "ping_interval": 20, "unknown": None}).encode()),
+    "config-huge-numbers": (CONFIG, 0, b'{"http_max_body": 4294967296, "send_queue": {"bytes": 1e300},'
+                            b' "limits": {"message_rate": 1e9}}'),
+    "http-healthz": (HTTPMODE, 0, curl("GET", "/healthz")),
+    "http-metrics": (HTTPMODE, 1, curl("GET", "/metrics")),
+    "http-stats": (HTTPMODE, 2, curl("GET", "/api/stats", headers=("Authorization: Bearer fuzz-key",))),
+    "http-stats-no-key": (HTTPMODE, 3, curl("GET", "/api/stats")),
+    "http-route-query": (HTTPMODE, 4, curl("GET", "/echo?a=1&b=x%20y&a=2&c&=v&%zz=1+2")),
+    "http-route-post": (HTTPMODE, 5, curl("POST", "/echo", b"body bytes")),
+    "http-route-405": (HTTPMODE, 6, curl("PUT", "/echo", b"x")),
+    "http-static": (HTTPMODE, 7, curl("GET", "/sub/")),
+}
+
+
+def main():
+    for target, seeds in (("http", HTTP), ("ws", WS), ("lua", LUA)):
+        d = os.path.join(HERE, "corpus", target)
+        os.makedirs(d, exist_ok=True)
+        for name in os.listdir(d):
+            os.remove(os.path.join(d, name))
+        for name, (settings, seed, payload) in seeds.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(bytes([settings, seed]) + payload)
+
+
+if __name__ == "__main__":
+    main()
