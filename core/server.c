@@ -30,6 +30,7 @@ static ev_timer accept_pause;         /* after EMFILE: stop accepting for a mome
 static ev_prepare flush_watcher;
 static ev_signal sighup_watcher, sigterm_watcher, sigint_watcher;
 static ev_stat script_watcher;
+static ev_timer script_settle;
 static ev_timer stop_deadline, drain_tick;
 static ev_tstamp drain_ends;
 static int stopping;
@@ -133,14 +134,22 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
     lua_bridge_reload();
 }
 
-/* watch = true: reload when the script file changes. An editor saving in several steps
- * may trigger a reload of a half-written file; that one fails and keeps the running
- * script, and the final write triggers again. */
+/* watch = true: reload once the script file has stopped changing for SETTLE seconds.
+ * A save is often a truncate then a write; reloading in between would load an empty
+ * script, which is valid Lua and would replace every handler with nothing. */
+#define SCRIPT_SETTLE_SECONDS 0.2
+
+static void script_settled_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    log_info(0, "%s changed: reloading", lua_bridge_script());
+    lua_bridge_reload();
+}
+
 static void script_changed_cb(struct ev_loop *loop, ev_stat *w, int revents)
 {
-    if (w->attr.st_nlink == 0) return;   /* replaced: wait for the new file to appear */
-    log_info(0, "%s changed: reloading", w->path);
-    lua_bridge_reload();
+    ev_timer_stop(loop, &script_settle);
+    ev_timer_set(&script_settle, SCRIPT_SETTLE_SECONDS, 0);
+    ev_timer_start(loop, &script_settle);
 }
 
 static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -226,6 +235,7 @@ int server_run(void)
     ev_prepare_start(loop, &flush_watcher);
     if (config.watch) {
         ev_stat_init(&script_watcher, script_changed_cb, lua_bridge_script(), 0.25);
+        ev_init(&script_settle, script_settled_cb);
         ev_stat_start(loop, &script_watcher);
     }
     ev_signal_init(&sighup_watcher, reload_cb, SIGHUP);
