@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <time.h>
 
 #include "cluster.h"
@@ -39,6 +40,12 @@ double metrics_clock(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t lh_heap_bytes(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
 }
 
 void lh_count_error(const char *type)
@@ -141,6 +148,8 @@ struct frame *metrics_render(const char *extra, size_t extra_len)
     put(&o, "luahub_state{state=\"running\"} %d\nluahub_state{state=\"draining\"} %d\n",
         !server_draining(), server_draining());
     scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", lh_uptime());
+    scalar(&o, "luahub_heap_bytes", "gauge", "C heap in use (connections, queues, frames).",
+           (double)lh_heap_bytes());
     static const char *relay_kinds[5] = { "broadcast", "room", "user", "client", "heartbeat" };
     scalar(&o, "luahub_relay_published_total", "counter", "Messages published to the cluster broker.",
            (double)metrics.relay_published);

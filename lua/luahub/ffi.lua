@@ -45,6 +45,7 @@ uint64_t lh_dropped_total(void);
 double lh_now(void);
 void lh_set_log(int level, int format);
 void lh_count_error(const char *type);
+uint64_t lh_heap_bytes(void);
 
 const char *lh_node_id(void);
 int lh_is_remote(uint64_t id);
