@@ -26,6 +26,7 @@
 #define CONTROL_LINE_MAX 4096            /* the server's default max_control_line */
 #define OUTPUT_MAX (64u << 20)           /* publishes refused past this many unsent bytes */
 #define DEFAULT_MAX_PAYLOAD (1u << 20)
+#define READ_CHUNK 16384                 /* hiredis's read size */
 
 enum nats_state { NATS_IDLE, NATS_CONNECTING, NATS_WAIT_INFO, NATS_WAIT_PONG, NATS_UP };
 
@@ -269,26 +270,27 @@ static int parse_input(struct nats *n)
     return 0;
 }
 
+/* One read of at most READ_CHUNK per readiness event, as hiredis does: the loop flushes
+ * client queues between chunks, so a burst from the broker is fanned out in slices that
+ * the send queues (send_queue.messages) can absorb, instead of all in one pass. */
 static void read_input(struct nats *n)
 {
-    for (;;) {
-        if (buf_reserve(&n->in, 65536, n->max_payload + CONTROL_LINE_MAX + 65536) != 0) {
-            fail(n, "input buffer limit");
-            return;
-        }
-        ssize_t r = read(n->fd, n->in.data + n->in.len, n->in.cap - n->in.len);
-        if (r == 0) {
-            fail(n, "connection closed by the server");
-            return;
-        }
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) fail(n, strerror(errno));
-            return;
-        }
-        n->in.len += (size_t)r;
-        if (parse_input(n) != 0) return;
+    if (buf_reserve(&n->in, READ_CHUNK, n->max_payload + CONTROL_LINE_MAX + READ_CHUNK) != 0) {
+        fail(n, "input buffer limit");
+        return;
     }
+    size_t room = n->in.cap - n->in.len;
+    ssize_t r = read(n->fd, n->in.data + n->in.len, room < READ_CHUNK ? room : READ_CHUNK);
+    if (r == 0) {
+        fail(n, "connection closed by the server");
+        return;
+    }
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail(n, strerror(errno));
+        return;
+    }
+    n->in.len += (size_t)r;
+    parse_input(n);
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
