@@ -49,15 +49,21 @@ local function listening(port)
 end
 
 --- Starts a broker of kind ("redis" | "nats"), on `port` when given (a restart on the
--- same port), else on a free one. Raises with the broker's log if it does not listen.
-function M.start(kind, port, monitor_port)
+-- same port), else on a free one. opts.password: Redis requirepass. Raises with the
+-- broker's log if it does not listen.
+function M.start(kind, port, monitor_port, opts)
   local dir = t.tmpdir()
   local b = setmetatable({ kind = kind, port = port or t.free_port(), dir = dir,
+                           password = opts and opts.password,
                            log_path = dir .. "/broker.log", exit_path = dir .. "/exited" }, Broker)
   local argv
   if kind == "redis" then
     argv = { "redis-server", "--port", b.port, "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--protected-mode", "no", "--dir", dir, "--daemonize", "no" }
+    if b.password then
+      argv[#argv + 1] = "--requirepass"
+      argv[#argv + 1] = b.password
+    end
   else
     b.monitor_port = monitor_port or t.free_port()
     argv = { "nats-server", "-a", "127.0.0.1", "-p", b.port, "-m", b.monitor_port }
@@ -98,10 +104,14 @@ end
 --- The URL luahub's cluster.url takes.
 function Broker:url() return ("%s://127.0.0.1:%d"):format(self.kind, self.port) end
 
-local function redis_numsub(port, channel)
+local function redis_numsub(port, channel, password)
   local s = socket.tcp()
   s:settimeout(2)
   if not s:connect("127.0.0.1", port) then return nil end
+  if password then
+    s:send("AUTH " .. password .. "\r\n")
+    if s:receive("*l") ~= "+OK" then s:close() return nil end
+  end
   s:send("PUBSUB NUMSUB " .. channel .. "\r\n")
   local n
   for _ = 1, 5 do
@@ -134,7 +144,7 @@ end
 
 --- How many connections (one per luahub node) subscribe to channel, asking the broker.
 function Broker:subscribers(channel)
-  if self.kind == "redis" then return redis_numsub(self.port, channel) end
+  if self.kind == "redis" then return redis_numsub(self.port, channel, self.password) end
   return nats_subscribers(self.monitor_port, channel)
 end
 
