@@ -48,6 +48,7 @@ static struct {
     struct cluster_url url;
     char node_id[ENVELOPE_ORIGIN_MAX + 1];
     size_t node_len;
+    char *prefix;                    /* channel_prefix as it was at startup */
     unsigned tag;
     double heartbeat;
     int up, ever_up, outage_logged, attempts, bad_envelope_logged;
@@ -119,7 +120,7 @@ struct chan {
 /* The channel PREFIX.KIND[.NAME] in the shared scratch buffer (valid until the next call). */
 static struct chan channel(const char *kind, const char *name, size_t len)
 {
-    const char *prefix = config.cluster_channel_prefix;
+    const char *prefix = cl.prefix;
     size_t plen = strlen(prefix), klen = strlen(kind);
     if (reserve((void **)&cl.chan, &cl.chan_cap, plen + klen + 3 * len + 4) != 0)
         return (struct chan){ NULL, 0 };
@@ -581,10 +582,11 @@ int cluster_start(char *err, size_t errlen)
     cl.tag = node_tag(cl.node_id, cl.node_len);
     cluster_id_bits = (uint64_t)cl.tag << CLUSTER_TAG_SHIFT;
     cl.heartbeat = config.cluster_heartbeat;
+    cl.prefix = strdup(config.cluster_channel_prefix ? config.cluster_channel_prefix : "luahub");
     srand48((long)getpid() ^ (long)ev_time());
     cl.adapter = strcmp(config.cluster_adapter, "nats") == 0 ? cluster_nats_new(&cl.url, &events)
                                                              : cluster_redis_new(&cl.url, &events);
-    if (!cl.adapter) {
+    if (!cl.adapter || !cl.prefix) {
         snprintf(err, errlen, "cluster: out of memory");
         return -1;
     }
@@ -609,6 +611,8 @@ void cluster_stop(void)
     free(cl.peers);
     free(cl.buf);
     free(cl.chan);
+    free(cl.prefix);
+    cl.prefix = NULL;
     cl.peers = NULL;
     cl.buf = NULL;
     cl.chan = NULL;
