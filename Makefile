@@ -50,8 +50,10 @@ asan:
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined"
 
+# bench.sh builds the load generator that bench-cluster.sh (two nodes + a broker) uses.
 bench: all
 	@scripts/bench.sh
+	@scripts/bench-cluster.sh
 
 install: all
 	install -D -m 755 $(BIN) $(DESTDIR)/usr/local/bin/luahub
