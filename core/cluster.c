@@ -300,19 +300,26 @@ static void presence_sweep(double now)
     }
 }
 
+/* This node's presence report into out: the counts, then (name, members) for every room
+ * until one does not fit. Returns its size. */
+static size_t presence_report(uint8_t *out, size_t cap)
+{
+    struct heartbeat hb = { .clients = hub_count(), .rooms = room_index.count,
+                            .interval_ms = (uint32_t)(cl.heartbeat * 1000) };
+    size_t n = heartbeat_encode_head(&hb, out, cap);
+    GROUP_FOREACH(&room_index, g) {
+        size_t m = heartbeat_encode_room(g->name, g->name_len, g->count, out + n, cap - n);
+        if (!m) return n;
+        n += m;
+    }
+    return n;
+}
+
 static void send_heartbeat(void)
 {
     if (!cl.up || cl.heartbeat <= 0) return;
     static uint8_t report[HEARTBEAT_HEAD + HEARTBEAT_ROOM_BYTES];
-    struct heartbeat hb = { .clients = hub_count(), .rooms = room_index.count,
-                            .interval_ms = (uint32_t)(cl.heartbeat * 1000) };
-    size_t n = heartbeat_encode_head(&hb, report, sizeof report);
-    GROUP_FOREACH(&room_index, g) {
-        size_t m = heartbeat_encode_room(g->name, g->name_len, g->count, report + n, sizeof report - n);
-        if (!m) goto full;
-        n += m;
-    }
-full:;
+    size_t n = presence_report(report, sizeof report);
     struct envelope e = { .kind = ENVELOPE_HEARTBEAT, .origin = cl.node_id, .origin_len = cl.node_len,
                           .payload = (const char *)report, .payload_len = n };
     publish(channel("all", NULL, 0), &e);

@@ -16,15 +16,7 @@ local function next_of_type(c, want)
   end
 end
 
-local function healthz(port)
-  local sock = socket.tcp()
-  sock:settimeout(1)
-  if not sock:connect("127.0.0.1", port) then return nil end
-  sock:send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-  local body = sock:receive("*a")
-  sock:close()
-  return body
-end
+local function healthz(port) return brokers.http_get(port, "/healthz") end
 
 describe("examples/cluster", function()
   if not brokers.available("redis") then

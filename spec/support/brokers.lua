@@ -124,14 +124,21 @@ local function redis_numsub(port, channel, password)
   return tonumber(n)
 end
 
-local function nats_subscribers(monitor_port, subject)
+--- The body of GET path on a loopback port, or nil when nothing answers (a probe that
+-- works on any HTTP server: a broker's monitor, a node started outside luahub.testing).
+function M.http_get(port, path)
   local s = socket.tcp()
   s:settimeout(2)
-  if not s:connect("127.0.0.1", monitor_port) then return nil end
-  s:send("GET /connz?subs=1&limit=1024 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-  local body = s:receive("*a")
+  if not s:connect("127.0.0.1", port) then return nil end
+  s:send("GET " .. path .. " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+  local response = s:receive("*a")
   s:close()
-  local doc = body and cjson.decode(body:match("\r\n\r\n(.*)$") or "")
+  return response and response:match("\r\n\r\n(.*)$")
+end
+
+local function nats_subscribers(monitor_port, subject)
+  local body = M.http_get(monitor_port, "/connz?subs=1&limit=1024")
+  local doc = body and cjson.decode(body)
   if not doc then return nil end
   local n = 0
   for _, c in ipairs(doc.connections or {}) do
