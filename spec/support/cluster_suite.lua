@@ -246,9 +246,10 @@ local function suite(kind)
       assert(p, "node d was never evicted")
       assert.equal(2, p.global_count)
       assert.equal(1, p.room_r)
-      -- 3 missed beats: no sooner than 2 intervals after the kill (the last beat may have
-      -- left up to one interval before it), and not much later than 4
-      assert.is_true(elapsed >= 2 * HEARTBEAT - 0.05, "evicted too soon: " .. elapsed)
+      -- 3 missed beats, not the first: the last beat left at most about one interval
+      -- before the kill (later on a loaded machine), so eviction comes at least one
+      -- interval after it, and not much later than 4
+      assert.is_true(elapsed >= HEARTBEAT, "evicted too soon: " .. elapsed)
       assert.is_true(elapsed < 3, "evicted too late: " .. elapsed)
       nodes.d = nil
       for _, x in ipairs { c[1], c[2] } do x:disconnect() end
