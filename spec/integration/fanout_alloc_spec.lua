@@ -8,7 +8,7 @@ local hub = require "luahub"
 local C = require "luahub.ffi"
 local payload = string.rep("z", 200)
 hub.handle(function(client, msg)
-  if msg.data == "join" then client:join("big") return end
+  if msg.data == "join" then client:join("big") client:send("joined") return end
   if msg.data == "warm" then hub.to_room("big", payload) return end
   local before = C.lh_heap_bytes()
   local n = hub.to_room("big", payload)
@@ -27,6 +27,7 @@ describe("fan-out to a room", function()
       members[i] = assert(srv:connect())
       members[i]:send("join")
     end
+    for i = 1, 1000 do assert.equal("joined", members[i]:receive()) end
     -- a first fan-out gives every member its (reused) queue ring
     members[1]:send("warm")
     for i = 1, 1000 do assert.equal(200, #members[i]:receive()) end
