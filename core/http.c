@@ -20,9 +20,13 @@ static int on_url(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+/* Header callbacks after the head are a chunked body's trailers: their bytes may come
+ * from a later read, outside buf, where no span may point (a span is an offset into
+ * buf). No one reads trailers, so they are skipped. */
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_req *r = req_of(p);
+    if (r->head_done) return 0;
     if (r->in_value || r->nheaders == 0) {
         if (r->nheaders == HTTP_HEADERS_MAX) {
             r->error_status = 431;
@@ -42,6 +46,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_req *r = req_of(p);
+    if (r->head_done) return 0;
     struct http_header *h = &r->headers[r->nheaders - 1];
     if (!r->in_value) h->value.off = off_of(r, at);
     h->value.len += (uint32_t)n;

@@ -45,9 +45,10 @@ struct http_req {
 struct http_req *http_req_new(size_t body_max);
 void http_req_free(struct http_req *r);
 
-/* Feeds bytes just read. For an upgrade request the parser stops after the head; the
- * bytes that follow it (the first WebSocket frames) are returned through rest/rest_len,
- * pointing into req->buf. */
+/* Feeds bytes just read. For an upgrade request the parser stops after the head (after
+ * the body, if it announced one); the bytes that follow (the first WebSocket frames) are
+ * returned through rest/rest_len, pointing into req->buf, or into data when a body came
+ * first: use them before freeing the request or reusing data. */
 enum http_read_status http_req_feed(struct http_req *r, const char *data, size_t len,
                                     const char **rest, size_t *rest_len);
 
