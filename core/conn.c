@@ -336,6 +336,12 @@ static void flush_one(struct conn *c)
             memmove(c->ctrl, c->ctrl + take, c->ctrl_len - take);
             c->ctrl_len -= (uint32_t)take;
         }
+        if (c->ctrl && c->ctrl_len == 0) {
+            /* written out: an idle connection holds no ctrl buffer (the 101 used one) */
+            free(c->ctrl);
+            c->ctrl = NULL;
+            c->ctrl_cap = 0;
+        }
         left -= take;
         if (take < ctrl_part) break;
         if (left) sendq_consume(&c->q, left);
@@ -437,13 +443,16 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
         answer_error(c, status, NULL, reason);
         return;
     }
+    /* The 101 goes through ctrl, not the send queue: ctrl is written ahead of queued
+     * frames and never dropped, so a pong or close that frames sent right behind the
+     * request cause cannot go out before it, and no queue policy can drop it. */
     struct frame *resp = handshake_response(&hs);
-    if (!resp || ws_start(c) != 0) {
+    if (!resp || ws_start(c) != 0 || conn_send_ctrl(c, resp->data, resp->len) != 0) {
         if (resp) frame_unref(resp);
         answer_error(c, 503, NULL, "out of memory");
         return;
     }
-    sendq_push(&c->q, resp);
+    frame_unref(resp);
     c->deflate = (uint8_t)hs.deflate;
     c->phase = PHASE_WS;
     c->phase_since = c->last_pong = c->last_ping = c->last_active = ev_now(EV_DEFAULT);

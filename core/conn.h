@@ -75,7 +75,8 @@ struct conn {
     uint16_t close_code;         /* code of want_close, then the final code for hooks */
     uint32_t hub_index;
     struct sendq q;
-    uint8_t *ctrl;               /* encoded control frames (pong, close); never dropped */
+    uint8_t *ctrl;               /* the 101, control frames (pong, close); never dropped;
+                                  * written ahead of queued frames, freed once written */
     uint32_t ctrl_len, ctrl_cap;
     struct http_req *http;       /* PHASE_HTTP only */
     struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
