@@ -127,6 +127,7 @@ static void frame_start_cb(wslay_event_context_ptr ctx,
 
 static int msg_append(struct ws *w, const uint8_t *p, size_t n)
 {
+    if (n == 0) return 0;   /* an empty fragment: msg may still be NULL (no offset on NULL) */
     if (w->msg_len + n > w->msg_cap) {
         size_t cap = w->msg_cap ? w->msg_cap : 4096;
         while (cap < w->msg_len + n) cap *= 2;
@@ -212,6 +213,13 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         c->last_pong = ev_now(EV_DEFAULT);
         break;
     case WS_CLOSE:
+        /* wslay 1.1.1 skips the first two bytes of every chunk of a close payload, not
+         * of the payload, when it checks the reason's UTF-8: a close split across reads
+         * passed with any reason, and its echo would carry it. */
+        if (a->msg_length > 2 && !utf8_valid(a->msg + 2, a->msg_length - 2)) {
+            fail(c, 1007);
+            return;
+        }
         if (!c->close_code) c->close_code = a->status_code ? a->status_code : 1005;
         if (!c->close_reason && a->msg_length > 2) c->close_reason = strndup((const char *)a->msg + 2, a->msg_length - 2);
         break;
