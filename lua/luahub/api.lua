@@ -13,12 +13,28 @@ local M = {}
 local function answer(status, t) return status, cjson.encode(t) .. "\n" end
 
 local function base64_decode(s)
-  if #s % 4 ~= 0 or s:find("[^%w%+/=]") then return nil end
+  -- padding only at the end: EVP_DecodeBlock takes "=" anywhere as zero bits, and more
+  -- padding than decoded bytes ("====") made the length below negative
+  if #s % 4 ~= 0 or not s:find("^[%w%+/]*=?=?$") then return nil end
   local out = ffi.new("unsigned char[?]", #s / 4 * 3 + 1)
   local n = ffi.C.EVP_DecodeBlock(out, s, #s)
   if n < 0 then return nil end
   local pad = #s:match("=*$")               -- EVP_DecodeBlock counts padding as zero bytes
   return ffi.string(out, n - pad)
+end
+
+-- Ids as a JSON body carries them: a string or a number. Anything else (an object with
+-- an "_h" field) would reach the FFI as a handle and fail there, a 500 for a bad request.
+local function is_id(v) return type(v) == "string" or type(v) == "number" end
+
+-- "except": one id or a list of ids.
+local function is_id_list(v)
+  if is_id(v) then return true end
+  if type(v) ~= "table" then return false end
+  for k, id in pairs(v) do
+    if type(k) ~= "number" or not is_id(id) then return false end
+  end
+  return true
 end
 
 local function publish(hub, req)
@@ -34,10 +50,17 @@ local function publish(hub, req)
   end
   local data = body.data
   if data == nil then return answer(400, { error = '"data" is required' }) end
-  if type(data) ~= "string" then data = cjson.encode(data) end
+  if type(data) ~= "string" then
+    local encoded, why = cjson.encode(data)   -- nil for numbers JSON cannot carry (1e400)
+    if not encoded then return answer(400, { error = '"data" cannot be sent as JSON: ' .. tostring(why) }) end
+    data = encoded
+  end
   if body.binary then
     data = type(body.data) == "string" and base64_decode(data)
     if not data then return answer(400, { error = 'binary "data" must be base64' }) end
+  end
+  if body.except ~= nil and not is_id_list(body.except) then
+    return answer(400, { error = '"except" must be a list of client ids' })
   end
   local opts = { binary = body.binary == true, except = body.except }
   local n, code, msg
@@ -47,6 +70,7 @@ local function publish(hub, req)
   elseif body.user ~= nil then
     n, code, msg = hub.to_user(tostring(body.user), data, opts)
   elseif body.client ~= nil then
+    if not is_id(body.client) then return answer(400, { error = '"client" must be a client id' }) end
     local ok
     ok, code, msg = hub.to_client(body.client, data, opts)
     n = ok and 1 or nil
