@@ -187,6 +187,7 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
     case WS_BINARY: {
         const uint8_t *p = w->direct ? w->direct : w->msg;
         size_t n = w->direct ? w->direct_len : w->msg_len;
+        if (!p) p = (const uint8_t *)"";   /* empty fragments only: Lua takes NULL for nil */
         w->direct = NULL;
         w->msg_len = 0;
         if (c->killed || c->close_queued) return;
