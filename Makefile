@@ -15,7 +15,7 @@ BIN     := $(BUILD)/luahub
 SCRIPT  ?= hub.lua
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps run test asan bench fuzz install clean
+.PHONY: all deps run test asan bench fuzz fuzz-deps install clean
 
 all: deps $(BIN)
 
@@ -49,6 +49,35 @@ asan:
 	@$(MAKE) --no-print-directory test BUILD=build/asan \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined"
+
+# libFuzzer targets (spec/fuzz/*_fuzz.c) with clang: the core is built apart in
+# $(BUILD)/fuzz/obj with coverage and ASan+UBSan; scripts/fuzz.sh runs each target for
+# FUZZ_SECONDS and fails on any crash. The seed replay runs in `make test`
+# (spec/c/fuzz_seeds_test.c).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_OBJS    := $(filter-out $(FUZZ_DIR)/obj/main.o,$(SRCS:core/%.c=$(FUZZ_DIR)/obj/%.o))
+FUZZ_BINS    := $(patsubst spec/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard spec/fuzz/*_fuzz.c))
+
+$(FUZZ_DIR)/obj/%.o: core/%.c $(wildcard core/*.h) | fuzz-deps $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BINS): $(FUZZ_DIR)/%: spec/fuzz/%.c spec/fuzz/fuzz.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Icore $< $(FUZZ_OBJS) $(LDLIBS) -o $@
+
+$(FUZZ_DIR)/obj:
+	@mkdir -p $@
+
+fuzz-deps:
+	@scripts/deps.sh fuzz
+
+# The seed replay includes every target's source.
+$(BUILD)/ctest/fuzz_seeds_test: $(wildcard spec/fuzz/*.c spec/fuzz/*.h)
+
+fuzz: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
 
 # bench.sh builds the load generator that bench-cluster.sh (two nodes + a broker) uses.
 bench: all

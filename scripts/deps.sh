@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages luahub needs to build, run and test, only when one is
 # missing, so `make run` / `make test` work on a fresh Debian 12 machine as root.
-# Usage: scripts/deps.sh [build|test|browser|cluster|bench|all]   (default: build)
+# Usage: scripts/deps.sh [build|test|browser|cluster|fuzz|all]   (default: build)
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config luajit libluajit-5.1-dev libev-dev libwslay-dev
@@ -11,6 +11,8 @@ test_pkgs=(lua-busted lua-socket python3-websockets redis-server nats-server)
 cluster_pkgs=(redis-server nats-server)
 ops_pkgs=(prometheus)
 browser_pkgs=(chromium nodejs npm)
+# make fuzz: clang with the libFuzzer and sanitizer runtimes
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=()
 case "${1:-build}" in
@@ -19,8 +21,9 @@ case "${1:-build}" in
   cluster) want=("${cluster_pkgs[@]}") ;;
   ops)     want=("${ops_pkgs[@]}") ;;
   browser) want=("${browser_pkgs[@]}") ;;
+  fuzz)    want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
   all)     want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${cluster_pkgs[@]}") ;;
-  *) echo "deps.sh: unknown set '$1' (build|test|cluster|ops|browser|all)" >&2; exit 2 ;;
+  *) echo "deps.sh: unknown set '$1' (build|test|cluster|ops|browser|fuzz|all)" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -23,7 +23,7 @@
 
 /* The steps of hub._setup for an override object, minus the script: Lua errors out,
  * a nil return in every other case. */
-static const char lua_config_driver[] =
+static const char lua_fuzz_config_driver[] =
     "local lua_dir = ...\n"
     "package.path = lua_dir .. '/?.lua;' .. lua_dir .. '/?/init.lua;' .. package.path\n"
     "local cjson = require 'cjson.safe'\n"
@@ -45,29 +45,33 @@ static const char lua_config_driver[] =
     "  end\n"
     "end\n";
 
-static int lua_config_check;   /* registry ref of the driver's function */
+static lua_State *lua_fuzz_config_L;
+static int lua_fuzz_config_check;   /* registry ref of the driver's function */
 
-static lua_State *lua_config_state(void)
+static void lua_fuzz_config_close(void) { lua_close(lua_fuzz_config_L); }
+
+static lua_State *lua_fuzz_config_state(void)
 {
-    static lua_State *L;
+    lua_State *L = lua_fuzz_config_L;
     if (L) return L;
     char lua_dir[PATH_MAX + 16];
     snprintf(lua_dir, sizeof lua_dir, "%s/../../lua", fuzz_dir);
-    L = luaL_newstate();
+    L = lua_fuzz_config_L = luaL_newstate();
     if (!L) fuzz_fail("luaL_newstate failed");
+    atexit(lua_fuzz_config_close);
     luaL_openlibs(L);
-    if (luaL_loadbuffer(L, lua_config_driver, sizeof lua_config_driver - 1, "=config_driver") != 0)
+    if (luaL_loadbuffer(L, lua_fuzz_config_driver, sizeof lua_fuzz_config_driver - 1, "=config_driver") != 0)
         fuzz_fail("config driver: %s", lua_tostring(L, -1));
     lua_pushstring(L, lua_dir);
     if (lua_pcall(L, 1, 1, 0) != 0) fuzz_fail("config driver: %s", lua_tostring(L, -1));
-    lua_config_check = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_fuzz_config_check = luaL_ref(L, LUA_REGISTRYINDEX);
     return L;
 }
 
 static void lua_fuzz_config(const uint8_t *json, size_t len)
 {
-    lua_State *L = lua_config_state();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lua_config_check);
+    lua_State *L = lua_fuzz_config_state();
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua_fuzz_config_check);
     lua_pushlstring(L, (const char *)json, len);
     if (lua_pcall(L, 1, 0, 0) != 0) fuzz_fail("config: %s", lua_tostring(L, -1));
     fuzz_config_reset();
@@ -94,7 +98,7 @@ static int lua_fuzz_request(struct fuzz_client *clients, int nclients, const uin
     return fuzz_http_status(cl->out, cl->out_len, &status_head);
 }
 
-static const char lua_subscribe_request[] =
+static const char lua_fuzz_subscribe_request[] =
     "GET /ws?sub=1 HTTP/1.1\r\n"
     "Host: fuzz.test\r\n"
     "Upgrade: websocket\r\n"
@@ -119,7 +123,7 @@ int fuzz_lua(const uint8_t *data, size_t size)
     /* [0] a WebSocket subscriber (user "fuzzer", room "lobby"), [1] the HTTP client */
     struct fuzz_client clients[2];
     char sub[512];
-    int sub_len = snprintf(sub, sizeof sub, lua_subscribe_request,
+    int sub_len = snprintf(sub, sizeof sub, lua_fuzz_subscribe_request,
                            settings & 4 ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
     config.compression = (settings & 4) != 0;
     if (settings & 8) config.sendq_messages = 1;

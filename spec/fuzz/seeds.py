@@ -78,6 +78,9 @@ def curl(method, target, body=b"", headers=()):
     return head.encode() + b"\r\n" + body
 
 
+CHUNKED_TRAILER = (b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5\r\nhello\r\n0\r\nX-Trailer: boom\r\n\r\n")
+
 HTTP = {
     "browser-upgrade": (0, 0, BROWSER_UPGRADE.encode()),
     "browser-upgrade-origin-list": (2, 7, BROWSER_UPGRADE.replace("localhost:8080", "example.com")
@@ -103,6 +106,9 @@ HTTP = {
     "post-chunked": (0, 12, b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                      b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
     "post-too-large": (16, 0, curl("POST", "/echo", b"x" * 40)),
+    # found by http_fuzz: a trailer read after the head got spans outside the head buffer
+    # (the server crashed reading them); split seed 0 sends it in a read of its own
+    "post-chunked-trailer": (0, 0, CHUNKED_TRAILER),
     "http10-lf-only": (0, 13, b"GET /index.html HTTP/1.0\nHost: h\n\n"),
     "header-too-large": (0, 0, b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 8300 + b"\r\n\r\n"),
     "bad-method": (0, 14, b"BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n"),
@@ -123,6 +129,9 @@ WS = {
     "close-1-byte": (0, 9, frame(0x8, b"\x03")),
     "close-1005": (0, 10, close(1005)),
     "close-bad-utf8": (0, 11, close(1000, b"\xc3\x28")),
+    # found by ws_fuzz: split across reads, the reason escaped wslay's UTF-8 check and
+    # was echoed (a frame that is not one follows, so the reads split differently)
+    "close-bad-utf8-split": (0, 11, close(1000, b"\xc3\x28") + b"\x0b" + close(1000, b"\xc3\x28")),
     "text-bad-utf8-split": (0, 12, text(b"ok \xe2\x82", fin=False) + frame(0x0, b"\xac done")),
     "text-bad-utf8": (0, 13, text(b"\xff\xfe")),
     "reserved-opcode": (0, 14, frame(0x3, b"x")),
@@ -149,6 +158,18 @@ WS = {
         msg(type="close", reason="done"),
     ])),
     "close-then-more": (0, 27, msg(type="close") + HELLO + close(1000)),
+    # found by ws_fuzz: frames right behind the upgrade request were read from the freed
+    # request, and a pong, a close or a queue policy could get ahead of (or drop) the 101.
+    # Their split seeds put every byte in the read with the request.
+    "ping-with-head": (0x40, 28, frame(0x9, b"early")),
+    "bad-frame-with-head": (0x40, 32, HELLO + text(b"\xff")),
+    "drop-oldest-with-head": (0x60, 30, msg(type="broadcast", data="a") * 3),
+    "close-policy-with-head": (0x70, 34, msg(type="room", room="lobby") * 3),
+    # found by ws_fuzz: an empty first fragment made ws.c offset a NULL buffer (UBSan)
+    "empty-fragment": (0, 5, text(b"", fin=False) + frame(0x0, b"abc")),
+    # found by ws_fuzz: a message of empty fragments reached Lua as a NULL pointer, which
+    # msg.data took for a released message and raised
+    "empty-fragmented-message": (0, 5, text(b"", fin=False) + frame(0x0, b"")),
 }
 
 PUBLISH = 0
@@ -168,6 +189,12 @@ LUA = {
     "publish-broadcast-except": pub({"broadcast": True, "data": "all", "except": ["1048577", 5]}, seed=4),
     "publish-binary": pub({"room": "lobby", "data": "AAECAw==", "binary": True}, seed=5),
     "publish-binary-bad": pub({"room": "lobby", "data": "A===", "binary": True}, seed=6),
+    # found by lua_fuzz: answered 500 (a Lua error) before api.lua checked these
+    "publish-binary-all-padding": pub({"room": "lobby", "data": "====", "binary": True}, seed=8),
+    "publish-except-handle": pub({"room": "lobby", "data": "x", "except": {"_h": "abc"}}, seed=9),
+    "publish-except-handles": pub({"broadcast": True, "data": "x", "except": [{"_h": "abc"}]}, seed=10),
+    "publish-client-handle": pub({"client": {"_h": "x"}, "data": "x"}, seed=11),
+    "publish-data-infinite": pub(b'{"broadcast": true, "data": [1e400]}', seed=12),
     "publish-queue-full": pub({"broadcast": True, "data": "q"}, PUBLISH | 8, 7),
     "publish-two-targets": pub({"room": "a", "user": "b", "data": "x"}),
     "publish-no-data": pub({"room": "lobby"}),
@@ -194,6 +221,7 @@ LUA = {
     "http-route-post": (HTTPMODE, 5, curl("POST", "/echo", b"body bytes")),
     "http-route-405": (HTTPMODE, 6, curl("PUT", "/echo", b"x")),
     "http-static": (HTTPMODE, 7, curl("GET", "/sub/")),
+    "http-route-chunked-trailer": (HTTPMODE, 0, CHUNKED_TRAILER),
 }
 
 

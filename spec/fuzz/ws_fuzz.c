@@ -18,32 +18,32 @@
  * logged; every connection, room and queued frame is gone after the hang-up. */
 #include "fuzz.h"
 
-static const char ws_upgrade_request[] =
+static const char ws_fuzz_upgrade_request[] =
     "GET /ws?room=lobby&name=fuzz%20er HTTP/1.1\r\n"
     "Host: fuzz.test\r\n"
     "Upgrade: websocket\r\n"
     "Connection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     "Sec-WebSocket-Version: 13\r\n";
-static const char ws_deflate_offer[] =
+static const char ws_fuzz_deflate_offer[] =
     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
 
 /* Bytes sent in one write with the upgrade request at most: with the request they fit
  * the server's head buffer (HTTP_HEAD_MAX), as a browser's first frames would. */
-#define WS_WITH_HEAD_MAX 4096
+#define WS_FUZZ_WITH_HEAD_MAX 4096
 
-/* The upgrade request, and first_len (<= WS_WITH_HEAD_MAX) bytes after its head. */
-static void ws_upgrade(struct fuzz_client *cl, int deflate, const uint8_t *first, size_t first_len)
+/* The upgrade request, and first_len (<= WS_FUZZ_WITH_HEAD_MAX) bytes after its head. */
+static void ws_fuzz_upgrade(struct fuzz_client *cl, int deflate, const uint8_t *first, size_t first_len)
 {
     char req[512];
-    int n = snprintf(req, sizeof req, "%s%s\r\n", ws_upgrade_request, deflate ? ws_deflate_offer : "");
-    uint8_t buf[sizeof req + WS_WITH_HEAD_MAX];
+    int n = snprintf(req, sizeof req, "%s%s\r\n", ws_fuzz_upgrade_request, deflate ? ws_fuzz_deflate_offer : "");
+    uint8_t buf[sizeof req + WS_FUZZ_WITH_HEAD_MAX];
     memcpy(buf, req, (size_t)n);
     if (first_len) memcpy(buf + n, first, first_len);
     if (fuzz_client_write(cl, buf, (size_t)n + first_len) != 0) fuzz_fail("cannot send the upgrade");
 }
 
-static void ws_apply_settings(uint8_t settings)
+static void ws_fuzz_apply_settings(uint8_t settings)
 {
     static const uint64_t sizes[] = { 1048576, 16, 200, 5000 };
     static const enum sendq_policy policies[] = { SENDQ_DROP_NEWEST, SENDQ_DROP_NEWEST,
@@ -62,7 +62,7 @@ int fuzz_ws(const uint8_t *data, size_t size)
     fuzz_setup_server();
     if (size < 2) return 0;
     uint8_t settings = data[0];
-    ws_apply_settings(settings);
+    ws_fuzz_apply_settings(settings);
 
     struct fuzz_client clients[2];     /* [0] fuzzed, [1] bystander */
     struct fuzz_reads reads;
@@ -70,11 +70,11 @@ int fuzz_ws(const uint8_t *data, size_t size)
     size_t n = 0;
     fuzz_reads_init(&reads, data + 2, size - 2, data[1]);
     fuzz_client_open(&clients[1]);
-    ws_upgrade(&clients[1], settings & 0x80, NULL, 0);
+    ws_fuzz_upgrade(&clients[1], settings & 0x80, NULL, 0);
     fuzz_client_open(&clients[0]);
     if (settings & 0x40) n = fuzz_reads_next(&reads, &chunk);
-    size_t with_head = n < WS_WITH_HEAD_MAX ? n : WS_WITH_HEAD_MAX;
-    ws_upgrade(&clients[0], settings & 4, chunk, with_head);
+    size_t with_head = n < WS_FUZZ_WITH_HEAD_MAX ? n : WS_FUZZ_WITH_HEAD_MAX;
+    ws_fuzz_upgrade(&clients[0], settings & 4, chunk, with_head);
     fuzz_pass(clients, 2);
     if (n > with_head && fuzz_client_write(&clients[0], chunk + with_head, n - with_head) == 0)
         fuzz_pass(clients, 2);
