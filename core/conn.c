@@ -46,6 +46,7 @@ static uint8_t read_buf[READ_BUF_SIZE];
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_destroy(struct conn *c);
+static void flush_one(struct conn *c);
 
 static int slot_alloc(uint32_t *out)
 {
@@ -166,6 +167,16 @@ int conn_send(struct conn *c, struct frame *f)
     struct sendq *q = &c->q;
     int over = (config.sendq_messages && q->count >= config.sendq_messages) ||
                (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
+    if (over && !c->write_blocked) {
+        /* A queue can fill within one pass (a client pipelining hundreds of messages, a
+         * burst of broadcasts) while its socket would take everything: write now rather
+         * than drop, so the policies only ever hit clients whose socket is full. This
+         * cannot tear the connection down (it is not closing), so it is safe inside a
+         * fan-out loop. */
+        flush_one(c);
+        over = (config.sendq_messages && q->count >= config.sendq_messages) ||
+               (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
+    }
     if (over) {
         switch (config.sendq_policy) {
         case SENDQ_DROP_NEWEST:

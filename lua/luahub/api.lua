@@ -108,7 +108,7 @@ function M.metrics_text(stats_table)
     "# HELP luahub_script_messages_total Messages through middleware.metrics().",
     "# TYPE luahub_script_messages_total counter",
     "luahub_script_messages_total " .. stats_table.messages,
-    "# HELP luahub_script_handler_seconds_total CPU seconds in handlers under middleware.metrics().",
+    "# HELP luahub_script_handler_seconds_total Seconds spent in handlers under middleware.metrics() (monotonic clock).",
     "# TYPE luahub_script_handler_seconds_total counter",
     "luahub_script_handler_seconds_total " .. string.format("%.9f", stats_table.handler_seconds),
     "# HELP luahub_script_errors_total Errors handlers reported, by code.",
