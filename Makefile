@@ -82,6 +82,7 @@ fuzz: $(FUZZ_BINS)
 # bench.sh builds the load generator that bench-cluster.sh (two nodes + a broker) uses.
 bench: all
 	@scripts/bench.sh
+	@scripts/bench-echo.sh
 	@scripts/bench-cluster.sh
 
 install: all
