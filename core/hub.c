@@ -288,16 +288,23 @@ const char *lh_client_room(uint64_t id, int i, size_t *len)
     return c->rooms[i].room->name;
 }
 
-int lh_room_size(const char *room, size_t len)
+static int group_size(const struct group_index *ix, const char *name, size_t len)
 {
-    struct group *g = group_find(&room_index, room, len);
+    struct group *g = group_find(ix, name, len);
     return g ? (int)g->count : 0;
 }
 
+static uint64_t group_member_id(const struct group_index *ix, const char *name, size_t len, uint32_t i)
+{
+    struct group *g = group_find(ix, name, len);
+    return g && i < g->count ? g->members[i].conn->id : 0;
+}
+
+int lh_room_size(const char *room, size_t len) { return group_size(&room_index, room, len); }
+
 uint64_t lh_room_member(const char *room, size_t len, uint32_t i)
 {
-    struct group *g = group_find(&room_index, room, len);
-    return g && i < g->count ? g->members[i].conn->id : 0;
+    return group_member_id(&room_index, room, len, i);
 }
 
 uint32_t lh_room_total(void) { return room_index.count; }
@@ -326,16 +333,11 @@ const char *lh_user_of(uint64_t id, size_t *len)
     return c->user->name;
 }
 
-int lh_user_size(const char *uid, size_t len)
-{
-    struct group *g = group_find(&user_index, uid, len);
-    return g ? (int)g->count : 0;
-}
+int lh_user_size(const char *uid, size_t len) { return group_size(&user_index, uid, len); }
 
 uint64_t lh_user_member(const char *uid, size_t len, uint32_t i)
 {
-    struct group *g = group_find(&user_index, uid, len);
-    return g && i < g->count ? g->members[i].conn->id : 0;
+    return group_member_id(&user_index, uid, len, i);
 }
 
 int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl)

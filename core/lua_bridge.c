@@ -360,17 +360,25 @@ int lua_bridge_before_connect(struct conn *c, const struct http_req *r, char *re
     return status;
 }
 
+/* Calls the dispatcher ref with the request table; nresults on the stack, or -1 (logged
+ * with what) when it raised. */
+static int call_with_request(int ref, struct conn *c, const struct http_req *r, int nresults,
+                             const char *what)
+{
+    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, ref);
+    push_request(vm.L, c, r);
+    if (lua_pcall(vm.L, 1, nresults, 1) == 0) return 0;
+    log_error(c->id, "%s failed: %s", what, lua_tostring(vm.L, -1));
+    lua_pop(vm.L, 1);
+    return -1;
+}
+
 struct frame *lua_bridge_http(struct conn *c, const struct http_req *r)
 {
     if (!vm.L || vm.on_http == LUA_NOREF) return NULL;
     lua_State *L = vm.L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.on_http);
-    push_request(L, c, r);
-    if (lua_pcall(L, 1, 4, 1) != 0) {
-        log_error(c->id, "HTTP route failed: %s", lua_tostring(L, -1));
-        lua_pop(L, 1);
+    if (call_with_request(vm.on_http, c, r, 4, "HTTP route") != 0)
         return http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
-    }
     /* returns: status (nil = no route), body, content type, extra header lines */
     struct frame *f = NULL;
     if (!lua_isnil(L, -4)) {
@@ -410,13 +418,8 @@ struct frame *lua_bridge_api(struct conn *c, const struct http_req *r)
     if (!vm.L || vm.on_api == LUA_NOREF)
         return http_response(503, NULL, "application/json", "{\"error\":\"no script\"}\n", 21);
     lua_State *L = vm.L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.on_api);
-    push_request(L, c, r);
-    if (lua_pcall(L, 1, 2, 1) != 0) {
-        log_error(c->id, "API request failed: %s", lua_tostring(L, -1));
-        lua_pop(L, 1);
+    if (call_with_request(vm.on_api, c, r, 2, "API request") != 0)
         return http_response(500, NULL, "application/json", "{\"error\":\"internal error\"}\n", 27);
-    }
     size_t bl = 0;
     const char *body = lua_tolstring(L, -1, &bl);
     struct frame *f = http_response((int)lua_tointeger(L, -2), NULL, "application/json", body, bl);
