@@ -2,11 +2,13 @@
 CC      ?= cc
 PKGS    := luajit libcrypto zlib hiredis
 CFLAGS  ?= -O2 -g
-# Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them.
-WFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+# Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them. Deferred
+# (=, not :=): on a fresh machine pkg-config and the -dev packages arrive with the deps
+# target, after this file was read.
+WFLAGS   = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # -Wl,-E exports the core's lh_* functions so the LuaJIT FFI finds them in the binary.
-LDLIBS  += -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -lhttp_parser -lm -ldl
+LDLIBS   = -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -lhttp_parser -lm -ldl
 
 BUILD   ?= build
 SRCS    := $(wildcard core/*.c)
