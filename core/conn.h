@@ -42,7 +42,9 @@ struct ws_stream {
     uint8_t hdr[14];
     uint8_t hdr_len;
     uint8_t in_message;          /* a fragmented data message is open */
+    uint8_t held_len;
     uint64_t payload_left;
+    uint8_t *held;               /* start of a close frame waiting for the rest (ws.c) */
 };
 
 /* One room a connection is in, and its index in the room's member array. */

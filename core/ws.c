@@ -81,12 +81,14 @@ static void queue_close(struct conn *c, int code, const char *reason, size_t rea
 {
     if (c->close_queued) return;
     if (reason_len > 123) reason_len = 123;
-    uint8_t f[2 + 2 + 123] = { 0x80 | WS_CLOSE, (uint8_t)(2 + reason_len),
+    /* 1005 means "no status code": answer a close that carried none with an empty one */
+    uint8_t f[2 + 2 + 123] = { 0x80 | WS_CLOSE, (uint8_t)(code == 1005 ? 0 : 2 + reason_len),
                                (uint8_t)(code >> 8), (uint8_t)code };
+    if (code == 1005) reason_len = 0;
     if (reason_len) memcpy(f + 4, reason, reason_len);
     if (!c->close_code) c->close_code = (uint16_t)code;
     c->close_queued = 1;
-    if (conn_send_ctrl(c, f, 4 + reason_len) != 0) conn_kill(c, code);
+    if (conn_send_ctrl(c, f, code == 1005 ? 2 : 4 + reason_len) != 0) conn_kill(c, code);
 }
 
 /* Fails the connection with code: wslay stops reading and our close frame goes out.
@@ -221,8 +223,14 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
             fail(c, 1007);
             return;
         }
-        if (!c->close_code) c->close_code = a->status_code ? a->status_code : 1005;
-        if (!c->close_reason && a->msg_length > 2) c->close_reason = strndup((const char *)a->msg + 2, a->msg_length - 2);
+        if (c->close_queued || c->want_close) break;
+        /* Echo the close after the data already queued for this client (RFC 6455 5.5.1
+         * lets an endpoint finish sending first): the same path as a server close. */
+        c->close_code = a->status_code ? a->status_code : 1005;
+        free(c->close_reason);
+        c->close_reason = a->msg_length > 2 ? strndup((const char *)a->msg + 2, a->msg_length - 2) : NULL;
+        c->want_close = 1;
+        conn_mark_dirty(c);
         break;
     default:
         break;
@@ -287,13 +295,20 @@ static void ws_release(struct conn *c, int reusable)
     c->ws = NULL;
 }
 
-void ws_free(struct conn *c) { ws_release(c, 0); }
+void ws_free(struct conn *c)
+{
+    ws_release(c, 0);
+    free(c->stream.held);
+    c->stream.held = NULL;
+}
 
 /* Moves whatever control frames wslay queued (pongs, a close echo) into c->ctrl. */
 static void pull_ctrl(struct conn *c)
 {
     wslay_event_context_ptr ctx = c->ws->wc->ctx;
-    if (c->close_queued) return;   /* our close is out; nothing may follow it */
+    /* Our close is out, or one of ours waits behind queued data: nothing wslay queued
+     * may go (after a close it would only hold its own close echo). */
+    if (c->close_queued || c->want_close) return;
     if (wslay_event_want_write(ctx)) wslay_event_send(ctx);
     if (wslay_event_get_close_sent(ctx)) {
         c->close_queued = 1;
@@ -302,10 +317,13 @@ static void pull_ctrl(struct conn *c)
 }
 
 /* Follows frame boundaries in the byte stream from the headers alone (2..14 bytes each),
- * so ws_feed knows when wslay holds nothing of a frame or message in progress. */
-static void stream_track(struct ws_stream *s, const uint8_t *p, size_t n)
+ * so ws_feed knows when wslay holds nothing of a frame or message in progress. Stops
+ * before the first byte of a close frame and returns how many bytes it took. */
+static size_t stream_track(struct ws_stream *s, const uint8_t *p, size_t n)
 {
+    const uint8_t *start = p;
     while (n > 0) {
+        if (!s->payload_left && s->hdr_len == 0 && (*p & 0x0f) == WS_CLOSE) break;
         if (s->payload_left) {
             uint64_t take = n < s->payload_left ? n : s->payload_left;
             s->payload_left -= take;
@@ -330,9 +348,71 @@ static void stream_track(struct ws_stream *s, const uint8_t *p, size_t n)
         s->payload_left = len;
         s->hdr_len = 0;
     }
+    return (size_t)(p - start);
 }
 
+/* Length of the close frame at p if all of it is in the n bytes, 0 if not yet. A close
+ * frame longer than a control frame may be is reported whole-length too: wslay refuses
+ * it from its header. */
+static size_t close_frame_length(const uint8_t *p, size_t n)
+{
+    if (n < 2) return 0;
+    uint8_t len7 = p[1] & 0x7f;
+    if (len7 > 125) return n;                /* invalid: let wslay see it and fail */
+    size_t need = 2 + ((p[1] & 0x80) ? 4 : 0) + len7;
+    return n >= need ? need : 0;
+}
+
+static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len);
+
+/* wslay 1.1.1 checks a close reason's UTF-8 per chunk, skipping the first two bytes of
+ * every chunk: a close frame whose payload comes in two chunks is misjudged either way.
+ * So a close frame always reaches wslay alone and whole: the bytes before it are fed
+ * first (wslay consumes them, its buffer is then empty), an incomplete one waits in
+ * stream.held for the rest. */
 int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
+{
+    struct ws_stream *s = &c->stream;
+    uint8_t *joined = NULL;
+    if (s->held) {
+        joined = malloc(s->held_len + len);
+        if (!joined) return -1;
+        memcpy(joined, s->held, s->held_len);
+        memcpy(joined + s->held_len, buf, len);
+        len += s->held_len;
+        buf = joined;
+        free(s->held);
+        s->held = NULL;
+        s->held_len = 0;
+    }
+    int r = 0;
+    size_t off = 0;
+    while (off < len && r == 0) {
+        size_t n = stream_track(s, buf + off, len - off);
+        if (n) {
+            r = feed_wslay(c, buf + off, n);
+            off += n;
+            continue;
+        }
+        n = close_frame_length(buf + off, len - off);
+        if (n == 0) {
+            if (!(s->held = malloc(len - off))) {
+                r = -1;
+                break;
+            }
+            memcpy(s->held, buf + off, len - off);
+            s->held_len = (uint8_t)(len - off);     /* < 2 + 4 + 125 */
+            break;
+        }
+        s->payload_left = 0;                      /* a control frame ends where it began */
+        r = feed_wslay(c, buf + off, n);
+        off += n;
+    }
+    free(joined);
+    return r;
+}
+
+static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
 {
     if (c->close_queued && !c->ws) return 0;
     if (!c->ws) {
@@ -343,7 +423,6 @@ int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
         }
         c->ws = w;
     }
-    stream_track(&c->stream, buf, len);
     feed_in = buf;
     feed_len = len;
     int r = wslay_event_recv(c->ws->wc->ctx);
