@@ -264,13 +264,6 @@ static void start_linger(struct conn *c)
     conn_arm_timer(c);
 }
 
-static void destroy_later(struct conn *c)
-{
-    c->killed = 1;
-    set_events(c, 0);
-    conn_mark_dirty(c);
-}
-
 /* The one teardown path, only ever called from the flush loop. The disconnect hooks run
  * from here; while they do, the connection counts as killed and dirty, so nothing they
  * call can queue to it or put it back on the dirty list. */
@@ -401,7 +394,7 @@ static void answer_http(struct conn *c, struct frame *resp)
         sendq_push(&c->q, resp);
         conn_mark_dirty(c);
     } else {
-        destroy_later(c);
+        conn_kill(c, 0);
     }
 }
 

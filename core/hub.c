@@ -21,7 +21,6 @@
 /* Every open client is a member of one group that lives on empty, so broadcast, room and
  * user sends share one fan-out loop over a member array. */
 static struct group *everyone;
-static uint64_t dropped_total;
 
 /* on_send_dropped events wait here until the fan-out that caused them has returned. */
 struct dropped_event { uint64_t id; struct frame *frame; };
@@ -83,7 +82,6 @@ uint32_t hub_count(void) { return everyone ? everyone->count : 0; }
 
 void hub_note_dropped(struct conn *c, struct frame *f)
 {
-    dropped_total++;
     metrics.dropped[config.sendq_policy]++;   /* enum sendq_policy order = enum drop_policy */
     if (!want_dropped) return;
     if (ndropped == dropped_cap) {
@@ -119,7 +117,6 @@ void hub_fire_dropped(void)
 }
 
 void lh_want_dropped(int on) { want_dropped = on; }
-uint64_t lh_dropped_total(void) { return dropped_total; }
 
 static struct conn *client(uint64_t id)
 {

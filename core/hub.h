@@ -68,7 +68,6 @@ double lh_connected_at(uint64_t id);
 void lh_want_dropped(int on);
 
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
-uint64_t lh_dropped_total(void);
 double lh_now(void);
 
 #endif

@@ -41,7 +41,6 @@ double lh_connected_at(uint64_t id);
 void lh_want_dropped(int on);
 
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
-uint64_t lh_dropped_total(void);
 double lh_now(void);
 void lh_set_log(int level, int format);
 void lh_count_error(const char *type);

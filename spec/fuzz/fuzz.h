@@ -317,6 +317,15 @@ static inline void fuzz_hang_up(struct fuzz_client *clients, int n)
                   (long long)metrics.queued_frames, (long long)metrics.queued_bytes);
 }
 
+/* After the output checks: frees the clients and checks the input left no config change
+ * and no error in the log. */
+static inline void fuzz_finish(struct fuzz_client *clients, int n)
+{
+    for (int i = 0; i < n; i++) fuzz_client_free(&clients[i]);
+    fuzz_config_reset();
+    fuzz_check_log();
+}
+
 /* Once per process: the libev default loop and the fuzz script, as for `luahub
  * spec/fuzz/hub.lua`; the Lua module comes from this checkout. */
 static inline void fuzz_setup_server(void)

@@ -150,10 +150,7 @@ int fuzz_lua(const uint8_t *data, size_t size)
     if (status == 500) fuzz_fail("answered 500");
     fuzz_hang_up(clients, 2);
     fuzz_check_ws_output(&clients[0], "subscriber");
-    fuzz_client_free(&clients[0]);
-    fuzz_client_free(&clients[1]);
-    fuzz_config_reset();
-    fuzz_check_log();
+    fuzz_finish(clients, 2);
     return 0;
 }
 

@@ -86,10 +86,7 @@ int fuzz_ws(const uint8_t *data, size_t size)
     fuzz_hang_up(clients, 2);
     fuzz_check_ws_output(&clients[0], "fuzzed client");
     fuzz_check_ws_output(&clients[1], "bystander");
-    fuzz_client_free(&clients[0]);
-    fuzz_client_free(&clients[1]);
-    fuzz_config_reset();
-    fuzz_check_log();
+    fuzz_finish(clients, 2);
     return 0;
 }
 
