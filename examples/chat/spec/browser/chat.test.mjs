@@ -143,7 +143,7 @@ test('two users in one room see each other join and talk', async () => {
   await alice.locator('.notice', { hasText: 'bob joined' }).waitFor({ timeout: WAIT });
   await alice.locator('#member-list', { hasText: 'bob' }).waitFor({ timeout: WAIT });
   await bob.locator('#member-list', { hasText: 'alice' }).waitFor({ timeout: WAIT });
-  assert.equal(await alice.textContent('#member-count'), '2');
+  await alice.locator('#member-count', { hasText: '2' }).waitFor({ timeout: WAIT });
   assert.equal(await alice.textContent('#room-title'), 'lobby');
 
   await say(alice, 'Hi Bob! Welcome to the lobby — café ☕ ok?');
@@ -155,6 +155,8 @@ test('two users in one room see each other join and talk', async () => {
 
   await say(bob, 'Thanks Alice, glad to be here.');
   await bubble(alice, 'glad to be here').waitFor({ timeout: WAIT });
+  // the sender's own copy may render a moment after the other page's
+  await bob.locator('.msg.own .bubble', { hasText: 'glad to be here' }).waitFor({ timeout: WAIT });
   assert.equal(await bob.locator('.msg.own .bubble', { hasText: 'glad to be here' }).count(), 1);
 });
 
