@@ -1,4 +1,5 @@
 #include "cluster.h"
+#include "lh_api.h"
 
 #include <arpa/inet.h>
 #include <ev.h>
@@ -206,7 +207,7 @@ int cluster_relay(int local, enum envelope_kind kind, const char *target, size_t
 {
     if (local < 0 || !cl.adapter) return local;
     /* a fan-out with local recipients has already checked the text */
-    if (!binary && local == 0 && !utf8_valid((const uint8_t *)data, len)) return CONN_ERR_BAD_ARG;
+    if (!binary && local == 0 && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
     struct chan ch = kind == ENVELOPE_BROADCAST ? channel("all", NULL, 0)
                    : channel(kind == ENVELOPE_ROOM ? "room" : "user", target, tlen);
     struct envelope e = { .kind = (uint8_t)kind, .flags = binary ? ENVELOPE_FLAG_BINARY : 0,
@@ -219,15 +220,15 @@ int cluster_relay(int local, enum envelope_kind kind, const char *target, size_t
 
 int cluster_relay_client(uint64_t id, const char *data, size_t len, int binary)
 {
-    if (!lh_is_remote(id)) return CONN_ERR_CLOSED;
-    if (!binary && !utf8_valid((const uint8_t *)data, len)) return CONN_ERR_BAD_ARG;
+    if (!lh_is_remote(id)) return LH_ERR_CLOSED;
+    if (!binary && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
     uint8_t target[8];
     envelope_put_u64(target, id);
     struct envelope e = { .kind = ENVELOPE_CLIENT, .flags = binary ? ENVELOPE_FLAG_BINARY : 0,
                           .origin = cl.node_id, .origin_len = cl.node_len,
                           .target = (const char *)target, .target_len = 8,
                           .payload = data, .payload_len = len };
-    return publish(node_channel(tag_of_id(id)), &e) == 0 ? CONN_OK : CONN_ERR_CLOSED;
+    return publish(node_channel(tag_of_id(id)), &e) == 0 ? LH_OK : LH_ERR_CLOSED;
 }
 
 /* ------------------------------------------------------------------ presence */

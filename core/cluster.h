@@ -95,18 +95,12 @@ void cluster_interest(enum cluster_scope scope, const char *name, size_t len, in
  * broadcast). */
 int cluster_relay(int local, enum envelope_kind kind, const char *target, size_t tlen,
                   const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept);
-/* hub.c, for a client id that is not open here: relays to its node. CONN_OK when
- * published, CONN_ERR_CLOSED when the id is this node's (or there is no cluster). */
+/* hub.c, for a client id that is not open here: relays to its node. LH_OK when
+ * published, LH_ERR_CLOSED when the id is this node's (or there is no cluster). */
 int cluster_relay_client(uint64_t id, const char *data, size_t len, int binary);
 
 /* FFI (lua/luahub/ffi.lua). */
-const char *lh_node_id(void);
-int lh_is_remote(uint64_t id);
-double lh_global_count(void);
 /* Members of room on every live node; with room NULL, distinct rooms over all nodes. */
-double lh_global_room_count(const char *room, size_t len);
 /* Live nodes, this one first. lh_cluster_node fills the counts and returns the id. */
-int lh_cluster_nodes(void);
-const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, double *age);
 
 #endif

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "lh_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>

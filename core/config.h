@@ -49,9 +49,5 @@ void config_defaults(struct config *c);
 void config_free(struct config *c);
 
 /* Each returns 0, or -1 with a message in err naming the key. Exported for the FFI. */
-int lh_config_set_number(const char *key, double value, char *err, size_t errlen);
-int lh_config_set_string(const char *key, const char *value, char *err, size_t errlen);
-int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
-void lh_config_clear_list(const char *key);
 
 #endif

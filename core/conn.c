@@ -163,7 +163,7 @@ void conn_kill(struct conn *c, int code)
 int conn_send(struct conn *c, struct frame *f)
 {
     if (c->phase != PHASE_WS || c->killed || c->close_queued || c->want_close)
-        return CONN_ERR_CLOSED;
+        return LH_ERR_CLOSED;
     struct sendq *q = &c->q;
     int over = (config.sendq_messages && q->count >= config.sendq_messages) ||
                (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
@@ -181,7 +181,7 @@ int conn_send(struct conn *c, struct frame *f)
         switch (config.sendq_policy) {
         case SENDQ_DROP_NEWEST:
             hub_note_dropped(c, f);
-            return CONN_ERR_QUEUE_FULL;
+            return LH_ERR_QUEUE_FULL;
         case SENDQ_DROP_OLDEST:
             while (over) {
                 struct frame *old = sendq_drop_oldest(q);
@@ -193,7 +193,7 @@ int conn_send(struct conn *c, struct frame *f)
             }
             if (over) {
                 hub_note_dropped(c, f);
-                return CONN_ERR_QUEUE_FULL;
+                return LH_ERR_QUEUE_FULL;
             }
             break;
         case SENDQ_CLOSE:
@@ -203,16 +203,16 @@ int conn_send(struct conn *c, struct frame *f)
             /* The queue is full, so a close frame would wait behind it; drop it and close now. */
             sendq_drop_unsent(q);
             ws_queue_close(c, 1008, "send queue overflow", 19);
-            return CONN_ERR_QUEUE_FULL;
+            return LH_ERR_QUEUE_FULL;
         }
     }
     if (sendq_push(q, frame_ref(f)) != 0) {
         frame_unref(f);
-        return CONN_ERR_NOMEM;
+        return LH_ERR_NOMEM;
     }
     metrics.messages_sent++;
     conn_mark_dirty(c);
-    return CONN_OK;
+    return LH_OK;
 }
 
 int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
@@ -235,8 +235,8 @@ int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
 int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
 {
     if (c->phase != PHASE_WS || c->killed || c->close_queued || c->want_close)
-        return CONN_ERR_CLOSED;
-    if (reason_len > 123) return CONN_ERR_BAD_ARG;
+        return LH_ERR_CLOSED;
+    if (reason_len > 123) return LH_ERR_BAD_ARG;
     c->want_close = 1;
     c->close_code = (uint16_t)code;
     if (reason_len) {
@@ -247,7 +247,7 @@ int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
         }
     }
     conn_mark_dirty(c);
-    return CONN_OK;
+    return LH_OK;
 }
 
 /* After our close frame (or an HTTP response) is fully written: stop writing, keep reading
@@ -635,7 +635,7 @@ int conn_close_idle(double idle_seconds, int code, const char *reason)
     for (uint32_t s = 0; s < slots_used; s++) {
         struct conn *c = slots[s];
         if (c && c->phase == PHASE_WS && now - c->last_active >= idle_seconds &&
-            conn_close(c, code, reason, strlen(reason)) == CONN_OK)
+            conn_close(c, code, reason, strlen(reason)) == LH_OK)
             closed++;
     }
     return closed;

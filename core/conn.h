@@ -13,27 +13,13 @@
 #include <netinet/in.h>
 #include <stdint.h>
 
+#include "lh_errors.h"
 #include "sendq.h"
 
 struct http_req;
 struct ws;
 
 enum conn_phase { PHASE_HTTP, PHASE_WS, PHASE_LINGER };
-
-/* Errors of send/close operations, as the Lua API reports them. */
-enum conn_err {
-    CONN_OK = 0,
-    CONN_ERR_CLOSED = -1,
-    CONN_ERR_NOT_FOUND = -2,
-    CONN_ERR_QUEUE_FULL = -3,
-    CONN_ERR_NOMEM = -4,
-    CONN_ERR_BAD_ARG = -5,
-    CONN_ERR_ROOM_FULL = -6,
-    CONN_ERR_MAX_ROOMS = -7,
-    CONN_ERR_NOT_IN_ROOM = -8,
-    CONN_ERR_ALREADY_IN_ROOM = -9,
-    CONN_ERR_USER_LIMIT = -10,
-};
 
 struct group;
 
@@ -106,7 +92,7 @@ struct conn *conn_by_id(uint64_t id);
 
 /* Queues a frame for c, taking a new reference (the caller keeps its own). Applies the
  * send-queue bounds and policy; a slow client under policy "close" is killed after the
- * pass. Returns CONN_OK, CONN_ERR_CLOSED or CONN_ERR_QUEUE_FULL. */
+ * pass. Returns LH_OK, LH_ERR_CLOSED or LH_ERR_QUEUE_FULL. */
 int conn_send(struct conn *c, struct frame *f);
 /* Queues raw bytes already framed (control frames from wslay). Never dropped. */
 int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n);

@@ -1,4 +1,5 @@
 #include "hub.h"
+#include "lh_api.h"
 
 #include <ev.h>
 #include <stdlib.h>
@@ -136,9 +137,9 @@ struct outgoing {
 static int outgoing_init(struct outgoing *o, const char *data, size_t len, int binary)
 {
     /* A text frame must carry valid UTF-8 or conforming clients fail the connection. */
-    if (!binary && !utf8_valid((const uint8_t *)data, len)) return CONN_ERR_BAD_ARG;
+    if (!binary && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
     *o = (struct outgoing){ data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
-    return CONN_OK;
+    return LH_OK;
 }
 
 static struct frame *outgoing_frame(struct outgoing *o, const struct conn *c)
@@ -160,7 +161,7 @@ static void outgoing_done(struct outgoing *o)
 static int outgoing_send(struct outgoing *o, struct conn *c)
 {
     struct frame *f = outgoing_frame(o, c);
-    return f ? conn_send(c, f) : CONN_ERR_NOMEM;
+    return f ? conn_send(c, f) : LH_ERR_NOMEM;
 }
 
 static int is_excepted(uint64_t id, const uint64_t *except, size_t n)
@@ -177,12 +178,12 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
     double started = metrics_clock();
     struct outgoing o;
     int r = outgoing_init(&o, data, len, binary);
-    if (r != CONN_OK) return r;
+    if (r != LH_OK) return r;
     int sent = 0;
     for (uint32_t i = 0; i < g->count; i++) {
         struct conn *c = g->members[i].conn;
         if (nexcept && is_excepted(c->id, except, nexcept)) continue;
-        if (outgoing_send(&o, c) == CONN_OK) sent++;
+        if (outgoing_send(&o, c) == LH_OK) sent++;
     }
     outgoing_done(&o);
     histogram_observe(&metrics.broadcast_seconds, metrics_clock() - started);
@@ -195,7 +196,7 @@ int lh_send(uint64_t id, const char *data, size_t len, int binary)
     if (!c) return cluster_relay_client(id, data, len, binary);
     struct outgoing o;
     int r = outgoing_init(&o, data, len, binary);
-    if (r != CONN_OK) return r;
+    if (r != LH_OK) return r;
     r = outgoing_send(&o, c);
     outgoing_done(&o);
     return r;
@@ -232,8 +233,8 @@ int hub_deliver(int kind, const char *target, size_t tlen, const char *data, siz
 int lh_close(uint64_t id, int code, const char *reason, size_t reason_len)
 {
     struct conn *c = client(id);
-    if (!c) return CONN_ERR_CLOSED;
-    if (reason_len && !utf8_valid((const uint8_t *)reason, reason_len)) return CONN_ERR_BAD_ARG;
+    if (!c) return LH_ERR_CLOSED;
+    if (reason_len && !utf8_valid((const uint8_t *)reason, reason_len)) return LH_ERR_BAD_ARG;
     return conn_close(c, code, reason, reason_len);
 }
 
@@ -248,21 +249,21 @@ uint32_t lh_count(void) { return hub_count(); }
 int lh_join(uint64_t id, const char *room, size_t len)
 {
     struct conn *c = client(id);
-    return c ? room_join(c, room, len) : CONN_ERR_CLOSED;
+    return c ? room_join(c, room, len) : LH_ERR_CLOSED;
 }
 
 int lh_leave(uint64_t id, const char *room, size_t len)
 {
     struct conn *c = client(id);
-    return c ? room_leave(c, room, len) : CONN_ERR_CLOSED;
+    return c ? room_leave(c, room, len) : LH_ERR_CLOSED;
 }
 
 int lh_leave_all(uint64_t id)
 {
     struct conn *c = client(id);
-    if (!c) return CONN_ERR_CLOSED;
+    if (!c) return LH_ERR_CLOSED;
     room_leave_all(c);
-    return CONN_OK;
+    return LH_OK;
 }
 
 int lh_in_room(uint64_t id, const char *room, size_t len)
@@ -319,7 +320,7 @@ size_t lh_room_names(char *buf, size_t cap)
 int lh_set_user(uint64_t id, const char *uid, size_t len)
 {
     struct conn *c = conn_by_id(id);
-    return c ? user_set(c, uid, len) : CONN_ERR_CLOSED;
+    return c ? user_set(c, uid, len) : LH_ERR_CLOSED;
 }
 
 const char *lh_user_of(uint64_t id, size_t *len)
@@ -340,7 +341,7 @@ uint64_t lh_user_member(const char *uid, size_t len, uint32_t i)
 int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct conn *c = conn_by_id(id);
-    return c ? meta_set(c, k, kl, v, vl) : CONN_ERR_CLOSED;
+    return c ? meta_set(c, k, kl, v, vl) : LH_ERR_CLOSED;
 }
 
 const char *lh_meta_get(uint64_t id, const char *k, size_t kl, size_t *vl)
@@ -352,7 +353,7 @@ const char *lh_meta_get(uint64_t id, const char *k, size_t kl, size_t *vl)
 int lh_meta_del(uint64_t id, const char *k, size_t kl)
 {
     struct conn *c = conn_by_id(id);
-    return c ? meta_del(c, k, kl) : CONN_ERR_CLOSED;
+    return c ? meta_del(c, k, kl) : LH_ERR_CLOSED;
 }
 
 /* Header lookup in the kept request head ("Name: value\r\n" lines after the request line). */
@@ -394,9 +395,9 @@ const char *lh_target(uint64_t id, size_t *len)
 int lh_remote_addr(uint64_t id, char *buf, size_t len)
 {
     struct conn *c = conn_by_id(id);
-    if (!c) return CONN_ERR_CLOSED;
+    if (!c) return LH_ERR_CLOSED;
     conn_remote_addr(c, buf, len);
-    return CONN_OK;
+    return LH_OK;
 }
 
 double lh_connected_at(uint64_t id)

@@ -1,4 +1,5 @@
 #include "log.h"
+#include "lh_api.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -15,7 +15,6 @@ extern enum log_format log_output_format;
 /* Set by the command line; lh_set_log (the script's log config) then changes nothing. */
 extern int log_pinned_level, log_pinned_format;
 /* From Lua's config: level/format as enum values, -1 = leave as is. */
-void lh_set_log(int level, int format);
 
 int log_level_parse(const char *name);      /* -1 when unknown */
 int log_format_parse(const char *name);     /* -1 when unknown */

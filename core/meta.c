@@ -25,17 +25,17 @@ static char *dup_bytes(const char *p, size_t n)
 int meta_set(struct conn *c, const char *key, size_t kl, const char *value, size_t vl)
 {
     char *v = dup_bytes(value, vl);
-    if (!v) return CONN_ERR_NOMEM;
+    if (!v) return LH_ERR_NOMEM;
     int i = find(c, key, kl);
     if (i >= 0) {
         free(c->meta[i].value);
         c->meta[i].value = v;
         c->meta[i].value_len = (uint32_t)vl;
-        return CONN_OK;
+        return LH_OK;
     }
     if (c->nmeta >= META_MAX_KEYS) {
         free(v);
-        return CONN_ERR_BAD_ARG;
+        return LH_ERR_BAD_ARG;
     }
     struct meta_entry *m = realloc(c->meta, (c->nmeta + 1) * sizeof *m);
     char *k = dup_bytes(key, kl);
@@ -43,11 +43,11 @@ int meta_set(struct conn *c, const char *key, size_t kl, const char *value, size
         if (m) c->meta = m;
         free(k);
         free(v);
-        return CONN_ERR_NOMEM;
+        return LH_ERR_NOMEM;
     }
     c->meta = m;
     m[c->nmeta++] = (struct meta_entry){ k, v, (uint32_t)kl, (uint32_t)vl };
-    return CONN_OK;
+    return LH_OK;
 }
 
 const char *meta_get(const struct conn *c, const char *key, size_t kl, size_t *vl)
@@ -61,11 +61,11 @@ const char *meta_get(const struct conn *c, const char *key, size_t kl, size_t *v
 int meta_del(struct conn *c, const char *key, size_t kl)
 {
     int i = find(c, key, kl);
-    if (i < 0) return CONN_ERR_NOT_FOUND;
+    if (i < 0) return LH_ERR_NOT_FOUND;
     free(c->meta[i].key);
     free(c->meta[i].value);
     c->meta[i] = c->meta[--c->nmeta];
-    return CONN_OK;
+    return LH_OK;
 }
 
 void meta_free(struct conn *c)

@@ -1,4 +1,5 @@
 #include "metrics.h"
+#include "lh_api.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,7 +148,7 @@ struct frame *metrics_render(const char *extra, size_t extra_len)
     head(&o, "luahub_state", "gauge", "1 for the current state (running, draining).");
     put(&o, "luahub_state{state=\"running\"} %d\nluahub_state{state=\"draining\"} %d\n",
         !server_draining(), server_draining());
-    scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", lh_uptime());
+    scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", server_uptime());
     scalar(&o, "luahub_heap_bytes", "gauge", "C heap in use (connections, queues, frames).",
            (double)lh_heap_bytes());
     static const char *relay_kinds[5] = { "broadcast", "room", "user", "client", "heartbeat" };
@@ -167,3 +168,5 @@ struct frame *metrics_render(const char *extra, size_t extra_len)
     free(o.buf);
     return f;
 }
+
+double lh_clock(void) { return metrics_clock(); }

@@ -47,9 +47,7 @@ double metrics_clock(void);               /* monotonic seconds, for durations */
 struct frame *metrics_render(const char *extra, size_t extra_len);
 
 /* FFI: bytes the C heap has in use (malloc arenas; Lua's own heap is apart). */
-uint64_t lh_heap_bytes(void);
 
 /* FFI: count a Lua-side error by type name ("handler", "rate_limited", ...). */
-void lh_count_error(const char *type);
 
 #endif

@@ -26,32 +26,32 @@ int room_member_of(const struct conn *c, const char *name, size_t len)
 int room_join(struct conn *c, const char *name, size_t len)
 {
     struct group *g = group_find(&room_index, name, len);
-    if (g && find_in_conn(c, g) >= 0) return CONN_ERR_ALREADY_IN_ROOM;
+    if (g && find_in_conn(c, g) >= 0) return LH_ERR_ALREADY_IN_ROOM;
     if (config.limit_rooms_per_client && c->nrooms >= config.limit_rooms_per_client)
-        return CONN_ERR_MAX_ROOMS;
+        return LH_ERR_MAX_ROOMS;
     if (g && config.limit_clients_per_room && g->count >= config.limit_clients_per_room)
-        return CONN_ERR_ROOM_FULL;
+        return LH_ERR_ROOM_FULL;
     if (c->nrooms == c->rooms_cap) {
-        if (c->rooms_cap == UINT16_MAX) return CONN_ERR_MAX_ROOMS;
+        if (c->rooms_cap == UINT16_MAX) return LH_ERR_MAX_ROOMS;
         uint16_t cap = c->rooms_cap ? (uint16_t)(c->rooms_cap * 2) : 2;
         struct conn_room *r = realloc(c->rooms, cap * sizeof *r);
-        if (!r) return CONN_ERR_NOMEM;
+        if (!r) return LH_ERR_NOMEM;
         /* the array moved: every room must learn where this connection keeps its index */
         for (int i = 0; i < c->nrooms; i++) group_rebind(r[i].room, r[i].index, &r[i].index);
         c->rooms = r;
         c->rooms_cap = cap;
     }
-    if (!g && !(g = group_get(&room_index, name, len))) return CONN_ERR_NOMEM;
+    if (!g && !(g = group_get(&room_index, name, len))) return LH_ERR_NOMEM;
     struct conn_room *slot = &c->rooms[c->nrooms];
     slot->room = g;
     if (group_add(g, c, &slot->index) != 0) {
         group_free_if_empty(&room_index, g);
-        return CONN_ERR_NOMEM;
+        return LH_ERR_NOMEM;
     }
     c->nrooms++;
     metrics.joins++;
     if (g->count == 1) cluster_interest(CLUSTER_ROOM, g->name, g->name_len, 1);
-    return CONN_OK;
+    return LH_OK;
 }
 
 static void leave_at(struct conn *c, int i)
@@ -71,9 +71,9 @@ int room_leave(struct conn *c, const char *name, size_t len)
 {
     struct group *g = group_find(&room_index, name, len);
     int i = g ? find_in_conn(c, g) : -1;
-    if (i < 0) return CONN_ERR_NOT_IN_ROOM;
+    if (i < 0) return LH_ERR_NOT_IN_ROOM;
     leave_at(c, i);
-    return CONN_OK;
+    return LH_OK;
 }
 
 void room_leave_all(struct conn *c)
@@ -96,18 +96,18 @@ int user_set(struct conn *c, const char *uid, size_t len)
 {
     if (len == 0) {
         user_clear(c);
-        return CONN_OK;
+        return LH_OK;
     }
     struct group *g = group_find(&user_index, uid, len);
-    if (g && g == c->user) return CONN_OK;
-    if (g && config.limit_per_user && g->count >= config.limit_per_user) return CONN_ERR_USER_LIMIT;
-    if (!g && !(g = group_get(&user_index, uid, len))) return CONN_ERR_NOMEM;
+    if (g && g == c->user) return LH_OK;
+    if (g && config.limit_per_user && g->count >= config.limit_per_user) return LH_ERR_USER_LIMIT;
+    if (!g && !(g = group_get(&user_index, uid, len))) return LH_ERR_NOMEM;
     user_clear(c);
     if (group_add(g, c, &c->user_index) != 0) {
         group_free_if_empty(&user_index, g);
-        return CONN_ERR_NOMEM;
+        return LH_ERR_NOMEM;
     }
     c->user = g;
     if (g->count == 1) cluster_interest(CLUSTER_USER, g->name, g->name_len, 1);
-    return CONN_OK;
+    return LH_OK;
 }

@@ -1,5 +1,5 @@
 /* room.h — rooms and the user index, on top of group.h, with the configured limits
- * (rooms per client, clients per room, connections per user). Errors are enum conn_err. */
+ * (rooms per client, clients per room, connections per user). Errors are enum lh_err. */
 #ifndef LUAHUB_ROOM_H
 #define LUAHUB_ROOM_H
 

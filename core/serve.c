@@ -84,7 +84,7 @@ static struct frame *probe(int ready_probe)
     char body[256];
     int n = snprintf(body, sizeof body,
                      "{\"alive\":true,\"ready\":%s,\"state\":\"%s\",\"uptime\":%.3f,\"clients\":%u%s%s%s}\n",
-                     draining ? "false" : "true", draining ? "draining" : "running", lh_uptime(),
+                     draining ? "false" : "true", draining ? "draining" : "running", server_uptime(),
                      hub_count(), cluster ? ",\"cluster\":\"" : "", cluster ? cluster : "",
                      cluster ? "\"" : "");
     int status = ready_probe && draining ? 503 : 200;

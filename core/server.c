@@ -1,4 +1,5 @@
 #include "server.h"
+#include "lh_api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +40,8 @@ int server_draining(void) { return stopping; }
 
 static ev_tstamp started_at;
 
-double lh_uptime(void) { return ev_now(EV_DEFAULT) - started_at; }
+double server_uptime(void) { return ev_now(EV_DEFAULT) - started_at; }
+double lh_uptime(void) { return server_uptime(); }
 
 static int split_addr(const char *addr, char *host, size_t hl, char *port, size_t pl)
 {
@@ -259,3 +261,5 @@ int server_run(void)
     log_info(0, "stopped");
     return 0;
 }
+
+int lh_draining(void) { return stopping; }

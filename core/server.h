@@ -11,7 +11,8 @@ int server_listen(const char *addr, int reuse_port, char *err, size_t errlen);
 int server_run(void);
 /* 1 once a stop signal arrived: new upgrades are refused with 503. */
 int server_draining(void);
+/* Seconds since the loop started. */
+double server_uptime(void);
 /* FFI: seconds since the loop started. */
-double lh_uptime(void);
 
 #endif

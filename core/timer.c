@@ -1,4 +1,5 @@
 #include "timer.h"
+#include "lh_api.h"
 
 #include <ev.h>
 #include <stdlib.h>

@@ -7,8 +7,6 @@
 #include <stdint.h>
 
 /* FFI: after seconds, then every repeat seconds (0 = once). Returns an id > 0, 0 on failure. */
-uint32_t lh_timer_start(double after, double repeat);
-void lh_timer_cancel(uint32_t id);
 
 void timer_set_generation(uint32_t generation);
 void timer_cancel_generation(uint32_t generation);

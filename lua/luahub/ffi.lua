@@ -45,7 +45,9 @@ double lh_now(void);
 void lh_set_log(int level, int format);
 void lh_count_error(const char *type);
 uint64_t lh_heap_bytes(void);
-double metrics_clock(void);
+double lh_clock(void);
+double lh_uptime(void);
+int lh_draining(void);
 
 const char *lh_node_id(void);
 int lh_is_remote(uint64_t id);

@@ -17,11 +17,6 @@ local hub = {}
 local script_config = {}
 local handler, middlewares, chain = nil, {}, nil
 
-ffi.cdef [[
-int server_draining(void);
-double lh_uptime(void);
-]]
-
 ----------------------------------------------------------------------------- logging and errors
 local levels = { debug = 0, info = 1, warn = 2, error = 3 }
 
@@ -212,7 +207,7 @@ function hub.global_room_count(room)
   if type(room) ~= "string" then error("hub.global_room_count: room must be a string", 2) end
   return C.lh_global_room_count(room, #room)
 end
-function hub.state() return C.server_draining() == 1 and "draining" or "running" end
+function hub.state() return C.lh_draining() == 1 and "draining" or "running" end
 function hub.uptime() return C.lh_uptime() end
 
 function hub.node_id()

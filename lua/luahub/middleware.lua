@@ -38,11 +38,11 @@ function M.metrics()
   local stats = require("luahub")._stats
   return function(next)
     return function(client, msg)
-      local started = C.metrics_clock()
+      local started = C.lh_clock()
       local r1, r2 = next(client, msg)
       stats.messages = stats.messages + 1
       if r2 then stats.errors[r2] = (stats.errors[r2] or 0) + 1 end
-      stats.handler_seconds = stats.handler_seconds + (C.metrics_clock() - started)
+      stats.handler_seconds = stats.handler_seconds + (C.lh_clock() - started)
       return r1, r2
     end
   end

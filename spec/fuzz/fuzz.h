@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lh_api.h"
 #include "config.h"
 #include "conn.h"
 #include "hub.h"

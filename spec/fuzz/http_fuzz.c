@@ -12,6 +12,7 @@
  * leftover bytes lie in what was read; an error has a known status and a reason; the
  * handshake gives a known status and an accept key; no target resolves to anything
  * but a regular file inside the static root. */
+#include "lh_api.h"
 #include "fuzz.h"
 
 #include "handshake.h"

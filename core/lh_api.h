@@ -1,0 +1,85 @@
+/* lh_api.h — every C function a script reaches through the LuaJIT FFI, and nothing else.
+ * This header is the one source of the C-Lua contract: the core's definitions include it
+ * (so the compiler checks them against it) and scripts/gen_contract.lua turns it into the
+ * ffi.cdef of lua/luahub/contract.lua. It holds plain C declarations only (no macros, no
+ * other includes), so the FFI can parse it as written.
+ *
+ * Ids are client ids (see conn.h); an int result is >= 0 on success or a negative
+ * enum lh_err code (lh_errors.h). Strings come as (pointer, length) pairs, not
+ * NUL-terminated; a returned const char * stays valid until the next call into the core. */
+#ifndef LUAHUB_LH_API_H
+#define LUAHUB_LH_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* sends: binary selects the opcode; text must be valid UTF-8; except lists ids to skip;
+ * fan-outs return the number of recipients queued */
+int lh_send(uint64_t id, const char *data, size_t len, int binary);
+int lh_broadcast(const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept);
+int lh_to_room(const char *room, size_t rlen, const char *data, size_t len, int binary,
+               const uint64_t *except, size_t nexcept);
+int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary,
+               const uint64_t *except, size_t nexcept);
+int lh_close(uint64_t id, int code, const char *reason, size_t reason_len);
+int lh_is_open(uint64_t id);
+uint32_t lh_count(void);
+void lh_want_dropped(int on);
+
+/* rooms */
+int lh_join(uint64_t id, const char *room, size_t len);
+int lh_leave(uint64_t id, const char *room, size_t len);
+int lh_leave_all(uint64_t id);
+void lh_detach(uint64_t id);
+int lh_in_room(uint64_t id, const char *room, size_t len);
+int lh_client_rooms(uint64_t id);
+const char *lh_client_room(uint64_t id, int i, size_t *len);
+int lh_room_size(const char *room, size_t len);
+uint64_t lh_room_member(const char *room, size_t len, uint32_t i);
+uint32_t lh_room_total(void);
+size_t lh_room_names(char *buf, size_t cap);
+
+/* users and metadata */
+int lh_set_user(uint64_t id, const char *uid, size_t len);
+const char *lh_user_of(uint64_t id, size_t *len);
+int lh_user_size(const char *uid, size_t len);
+uint64_t lh_user_member(const char *uid, size_t len, uint32_t i);
+int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl);
+const char *lh_meta_get(uint64_t id, const char *k, size_t kl, size_t *vl);
+int lh_meta_del(uint64_t id, const char *k, size_t kl);
+
+/* the upgrade request and the peer */
+const char *lh_header(uint64_t id, const char *name, size_t nl, size_t *len);
+const char *lh_target(uint64_t id, size_t *len);
+int lh_remote_addr(uint64_t id, char *buf, size_t len);
+double lh_connected_at(uint64_t id);
+
+/* cluster (single node: the node id is "", nothing is remote, counts are local) */
+const char *lh_node_id(void);
+int lh_is_remote(uint64_t id);
+double lh_global_count(void);
+double lh_global_room_count(const char *room, size_t len);
+int lh_cluster_nodes(void);
+const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, double *age);
+
+/* timers: ids > 0; the core calls back the script's timer dispatcher */
+uint32_t lh_timer_start(double after, double repeat);
+void lh_timer_cancel(uint32_t id);
+
+/* process: logs, clocks, state, counters */
+void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
+void lh_set_log(int level, int format);
+double lh_now(void);
+double lh_clock(void);
+double lh_uptime(void);
+int lh_draining(void);
+uint64_t lh_heap_bytes(void);
+void lh_count_error(const char *type);
+
+/* settings: 0, or -1 with a message naming the key in err */
+int lh_config_set_number(const char *key, double value, char *err, size_t errlen);
+int lh_config_set_string(const char *key, const char *value, char *err, size_t errlen);
+int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
+void lh_config_clear_list(const char *key);
+
+#endif
