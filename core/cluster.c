@@ -1,5 +1,4 @@
 #include "cluster.h"
-#include "lh_api.h"
 
 #include <arpa/inet.h>
 #include <ev.h>
@@ -31,8 +30,6 @@
 #define HEARTBEAT_ROOM_BYTES 60000
 /* Except lists up to this length are decoded on the stack. */
 #define EXCEPT_STACK 64
-
-uint64_t cluster_id_bits;
 
 /* Another node as its last heartbeat described it. report is a copy of that heartbeat's
  * payload, owned by the peer and replaced by the next one. */
@@ -67,7 +64,7 @@ static struct {
 
 /* cluster.node_id, else "HOSTNAME-PID". Fixed once the cluster starts: a script may ask
  * before its config is applied, and a reload does not rename a running node. */
-const char *lh_node_id(void)
+const char *cluster_node_id(void)
 {
     static char fallback[ENVELOPE_ORIGIN_MAX + 1];
     if (cl.adapter) return cl.node_id;
@@ -87,13 +84,13 @@ static unsigned node_tag(const char *id, size_t len)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)id[i]) * 16777619u;
-    unsigned tag = (h ^ (h >> 12) ^ (h >> 24)) & CLUSTER_TAG_MASK;
+    unsigned tag = (h ^ (h >> 12) ^ (h >> 24)) & CONN_TAG_MASK;
     return tag ? tag : 1;
 }
 
-static unsigned tag_of_id(uint64_t id) { return (unsigned)(id >> CLUSTER_TAG_SHIFT) & CLUSTER_TAG_MASK; }
+static unsigned tag_of_id(uint64_t id) { return (unsigned)(id >> CONN_TAG_SHIFT) & CONN_TAG_MASK; }
 
-int lh_is_remote(uint64_t id)
+int cluster_is_remote(uint64_t id)
 {
     unsigned tag = tag_of_id(id);
     return cl.adapter && tag && tag != cl.tag;
@@ -168,10 +165,10 @@ static void subscribe(struct chan ch, int on)
     if (rc != 0) log_debug(0, "cluster: %s %s failed", on ? "subscribe" : "unsubscribe", ch.name);
 }
 
-void cluster_interest(enum cluster_scope scope, const char *name, size_t len, int on)
+void cluster_interest(int scope, const char *name, size_t len, int on)
 {
     if (!cl.adapter || !cl.up) return;   /* (re)connecting subscribes from the indexes */
-    subscribe(channel(scope == CLUSTER_ROOM ? "room" : "user", name, len), on);
+    subscribe(channel(scope == HUB_ROOM ? "room" : "user", name, len), on);
 }
 
 /* After every (re)connect: the global and node channels, and one channel per local room
@@ -202,25 +199,26 @@ static int publish(struct chan ch, const struct envelope *e)
     return 0;
 }
 
-int cluster_relay(int local, enum envelope_kind kind, const char *target, size_t tlen,
-                  const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept)
+/* After a local fan-out (the hub has checked the text): the same send for the nodes with
+ * interest in its channel. */
+static void relay_fan_out(enum hub_target to, const char *target, size_t tlen, const char *data,
+                          size_t len, int binary, const uint64_t *except, size_t nexcept)
 {
-    if (local < 0 || !cl.adapter) return local;
-    /* a fan-out with local recipients has already checked the text */
-    if (!binary && local == 0 && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
-    struct chan ch = kind == ENVELOPE_BROADCAST ? channel("all", NULL, 0)
-                   : channel(kind == ENVELOPE_ROOM ? "room" : "user", target, tlen);
+    if (!cl.adapter) return;
+    enum envelope_kind kind = to == HUB_ALL ? ENVELOPE_BROADCAST
+                            : to == HUB_ROOM ? ENVELOPE_ROOM : ENVELOPE_USER;
+    struct chan ch = to == HUB_ALL ? channel("all", NULL, 0)
+                   : channel(to == HUB_ROOM ? "room" : "user", target, tlen);
     struct envelope e = { .kind = (uint8_t)kind, .flags = binary ? ENVELOPE_FLAG_BINARY : 0,
                           .origin = cl.node_id, .origin_len = cl.node_len,
                           .target = target, .target_len = tlen,
                           .except = except, .nexcept = nexcept, .payload = data, .payload_len = len };
     publish(ch, &e);
-    return local;
 }
 
-int cluster_relay_client(uint64_t id, const char *data, size_t len, int binary)
+static int relay_to_client(uint64_t id, const char *data, size_t len, int binary)
 {
-    if (!lh_is_remote(id)) return LH_ERR_CLOSED;
+    if (!cluster_is_remote(id)) return LH_ERR_CLOSED;
     if (!binary && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
     uint8_t target[8];
     envelope_put_u64(target, id);
@@ -332,7 +330,7 @@ static void beat_cb(struct ev_loop *loop, ev_timer *w, int revents)
     send_heartbeat();
 }
 
-double lh_global_count(void)
+double cluster_global_count(void)
 {
     double n = hub_count();
     for (int i = 0; i < cl.npeers; i++) n += cl.peers[i].hb.clients;
@@ -368,7 +366,7 @@ static double distinct_rooms(void)
     return n;
 }
 
-double lh_global_room_count(const char *room, size_t len)
+double cluster_global_room_count(const char *room, size_t len)
 {
     if (!room) return distinct_rooms();
     struct group *g = group_find(&room_index, room, len);
@@ -377,12 +375,12 @@ double lh_global_room_count(const char *room, size_t len)
     return n;
 }
 
-int lh_cluster_nodes(void) { return 1 + cl.npeers; }
+int cluster_nodes(void) { return 1 + cl.npeers; }
 
-const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, double *age)
+const char *cluster_node(int i, size_t *len, double *clients, double *rooms, double *age)
 {
     if (i == 0) {
-        const char *self = lh_node_id();
+        const char *self = cluster_node_id();
         *len = strlen(self);
         *clients = hub_count();
         *rooms = room_index.count;
@@ -423,13 +421,15 @@ static void on_message(const char *ch, size_t clen, const uint8_t *data, size_t 
         return;
     case ENVELOPE_CLIENT:
         if (e.target_len == 8)
-            lh_send(envelope_get_u64((const uint8_t *)e.target), e.payload, e.payload_len, binary);
+            hub_send(envelope_get_u64((const uint8_t *)e.target), e.payload, e.payload_len, binary);
         return;
     default: {
         uint64_t stack[EXCEPT_STACK], *except = stack;
         if (e.nexcept > EXCEPT_STACK && !(except = malloc(e.nexcept * sizeof *except))) return;
         for (size_t i = 0; i < e.nexcept; i++) except[i] = envelope_except_at(&e, i);
-        hub_deliver(e.kind, e.target, e.target_len, e.payload, e.payload_len, binary, except, e.nexcept);
+        enum hub_target to = e.kind == ENVELOPE_BROADCAST ? HUB_ALL
+                           : e.kind == ENVELOPE_ROOM ? HUB_ROOM : HUB_USER;
+        hub_deliver(to, e.target, e.target_len, e.payload, e.payload_len, binary, except, e.nexcept);
         if (except != stack) free(except);
     }
     }
@@ -496,6 +496,13 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static const struct cluster_events events = { on_up, on_down, on_message, on_error };
+
+uint64_t cluster_id_tag(void) { return cl.adapter ? (uint64_t)cl.tag << CONN_TAG_SHIFT : 0; }
+
+const struct hub_relay cluster_relay = {
+    .fan_out = relay_fan_out,
+    .to_client = relay_to_client,
+};
 
 const char *cluster_status(void)
 {
@@ -581,14 +588,13 @@ int cluster_start(char *err, size_t errlen)
                  config.cluster_url, config.cluster_adapter);
         return -1;
     }
-    if (strlen(lh_node_id()) > ENVELOPE_ORIGIN_MAX) {
+    if (strlen(cluster_node_id()) > ENVELOPE_ORIGIN_MAX) {
         snprintf(err, errlen, "cluster.node_id: at most %d bytes", ENVELOPE_ORIGIN_MAX);
         return -1;
     }
-    snprintf(cl.node_id, sizeof cl.node_id, "%s", lh_node_id());
+    snprintf(cl.node_id, sizeof cl.node_id, "%s", cluster_node_id());
     cl.node_len = strlen(cl.node_id);
     cl.tag = node_tag(cl.node_id, cl.node_len);
-    cluster_id_bits = (uint64_t)cl.tag << CLUSTER_TAG_SHIFT;
     cl.heartbeat = config.cluster_heartbeat;
     cl.prefix = strdup(config.cluster_channel_prefix ? config.cluster_channel_prefix : "luahub");
     srand48((long)getpid() ^ (long)ev_time());

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "hub.h"
 
 /* ------------------------------------------------------------------ adapter interface */
 
@@ -72,35 +73,31 @@ struct cluster_adapter *cluster_nats_new(const struct cluster_url *u, const stru
 
 /* ------------------------------------------------------------------ the core's side */
 
-/* Bits ORed into every connection id (0 without a cluster); see conn_new. */
-extern uint64_t cluster_id_bits;
-#define CLUSTER_TAG_SHIFT 41
-#define CLUSTER_TAG_MASK 0xfffu
-#define CLUSTER_GEN_MASK 0x1fffffu     /* connection id generations wrap at 21 bits */
-
 /* Reads config.cluster_*, starts connecting and the heartbeat timer. Does nothing without
  * cluster.adapter. -1 with the cause in err on a bad setting (bad URL). */
 int cluster_start(char *err, size_t errlen);
 void cluster_stop(void);
 /* NULL without a cluster; "ok" while the broker is connected, else "degraded". */
 const char *cluster_status(void);
+/* This node's tag, shifted into place for client ids (conn_set_id_tag); 0 without a cluster. */
+uint64_t cluster_id_tag(void);
 
-enum cluster_scope { CLUSTER_ROOM, CLUSTER_USER };
-/* room.c: the node's first member of a room / connection of a user appeared (on = 1), or
- * its last one is leaving (on = 0): subscribe to or unsubscribe from that channel. */
-void cluster_interest(enum cluster_scope scope, const char *name, size_t len, int on);
+/* The hub's relay, registered with hub_set_relay (and cluster_interest with
+ * room_on_interest) once the cluster started. */
+extern const struct hub_relay cluster_relay;
+/* Subscribes to (on = 1) or from a room's or user's channel (scope: enum hub_target). */
+void cluster_interest(int scope, const char *name, size_t len, int on);
 
-/* hub.c, after the local fan-out: relays the operation to the other nodes when local is
- * not an error, and returns local unchanged. target is the room or user (NULL for a
- * broadcast). */
-int cluster_relay(int local, enum envelope_kind kind, const char *target, size_t tlen,
-                  const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept);
-/* hub.c, for a client id that is not open here: relays to its node. LH_OK when
- * published, LH_ERR_CLOSED when the id is this node's (or there is no cluster). */
-int cluster_relay_client(uint64_t id, const char *data, size_t len, int binary);
-
-/* FFI (lua/luahub/ffi.lua). */
+/* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. */
+const char *cluster_node_id(void);
+/* 1 for an id of another node's client. */
+int cluster_is_remote(uint64_t id);
+/* Clients on every live node. */
+double cluster_global_count(void);
 /* Members of room on every live node; with room NULL, distinct rooms over all nodes. */
-/* Live nodes, this one first. lh_cluster_node fills the counts and returns the id. */
+double cluster_global_room_count(const char *room, size_t len);
+/* Live nodes, this one first. cluster_node fills the counts and returns the id. */
+int cluster_nodes(void);
+const char *cluster_node(int i, size_t *len, double *clients, double *rooms, double *age);
 
 #endif

@@ -10,22 +10,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "cluster.h"
 #include "config.h"
 #include "handshake.h"
 #include "http.h"
-#include "hub.h"
 #include "log.h"
-#include "lua_bridge.h"
-#include "room.h"
-#include "meta.h"
 #include "metrics.h"
-#include "serve.h"
-#include "server.h"
 #include "ws.h"
 
-#define SLOT_BITS 20
-#define SLOT_MAX (1u << SLOT_BITS)
+#define SLOT_MAX (1u << CONN_SLOT_BITS)
 #define LINGER_SECONDS 2.0
 #define READ_BUF_SIZE (256 * 1024)
 #define IOV_BATCH 256
@@ -38,6 +30,10 @@ static uint32_t *free_slots;
 static uint32_t nfree, slots_used, slot_cap;
 static uint32_t open_count;
 
+static const struct transport_events *upper;
+static size_t alloc_size = sizeof(struct conn);
+static uint64_t id_tag;
+
 static struct conn *dirty_head;
 /* One read buffer shared by all connections: reads are consumed before the next one, so
  * an idle connection costs no receive buffer of its own. */
@@ -46,7 +42,6 @@ static uint8_t read_buf[READ_BUF_SIZE];
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_destroy(struct conn *c);
-static void flush_one(struct conn *c);
 
 static int slot_alloc(uint32_t *out)
 {
@@ -83,6 +78,14 @@ struct conn *conn_by_id(uint64_t id)
 
 uint32_t conn_open_count(void) { return open_count; }
 
+void conn_init(const struct transport_events *ev, size_t conn_size)
+{
+    upper = ev;
+    alloc_size = conn_size > sizeof(struct conn) ? conn_size : sizeof(struct conn);
+}
+
+void conn_set_id_tag(uint64_t bits) { id_tag = bits; }
+
 static void set_events(struct conn *c, int events)
 {
     if ((c->io.events & (EV_READ | EV_WRITE)) == events) return;
@@ -94,7 +97,7 @@ static void set_events(struct conn *c, int events)
 struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     uint32_t slot;
-    struct conn *c = calloc(1, sizeof *c);
+    struct conn *c = calloc(1, alloc_size);
     if (!c || slot_alloc(&slot) != 0) {
         free(c);
         close(fd);
@@ -110,9 +113,9 @@ struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
     c->fd = fd;
     /* generations wrap at 21 bits (never 0) to leave room for the cluster's node tag
      * below 2^53, where ids stay exact as Lua numbers */
-    slot_gen[slot] = (slot_gen[slot] + 1) & CLUSTER_GEN_MASK;
+    slot_gen[slot] = (slot_gen[slot] + 1) & CONN_GEN_MASK;
     if (!slot_gen[slot]) slot_gen[slot] = 1;
-    c->id = cluster_id_bits | ((uint64_t)slot_gen[slot] << SLOT_BITS) | slot;
+    c->id = id_tag | ((uint64_t)slot_gen[slot] << CONN_SLOT_BITS) | slot;
     slots[slot] = c;
     open_count++;
     if (addrlen <= sizeof c->addr) memcpy(&c->addr, addr, addrlen);
@@ -160,59 +163,20 @@ void conn_kill(struct conn *c, int code)
     conn_mark_dirty(c);
 }
 
-int conn_send(struct conn *c, struct frame *f)
+int conn_writable(const struct conn *c)
 {
-    if (c->phase != PHASE_WS || c->killed || c->close_queued || c->want_close)
-        return LH_ERR_CLOSED;
-    struct sendq *q = &c->q;
-    int over = (config.sendq_messages && q->count >= config.sendq_messages) ||
-               (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
-    if (over && !c->write_blocked) {
-        /* A queue can fill within one pass (a client pipelining hundreds of messages, a
-         * burst of broadcasts) while its socket would take everything: write now rather
-         * than drop, so the policies only ever hit clients whose socket is full. This
-         * cannot tear the connection down (it is not closing), so it is safe inside a
-         * fan-out loop. */
-        flush_one(c);
-        over = (config.sendq_messages && q->count >= config.sendq_messages) ||
-               (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
-    }
-    if (over) {
-        switch (config.sendq_policy) {
-        case SENDQ_DROP_NEWEST:
-            hub_note_dropped(c, f);
-            return LH_ERR_QUEUE_FULL;
-        case SENDQ_DROP_OLDEST:
-            while (over) {
-                struct frame *old = sendq_drop_oldest(q);
-                if (!old) break;
-                hub_note_dropped(c, old);
-                frame_unref(old);
-                over = (config.sendq_messages && q->count >= config.sendq_messages) ||
-                       (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
-            }
-            if (over) {
-                hub_note_dropped(c, f);
-                return LH_ERR_QUEUE_FULL;
-            }
-            break;
-        case SENDQ_CLOSE:
-            hub_note_dropped(c, f);
-            log_warn(c->id, "send queue full (%u messages, %llu bytes): closing slow client",
-                     q->count, (unsigned long long)q->bytes);
-            /* The queue is full, so a close frame would wait behind it; drop it and close now. */
-            sendq_drop_unsent(q);
-            ws_queue_close(c, 1008, "send queue overflow", 19);
-            return LH_ERR_QUEUE_FULL;
-        }
-    }
-    if (sendq_push(q, frame_ref(f)) != 0) {
+    return c->phase == PHASE_WS && !c->killed && !c->close_queued && !c->want_close;
+}
+
+int conn_queue(struct conn *c, struct frame *f)
+{
+    if (!conn_writable(c)) return -1;
+    if (sendq_push(&c->q, frame_ref(f)) != 0) {
         frame_unref(f);
-        return LH_ERR_NOMEM;
+        return -1;
     }
-    metrics.messages_sent++;
     conn_mark_dirty(c);
-    return LH_OK;
+    return 0;
 }
 
 int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
@@ -234,9 +198,7 @@ int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
 
 int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
 {
-    if (c->phase != PHASE_WS || c->killed || c->close_queued || c->want_close)
-        return LH_ERR_CLOSED;
-    if (reason_len > 123) return LH_ERR_BAD_ARG;
+    if (!conn_writable(c) || reason_len > 123) return -1;
     c->want_close = 1;
     c->close_code = (uint16_t)code;
     if (reason_len) {
@@ -247,7 +209,23 @@ int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
         }
     }
     conn_mark_dirty(c);
-    return LH_OK;
+    return 0;
+}
+
+void conn_close_now(struct conn *c, int code, const char *reason)
+{
+    ws_queue_close(c, code, reason, reason ? strlen(reason) : 0);
+}
+
+int conn_close_code(const struct conn *c) { return c->close_code ? c->close_code : 1006; }
+
+/* The close event, once per open: from the linger start or the teardown, whichever
+ * comes first. */
+static void report_close(struct conn *c)
+{
+    if (!c->opened) return;
+    c->opened = 0;
+    upper->close(c);
 }
 
 /* After our close frame (or an HTTP response) is fully written: stop writing, keep reading
@@ -255,7 +233,7 @@ int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
  * receive buffer never turn the close into a reset that loses the frame we just sent. */
 static void start_linger(struct conn *c)
 {
-    if (c->phase == PHASE_WS) hub_remove(c);
+    report_close(c);
     c->phase = PHASE_LINGER;
     c->phase_since = ev_now(EV_DEFAULT);
     sendq_release(&c->q);
@@ -271,7 +249,7 @@ static void conn_destroy(struct conn *c)
 {
     c->killed = 1;
     c->dirty = 1;
-    if (c->phase == PHASE_WS || c->in_hub) hub_remove(c);
+    report_close(c);
     ev_io_stop(EV_DEFAULT, &c->io);
     ev_timer_stop(EV_DEFAULT, &c->timer);
     close(c->fd);
@@ -280,8 +258,6 @@ static void conn_destroy(struct conn *c)
     ws_free(c);
     free(c->ctrl);
     free(c->close_reason);
-    meta_free(c);
-    user_clear(c);
     free(c->req_head);
     uint32_t slot = (uint32_t)(c->id & (SLOT_MAX - 1));
     slots[slot] = NULL;
@@ -293,7 +269,7 @@ static void conn_destroy(struct conn *c)
 /* Writes as much of ctrl and the queue as the socket takes, in stream order:
  * [rest of a partly written data frame][control frames][whole data frames...].
  * Control frames go at the first frame boundary; nothing follows a close frame. */
-static void flush_one(struct conn *c)
+void conn_flush(struct conn *c)
 {
     ev_tstamp now = ev_now(EV_DEFAULT);
     for (;;) {
@@ -382,7 +358,7 @@ void conn_flush_dirty(void)
             conn_destroy(c);
             continue;
         }
-        flush_one(c);
+        conn_flush(c);
     }
 }
 
@@ -416,20 +392,8 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
         answer_error(c, hs.status, hs.extra_headers, hs.reason);
         return;
     }
-    if (config.limit_connections && hub_count() >= config.limit_connections) {
-        conn_remote_addr(c, addr, sizeof addr);
-        log_warn(c->id, "upgrade from %s refused: %u connections is the limit", addr,
-                 config.limit_connections);
-        metrics.refused[REFUSE_LIMIT]++;
-        answer_error(c, 503, "Retry-After: 5\r\n", "connection limit reached");
-        return;
-    }
-    if (server_draining()) {
-        metrics.refused[REFUSE_DRAINING]++;
-        answer_error(c, 503, "Retry-After: 5\r\n", "server is draining");
-        return;
-    }
-    /* Keep the request head for client:header()/query(): it is all a script may ask. */
+    /* Keep the request head for client:header()/query(): it is all a script may ask,
+     * from admission on. */
     uint32_t head_len = c->http->head_len;
     c->req_head = malloc(head_len ? head_len : 1);
     if (!c->req_head) {
@@ -438,13 +402,10 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     }
     memcpy(c->req_head, c->http->buf, head_len);
     c->req_head_len = head_len;
-    char reason[256];
-    int status = lua_bridge_before_connect(c, c->http, reason, sizeof reason);
-    if (status != 0) {
-        conn_remote_addr(c, addr, sizeof addr);
-        log_info(c->id, "upgrade from %s rejected by before_connect: %d %s", addr, status, reason);
-        metrics.refused[status == 429 ? REFUSE_USER_LIMIT : REFUSE_HOOK]++;
-        answer_error(c, status, NULL, reason);
+    struct admission adm = { 0 };
+    upper->admit(c, c->http, &adm);
+    if (adm.status != 0) {
+        answer_error(c, adm.status, adm.extra_headers, adm.reason[0] ? adm.reason : "refused");
         return;
     }
     /* The 101 goes through ctrl, not the send queue: ctrl is written ahead of queued
@@ -462,9 +423,9 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     c->phase_since = c->last_pong = c->last_ping = c->last_active = ev_now(EV_DEFAULT);
     metrics.connections_total++;
     conn_mark_dirty(c);
-    hub_add(c);
     conn_arm_timer(c);
-    lua_bridge_on_open(c);
+    c->opened = 1;
+    upper->open(c);
     /* rest (frames sent right behind the request) points into the request's buffer:
      * the request is freed only after they are fed. */
     if (rest_len && !c->killed && ws_feed(c, (const uint8_t *)rest, rest_len) != 0 &&
@@ -498,7 +459,7 @@ static void on_http_bytes(struct conn *c, const char *buf, size_t n)
         answer_error(c, 400, NULL, "this path only serves WebSocket upgrades");
         return;
     }
-    answer_http(c, serve_http(c, c->http));
+    answer_http(c, upper->http(c, c->http));
 }
 
 static void on_readable(struct conn *c)
@@ -546,7 +507,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     if ((revents & EV_WRITE) && !c->killed) {
         /* Writable again: flush now rather than wait for the next pass. */
         if (c->dirty) return;
-        flush_one(c);
+        conn_flush(c);
     }
 }
 
@@ -635,8 +596,13 @@ int conn_close_idle(double idle_seconds, int code, const char *reason)
     for (uint32_t s = 0; s < slots_used; s++) {
         struct conn *c = slots[s];
         if (c && c->phase == PHASE_WS && now - c->last_active >= idle_seconds &&
-            conn_close(c, code, reason, strlen(reason)) == LH_OK)
+            conn_close(c, code, reason, strlen(reason)) == 0)
             closed++;
     }
     return closed;
+}
+
+void conn_deliver(struct conn *c, int opcode, const uint8_t *data, size_t len)
+{
+    upper->message(c, opcode, data, len);
 }

@@ -1,7 +1,9 @@
-/* conn.h — one client connection: socket I/O, its phase (HTTP request, WebSocket, linger),
- * its send queue and control-frame buffer, and its timers.
+/* conn.h — the transport: one client connection's socket I/O, its phase (HTTP request,
+ * WebSocket, linger), its send queue and control-frame buffer, and its timers. It knows
+ * nothing of Lua, rooms or brokers: it reports what happens through the events table an
+ * upper layer registers once at start-up (conn_init), and takes frames to write.
  *
- * Writing is late and batched: conn_send only appends a frame reference and marks the
+ * Writing is late and batched: conn_queue only appends a frame reference and marks the
  * connection dirty; conn_flush_dirty (run once per loop pass from an ev_prepare) writes
  * each dirty connection's whole queue with one writev. A connection is never freed
  * while a caller may still hold it: teardown requested during a pass (conn_kill) happens
@@ -13,43 +15,53 @@
 #include <netinet/in.h>
 #include <stdint.h>
 
-#include "lh_errors.h"
 #include "sendq.h"
+#include "ws_stream.h"
 
+struct conn;
+struct frame;
 struct http_req;
 struct ws;
 
 enum conn_phase { PHASE_HTTP, PHASE_WS, PHASE_LINGER };
 
-struct group;
+/* Ids are tag << 41 | generation << 20 | slot: an id held after its connection closed
+ * never matches a new connection in that slot (generations wrap at 2^21 reuses), and the
+ * tag (0 on a single node, set by the cluster) makes ids unique across nodes while they
+ * stay below 2^53, exact as Lua numbers. */
+#define CONN_SLOT_BITS 20
+#define CONN_GEN_MASK 0x1fffffu
+#define CONN_TAG_SHIFT 41
+#define CONN_TAG_MASK 0xfffu
 
-/* Frame boundaries of the incoming WebSocket stream, tracked from headers (ws.c). */
-struct ws_stream {
-    uint8_t hdr[14];
-    uint8_t hdr_len;
-    uint8_t in_message;          /* a fragmented data message is open */
-    uint8_t held_len;
-    uint64_t payload_left;
-    uint8_t *held;               /* start of a close frame waiting for the rest (ws.c) */
+/* The answer to an upgrade request that passed the RFC 6455 checks. */
+struct admission {
+    int status;                  /* 0 to accept, else the HTTP status to refuse with */
+    const char *extra_headers;   /* for a refusal, e.g. "Retry-After: 5\r\n"; may be NULL */
+    char reason[256];            /* for a refusal: the body and the log line */
 };
 
-/* One room a connection is in, and its index in the room's member array. */
-struct conn_room {
-    struct group *room;
-    uint32_t index;
-};
-
-/* Script metadata: key and a JSON-encoded value, kept in C so it survives a reload. */
-struct meta_entry {
-    char *key;
-    char *value;
-    uint32_t key_len, value_len;
+/* What the transport reports upward. The pointers stay valid for the call only. */
+struct transport_events {
+    /* An upgrade request passed the handshake checks; fill a->status to refuse it. The
+     * request head is already kept (conn_request_head works). */
+    void (*admit)(struct conn *c, const struct http_req *r, struct admission *a);
+    /* The 101 is queued: the connection is a WebSocket. */
+    void (*open)(struct conn *c);
+    /* A whole data message (opcode WS_TEXT or WS_BINARY, text already UTF-8 checked). */
+    void (*message)(struct conn *c, int opcode, const uint8_t *data, size_t len);
+    /* A WebSocket that was opened is over: once per open, with its final code and reason
+     * (conn_close_code, c->close_reason). Queues no longer take frames. */
+    void (*close)(struct conn *c);
+    /* A complete plain HTTP request (not an upgrade): the whole response, or NULL to drop
+     * the connection (allocation failure). */
+    struct frame *(*http)(struct conn *c, const struct http_req *r);
 };
 
 struct conn {
     ev_io io;
     ev_timer timer;
-    uint64_t id;                 /* (generation << 20) | slot: stable handle for Lua */
+    uint64_t id;
     int fd;
     uint8_t phase;
     uint8_t dirty;               /* on the dirty list */
@@ -58,10 +70,9 @@ struct conn {
     uint8_t close_queued;        /* a close frame is in ctrl (or sent): no data after it */
     uint8_t close_after_flush;   /* plain HTTP: linger once the response is written */
     uint8_t write_blocked;
-    uint8_t in_hub;
+    uint8_t opened;              /* open was reported; close is still due */
     uint8_t deflate;             /* permessage-deflate negotiated */
-    uint16_t close_code;         /* code of want_close, then the final code for hooks */
-    uint32_t hub_index;
+    uint16_t close_code;         /* code of want_close, then the final code */
     struct sendq q;
     uint8_t *ctrl;               /* the 101, control frames (pong, close); never dropped;
                                   * written ahead of queued frames, freed once written */
@@ -70,34 +81,43 @@ struct conn {
     struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
     struct ws_stream stream;
     char *close_reason;          /* reason of want_close, NULL if none */
-    struct conn_room *rooms;
-    uint16_t nrooms, rooms_cap;
-    uint16_t nmeta;
-    struct group *user;          /* user index group, NULL if no user id */
-    uint32_t user_index;
-    struct meta_entry *meta;
     char *req_head;              /* copy of the upgrade request head, for header()/query() */
     uint32_t req_head_len;
-    double rate_tokens;          /* limits.message_rate token bucket */
-    ev_tstamp rate_last, connected_at;
     ev_tstamp last_active;       /* last message received (drain closes idle clients) */
     ev_tstamp last_pong, last_ping, blocked_since, phase_since;
     struct conn *next_dirty;
     struct sockaddr_in6 addr;    /* peer; AF_INET addresses are stored as sockaddr_in */
 };
 
+/* Registers the upper layer. Every connection is allocated with conn_size bytes (at least
+ * sizeof(struct conn)), zeroed, the struct conn first: the layer above keeps its per-client
+ * state behind it with no second allocation. */
+void conn_init(const struct transport_events *events, size_t conn_size);
+/* Bits ORed into every later id (the cluster's node tag, already shifted). */
+void conn_set_id_tag(uint64_t bits);
+
 /* Takes ownership of an accepted non-blocking fd. NULL (fd closed) on failure. */
 struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen);
 struct conn *conn_by_id(uint64_t id);
 
-/* Queues a frame for c, taking a new reference (the caller keeps its own). Applies the
- * send-queue bounds and policy; a slow client under policy "close" is killed after the
- * pass. Returns LH_OK, LH_ERR_CLOSED or LH_ERR_QUEUE_FULL. */
-int conn_send(struct conn *c, struct frame *f);
-/* Queues raw bytes already framed (control frames from wslay). Never dropped. */
+/* 1 while c is a WebSocket that takes data frames (not closing). */
+int conn_writable(const struct conn *c);
+/* Appends a frame to c's queue, taking a new reference (the caller keeps its own). No
+ * bound is applied here: that is the hub's policy. 0, or -1 when c does not take frames
+ * (conn_writable is 0) or on allocation failure. */
+int conn_queue(struct conn *c, struct frame *f);
+/* Writes c's queue now instead of at the end of the pass (the hub does this before
+ * applying a full queue's policy). Safe inside a fan-out: it never tears c down. */
+void conn_flush(struct conn *c);
+/* Queues raw bytes already framed (control frames from wslay). Never dropped. -1 when
+ * the control buffer would exceed its bound. */
 int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n);
-/* Starts the close handshake after the data queued so far. */
+/* Starts the close handshake after the data queued so far. 0, or -1 when c is closing
+ * already or the reason exceeds 123 bytes. */
 int conn_close(struct conn *c, int code, const char *reason, size_t reason_len);
+/* Sends a close frame now, ahead of whatever is queued and not yet started (the caller
+ * has dropped that). */
+void conn_close_now(struct conn *c, int code, const char *reason);
 /* Drops the connection at the end of the pass without a close handshake. */
 void conn_kill(struct conn *c, int code);
 void conn_mark_dirty(struct conn *c);
@@ -107,10 +127,15 @@ void conn_flush_dirty(void);
 void conn_arm_timer(struct conn *c);
 /* Textual peer address "ip:port". */
 void conn_remote_addr(const struct conn *c, char *buf, size_t len);
+/* The final close code for hooks: received, else sent, else 1006. */
+int conn_close_code(const struct conn *c);
 /* Closes (after their queued data) WebSocket clients that sent nothing for idle_seconds. */
 int conn_close_idle(double idle_seconds, int code, const char *reason);
 /* Closes every connection with code (shutdown). */
 void conn_close_all(int code, const char *reason);
 uint32_t conn_open_count(void);
+
+/* ws.c: a whole message for the layer above. */
+void conn_deliver(struct conn *c, int opcode, const uint8_t *data, size_t len);
 
 #endif

@@ -59,7 +59,7 @@ struct group *group_get(struct group_index *ix, const char *name, size_t len)
     return g;
 }
 
-int group_add(struct group *g, struct conn *c, uint32_t *index_slot)
+int group_add(struct group *g, struct client *c, uint32_t *index_slot)
 {
     if (g->count == g->cap) {
         uint32_t cap = g->cap ? g->cap * 2 : 4;

@@ -1,9 +1,9 @@
-/* group.h — named sets of connections with O(1) add and remove: rooms, and the user
- * index (all connections of one user id) are both groups. A group is created lazily by
+/* group.h — named sets of clients with O(1) add and remove: rooms, and the user index
+ * (all connections of one user id) are both groups. A group is created lazily by
  * its first member and freed when the last one leaves.
  *
- * Membership is two-sided: group->members[i] holds the connection and a pointer to the
- * slot where the connection keeps i (its back-reference), so a swap-remove can tell the
+ * Membership is two-sided: group->members[i] holds the client and a pointer to the
+ * slot where the client keeps i (its back-reference), so a swap-remove can tell the
  * moved member its new index. Whoever moves a back-reference slot calls group_rebind. */
 #ifndef LUAHUB_GROUP_H
 #define LUAHUB_GROUP_H
@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct conn;
+struct client;
 
 struct member {
-    struct conn *conn;
-    uint32_t *index_slot;        /* where the connection stores this member's index */
+    struct client *client;
+    uint32_t *index_slot;        /* where the client stores this member's index */
 };
 
 struct group {
@@ -36,7 +36,7 @@ struct group *group_find(const struct group_index *ix, const char *name, size_t 
 /* Finds or creates; NULL on allocation failure. */
 struct group *group_get(struct group_index *ix, const char *name, size_t len);
 /* Adds c; *index_slot receives its index. -1 on allocation failure. */
-int group_add(struct group *g, struct conn *c, uint32_t *index_slot);
+int group_add(struct group *g, struct client *c, uint32_t *index_slot);
 /* Removes the member at index; frees the group (unlinking it from ix) when it empties,
  * unless ix is NULL (a group that lives on empty). Returns 1 if the group was freed. */
 int group_remove(struct group_index *ix, struct group *g, uint32_t index);

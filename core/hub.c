@@ -1,34 +1,30 @@
 #include "hub.h"
-#include "lh_api.h"
 
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "cluster.h"
+#include "backpressure.h"
 #include "config.h"
-#include "conn.h"
 #include "deflate.h"
 #include "group.h"
 #include "log.h"
-#include "lua_bridge.h"
 #include "meta.h"
 #include "metrics.h"
 #include "room.h"
 #include "utf8.h"
-#include "ws.h"
 
 /* Every open client is a member of one group that lives on empty, so broadcast, room and
  * user sends share one fan-out loop over a member array. */
 static struct group *everyone;
+static const struct hub_script_events *script;
+static const struct hub_relay *relay;
+static int draining;
 
-/* on_send_dropped events wait here until the fan-out that caused them has returned. */
-struct dropped_event { uint64_t id; struct frame *frame; };
-#define DROPPED_PENDING_MAX 65536
-static struct dropped_event *dropped;
-static uint32_t ndropped, dropped_cap;
-static int want_dropped;
+void hub_set_script(const struct hub_script_events *ev) { script = ev; }
+void hub_set_relay(const struct hub_relay *r) { relay = r; }
+void hub_set_draining(int on) { draining = on; }
+int hub_draining(void) { return draining; }
 
 static struct group *everyone_group(void)
 {
@@ -42,88 +38,132 @@ static struct group *everyone_group(void)
     return everyone;
 }
 
-void hub_add(struct conn *c)
+uint32_t hub_count(void) { return everyone ? everyone->count : 0; }
+
+struct client *hub_any(uint64_t id)
 {
-    if (c->in_hub) return;
-    if (group_add(everyone_group(), c, &c->hub_index) != 0) {
+    struct conn *c = conn_by_id(id);
+    return c ? client_of(c) : NULL;
+}
+
+struct client *hub_client(uint64_t id)
+{
+    struct client *cl = hub_any(id);
+    return cl && cl->in_hub ? cl : NULL;
+}
+
+/* ------------------------------------------------------------------ transport events */
+
+/* Admission: the hub's own limits first, then the script's before_connect hooks. */
+void hub_on_admit(struct conn *c, const struct http_req *r, struct admission *a)
+{
+    char addr[64];
+    if (config.limit_connections && hub_count() >= config.limit_connections) {
+        conn_remote_addr(c, addr, sizeof addr);
+        log_warn(c->id, "upgrade from %s refused: %u connections is the limit", addr,
+                 config.limit_connections);
+        metrics.refused[REFUSE_LIMIT]++;
+        *a = (struct admission){ 503, "Retry-After: 5\r\n", "connection limit reached" };
+        return;
+    }
+    if (draining) {
+        metrics.refused[REFUSE_DRAINING]++;
+        *a = (struct admission){ 503, "Retry-After: 5\r\n", "server is draining" };
+        return;
+    }
+    if (!script) return;
+    script->admit(client_of(c), r, a);
+    if (a->status) {
+        conn_remote_addr(c, addr, sizeof addr);
+        log_info(c->id, "upgrade from %s rejected by before_connect: %d %s", addr, a->status,
+                 a->reason);
+        metrics.refused[a->status == 429 ? REFUSE_USER_LIMIT : REFUSE_HOOK]++;
+    }
+}
+
+void hub_on_open(struct conn *c)
+{
+    struct client *cl = client_of(c);
+    if (group_add(everyone_group(), cl, &cl->hub_index) != 0) {
         log_error(c->id, "out of memory adding a client");
         conn_kill(c, 1011);
         return;
     }
-    c->in_hub = 1;
-    c->connected_at = ev_now(EV_DEFAULT);
+    cl->in_hub = 1;
+    cl->connected_at = ev_now(EV_DEFAULT);
+    if (script) script->open(cl);
 }
 
-/* Out of the client set and every room; the user id stays readable until the end of
- * hub_remove so after_disconnect can still tell whose connection closed. */
-static void detach(struct conn *c)
+/* limits.message_rate: a token bucket per client holding one second's worth of messages;
+ * an empty bucket means the message is not handled (the script's hooks see it). */
+static int rate_allows(struct client *cl)
 {
-    if (!c->in_hub) return;
-    group_remove(NULL, everyone, c->hub_index);
-    c->in_hub = 0;
-    room_leave_all(c);
+    double rate = config.limit_message_rate;
+    if (rate <= 0) return 1;
+    double burst = rate < 1 ? 1 : rate;
+    ev_tstamp now = ev_now(EV_DEFAULT);
+    if (cl->rate_last == 0) cl->rate_tokens = burst;
+    else cl->rate_tokens += (now - cl->rate_last) * rate;
+    if (cl->rate_tokens > burst) cl->rate_tokens = burst;
+    cl->rate_last = now;
+    if (cl->rate_tokens < 1) return 0;
+    cl->rate_tokens -= 1;
+    return 1;
 }
 
-void hub_remove(struct conn *c)
+void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len)
 {
-    if (!c->in_hub) return;
-    /* Lua runs before_disconnect (client still everywhere), lh_detach, after_disconnect */
-    lua_bridge_on_close(c, ws_final_code(c));
-    detach(c);
-    user_clear(c);
+    struct client *cl = client_of(c);
+    if (!cl->in_hub) return;
+    int limited = !rate_allows(cl);
+    if (limited) metrics.errors[ERR_RATE_LIMITED]++;
+    if (script) script->message(cl, opcode, data, len, limited);
 }
 
-void lh_detach(uint64_t id)
+void hub_detach(struct client *cl)
 {
-    struct conn *c = conn_by_id(id);
-    if (c) detach(c);
+    if (!cl->in_hub) return;
+    group_remove(NULL, everyone, cl->hub_index);
+    cl->in_hub = 0;
+    room_leave_all(cl);
 }
 
-uint32_t hub_count(void) { return everyone ? everyone->count : 0; }
-
-void hub_note_dropped(struct conn *c, struct frame *f)
+/* The script's close hooks run first (before_disconnect sees the client everywhere, then
+ * it calls hub_detach, then after_disconnect can still read the user id); then whatever
+ * the script left is released. */
+void hub_on_close(struct conn *c)
 {
-    metrics.dropped[config.sendq_policy]++;   /* enum sendq_policy order = enum drop_policy */
-    if (!want_dropped) return;
-    if (ndropped == dropped_cap) {
-        if (dropped_cap == DROPPED_PENDING_MAX) return;   /* counted, hook skipped */
-        uint32_t cap = dropped_cap ? dropped_cap * 2 : 64;
-        struct dropped_event *d = realloc(dropped, cap * sizeof *d);
-        if (!d) return;
-        dropped = d;
-        dropped_cap = cap;
-    }
-    dropped[ndropped++] = (struct dropped_event){ c->id, frame_ref(f) };
+    struct client *cl = client_of(c);
+    if (script && cl->in_hub) script->close(cl, conn_close_code(c), c->close_reason ? c->close_reason : "");
+    hub_detach(cl);
+    user_clear(cl);
+    meta_free(cl);
 }
+
+/* ------------------------------------------------------------------ dropped sends */
+
+void hub_want_dropped(int on) { backpressure_record_drops(on); }
 
 void hub_fire_dropped(void)
 {
     /* hooks may drop more sends: take the batch, then loop until none are left */
-    while (ndropped) {
-        uint32_t n = ndropped;
-        struct dropped_event *batch = dropped;
-        dropped = NULL;
-        ndropped = dropped_cap = 0;
+    uint32_t n;
+    struct dropped_send *batch;
+    while ((batch = backpressure_take_dropped(&n))) {
         for (uint32_t i = 0; i < n; i++) {
             struct frame *f = batch[i].frame;
             const uint8_t *p = f->data + (f->len - f->payload_len);
             size_t len = f->payload_len;
             /* the hook sees the message as sent, so a compressed frame is inflated */
-            if (!(f->data[0] & 0x40) || deflate_inflate(p, len, SIZE_MAX - 1, &p, &len) == 0)
-                lua_bridge_on_dropped(batch[i].id, p, len, (f->data[0] & 0x0f) == WS_BINARY);
+            if (script && (!(f->data[0] & 0x40) || deflate_inflate(p, len, SIZE_MAX - 1, &p, &len) == 0))
+                script->dropped(batch[i].id, p, len, (f->data[0] & 0x0f) == WS_BINARY);
             frame_unref(f);
         }
         free(batch);
     }
 }
 
-void lh_want_dropped(int on) { want_dropped = on; }
-
-static struct conn *client(uint64_t id)
-{
-    struct conn *c = conn_by_id(id);
-    return c && c->in_hub ? c : NULL;
-}
+/* ------------------------------------------------------------------ fan-out */
 
 /* One message on its way to one or many recipients: encoded at most once plain and once
  * compressed (permessage-deflate), each frame shared by every recipient that takes it. */
@@ -158,10 +198,10 @@ static void outgoing_done(struct outgoing *o)
     if (o->deflated) frame_unref(o->deflated);
 }
 
-static int outgoing_send(struct outgoing *o, struct conn *c)
+static int outgoing_send(struct outgoing *o, struct client *cl)
 {
-    struct frame *f = outgoing_frame(o, c);
-    return f ? conn_send(c, f) : LH_ERR_NOMEM;
+    struct frame *f = outgoing_frame(o, &cl->conn);
+    return f ? backpressure_send(&cl->conn, f) : LH_ERR_NOMEM;
 }
 
 static int is_excepted(uint64_t id, const uint64_t *except, size_t n)
@@ -171,245 +211,63 @@ static int is_excepted(uint64_t id, const uint64_t *except, size_t n)
     return 0;
 }
 
+static struct group *target_group(enum hub_target to, const char *target, size_t tlen)
+{
+    if (to == HUB_ALL) return everyone;
+    return group_find(to == HUB_ROOM ? &room_index : &user_index, target, tlen);
+}
+
+/* Queues one message to every member of g but the excepted; text already checked. */
 static int fan_out(struct group *g, const char *data, size_t len, int binary,
                    const uint64_t *except, size_t nexcept)
 {
     if (!g || g->count == 0) return 0;
     double started = metrics_clock();
-    struct outgoing o;
-    int r = outgoing_init(&o, data, len, binary);
-    if (r != LH_OK) return r;
+    struct outgoing o = { data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
     int sent = 0;
     for (uint32_t i = 0; i < g->count; i++) {
-        struct conn *c = g->members[i].conn;
-        if (nexcept && is_excepted(c->id, except, nexcept)) continue;
-        if (outgoing_send(&o, c) == LH_OK) sent++;
+        struct client *cl = g->members[i].client;
+        if (nexcept && is_excepted(cl->conn.id, except, nexcept)) continue;
+        if (outgoing_send(&o, cl) == LH_OK) sent++;
     }
     outgoing_done(&o);
     histogram_observe(&metrics.broadcast_seconds, metrics_clock() - started);
     return sent;
 }
 
-int lh_send(uint64_t id, const char *data, size_t len, int binary)
+int hub_deliver(enum hub_target to, const char *target, size_t tlen, const char *data,
+                size_t len, int binary, const uint64_t *except, size_t nexcept)
 {
-    struct conn *c = client(id);
-    if (!c) return cluster_relay_client(id, data, len, binary);
+    if (!binary && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
+    return fan_out(target_group(to, target, tlen), data, len, binary, except, nexcept);
+}
+
+int hub_fan_out(enum hub_target to, const char *target, size_t tlen, const char *data,
+                size_t len, int binary, const uint64_t *except, size_t nexcept)
+{
+    int sent = hub_deliver(to, target, tlen, data, len, binary, except, nexcept);
+    /* a send refused here (text that is not UTF-8) is not relayed either */
+    if (sent >= 0 && relay) relay->fan_out(to, target, tlen, data, len, binary, except, nexcept);
+    return sent;
+}
+
+int hub_send(uint64_t id, const char *data, size_t len, int binary)
+{
+    struct client *cl = hub_client(id);
+    if (!cl) return relay ? relay->to_client(id, data, len, binary) : LH_ERR_CLOSED;
     struct outgoing o;
     int r = outgoing_init(&o, data, len, binary);
     if (r != LH_OK) return r;
-    r = outgoing_send(&o, c);
+    r = outgoing_send(&o, cl);
     outgoing_done(&o);
     return r;
 }
 
-int lh_broadcast(const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept)
+int hub_close(uint64_t id, int code, const char *reason, size_t reason_len)
 {
-    return cluster_relay(fan_out(everyone, data, len, binary, except, nexcept),
-                         ENVELOPE_BROADCAST, NULL, 0, data, len, binary, except, nexcept);
-}
-
-int lh_to_room(const char *room, size_t rlen, const char *data, size_t len, int binary,
-               const uint64_t *except, size_t nexcept)
-{
-    return cluster_relay(fan_out(group_find(&room_index, room, rlen), data, len, binary, except, nexcept),
-                         ENVELOPE_ROOM, room, rlen, data, len, binary, except, nexcept);
-}
-
-int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary,
-               const uint64_t *except, size_t nexcept)
-{
-    return cluster_relay(fan_out(group_find(&user_index, uid, ulen), data, len, binary, except, nexcept),
-                         ENVELOPE_USER, uid, ulen, data, len, binary, except, nexcept);
-}
-
-int hub_deliver(int kind, const char *target, size_t tlen, const char *data, size_t len, int binary,
-                const uint64_t *except, size_t nexcept)
-{
-    struct group *g = kind == ENVELOPE_BROADCAST ? everyone
-                    : group_find(kind == ENVELOPE_ROOM ? &room_index : &user_index, target, tlen);
-    return fan_out(g, data, len, binary, except, nexcept);
-}
-
-int lh_close(uint64_t id, int code, const char *reason, size_t reason_len)
-{
-    struct conn *c = client(id);
-    if (!c) return LH_ERR_CLOSED;
+    struct client *cl = hub_client(id);
+    if (!cl) return LH_ERR_CLOSED;
     if (reason_len && !utf8_valid((const uint8_t *)reason, reason_len)) return LH_ERR_BAD_ARG;
-    return conn_close(c, code, reason, reason_len);
+    if (reason_len > 123) return LH_ERR_BAD_ARG;
+    return conn_close(&cl->conn, code, reason, reason_len) == 0 ? LH_OK : LH_ERR_CLOSED;
 }
-
-int lh_is_open(uint64_t id)
-{
-    struct conn *c = client(id);
-    return c && !c->want_close && !c->close_queued && !c->killed;
-}
-
-uint32_t lh_count(void) { return hub_count(); }
-
-int lh_join(uint64_t id, const char *room, size_t len)
-{
-    struct conn *c = client(id);
-    return c ? room_join(c, room, len) : LH_ERR_CLOSED;
-}
-
-int lh_leave(uint64_t id, const char *room, size_t len)
-{
-    struct conn *c = client(id);
-    return c ? room_leave(c, room, len) : LH_ERR_CLOSED;
-}
-
-int lh_leave_all(uint64_t id)
-{
-    struct conn *c = client(id);
-    if (!c) return LH_ERR_CLOSED;
-    room_leave_all(c);
-    return LH_OK;
-}
-
-int lh_in_room(uint64_t id, const char *room, size_t len)
-{
-    struct conn *c = client(id);
-    return c && room_member_of(c, room, len);
-}
-
-int lh_client_rooms(uint64_t id)
-{
-    struct conn *c = client(id);
-    return c ? c->nrooms : 0;
-}
-
-const char *lh_client_room(uint64_t id, int i, size_t *len)
-{
-    struct conn *c = client(id);
-    if (!c || i < 0 || i >= c->nrooms) return NULL;
-    *len = c->rooms[i].room->name_len;
-    return c->rooms[i].room->name;
-}
-
-static int group_size(const struct group_index *ix, const char *name, size_t len)
-{
-    struct group *g = group_find(ix, name, len);
-    return g ? (int)g->count : 0;
-}
-
-static uint64_t group_member_id(const struct group_index *ix, const char *name, size_t len, uint32_t i)
-{
-    struct group *g = group_find(ix, name, len);
-    return g && i < g->count ? g->members[i].conn->id : 0;
-}
-
-int lh_room_size(const char *room, size_t len) { return group_size(&room_index, room, len); }
-
-uint64_t lh_room_member(const char *room, size_t len, uint32_t i)
-{
-    return group_member_id(&room_index, room, len, i);
-}
-
-uint32_t lh_room_total(void) { return room_index.count; }
-
-size_t lh_room_names(char *buf, size_t cap)
-{
-    size_t need = 0;
-    GROUP_FOREACH(&room_index, g) {
-        if (need + g->name_len + 1 <= cap) memcpy(buf + need, g->name, g->name_len + 1);
-        need += g->name_len + 1;
-    }
-    return need;
-}
-
-int lh_set_user(uint64_t id, const char *uid, size_t len)
-{
-    struct conn *c = conn_by_id(id);
-    return c ? user_set(c, uid, len) : LH_ERR_CLOSED;
-}
-
-const char *lh_user_of(uint64_t id, size_t *len)
-{
-    struct conn *c = conn_by_id(id);
-    if (!c || !c->user) return NULL;
-    *len = c->user->name_len;
-    return c->user->name;
-}
-
-int lh_user_size(const char *uid, size_t len) { return group_size(&user_index, uid, len); }
-
-uint64_t lh_user_member(const char *uid, size_t len, uint32_t i)
-{
-    return group_member_id(&user_index, uid, len, i);
-}
-
-int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl)
-{
-    struct conn *c = conn_by_id(id);
-    return c ? meta_set(c, k, kl, v, vl) : LH_ERR_CLOSED;
-}
-
-const char *lh_meta_get(uint64_t id, const char *k, size_t kl, size_t *vl)
-{
-    struct conn *c = conn_by_id(id);
-    return c ? meta_get(c, k, kl, vl) : NULL;
-}
-
-int lh_meta_del(uint64_t id, const char *k, size_t kl)
-{
-    struct conn *c = conn_by_id(id);
-    return c ? meta_del(c, k, kl) : LH_ERR_CLOSED;
-}
-
-/* Header lookup in the kept request head ("Name: value\r\n" lines after the request line). */
-const char *lh_header(uint64_t id, const char *name, size_t nl, size_t *len)
-{
-    struct conn *c = conn_by_id(id);
-    if (!c || !c->req_head) return NULL;
-    const char *p = c->req_head, *end = p + c->req_head_len;
-    const char *line = memchr(p, '\n', (size_t)(end - p));
-    while (line && ++line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol) eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && (size_t)(colon - line) == nl && strncasecmp(line, name, nl) == 0) {
-            const char *v = colon + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t')) v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            *len = (size_t)(ve - v);
-            return v;
-        }
-        line = eol;
-    }
-    return NULL;
-}
-
-const char *lh_target(uint64_t id, size_t *len)
-{
-    struct conn *c = conn_by_id(id);
-    if (!c || !c->req_head) return NULL;
-    const char *sp = memchr(c->req_head, ' ', c->req_head_len);
-    if (!sp) return NULL;
-    const char *end = c->req_head + c->req_head_len;
-    const char *sp2 = memchr(sp + 1, ' ', (size_t)(end - sp - 1));
-    if (!sp2) return NULL;
-    *len = (size_t)(sp2 - sp - 1);
-    return sp + 1;
-}
-
-int lh_remote_addr(uint64_t id, char *buf, size_t len)
-{
-    struct conn *c = conn_by_id(id);
-    if (!c) return LH_ERR_CLOSED;
-    conn_remote_addr(c, buf, len);
-    return LH_OK;
-}
-
-double lh_connected_at(uint64_t id)
-{
-    struct conn *c = conn_by_id(id);
-    return c ? c->connected_at : 0;
-}
-
-void lh_log(int level, uint64_t client_id, const char *msg, size_t len, const char *fields_json)
-{
-    if (level < LOG_DEBUG || level > LOG_ERROR) level = LOG_INFO;
-    log_write((enum log_level)level, client_id, msg, len, fields_json);
-}
-
-double lh_now(void) { return ev_now(EV_DEFAULT); }

@@ -1,5 +1,4 @@
 #include "log.h"
-#include "lh_api.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +11,7 @@ enum log_format log_output_format = LOG_TEXT;
 
 int log_pinned_level, log_pinned_format;
 
-void lh_set_log(int level, int format)
+void log_configure(int level, int format)
 {
     if (level >= LOG_DEBUG && level <= LOG_ERROR && !log_pinned_level) log_min_level = (enum log_level)level;
     if (format >= LOG_TEXT && format <= LOG_JSON && !log_pinned_format) log_output_format = (enum log_format)format;

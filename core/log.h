@@ -12,9 +12,10 @@ enum log_format { LOG_TEXT, LOG_JSON };
 extern enum log_level log_min_level;
 extern enum log_format log_output_format;
 
-/* Set by the command line; lh_set_log (the script's log config) then changes nothing. */
+/* Set by the command line; log_configure (the script's log config) then changes nothing. */
 extern int log_pinned_level, log_pinned_format;
 /* From Lua's config: level/format as enum values, -1 = leave as is. */
+void log_configure(int level, int format);
 
 int log_level_parse(const char *name);      /* -1 when unknown */
 int log_format_parse(const char *name);     /* -1 when unknown */

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "frame.h"
 #include "http.h"
+#include "hub.h"
 #include "log.h"
 #include "metrics.h"
 #include "timer.h"
@@ -26,6 +26,8 @@ struct lua_vm {
 };
 
 static struct lua_vm vm;
+/* The copy lua_bridge_metrics_text hands out, replaced by the next call. */
+static char *metrics_copy;
 static uint32_t generations;
 static char *script_path;
 static char *overrides;
@@ -222,7 +224,8 @@ void lua_bridge_shutdown(void)
     vm.L = NULL;
     free(script_path);
     free(overrides);
-    script_path = overrides = NULL;
+    free(metrics_copy);
+    script_path = overrides = metrics_copy = NULL;
 }
 
 static void call(int nargs, uint64_t client)
@@ -233,36 +236,39 @@ static void call(int nargs, uint64_t client)
     }
 }
 
-void lua_bridge_on_open(struct conn *c)
+void lua_bridge_on_open(struct client *cl)
 {
+    uint64_t id = cl->conn.id;
     if (!vm.L || vm.on_open == LUA_NOREF) return;
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_open);
-    lua_pushnumber(vm.L, (lua_Number)c->id);
-    call(1, c->id);
+    lua_pushnumber(vm.L, (lua_Number)id);
+    call(1, id);
 }
 
-void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len, int limited)
+void lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited)
 {
+    uint64_t id = cl->conn.id;
     if (!vm.L || vm.on_message == LUA_NOREF) return;
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_message);
-    lua_pushnumber(vm.L, (lua_Number)c->id);
+    lua_pushnumber(vm.L, (lua_Number)id);
     lua_pushinteger(vm.L, opcode);
     lua_pushlightuserdata(vm.L, (void *)data);
     lua_pushnumber(vm.L, (lua_Number)len);
     lua_pushboolean(vm.L, limited);
     double started = metrics_clock();
-    call(5, c->id);
+    call(5, id);
     histogram_observe(&metrics.handler_seconds, metrics_clock() - started);
 }
 
-void lua_bridge_on_close(struct conn *c, int code)
+void lua_bridge_on_close(struct client *cl, int code, const char *reason)
 {
+    uint64_t id = cl->conn.id;
     if (!vm.L || vm.on_close == LUA_NOREF) return;
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_close);
-    lua_pushnumber(vm.L, (lua_Number)c->id);
+    lua_pushnumber(vm.L, (lua_Number)id);
     lua_pushinteger(vm.L, code);
-    lua_pushstring(vm.L, c->close_reason ? c->close_reason : "");
-    call(3, c->id);
+    lua_pushstring(vm.L, reason);
+    call(3, id);
 }
 
 void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary)
@@ -339,25 +345,25 @@ static void push_request(lua_State *L, struct conn *c, const struct http_req *r)
     lua_setfield(L, -2, "remote_addr");
 }
 
-int lua_bridge_before_connect(struct conn *c, const struct http_req *r, char *reason, size_t len)
+void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admission *a)
 {
-    if (!vm.L || vm.before_connect == LUA_NOREF) return 0;
+    if (!vm.L || vm.before_connect == LUA_NOREF) return;
     lua_State *L = vm.L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm.before_connect);
-    lua_pushnumber(L, (lua_Number)c->id);
-    push_request(L, c, r);
+    lua_pushnumber(L, (lua_Number)cl->conn.id);
+    push_request(L, &cl->conn, r);
     if (lua_pcall(L, 2, 2, 1) != 0) {
         /* a broken hook must not open the door: refuse, and say why in the log */
-        log_error(c->id, "before_connect failed: %s", lua_tostring(L, -1));
+        log_error(cl->conn.id, "before_connect failed: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
-        snprintf(reason, len, "internal error");
-        return 500;
+        a->status = 500;
+        snprintf(a->reason, sizeof a->reason, "internal error");
+        return;
     }
-    int status = (int)lua_tointeger(L, -2);
+    a->status = (int)lua_tointeger(L, -2);
     const char *why = lua_tostring(L, -1);
-    snprintf(reason, len, "%s", why ? why : "rejected");
+    snprintf(a->reason, sizeof a->reason, "%s", why ? why : "rejected");
     lua_pop(L, 2);
-    return status;
 }
 
 /* Calls the dispatcher ref with the request table; nresults on the stack, or -1 (logged
@@ -396,21 +402,27 @@ struct frame *lua_bridge_http(struct conn *c, const struct http_req *r)
     return f;
 }
 
-struct frame *lua_bridge_metrics(void)
+const char *lua_bridge_metrics_text(size_t *len)
 {
-    if (!vm.L || vm.metrics_text == LUA_NOREF) return metrics_render(NULL, 0);
+    *len = 0;
+    if (!vm.L || vm.metrics_text == LUA_NOREF) return NULL;
     lua_State *L = vm.L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm.metrics_text);
     if (lua_pcall(L, 0, 1, 1) != 0) {
         log_error(0, "script metrics failed: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
-        return metrics_render(NULL, 0);
+        return NULL;
     }
     size_t n = 0;
-    const char *extra = lua_tolstring(L, -1, &n);
-    struct frame *f = metrics_render(extra, n);
+    const char *text = lua_tolstring(L, -1, &n);
+    free(metrics_copy);
+    metrics_copy = text ? malloc(n + 1) : NULL;
+    if (metrics_copy) {
+        memcpy(metrics_copy, text, n + 1);
+        *len = n;
+    }
     lua_pop(L, 1);
-    return f;
+    return metrics_copy;
 }
 
 struct frame *lua_bridge_api(struct conn *c, const struct http_req *r)

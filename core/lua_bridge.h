@@ -1,6 +1,7 @@
 /* lua_bridge.h — the one place C calls into Lua. The script runs in a single lua_State
- * owned here; the Lua side (lua/luahub/init.lua) exposes three dispatchers the core calls
- * (open, message, close) and reaches back into C through the LuaJIT FFI (hub.h).
+ * owned here; the Lua side (lua/luahub/init.lua) exposes dispatchers the core calls
+ * (registered with the hub, the timers and plain HTTP by app.c) and reaches back into C
+ * through the LuaJIT FFI (lh_api.h, implemented by script_api.c).
  * Hot reload loads the script into a fresh state and swaps only if it loaded and its
  * setup ran; C state (connections, queues) is untouched either way. */
 #ifndef LUAHUB_LUA_BRIDGE_H
@@ -9,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct conn;
 
 /* Loads script (and applies its config plus the JSON overrides). On failure returns -1
  * with a one-line cause in err ("hub.lua:12: ..." for syntax errors). */
@@ -20,22 +20,24 @@ void lua_bridge_shutdown(void);
 /* The script being served (for the file watcher). */
 const char *lua_bridge_script(void);
 
-struct http_req;
+struct admission;
+struct client;
+struct conn;
 struct frame;
+struct http_req;
 
-void lua_bridge_on_open(struct conn *c);
-/* limited: the message exceeded limits.message_rate; hooks see it, the handler does not. */
-void lua_bridge_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len, int limited);
-void lua_bridge_on_close(struct conn *c, int code);
+/* The hub's script events (struct hub_script_events). */
+void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admission *a);
+void lua_bridge_on_open(struct client *cl);
+void lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited);
+void lua_bridge_on_close(struct client *cl, int code, const char *reason);
 void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary);
+/* The timer dispatcher (timer_on_fire). */
 void lua_bridge_on_timer(uint32_t id, int once);
-/* before_connect hooks: 0 to accept, else the HTTP status to refuse with (reason filled). */
-int lua_bridge_before_connect(struct conn *c, const struct http_req *r, char *reason, size_t len);
-/* GET /metrics: the core's series plus the script's (middleware.metrics). */
-struct frame *lua_bridge_metrics(void);
-/* An authorized /api/ request (publish, stats), answered by the Lua module. */
-struct frame *lua_bridge_api(struct conn *c, const struct http_req *r);
-/* A Lua HTTP route's response, or NULL when no route matches. */
+/* The plain HTTP side (struct serve_script): a route's response or NULL when none
+ * matches; an authorized /api/ request; the script's own /metrics series. */
 struct frame *lua_bridge_http(struct conn *c, const struct http_req *r);
+struct frame *lua_bridge_api(struct conn *c, const struct http_req *r);
+const char *lua_bridge_metrics_text(size_t *len);
 
 #endif

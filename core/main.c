@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
+#include "cluster.h"
 #include "config.h"
+#include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
 #include "server.h"
@@ -78,6 +81,7 @@ int main(int argc, char **argv)
     }
 
     config_defaults(&config);
+    app_wire();
     char err[4096];
     if (lua_bridge_load(script, json, err, sizeof err) != 0) {
         fprintf(stderr, "luahub: %s\n", err);
@@ -93,11 +97,17 @@ int main(int argc, char **argv)
         free(config.listen);
         config.listen = strdup(listen);
     }
-    if (server_listen(config.listen, config.reuse_port, err, sizeof err) != 0) {
+    if (listener_open(config.listen, config.reuse_port, err, sizeof err) != 0) {
         fprintf(stderr, "luahub: %s\n", err);
         return 1;
     }
+    if (cluster_start(err, sizeof err) != 0) {
+        log_error(0, "%s", err);
+        return 1;
+    }
+    app_wire_cluster();
     int status = server_run();
+    cluster_stop();
     lua_bridge_shutdown();
     config_free(&config);
     return status;

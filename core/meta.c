@@ -3,9 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
+#include "client.h"
+#include "lh_errors.h"
 
-static int find(const struct conn *c, const char *key, size_t kl)
+static int find(const struct client *c, const char *key, size_t kl)
 {
     for (int i = 0; i < c->nmeta; i++)
         if (c->meta[i].key_len == kl && memcmp(c->meta[i].key, key, kl) == 0) return i;
@@ -22,7 +23,7 @@ static char *dup_bytes(const char *p, size_t n)
     return d;
 }
 
-int meta_set(struct conn *c, const char *key, size_t kl, const char *value, size_t vl)
+int meta_set(struct client *c, const char *key, size_t kl, const char *value, size_t vl)
 {
     char *v = dup_bytes(value, vl);
     if (!v) return LH_ERR_NOMEM;
@@ -50,7 +51,7 @@ int meta_set(struct conn *c, const char *key, size_t kl, const char *value, size
     return LH_OK;
 }
 
-const char *meta_get(const struct conn *c, const char *key, size_t kl, size_t *vl)
+const char *meta_get(const struct client *c, const char *key, size_t kl, size_t *vl)
 {
     int i = find(c, key, kl);
     if (i < 0) return NULL;
@@ -58,7 +59,7 @@ const char *meta_get(const struct conn *c, const char *key, size_t kl, size_t *v
     return c->meta[i].value;
 }
 
-int meta_del(struct conn *c, const char *key, size_t kl)
+int meta_del(struct client *c, const char *key, size_t kl)
 {
     int i = find(c, key, kl);
     if (i < 0) return LH_ERR_NOT_FOUND;
@@ -68,7 +69,7 @@ int meta_del(struct conn *c, const char *key, size_t kl)
     return LH_OK;
 }
 
-void meta_free(struct conn *c)
+void meta_free(struct client *c)
 {
     for (int i = 0; i < c->nmeta; i++) {
         free(c->meta[i].key);

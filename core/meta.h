@@ -6,12 +6,12 @@
 
 #include <stddef.h>
 
-struct conn;
+struct client;
 
-int meta_set(struct conn *c, const char *key, size_t kl, const char *value, size_t vl);
-const char *meta_get(const struct conn *c, const char *key, size_t kl, size_t *vl);
-int meta_del(struct conn *c, const char *key, size_t kl);
-void meta_free(struct conn *c);
+int meta_set(struct client *c, const char *key, size_t kl, const char *value, size_t vl);
+const char *meta_get(const struct client *c, const char *key, size_t kl, size_t *vl);
+int meta_del(struct client *c, const char *key, size_t kl);
+void meta_free(struct client *c);
 
 #define META_MAX_KEYS 64
 

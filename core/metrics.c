@@ -1,5 +1,4 @@
 #include "metrics.h"
-#include "lh_api.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,29 +7,24 @@
 #include <malloc.h>
 #include <time.h>
 
-#include "cluster.h"
-#include "http.h"
-#include "hub.h"
-#include "room.h"
-#include "server.h"
 
 struct metrics metrics;
 
-static const double bucket_bounds[HISTO_BUCKETS] = {
+const double metrics_bucket_bounds[HISTO_BUCKETS] = {
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
     0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
 };
 
-static const char *refuse_names[REFUSE__COUNT] = {
+const char *const metrics_refuse_names[REFUSE__COUNT] = {
     "handshake", "origin", "limit", "user_limit", "before_connect", "draining" };
-static const char *drop_names[DROP__COUNT] = { "drop_newest", "drop_oldest", "close" };
-static const char *error_names[ERR__COUNT] = {
-    "handler", "protocol", "write", "rate_limited", "pong_timeout", "write_timeout", "http" };
+const char *const metrics_drop_names[DROP__COUNT] = { "drop_newest", "drop_oldest", "close" };
+const char *const metrics_error_names[ERR__COUNT] = {
+    "handler", "protocol", "write", "rate_limited", "pong_timeout", "write_timeout" };
 
 void histogram_observe(struct histogram *h, double v)
 {
     int i = 0;
-    while (i < HISTO_BUCKETS && v > bucket_bounds[i]) i++;
+    while (i < HISTO_BUCKETS && v > metrics_bucket_bounds[i]) i++;
     h->counts[i]++;
     h->sum += v;
     h->total++;
@@ -43,130 +37,17 @@ double metrics_clock(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-uint64_t lh_heap_bytes(void)
+uint64_t metrics_heap_bytes(void)
 {
     struct mallinfo2 mi = mallinfo2();
     return mi.uordblks + mi.hblkhd;
 }
 
-void lh_count_error(const char *type)
+void metrics_count_error(const char *type)
 {
     for (int i = 0; i < ERR__COUNT; i++)
-        if (strcmp(type, error_names[i]) == 0) {
+        if (strcmp(type, metrics_error_names[i]) == 0) {
             metrics.errors[i]++;
             return;
         }
 }
-
-struct out { char *buf; size_t len, cap; int failed; };
-
-static void put(struct out *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) { o->failed = 1; return; }
-        if ((size_t)n < o->cap - o->len) { o->len += (size_t)n; return; }
-        size_t cap = o->cap * 2 + (size_t)n;
-        char *b = realloc(o->buf, cap);
-        if (!b) { o->failed = 1; return; }
-        o->buf = b;
-        o->cap = cap;
-    }
-}
-
-static void head(struct out *o, const char *name, const char *type, const char *help)
-{
-    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void scalar(struct out *o, const char *name, const char *type, const char *help, double v)
-{
-    head(o, name, type, help);
-    put(o, "%s %.17g\n", name, v);
-}
-
-static void labelled(struct out *o, const char *name, const char *help, const char *label,
-                     const char **values, const uint64_t *counts, int n)
-{
-    head(o, name, "counter", help);
-    for (int i = 0; i < n; i++)
-        put(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i], (unsigned long long)counts[i]);
-}
-
-static void histogram(struct out *o, const char *name, const char *help, const struct histogram *h)
-{
-    head(o, name, "histogram", help);
-    uint64_t cum = 0;
-    for (int i = 0; i < HISTO_BUCKETS; i++) {
-        cum += h->counts[i];
-        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_bounds[i], (unsigned long long)cum);
-    }
-    cum += h->counts[HISTO_BUCKETS];
-    put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n%s_count %llu\n", name,
-        (unsigned long long)cum, name, h->sum, name, (unsigned long long)h->total);
-}
-
-struct frame *metrics_render(const char *extra, size_t extra_len)
-{
-    struct out o = { malloc(8192), 0, 8192, 0 };
-    if (!o.buf) return NULL;
-    static const char *kinds[2] = { "text", "binary" };
-    scalar(&o, "luahub_connections", "gauge", "Open WebSocket connections.", hub_count());
-    scalar(&o, "luahub_connections_total", "counter", "WebSocket connections accepted.",
-           (double)metrics.connections_total);
-    labelled(&o, "luahub_connections_refused_total", "Upgrades refused, by reason.", "reason",
-             refuse_names, metrics.refused, REFUSE__COUNT);
-    labelled(&o, "luahub_messages_received_total", "Messages received from clients.", "kind",
-             kinds, metrics.messages_received, 2);
-    scalar(&o, "luahub_messages_sent_total", "counter", "Messages queued to clients.",
-           (double)metrics.messages_sent);
-    scalar(&o, "luahub_bytes_received_total", "counter", "Bytes read from client sockets.",
-           (double)metrics.bytes_received);
-    scalar(&o, "luahub_bytes_sent_total", "counter", "Bytes written to client sockets.",
-           (double)metrics.bytes_sent);
-    labelled(&o, "luahub_messages_dropped_total", "Sends dropped by the send-queue policy.",
-             "policy", drop_names, metrics.dropped, DROP__COUNT);
-    scalar(&o, "luahub_rooms", "gauge", "Rooms with at least one member.", room_index.count);
-    scalar(&o, "luahub_room_joins_total", "counter", "Room joins.", (double)metrics.joins);
-    scalar(&o, "luahub_room_leaves_total", "counter", "Room leaves.", (double)metrics.leaves);
-    labelled(&o, "luahub_errors_total", "Errors, by type.", "type", error_names, metrics.errors,
-             ERR__COUNT);
-    histogram(&o, "luahub_handler_duration_seconds", "Time in the Lua message handler.",
-              &metrics.handler_seconds);
-    histogram(&o, "luahub_broadcast_duration_seconds", "Time to queue one fan-out to all its recipients.",
-              &metrics.broadcast_seconds);
-    scalar(&o, "luahub_send_queue_frames", "gauge", "Frames waiting in all send queues.",
-           (double)metrics.queued_frames);
-    scalar(&o, "luahub_send_queue_bytes", "gauge", "Bytes waiting in all send queues.",
-           (double)metrics.queued_bytes);
-    static const char *results[2] = { "ok", "failed" };
-    uint64_t reloads[2] = { metrics.reloads_ok, metrics.reloads_failed };
-    labelled(&o, "luahub_reloads_total", "Script reloads, by result.", "result", results, reloads, 2);
-    head(&o, "luahub_state", "gauge", "1 for the current state (running, draining).");
-    put(&o, "luahub_state{state=\"running\"} %d\nluahub_state{state=\"draining\"} %d\n",
-        !server_draining(), server_draining());
-    scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", server_uptime());
-    scalar(&o, "luahub_heap_bytes", "gauge", "C heap in use (connections, queues, frames).",
-           (double)lh_heap_bytes());
-    static const char *relay_kinds[5] = { "broadcast", "room", "user", "client", "heartbeat" };
-    scalar(&o, "luahub_relay_published_total", "counter", "Messages published to the cluster broker.",
-           (double)metrics.relay_published);
-    labelled(&o, "luahub_relay_received_total", "Messages from other nodes, by kind.", "kind",
-             relay_kinds, metrics.relay_received + 1, 5);
-    scalar(&o, "luahub_relay_errors_total", "counter",
-           "Relay failures: publishes without a broker, broker errors, undecodable messages.",
-           (double)metrics.relay_errors);
-    scalar(&o, "luahub_relay_reconnects_total", "counter", "Reconnections to the broker after a loss.",
-           (double)metrics.relay_reconnects);
-    scalar(&o, "luahub_cluster_nodes", "gauge", "Live cluster nodes, this one included.", lh_cluster_nodes());
-    if (extra && extra_len) put(&o, "%.*s", (int)extra_len, extra);
-    struct frame *f = o.failed ? NULL
-        : http_response(200, NULL, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len);
-    free(o.buf);
-    return f;
-}
-
-double lh_clock(void) { return metrics_clock(); }

@@ -1,19 +1,16 @@
-/* metrics.h — counters, gauges and histograms the core keeps as it works, rendered in
- * the Prometheus text format by metrics_render. Updating is a plain increment (one
- * thread); a scrape never walks the clients. */
+/* metrics.h — counters, gauges and histograms every layer keeps as it works (a leaf:
+ * updating is a plain increment, one thread). stats.c renders them for /metrics. */
 #ifndef LUAHUB_METRICS_H
 #define LUAHUB_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
-
 enum refuse_reason { REFUSE_HANDSHAKE, REFUSE_ORIGIN, REFUSE_LIMIT, REFUSE_USER_LIMIT,
                      REFUSE_HOOK, REFUSE_DRAINING, REFUSE__COUNT };
 enum drop_policy { DROP_NEWEST, DROP_OLDEST, DROP_CLOSE, DROP__COUNT };
 enum error_type { ERR_HANDLER, ERR_PROTOCOL, ERR_WRITE, ERR_RATE_LIMITED, ERR_PONG_TIMEOUT,
-                  ERR_WRITE_TIMEOUT, ERR_HTTP, ERR__COUNT };
+                  ERR_WRITE_TIMEOUT, ERR__COUNT };
 
 #define HISTO_BUCKETS 14
 
@@ -43,11 +40,15 @@ extern struct metrics metrics;
 
 void histogram_observe(struct histogram *h, double seconds);
 double metrics_clock(void);               /* monotonic seconds, for durations */
-/* The whole exposition, plus extra (the script's own series, may be NULL). */
-struct frame *metrics_render(const char *extra, size_t extra_len);
+/* Bytes the C heap has in use (malloc arenas; Lua's own heap is apart). */
+uint64_t metrics_heap_bytes(void);
+/* Counts an error by its type name ("handler", "rate_limited", ...); unknown names are ignored. */
+void metrics_count_error(const char *type);
 
-/* FFI: bytes the C heap has in use (malloc arenas; Lua's own heap is apart). */
-
-/* FFI: count a Lua-side error by type name ("handler", "rate_limited", ...). */
+/* Label values, in enum order. */
+extern const double metrics_bucket_bounds[HISTO_BUCKETS];
+extern const char *const metrics_refuse_names[REFUSE__COUNT];
+extern const char *const metrics_drop_names[DROP__COUNT];
+extern const char *const metrics_error_names[ERR__COUNT];
 
 #endif

@@ -3,30 +3,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
 #include "config.h"
-#include "conn.h"
+#include "client.h"
+#include "lh_errors.h"
 #include "metrics.h"
 
 struct group_index room_index, user_index;
 
-static int find_in_conn(const struct conn *c, const struct group *g)
+static void (*interest)(int scope, const char *name, size_t len, int on);
+
+void room_on_interest(void (*fn)(int scope, const char *name, size_t len, int on)) { interest = fn; }
+
+static void note_interest(int scope, const struct group *g, int on)
+{
+    if (interest) interest(scope, g->name, g->name_len, on);
+}
+
+static int find_in_client(const struct client *c, const struct group *g)
 {
     for (int i = 0; i < c->nrooms; i++)
         if (c->rooms[i].room == g) return i;
     return -1;
 }
 
-int room_member_of(const struct conn *c, const char *name, size_t len)
+int room_member_of(const struct client *c, const char *name, size_t len)
 {
     struct group *g = group_find(&room_index, name, len);
-    return g && find_in_conn(c, g) >= 0;
+    return g && find_in_client(c, g) >= 0;
 }
 
-int room_join(struct conn *c, const char *name, size_t len)
+int room_join(struct client *c, const char *name, size_t len)
 {
     struct group *g = group_find(&room_index, name, len);
-    if (g && find_in_conn(c, g) >= 0) return LH_ERR_ALREADY_IN_ROOM;
+    if (g && find_in_client(c, g) >= 0) return LH_ERR_ALREADY_IN_ROOM;
     if (config.limit_rooms_per_client && c->nrooms >= config.limit_rooms_per_client)
         return LH_ERR_MAX_ROOMS;
     if (g && config.limit_clients_per_room && g->count >= config.limit_clients_per_room)
@@ -34,15 +43,15 @@ int room_join(struct conn *c, const char *name, size_t len)
     if (c->nrooms == c->rooms_cap) {
         if (c->rooms_cap == UINT16_MAX) return LH_ERR_MAX_ROOMS;
         uint16_t cap = c->rooms_cap ? (uint16_t)(c->rooms_cap * 2) : 2;
-        struct conn_room *r = realloc(c->rooms, cap * sizeof *r);
+        struct client_room *r = realloc(c->rooms, cap * sizeof *r);
         if (!r) return LH_ERR_NOMEM;
-        /* the array moved: every room must learn where this connection keeps its index */
+        /* the array moved: every room must learn where this client keeps its index */
         for (int i = 0; i < c->nrooms; i++) group_rebind(r[i].room, r[i].index, &r[i].index);
         c->rooms = r;
         c->rooms_cap = cap;
     }
     if (!g && !(g = group_get(&room_index, name, len))) return LH_ERR_NOMEM;
-    struct conn_room *slot = &c->rooms[c->nrooms];
+    struct client_room *slot = &c->rooms[c->nrooms];
     slot->room = g;
     if (group_add(g, c, &slot->index) != 0) {
         group_free_if_empty(&room_index, g);
@@ -50,15 +59,15 @@ int room_join(struct conn *c, const char *name, size_t len)
     }
     c->nrooms++;
     metrics.joins++;
-    if (g->count == 1) cluster_interest(CLUSTER_ROOM, g->name, g->name_len, 1);
+    if (g->count == 1) note_interest(HUB_ROOM, g, 1);
     return LH_OK;
 }
 
-static void leave_at(struct conn *c, int i)
+static void leave_at(struct client *c, int i)
 {
     metrics.leaves++;
     struct group *g = c->rooms[i].room;
-    if (g->count == 1) cluster_interest(CLUSTER_ROOM, g->name, g->name_len, 0);
+    if (g->count == 1) note_interest(HUB_ROOM, g, 0);
     group_remove(&room_index, g, c->rooms[i].index);
     int last = --c->nrooms;
     if (i != last) {
@@ -67,16 +76,16 @@ static void leave_at(struct conn *c, int i)
     }
 }
 
-int room_leave(struct conn *c, const char *name, size_t len)
+int room_leave(struct client *c, const char *name, size_t len)
 {
     struct group *g = group_find(&room_index, name, len);
-    int i = g ? find_in_conn(c, g) : -1;
+    int i = g ? find_in_client(c, g) : -1;
     if (i < 0) return LH_ERR_NOT_IN_ROOM;
     leave_at(c, i);
     return LH_OK;
 }
 
-void room_leave_all(struct conn *c)
+void room_leave_all(struct client *c)
 {
     while (c->nrooms) leave_at(c, c->nrooms - 1);
     free(c->rooms);
@@ -84,15 +93,15 @@ void room_leave_all(struct conn *c)
     c->rooms_cap = 0;
 }
 
-void user_clear(struct conn *c)
+void user_clear(struct client *c)
 {
     if (!c->user) return;
-    if (c->user->count == 1) cluster_interest(CLUSTER_USER, c->user->name, c->user->name_len, 0);
+    if (c->user->count == 1) note_interest(HUB_USER, c->user, 0);
     group_remove(&user_index, c->user, c->user_index);
     c->user = NULL;
 }
 
-int user_set(struct conn *c, const char *uid, size_t len)
+int user_set(struct client *c, const char *uid, size_t len)
 {
     if (len == 0) {
         user_clear(c);
@@ -108,6 +117,6 @@ int user_set(struct conn *c, const char *uid, size_t len)
         return LH_ERR_NOMEM;
     }
     c->user = g;
-    if (g->count == 1) cluster_interest(CLUSTER_USER, g->name, g->name_len, 1);
+    if (g->count == 1) note_interest(HUB_USER, g, 1);
     return LH_OK;
 }

@@ -7,17 +7,21 @@
 
 #include "group.h"
 
-struct conn;
+struct client;
 
 extern struct group_index room_index, user_index;
 
-int room_join(struct conn *c, const char *name, size_t len);
-int room_leave(struct conn *c, const char *name, size_t len);
-void room_leave_all(struct conn *c);
-int room_member_of(const struct conn *c, const char *name, size_t len);
+/* Registers who learns of a room's or user's first local member and last leaving one
+ * (the relay subscribes to the broker channels; enum hub_target scope). */
+void room_on_interest(void (*fn)(int scope, const char *name, size_t len, int on));
+
+int room_join(struct client *c, const char *name, size_t len);
+int room_leave(struct client *c, const char *name, size_t len);
+void room_leave_all(struct client *c);
+int room_member_of(const struct client *c, const char *name, size_t len);
 
 /* Sets (len > 0) or clears (len == 0) c's user id, enforcing limits.per_user. */
-int user_set(struct conn *c, const char *uid, size_t len);
-void user_clear(struct conn *c);
+int user_set(struct client *c, const char *uid, size_t len);
+void user_clear(struct client *c);
 
 #endif

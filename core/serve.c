@@ -1,22 +1,26 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cluster.h"
 #include "config.h"
-#include "hub.h"
-#include "server.h"
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <strings.h>
 #include "conn.h"
 #include "http.h"
+#include "hub.h"
 #include "log.h"
-#include "lua_bridge.h"
+#include "server.h"
 #include "static.h"
+#include "stats.h"
+
+static const struct serve_script *script;
+
+void serve_set_script(const struct serve_script *s) { script = s; }
 
 /* Static files are read whole into the response frame: the web client's assets are small,
  * and one buffer keeps a single write path. Larger files are refused, not streamed. */
@@ -79,7 +83,7 @@ static int path_is(const struct http_req *r, const char *want)
  * lost cluster broker only shows as "cluster":"degraded": local service is still up. */
 static struct frame *probe(int ready_probe)
 {
-    int draining = server_draining();
+    int draining = hub_draining();
     const char *cluster = cluster_status();
     char body[256];
     int n = snprintf(body, sizeof body,
@@ -109,7 +113,11 @@ static struct frame *builtin(struct conn *c, const struct http_req *r)
     int get = r->parser.method == HTTP_GET || r->parser.method == HTTP_HEAD;
     if (path_is(r, "/healthz") || path_is(r, "/readyz") || path_is(r, "/metrics")) {
         if (!get) return text(405, "Allow: GET, HEAD\r\n", NULL);
-        if (path_is(r, "/metrics")) return lua_bridge_metrics();
+        if (path_is(r, "/metrics")) {
+            size_t n = 0;
+            const char *extra = script ? script->metrics_text(&n) : NULL;
+            return stats_render(extra, n);
+        }
         return probe(path_is(r, "/readyz"));
     }
     const char *p;
@@ -120,7 +128,8 @@ static struct frame *builtin(struct conn *c, const struct http_req *r)
             log_info(c->id, "API request without a valid key refused");
             return text(401, "WWW-Authenticate: Bearer\r\n", NULL);
         }
-        return lua_bridge_api(c, r);
+        if (!script) return http_response(503, NULL, "application/json", "{\"error\":\"no script\"}\n", 21);
+        return script->api(c, r);
     }
     return NULL;
 }
@@ -130,7 +139,7 @@ struct frame *serve_http(struct conn *c, const struct http_req *r)
     int method = r->parser.method;
     struct frame *answer = builtin(c, r);
     if (answer) return answer;
-    struct frame *routed = lua_bridge_http(c, r);
+    struct frame *routed = script ? script->route(c, r) : NULL;
     if (routed) return routed;
     if (config.static_dir) {
         if (method == HTTP_GET || method == HTTP_HEAD) return serve_static(c, r);

@@ -1,11 +1,7 @@
 #include "timer.h"
-#include "lh_api.h"
 
 #include <ev.h>
 #include <stdlib.h>
-
-#include "log.h"
-#include "lua_bridge.h"
 
 struct timer {
     ev_timer w;
@@ -15,6 +11,9 @@ struct timer {
 
 static struct timer *timers;
 static uint32_t next_id = 1, current_generation;
+static void (*on_fire)(uint32_t id, int once);
+
+void timer_on_fire(void (*fire)(uint32_t id, int once)) { on_fire = fire; }
 
 static void unlink_free(struct timer *t)
 {
@@ -31,10 +30,10 @@ static void fire(struct ev_loop *loop, ev_timer *w, int revents)
     uint32_t id = t->id;
     int once = w->repeat == 0;
     if (once) unlink_free(t);   /* before the call: the callback may start new timers */
-    lua_bridge_on_timer(id, once);
+    if (on_fire) on_fire(id, once);
 }
 
-uint32_t lh_timer_start(double after, double repeat)
+uint32_t timer_start(double after, double repeat)
 {
     struct timer *t = calloc(1, sizeof *t);
     if (!t) return 0;
@@ -49,7 +48,7 @@ uint32_t lh_timer_start(double after, double repeat)
     return t->id;
 }
 
-void lh_timer_cancel(uint32_t id)
+void timer_cancel(uint32_t id)
 {
     for (struct timer *t = timers; t; t = t->next)
         if (t->id == id) {

@@ -9,7 +9,6 @@
 #include "conn.h"
 #include "frame.h"
 #include "log.h"
-#include "lua_bridge.h"
 #include "metrics.h"
 #include "utf8.h"
 
@@ -162,23 +161,6 @@ static void frame_chunk_cb(wslay_event_context_ptr ctx,
     w->frame_received += a->data_length;
 }
 
-/* limits.message_rate: a token bucket per connection holding one second's worth of
- * messages; an empty bucket means the message is dropped (the script's hooks see it). */
-static int rate_allows(struct conn *c)
-{
-    double rate = config.limit_message_rate;
-    if (rate <= 0) return 1;
-    double burst = rate < 1 ? 1 : rate;
-    ev_tstamp now = ev_now(EV_DEFAULT);
-    if (c->rate_last == 0) c->rate_tokens = burst;
-    else c->rate_tokens += (now - c->rate_last) * rate;
-    if (c->rate_tokens > burst) c->rate_tokens = burst;
-    c->rate_last = now;
-    if (c->rate_tokens < 1) return 0;
-    c->rate_tokens -= 1;
-    return 1;
-}
-
 static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
                         void *user)
 {
@@ -207,9 +189,7 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         }
         metrics.messages_received[a->opcode == WS_BINARY]++;
         c->last_active = ev_now(EV_DEFAULT);
-        int limited = !rate_allows(c);
-        if (limited) metrics.errors[ERR_RATE_LIMITED]++;
-        lua_bridge_on_message(c, a->opcode, p, n, limited);
+        conn_deliver(c, a->opcode, p, n);
         break;
     }
     case WS_PONG:
@@ -316,53 +296,6 @@ static void pull_ctrl(struct conn *c)
     }
 }
 
-/* Follows frame boundaries in the byte stream from the headers alone (2..14 bytes each),
- * so ws_feed knows when wslay holds nothing of a frame or message in progress. Stops
- * before the first byte of a close frame and returns how many bytes it took. */
-static size_t stream_track(struct ws_stream *s, const uint8_t *p, size_t n)
-{
-    const uint8_t *start = p;
-    while (n > 0) {
-        if (!s->payload_left && s->hdr_len == 0 && (*p & 0x0f) == WS_CLOSE) break;
-        if (s->payload_left) {
-            uint64_t take = n < s->payload_left ? n : s->payload_left;
-            s->payload_left -= take;
-            p += take;
-            n -= (size_t)take;
-            continue;
-        }
-        s->hdr[s->hdr_len++] = *p++;
-        n--;
-        if (s->hdr_len < 2) continue;
-        uint8_t len7 = s->hdr[1] & 0x7f;
-        size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((s->hdr[1] & 0x80) ? 4 : 0);
-        if (s->hdr_len < need) continue;
-        uint64_t len = len7;
-        if (len7 == 126) len = (uint64_t)s->hdr[2] << 8 | s->hdr[3];
-        if (len7 == 127) {
-            len = 0;
-            for (int i = 0; i < 8; i++) len = len << 8 | s->hdr[2 + i];
-        }
-        uint8_t opcode = s->hdr[0] & 0x0f, fin = s->hdr[0] & 0x80;
-        if (opcode <= WS_BINARY) s->in_message = !fin;
-        s->payload_left = len;
-        s->hdr_len = 0;
-    }
-    return (size_t)(p - start);
-}
-
-/* Length of the close frame at p if all of it is in the n bytes, 0 if not yet. A close
- * frame longer than a control frame may be is reported whole-length too: wslay refuses
- * it from its header. */
-static size_t close_frame_length(const uint8_t *p, size_t n)
-{
-    if (n < 2) return 0;
-    uint8_t len7 = p[1] & 0x7f;
-    if (len7 > 125) return n;                /* invalid: let wslay see it and fail */
-    size_t need = 2 + ((p[1] & 0x80) ? 4 : 0) + len7;
-    return n >= need ? need : 0;
-}
-
 static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len);
 
 /* wslay 1.1.1 checks a close reason's UTF-8 per chunk, skipping the first two bytes of
@@ -388,13 +321,13 @@ int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
     int r = 0;
     size_t off = 0;
     while (off < len && r == 0) {
-        size_t n = stream_track(s, buf + off, len - off);
+        size_t n = ws_stream_track(s, buf + off, len - off);
         if (n) {
             r = feed_wslay(c, buf + off, n);
             off += n;
             continue;
         }
-        n = close_frame_length(buf + off, len - off);
+        n = ws_stream_close_length(buf + off, len - off);
         if (n == 0) {
             if (!(s->held = malloc(len - off))) {
                 r = -1;
@@ -434,7 +367,7 @@ static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
     pull_ctrl(c);
     if (r != 0) return c->close_queued ? 0 : -1;
     struct ws_stream *s = &c->stream;
-    if (!c->close_queued && s->hdr_len == 0 && s->payload_left == 0 && !s->in_message &&
+    if (!c->close_queued && ws_stream_at_boundary(s) &&
         wslay_event_get_read_enabled(c->ws->wc->ctx) && !wslay_event_want_write(c->ws->wc->ctx))
         ws_release(c, 1);
     return 0;
@@ -457,4 +390,3 @@ int ws_read_enabled(const struct conn *c)
     return !c->ws || wslay_event_get_read_enabled(c->ws->wc->ctx);
 }
 
-int ws_final_code(const struct conn *c) { return c->close_code ? c->close_code : 1006; }

@@ -15,7 +15,7 @@ struct conn;
 int ws_start(struct conn *c);            /* resets the stream tracker; 0 */
 void ws_free(struct conn *c);
 
-/* Feeds bytes read from the socket; whole messages go to the Lua bridge. Returns -1
+/* Feeds bytes read from the socket; whole messages go up through conn_deliver. Returns -1
  * when the connection must be failed (after flushing any close frame wslay queued). */
 int ws_feed(struct conn *c, const uint8_t *buf, size_t len);
 
@@ -23,7 +23,5 @@ void ws_queue_close(struct conn *c, int code, const char *reason, size_t reason_
 void ws_queue_ping(struct conn *c);
 
 int ws_read_enabled(const struct conn *c);
-/* The close code for hooks: received, else sent, else 1006. */
-int ws_final_code(const struct conn *c);
 
 #endif

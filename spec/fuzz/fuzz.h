@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "lh_api.h"
+#include "app.h"
 #include "config.h"
 #include "conn.h"
 #include "hub.h"
@@ -336,6 +337,7 @@ static inline void fuzz_setup_server(void)
     done = 1;
     fuzz_setup_core();
     if (!ev_default_loop(0)) fuzz_fail("no libev default loop");
+    app_wire();
     char path[PATH_MAX + 32], err[1024];
     snprintf(path, sizeof path, "%s/../../lua", fuzz_dir);
     setenv("LUAHUB_LUA_DIR", path, 0);

@@ -1,0 +1,47 @@
+/* client.h — what the hub keeps for one WebSocket client, behind the transport's
+ * connection in the same allocation; rooms, users and metadata (room.c, meta.c) work on
+ * it. */
+#ifndef LUAHUB_CLIENT_H
+#define LUAHUB_CLIENT_H
+
+#include <stdint.h>
+
+#include "conn.h"
+
+struct group;
+
+/* One room a client is in, and its index in the room's member array. */
+struct client_room {
+    struct group *room;
+    uint32_t index;
+};
+
+/* Script metadata: key and a JSON-encoded value, kept in C so it survives a reload. */
+struct meta_entry {
+    char *key;
+    char *value;
+    uint32_t key_len, value_len;
+};
+
+/* A WebSocket client: the transport's connection plus what the hub keeps for it, in one
+ * allocation (conn_init is given sizeof(struct client)). */
+struct client {
+    struct conn conn;            /* first: a struct conn * of the hub's is a struct client * */
+    uint8_t in_hub;
+    uint16_t nrooms, rooms_cap;
+    uint16_t nmeta;
+    uint32_t hub_index;
+    uint32_t user_index;
+    struct client_room *rooms;
+    struct group *user;          /* user index group, NULL if no user id */
+    struct meta_entry *meta;
+    double rate_tokens;          /* limits.message_rate token bucket */
+    double rate_last, connected_at;
+};
+
+static inline struct client *client_of(struct conn *c) { return (struct client *)c; }
+
+/* Where a fan-out goes. */
+enum hub_target { HUB_ALL, HUB_ROOM, HUB_USER };
+
+#endif

@@ -1,0 +1,271 @@
+/* script_api.c — the FFI surface: every lh_* function of lh_api.h but the settings
+ * (config.c), each a thin call into the layer that owns the state. This file is the
+ * script bridge's way down; nothing in the core calls these. */
+#include "lh_api.h"
+
+#include <ev.h>
+#include <malloc.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cluster.h"
+#include "group.h"
+#include "hub.h"
+#include "log.h"
+#include "meta.h"
+#include "metrics.h"
+#include "room.h"
+#include "server.h"
+#include "timer.h"
+
+/* ------------------------------------------------------------------ sends */
+
+int lh_send(uint64_t id, const char *data, size_t len, int binary)
+{
+    return hub_send(id, data, len, binary);
+}
+
+int lh_broadcast(const char *data, size_t len, int binary, const uint64_t *except, size_t nexcept)
+{
+    return hub_fan_out(HUB_ALL, NULL, 0, data, len, binary, except, nexcept);
+}
+
+int lh_to_room(const char *room, size_t rlen, const char *data, size_t len, int binary,
+               const uint64_t *except, size_t nexcept)
+{
+    return hub_fan_out(HUB_ROOM, room, rlen, data, len, binary, except, nexcept);
+}
+
+int lh_to_user(const char *uid, size_t ulen, const char *data, size_t len, int binary,
+               const uint64_t *except, size_t nexcept)
+{
+    return hub_fan_out(HUB_USER, uid, ulen, data, len, binary, except, nexcept);
+}
+
+int lh_close(uint64_t id, int code, const char *reason, size_t reason_len)
+{
+    return hub_close(id, code, reason, reason_len);
+}
+
+int lh_is_open(uint64_t id)
+{
+    struct client *cl = hub_client(id);
+    return cl && conn_writable(&cl->conn);
+}
+
+uint32_t lh_count(void) { return hub_count(); }
+
+void lh_want_dropped(int on) { hub_want_dropped(on); }
+
+/* ------------------------------------------------------------------ rooms */
+
+int lh_join(uint64_t id, const char *room, size_t len)
+{
+    struct client *cl = hub_client(id);
+    return cl ? room_join(cl, room, len) : LH_ERR_CLOSED;
+}
+
+int lh_leave(uint64_t id, const char *room, size_t len)
+{
+    struct client *cl = hub_client(id);
+    return cl ? room_leave(cl, room, len) : LH_ERR_CLOSED;
+}
+
+int lh_leave_all(uint64_t id)
+{
+    struct client *cl = hub_client(id);
+    if (!cl) return LH_ERR_CLOSED;
+    room_leave_all(cl);
+    return LH_OK;
+}
+
+void lh_detach(uint64_t id)
+{
+    struct client *cl = hub_any(id);
+    if (cl) hub_detach(cl);
+}
+
+int lh_in_room(uint64_t id, const char *room, size_t len)
+{
+    struct client *cl = hub_client(id);
+    return cl && room_member_of(cl, room, len);
+}
+
+int lh_client_rooms(uint64_t id)
+{
+    struct client *cl = hub_client(id);
+    return cl ? cl->nrooms : 0;
+}
+
+const char *lh_client_room(uint64_t id, int i, size_t *len)
+{
+    struct client *cl = hub_client(id);
+    if (!cl || i < 0 || i >= cl->nrooms) return NULL;
+    *len = cl->rooms[i].room->name_len;
+    return cl->rooms[i].room->name;
+}
+
+static int group_size(const struct group_index *ix, const char *name, size_t len)
+{
+    struct group *g = group_find(ix, name, len);
+    return g ? (int)g->count : 0;
+}
+
+static uint64_t group_member_id(const struct group_index *ix, const char *name, size_t len, uint32_t i)
+{
+    struct group *g = group_find(ix, name, len);
+    return g && i < g->count ? g->members[i].client->conn.id : 0;
+}
+
+int lh_room_size(const char *room, size_t len) { return group_size(&room_index, room, len); }
+
+uint64_t lh_room_member(const char *room, size_t len, uint32_t i)
+{
+    return group_member_id(&room_index, room, len, i);
+}
+
+uint32_t lh_room_total(void) { return room_index.count; }
+
+size_t lh_room_names(char *buf, size_t cap)
+{
+    size_t need = 0;
+    GROUP_FOREACH(&room_index, g) {
+        if (need + g->name_len + 1 <= cap) memcpy(buf + need, g->name, g->name_len + 1);
+        need += g->name_len + 1;
+    }
+    return need;
+}
+
+/* ------------------------------------------------------------------ users and metadata */
+
+int lh_set_user(uint64_t id, const char *uid, size_t len)
+{
+    struct client *cl = hub_any(id);
+    return cl ? user_set(cl, uid, len) : LH_ERR_CLOSED;
+}
+
+const char *lh_user_of(uint64_t id, size_t *len)
+{
+    struct client *cl = hub_any(id);
+    if (!cl || !cl->user) return NULL;
+    *len = cl->user->name_len;
+    return cl->user->name;
+}
+
+int lh_user_size(const char *uid, size_t len) { return group_size(&user_index, uid, len); }
+
+uint64_t lh_user_member(const char *uid, size_t len, uint32_t i)
+{
+    return group_member_id(&user_index, uid, len, i);
+}
+
+int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl)
+{
+    struct client *cl = hub_any(id);
+    return cl ? meta_set(cl, k, kl, v, vl) : LH_ERR_CLOSED;
+}
+
+const char *lh_meta_get(uint64_t id, const char *k, size_t kl, size_t *vl)
+{
+    struct client *cl = hub_any(id);
+    return cl ? meta_get(cl, k, kl, vl) : NULL;
+}
+
+int lh_meta_del(uint64_t id, const char *k, size_t kl)
+{
+    struct client *cl = hub_any(id);
+    return cl ? meta_del(cl, k, kl) : LH_ERR_CLOSED;
+}
+
+/* ------------------------------------------------------------------ the request and the peer */
+
+/* Header lookup in the kept request head ("Name: value\r\n" lines after the request line). */
+const char *lh_header(uint64_t id, const char *name, size_t nl, size_t *len)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c || !c->req_head) return NULL;
+    const char *p = c->req_head, *end = p + c->req_head_len;
+    const char *line = memchr(p, '\n', (size_t)(end - p));
+    while (line && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && (size_t)(colon - line) == nl && strncasecmp(line, name, nl) == 0) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            *len = (size_t)(ve - v);
+            return v;
+        }
+        line = eol;
+    }
+    return NULL;
+}
+
+const char *lh_target(uint64_t id, size_t *len)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c || !c->req_head) return NULL;
+    const char *sp = memchr(c->req_head, ' ', c->req_head_len);
+    if (!sp) return NULL;
+    const char *end = c->req_head + c->req_head_len;
+    const char *sp2 = memchr(sp + 1, ' ', (size_t)(end - sp - 1));
+    if (!sp2) return NULL;
+    *len = (size_t)(sp2 - sp - 1);
+    return sp + 1;
+}
+
+int lh_remote_addr(uint64_t id, char *buf, size_t len)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c) return LH_ERR_CLOSED;
+    conn_remote_addr(c, buf, len);
+    return LH_OK;
+}
+
+double lh_connected_at(uint64_t id)
+{
+    struct client *cl = hub_any(id);
+    return cl ? cl->connected_at : 0;
+}
+
+/* ------------------------------------------------------------------ cluster */
+
+const char *lh_node_id(void) { return cluster_node_id(); }
+int lh_is_remote(uint64_t id) { return cluster_is_remote(id); }
+double lh_global_count(void) { return cluster_global_count(); }
+
+double lh_global_room_count(const char *room, size_t len)
+{
+    return cluster_global_room_count(room, len);
+}
+
+int lh_cluster_nodes(void) { return cluster_nodes(); }
+
+const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, double *age)
+{
+    return cluster_node(i, len, clients, rooms, age);
+}
+
+/* ------------------------------------------------------------------ timers */
+
+uint32_t lh_timer_start(double after, double repeat) { return timer_start(after, repeat); }
+void lh_timer_cancel(uint32_t id) { timer_cancel(id); }
+
+/* ------------------------------------------------------------------ process */
+
+void lh_log(int level, uint64_t client_id, const char *msg, size_t len, const char *fields_json)
+{
+    if (level < LOG_DEBUG || level > LOG_ERROR) level = LOG_INFO;
+    log_write((enum log_level)level, client_id, msg, len, fields_json);
+}
+
+void lh_set_log(int level, int format) { log_configure(level, format); }
+double lh_now(void) { return ev_now(EV_DEFAULT); }
+double lh_clock(void) { return metrics_clock(); }
+double lh_uptime(void) { return server_uptime(); }
+int lh_draining(void) { return hub_draining(); }
+
+uint64_t lh_heap_bytes(void) { return metrics_heap_bytes(); }
+
+void lh_count_error(const char *type) { metrics_count_error(type); }
