@@ -21,6 +21,9 @@
 #define LINGER_SECONDS 2.0
 #define READ_BUF_SIZE (256 * 1024)
 #define IOV_BATCH 256
+/* Control frames waiting for a peer that does not read: a pong is at most 127 bytes, so
+ * this is hundreds of unanswered pings. */
+#define CTRL_MAX (64 * 1024)
 
 /* Slot table: id -> conn in O(1). A slot's generation changes on every reuse, so an id
  * held by Lua after its connection closed never finds the next occupant. */
@@ -184,7 +187,7 @@ int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
     if (c->ctrl_len + n > c->ctrl_cap) {
         size_t cap = c->ctrl_cap ? c->ctrl_cap : 256;
         while (cap < c->ctrl_len + n) cap *= 2;
-        if (cap > 1 << 20) return -1;   /* a peer flooding pings it never reads pongs of */
+        if (cap > CTRL_MAX) return -1;
         uint8_t *b = realloc(c->ctrl, cap);
         if (!b) return -1;
         c->ctrl = b;

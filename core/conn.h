@@ -68,6 +68,7 @@ struct conn {
     uint8_t killed;              /* tear down at the next flush */
     uint8_t want_close;          /* server close queued behind pending data */
     uint8_t close_queued;        /* a close frame is in ctrl (or sent): no data after it */
+    uint8_t failed;              /* protocol failure: input ignored, close behind the data */
     uint8_t close_after_flush;   /* plain HTTP: linger once the response is written */
     uint8_t write_blocked;
     uint8_t opened;              /* open was reported; close is still due */

@@ -84,15 +84,43 @@ void log_write(enum log_level level, uint64_t client, const char *msg, size_t ms
     fflush(out);
 }
 
-void log_msg(enum log_level level, uint64_t client, const char *fmt, ...)
+static void log_vmsg(enum log_level level, uint64_t client, const char *fmt, va_list ap)
 {
-    if (level < log_min_level) return;
     char buf[2048];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     if (n < 0) return;
     if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
     log_write(level, client, buf, (size_t)n, NULL);
+}
+
+void log_msg(enum log_level level, uint64_t client, const char *fmt, ...)
+{
+    if (level < log_min_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, client, fmt, ap);
+    va_end(ap);
+}
+
+void log_limited(struct log_limit *lim, enum log_level level, uint64_t client, const char *fmt, ...)
+{
+    if (level < log_min_level) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double second = (double)ts.tv_sec;
+    if (second != lim->second) {
+        if (lim->suppressed)
+            log_msg(level, 0, "%u similar messages suppressed in the last %.0fs", lim->suppressed,
+                    second - lim->second);
+        lim->second = second;
+        lim->count = lim->suppressed = 0;
+    }
+    if (lim->count++ >= LOG_LIMIT_BURST) {
+        lim->suppressed++;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, client, fmt, ap);
+    va_end(ap);
 }

@@ -28,6 +28,17 @@ void log_msg(enum log_level level, uint64_t client, const char *fmt, ...)
 void log_write(enum log_level level, uint64_t client, const char *msg, size_t msg_len,
                const char *fields_json);
 
+/* A log line that one peer can cause over and over (a refused connection, a killed
+ * flooder): at most LOG_LIMIT_BURST such lines per second per limiter; the next line
+ * after a quiet spell says how many were suppressed. Counting stays with the caller. */
+#define LOG_LIMIT_BURST 10
+struct log_limit {
+    double second;               /* monotonic second the count is for */
+    uint32_t count, suppressed;
+};
+void log_limited(struct log_limit *lim, enum log_level level, uint64_t client, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #define log_debug(...) do { if (log_min_level <= LOG_DEBUG) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

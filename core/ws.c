@@ -64,10 +64,19 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return (ssize_t)n;
 }
 
+/* wslay's control frames (pongs, its close echo) go to the connection's ctrl buffer. When
+ * that is full the peer sends pings faster than it reads the pongs: it is dropped. The
+ * context, whose writing wslay has now disabled, is never pooled (feed_wslay). */
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
-    if (conn_send_ctrl(((struct ws_ctx *)user)->conn, data, len) != 0) {
+    struct conn *c = ((struct ws_ctx *)user)->conn;
+    if (conn_send_ctrl(c, data, len) != 0) {
+        static struct log_limit lim;
+        log_limited(&lim, LOG_INFO, c->id, "control frames pile up unread (%u bytes): dropping the client",
+                    c->ctrl_len);
+        metrics.errors[ERR_PROTOCOL]++;
+        conn_kill(c, 1008);
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
@@ -90,14 +99,21 @@ static void queue_close(struct conn *c, int code, const char *reason, size_t rea
     if (conn_send_ctrl(c, f, code == 1005 ? 2 : 4 + reason_len) != 0) conn_kill(c, code);
 }
 
-/* Fails the connection with code: wslay stops reading and our close frame goes out.
- * Used where wslay does not check with no_buffering (total size of a fragmented message)
- * or answers without a status code (bad control frames, a 1-byte close payload). */
+/* Fails the connection with code: wslay stops reading, and our close frame goes out
+ * behind the replies already queued (a valid message read just before the bad bytes keeps
+ * its answer). Used where wslay does not check with no_buffering (total size of a
+ * fragmented message) or answers without a status code (bad control frames, a 1-byte
+ * close payload), and for UTF-8 and inflate failures. */
 static void fail(struct conn *c, uint16_t code)
 {
-    if (c->close_queued) return;
-    wslay_event_shutdown_read(c->ws->wc->ctx);
-    queue_close(c, code, NULL, 0);
+    if (c->ws) wslay_event_shutdown_read(c->ws->wc->ctx);
+    if (c->failed || c->close_queued) return;
+    c->failed = 1;
+    metrics.errors[ERR_PROTOCOL]++;
+    if (c->want_close) return;              /* a close already waits behind the data */
+    c->want_close = 1;
+    c->close_code = code;
+    conn_mark_dirty(c);
 }
 
 static void frame_start_cb(wslay_event_context_ptr ctx,
@@ -148,7 +164,7 @@ static void frame_chunk_cb(wslay_event_context_ptr ctx,
     struct conn *c = ((struct ws_ctx *)user)->conn;
     struct ws *w = c->ws;
     uint8_t op = w->frame_opcode;
-    if (c->close_queued) return;
+    if (c->close_queued || c->failed) return;
     if (op != WS_TEXT && op != WS_BINARY && op != WS_CONT) return;
     if (op != WS_CONT && w->frame_fin && w->frame_received == 0 &&
         a->data_length == w->frame_payload_len) {
@@ -174,7 +190,7 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         if (!p) p = (const uint8_t *)"";   /* empty fragments only: Lua takes NULL for nil */
         w->direct = NULL;
         w->msg_len = 0;
-        if (c->killed || c->close_queued) return;
+        if (c->killed || c->close_queued || c->failed) return;
         if (w->compressed) {
             int z = deflate_inflate(p, n, config.max_message_size, &p, &n);
             if (z != 0) {
@@ -282,18 +298,38 @@ void ws_free(struct conn *c)
     c->stream.held = NULL;
 }
 
-/* Moves whatever control frames wslay queued (pongs, a close echo) into c->ctrl. */
+/* The close frame wslay wrote into ctrl from offset `from` on (it is the last frame wslay
+ * writes), taken back out; returns its code (1002 when it carried none: RFC 6455 wants one
+ * for a protocol error). Server frames are unmasked and control frames short, so the
+ * frames there are walked from their 2-byte headers. */
+static uint16_t take_back_close(struct conn *c, uint32_t from)
+{
+    uint32_t at = from;
+    while (at + 2 <= c->ctrl_len) {
+        uint8_t *f = c->ctrl + at;
+        uint32_t len = f[1] & 0x7f;
+        if ((f[0] & 0x0f) == WS_CLOSE) {
+            uint16_t code = len >= 2 && at + 4 <= c->ctrl_len ? (uint16_t)(f[2] << 8 | f[3]) : 1002;
+            c->ctrl_len = at;
+            return code;
+        }
+        at += 2 + len;
+    }
+    return 1002;
+}
+
+/* Moves whatever control frames wslay queued (pongs) into c->ctrl. */
 static void pull_ctrl(struct conn *c)
 {
     wslay_event_context_ptr ctx = c->ws->wc->ctx;
     /* Our close is out, or one of ours waits behind queued data: nothing wslay queued
      * may go (after a close it would only hold its own close echo). */
     if (c->close_queued || c->want_close) return;
+    uint32_t before = c->ctrl_len;
     if (wslay_event_want_write(ctx)) wslay_event_send(ctx);
-    if (wslay_event_get_close_sent(ctx)) {
-        c->close_queued = 1;
-        conn_mark_dirty(c);
-    }
+    /* wslay failed the connection itself, on a frame it refused: its close would go out
+     * ahead of the replies already queued; it goes behind them, as every failure does. */
+    if (wslay_event_get_close_sent(ctx)) fail(c, take_back_close(c, before));
 }
 
 static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len);
@@ -347,7 +383,7 @@ int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
 
 static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
 {
-    if (c->close_queued && !c->ws) return 0;
+    if (c->failed || (c->close_queued && !c->ws)) return 0;
     if (!c->ws) {
         struct ws *w = calloc(1, sizeof *w);
         if (!w || !(w->wc = ctx_acquire(c))) {
@@ -363,12 +399,14 @@ static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
     feed_len = 0;
     /* wslay_frame_recv rejects bad control frames itself and wslay would then queue a
      * close without a status code; RFC 6455 asks for 1002. */
-    if (r != 0 && !c->close_queued) fail(c, 1002);
+    if (r != 0 && !c->killed) fail(c, 1002);
+    if (c->killed) return 0;
     pull_ctrl(c);
-    if (r != 0) return c->close_queued ? 0 : -1;
+    if (r != 0) return 0;
     struct ws_stream *s = &c->stream;
-    if (!c->close_queued && ws_stream_at_boundary(s) &&
-        wslay_event_get_read_enabled(c->ws->wc->ctx) && !wslay_event_want_write(c->ws->wc->ctx))
+    wslay_event_context_ptr ctx = c->ws->wc->ctx;
+    if (!c->close_queued && !c->failed && ws_stream_at_boundary(s) && wslay_event_get_read_enabled(ctx) &&
+        wslay_event_get_write_enabled(ctx) && !wslay_event_want_write(ctx))
         ws_release(c, 1);
     return 0;
 }
