@@ -273,19 +273,28 @@ const char *http_status_text(int status)
     }
 }
 
+static int format_head(char *out, size_t cap, int status, const char *extra_headers,
+                       const char *content_type, size_t body_len)
+{
+    return snprintf(out, cap,
+                    "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                    status, http_status_text(status), extra_headers ? extra_headers : "",
+                    content_type ? "Content-Type: " : "", content_type ? content_type : "",
+                    content_type ? "\r\n" : "", body_len);
+}
+
+/* The head is measured, then written straight into the frame: its size is the caller's
+ * (a script's route may return kilobytes of headers), so there is no cap to overflow.
+ * The frame gets one spare byte for the NUL snprintf ends with; len leaves it out. */
 struct frame *http_response(int status, const char *extra_headers, const char *content_type,
                             const void *body, size_t body_len)
 {
-    char head[1024];
-    int hl = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                      status, http_status_text(status), extra_headers ? extra_headers : "",
-                      content_type ? "Content-Type: " : "", content_type ? content_type : "",
-                      content_type ? "\r\n" : "", body_len);
-    if (hl < 0 || (size_t)hl >= sizeof head) return NULL;
-    struct frame *f = frame_raw((size_t)hl + body_len);
+    int hl = format_head(NULL, 0, status, extra_headers, content_type, body_len);
+    if (hl < 0) return NULL;
+    struct frame *f = frame_raw((size_t)hl + body_len + 1);
     if (!f) return NULL;
-    memcpy(f->data, head, (size_t)hl);
+    format_head((char *)f->data, (size_t)hl + 1, status, extra_headers, content_type, body_len);
     if (body && body_len) memcpy(f->data + hl, body, body_len);
+    f->len = f->payload_len = (uint32_t)((size_t)hl + body_len);
     return f;
 }

@@ -60,9 +60,10 @@ int http_header_has_token(const struct http_req *r, const char *name, const char
 /* The URL's path without ?query (not decoded). */
 void http_req_path(const struct http_req *r, const char **path, size_t *len);
 
-/* A complete response as one frame: status line, extra headers (each "Name: value\r\n"),
- * Content-Length, Connection: close, and body. With body NULL the last body_len bytes are
- * left for the caller to fill. NULL on allocation failure. */
+/* A complete response as one frame: status line, extra headers (each "Name: value\r\n",
+ * any total size), Content-Length, Connection: close, and body. With body NULL the last
+ * body_len bytes are left for the caller to fill. NULL only when memory runs out or the
+ * response exceeds a frame's 4 GiB: callers answer 500 (or drop the connection). */
 struct frame *http_response(int status, const char *extra_headers, const char *content_type,
                             const void *body, size_t body_len);
 const char *http_status_text(int status);
