@@ -202,12 +202,18 @@ const char *http_method_name(const struct http_req *r)
     return http_method_str((enum http_method)r->parser.method);
 }
 
+static int header_named(const struct http_req *r, const struct http_header *h, const char *name,
+                        size_t nl)
+{
+    return h->name.len == nl && strncasecmp(r->buf + h->name.off, name, nl) == 0;
+}
+
 const char *http_header(const struct http_req *r, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
     for (int i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (h->name.len == nl && strncasecmp(r->buf + h->name.off, name, nl) == 0) {
+        if (header_named(r, h, name, nl)) {
             if (len) *len = h->value.len;
             return r->buf + h->value.off;
         }
@@ -215,12 +221,20 @@ const char *http_header(const struct http_req *r, const char *name, size_t *len)
     return NULL;
 }
 
+int http_header_count(const struct http_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    int n = 0;
+    for (int i = 0; i < r->nheaders; i++) n += header_named(r, &r->headers[i], name, nl);
+    return n;
+}
+
 int http_header_has_token(const struct http_req *r, const char *name, const char *token)
 {
     size_t nl = strlen(name), tl = strlen(token);
     for (int i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (h->name.len != nl || strncasecmp(r->buf + h->name.off, name, nl) != 0) continue;
+        if (!header_named(r, h, name, nl)) continue;
         const char *p = r->buf + h->value.off, *end = p + h->value.len;
         while (p < end) {
             while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;

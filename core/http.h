@@ -53,8 +53,12 @@ enum http_read_status http_req_feed(struct http_req *r, const char *data, size_t
                                     const char **rest, size_t *rest_len);
 
 const char *http_method_name(const struct http_req *r);
-/* The header's value (not NUL-terminated), NULL if absent. Names compare case-insensitively. */
+/* The header's value (not NUL-terminated), NULL if absent. Names compare case-insensitively.
+ * With the header repeated, the first one's: callers that must not guess refuse repeats
+ * (http_header_count). */
 const char *http_header(const struct http_req *r, const char *name, size_t *len);
+/* How many times header `name` appears. */
+int http_header_count(const struct http_req *r, const char *name);
 /* 1 if any header `name` carries token (comma-separated list, case-insensitive). */
 int http_header_has_token(const struct http_req *r, const char *name, const char *token);
 /* The URL's path without ?query (not decoded). */

@@ -2,6 +2,7 @@
 -- it: oversized response heads, ambiguous handshakes, scripts that register nothing,
 -- log floods from throwing handlers, and the logger middleware's clock.
 local t = require "luahub.testing"
+local hubs = require "support.hubs"
 
 describe("an HTTP route answering with large headers", function()
   local srv
@@ -40,4 +41,43 @@ end)
     assert.equal("huge head", body)
     assert.equal(60000, #headers["x-huge"])
   end)
+end)
+
+describe("an upgrade request repeating a header the handshake reads once", function()
+  local srv
+
+  lazy_setup(function() srv = hubs.start_echo() end)
+  lazy_teardown(t.cleanup)
+
+  -- Sends every header of a valid upgrade, then the line repeat(key) returns (if any);
+  -- returns the raw answer.
+  local function upgrade(repeat_line)
+    local key = t.base64(t.random_bytes(16))
+    local lines = {
+      "GET /ws HTTP/1.1", "Host: " .. srv.host .. ":" .. srv.port, "Upgrade: websocket",
+      "Connection: Upgrade", "Sec-WebSocket-Key: " .. key, "Sec-WebSocket-Version: 13",
+      repeat_line and repeat_line(key),
+    }
+    -- a refusal closes at once; an accepted socket stays open until the timeout
+    return assert(srv:raw(table.concat(lines, "\r\n") .. "\r\n\r\n", 1))
+  end
+
+  it("is answered 101 with each header once", function()
+    assert.truthy(upgrade():match("^HTTP/1%.1 101 "))
+  end)
+
+  for _, case in ipairs {
+    { "two different Sec-WebSocket-Key headers",
+      function() return "Sec-WebSocket-Key: " .. t.base64(t.random_bytes(16)) end },
+    { "the same Sec-WebSocket-Key twice", function(key) return "sec-websocket-key: " .. key end },
+    { "Sec-WebSocket-Version 13 and 8", function() return "Sec-WebSocket-Version: 8" end },
+    { "Sec-WebSocket-Version 13 twice", function() return "sec-websocket-version: 13" end },
+    { "two Host headers", function() return "Host: elsewhere.example" end },
+  } do
+    it("is refused with 400 when it carries " .. case[1], function()
+      local response = upgrade(case[2])
+      assert.truthy(response:match("^HTTP/1%.1 400 "), response)
+      assert.truthy(response:find("repeated", 1, true), response)
+    end)
+  end
 end)
