@@ -445,8 +445,18 @@ local api = require "luahub.api"
 function hub._on_api(req) return api.handle(hub, req) end
 function hub._metrics_text() return api.metrics_text(hub._stats) end
 
+-- A script that registered none of these answers nothing: most likely an empty or cut
+-- short file (a deploy interrupted, an editor's save caught by `watch`). Taking it on a
+-- reload would silently drop every handler of the running script, so it is refused there,
+-- and at start and by `luahub check` alike, so the mistake shows before it is deployed.
+local function registers_something()
+  return handler ~= nil or #middlewares > 0 or next(hooks.lists) ~= nil or next(routes) ~= nil
+    or next(timers) ~= nil
+end
+
 -- Called by the core after the script ran: merges the --config overrides, validates and
--- applies. Returns nil, or all problems as one string (one per line).
+-- applies. Returns nil, or all problems as one string (one per line). An invalid key or a
+-- script that registers nothing stops it before anything is applied.
 function hub._setup(overrides_json)
   local cfg = script_config
   if overrides_json then
@@ -455,6 +465,10 @@ function hub._setup(overrides_json)
     cfg = config.merge(script_config, over)
   end
   local problems = config.validate(cfg)
+  if not registers_something() then
+    problems[#problems + 1] = "the script registers no handler, middleware, hook, HTTP route or timer"
+      .. " (hub.handle, hub.use, hub.on, hub.route, hub.every, hub.after): refused, as it would serve nothing"
+  end
   if #problems == 0 then problems = config.apply(cfg) end
   if #problems > 0 then return table.concat(problems, "\n") end
   C.lh_want_dropped(hooks.lists.on_send_dropped and 1 or 0)

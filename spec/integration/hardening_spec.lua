@@ -3,6 +3,7 @@
 -- log floods from throwing handlers, and the logger middleware's clock.
 local t = require "luahub.testing"
 local hubs = require "support.hubs"
+local observe = require "support.observe"
 
 describe("an HTTP route answering with large headers", function()
   local srv
@@ -80,4 +81,59 @@ describe("an upgrade request repeating a header the handshake reads once", funct
       assert.truthy(response:find("repeated", 1, true), response)
     end)
   end
+end)
+
+describe("a script that registers nothing", function()
+  local REFUSAL = "registers no handler, middleware, hook, HTTP route or timer"
+  lazy_teardown(t.cleanup)
+
+  local function failed_reloads(srv)
+    local _, _, body = srv:http("GET", "/metrics")
+    return tonumber(body:match('luahub_reloads_total{result="failed"} (%d+)'))
+  end
+
+  -- Reloads srv with source and waits for one more log line matching outcome.
+  local function reload(srv, source, outcome)
+    local function seen() return select(2, srv:log():gsub(outcome, "")) end
+    local before = seen()
+    assert.is_true(srv:reload(t.write_script(source)))
+    assert.truthy(observe.eventually(function() return seen() > before end, 3),
+      "no new '" .. outcome .. "' in the log:\n" .. srv:log())
+  end
+
+  it("is refused on reload: the running script keeps serving, the refusal is logged and counted", function()
+    local srv = t.start(t.write_script(hubs.ECHO))
+    local c = assert(srv:connect())
+    for _, source in ipairs { "", "-- an editor's save caught halfway\n",
+                              'require("luahub").config { max_message_size = 4096 }\n' } do
+      reload(srv, source, "reload of [^\n]* failed[^\n]*" .. REFUSAL)
+      c:send("still echoed")
+      assert.equal("still echoed", c:receive())
+    end
+    assert.equal(3, failed_reloads(srv))
+    srv:stop()
+  end)
+
+  it("is refused at start and by `luahub check`, naming the reason", function()
+    local path = t.write_script("")
+    local ok, output = t.check(path)
+    assert.is_false(ok)
+    assert.truthy(output:find(REFUSAL, 1, true), output)
+    local srv = t.start(path, nil, { expect_fail = true })
+    assert.are_not.equal(0, srv.exit_status)
+    assert.truthy(srv:log():find(REFUSAL, 1, true), srv:log())
+  end)
+
+  it("is told apart from one that registers only a route, a timer or a hook", function()
+    local srv = t.start(t.write_script(hubs.ECHO))
+    for _, source in ipairs {
+      'require("luahub").route("GET", "/only", function() return 200, "route" end)',
+      'require("luahub").every(60, function() end)',
+      'require("luahub").on("after_connect", function() end)',
+    } do
+      reload(srv, source, "reloaded ")
+    end
+    assert.equal(0, failed_reloads(srv))
+    srv:stop()
+  end)
 end)
