@@ -137,3 +137,66 @@ describe("a script that registers nothing", function()
     srv:stop()
   end)
 end)
+
+describe("a flood of messages whose handler throws", function()
+  local srv
+
+  lazy_setup(function()
+    srv = t.start(t.write_script [[
+local hub = require "luahub"
+local seen = 0
+hub.on("on_error", function() seen = seen + 1 end)
+hub.route("GET", "/seen", function() return 200, tostring(seen) end)
+hub.handle(function(client, msg)
+  if msg.data == "sync" then return client:send("synced") end
+  error("thrown for " .. msg.data)
+end)
+]])
+  end)
+  lazy_teardown(t.cleanup)
+
+  local function handler_errors()
+    local _, _, body = srv:http("GET", "/metrics")
+    return tonumber(body:match('luahub_errors_total{type="handler"} (%d+)'))
+  end
+
+  -- The error lines logged and the errors the suppression notices account for.
+  local function logged()
+    local lines, suppressed = 0, 0
+    for line in srv:log():gmatch("[^\n]+") do
+      if line:find("handler error: ", 1, true) then lines = lines + 1 end
+      local n = line:match("handler errors: (%d+) more not logged")
+      if n then suppressed = suppressed + tonumber(n) end
+    end
+    return lines, suppressed
+  end
+
+  it("logs a bounded number of lines, yet counts every error and calls on_error each time", function()
+    local c = assert(srv:connect())
+    local frames = {}
+    for i = 1, 2000 do frames[i] = t.encode_frame { opcode = 1, payload = "m" .. i } end
+    assert(c:send_raw(table.concat(frames)))
+    c:send("sync")
+    assert.equal("synced", c:receive(30))
+    assert.equal(2000, handler_errors())
+    assert.equal("2000", select(3, srv:http("GET", "/seen")))
+    local lines = logged()
+    assert.is_true(lines <= 60, lines .. " handler error lines for 2000 errors")
+
+    -- Once the second is over, the next error is logged after a line saying how many went
+    -- unlogged; "synced" comes after the error's log lines are written.
+    local thrown = 2000
+    assert.truthy(observe.eventually(function()
+      thrown = thrown + 1
+      c:send("late " .. thrown)
+      c:send("sync")
+      c:receive()
+      local _, suppressed = logged()
+      return suppressed > 0
+    end, 5), "no suppression notice:\n" .. srv:log():sub(-2000))
+    local total_lines, suppressed = logged()
+    assert.equal(thrown, handler_errors())
+    assert.equal(thrown, total_lines + suppressed)
+    assert.equal(tostring(thrown), select(3, srv:http("GET", "/seen")))
+  end)
+end)
