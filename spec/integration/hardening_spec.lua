@@ -200,3 +200,25 @@ end)
     assert.equal(tostring(thrown), select(3, srv:http("GET", "/seen")))
   end)
 end)
+
+describe("hub.middleware.logger", function()
+  lazy_teardown(t.cleanup)
+
+  it("reports the time the handler took, measured on the monotonic clock", function()
+    local srv = t.start(t.write_script [[
+local hub = require "luahub"
+hub.use(hub.middleware.logger("info"))
+hub.handle(function(client, msg)
+  local started = os.clock()
+  while os.clock() - started < 0.02 do end   -- 20 ms of work
+  client:send("done")
+end)
+]])
+    local c = assert(srv:connect())
+    c:send("work")
+    assert.equal("done", c:receive())
+    local ms = tonumber(srv:wait_log('info%s+message {[^}\n]*"ms":([%d.e+-]+)', 3))
+    assert.truthy(ms, "no logger line:\n" .. srv:log())
+    assert.is_true(ms >= 15, "the logger reported " .. ms .. " ms for a 20 ms handler")
+  end)
+end)
