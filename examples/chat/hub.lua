@@ -170,6 +170,11 @@ local function rooms_changed()
   end)
 end
 
+-- A reload cancels the old script's timers, a pending update among them, and the new
+-- script cannot tell whether one was pending: so every load sends the list (at first
+-- start, to no one).
+rooms_changed()
+
 -- Takes a client out of its room and tells the room (and the client).
 local function leave_room(client, room, reason)
   local name = client:get("username")

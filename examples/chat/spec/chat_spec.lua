@@ -319,6 +319,25 @@ describe("examples/chat against crafted input", function()
   end)
 end)
 
+describe("examples/chat across a reload", function()
+  local srv
+
+  lazy_setup(function() srv = t.start(CHAT) end)
+  lazy_teardown(t.cleanup)
+
+  it("still sends the room list when SIGHUP lands while an update is pending", function()
+    local observer = assert(srv:connect())
+    expect(observer, "rooms")                       -- the list every client gets on connect
+    -- The join schedules the list's update a quarter second later; the reload, a few
+    -- milliseconds after the join was handled, cancels the old script's timers.
+    join_on(srv, "mover", "just-made")
+    assert.is_true(srv:signal("HUP"))
+    assert.truthy(srv:wait_log("reloaded ", 3), srv:log())
+    local update = expect(observer, "rooms")
+    assert.same({ { name = "just-made", members = 1 } }, update.rooms)
+  end)
+end)
+
 describe("the root hub.lua", function()
   local srv
 
