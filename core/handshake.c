@@ -77,6 +77,15 @@ static const char *pick_protocol(const struct http_req *r)
     return NULL;
 }
 
+/* Headers the handshake reads once. A repeat leaves the request ambiguous (which key does
+ * the accept answer, which Host does the origin check compare) and is forbidden: RFC 6455
+ * 11.3.1 and 11.3.5, RFC 7230 5.4 for Host. */
+static const struct { const char *name, *refusal; } once_only[] = {
+    { "Host", "repeated Host header" },
+    { "Sec-WebSocket-Key", "repeated Sec-WebSocket-Key header" },
+    { "Sec-WebSocket-Version", "repeated Sec-WebSocket-Version header" },
+};
+
 static int refuse(struct handshake *hs, int status, const char *reason)
 {
     hs->status = status;
@@ -93,6 +102,8 @@ int handshake_check(const struct http_req *r, struct handshake *hs)
     }
     if (r->parser.http_major != 1 || r->parser.http_minor < 1)
         return refuse(hs, 400, "WebSocket upgrade needs HTTP/1.1");
+    for (size_t i = 0; i < sizeof once_only / sizeof once_only[0]; i++)
+        if (http_header_count(r, once_only[i].name) > 1) return refuse(hs, 400, once_only[i].refusal);
     if (!http_header(r, "Host", NULL)) return refuse(hs, 400, "missing Host header");
     if (!http_header_has_token(r, "Upgrade", "websocket"))
         return refuse(hs, 400, "missing Upgrade: websocket header");

@@ -1,5 +1,6 @@
 /* handshake.h — the RFC 6455 opening handshake: validates an upgrade request against the
- * config (version, key, origin policy, subprotocols) and builds the 101 answer.
+ * config (version, key, origin policy, subprotocols; Host, key and version each once) and
+ * builds the 101 answer.
  * Pure: no I/O, so specs and fuzzers drive it directly. */
 #ifndef LUAHUB_HANDSHAKE_H
 #define LUAHUB_HANDSHAKE_H

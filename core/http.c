@@ -202,12 +202,18 @@ const char *http_method_name(const struct http_req *r)
     return http_method_str((enum http_method)r->parser.method);
 }
 
+static int header_named(const struct http_req *r, const struct http_header *h, const char *name,
+                        size_t nl)
+{
+    return h->name.len == nl && strncasecmp(r->buf + h->name.off, name, nl) == 0;
+}
+
 const char *http_header(const struct http_req *r, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
     for (int i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (h->name.len == nl && strncasecmp(r->buf + h->name.off, name, nl) == 0) {
+        if (header_named(r, h, name, nl)) {
             if (len) *len = h->value.len;
             return r->buf + h->value.off;
         }
@@ -215,12 +221,20 @@ const char *http_header(const struct http_req *r, const char *name, size_t *len)
     return NULL;
 }
 
+int http_header_count(const struct http_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    int n = 0;
+    for (int i = 0; i < r->nheaders; i++) n += header_named(r, &r->headers[i], name, nl);
+    return n;
+}
+
 int http_header_has_token(const struct http_req *r, const char *name, const char *token)
 {
     size_t nl = strlen(name), tl = strlen(token);
     for (int i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (h->name.len != nl || strncasecmp(r->buf + h->name.off, name, nl) != 0) continue;
+        if (!header_named(r, h, name, nl)) continue;
         const char *p = r->buf + h->value.off, *end = p + h->value.len;
         while (p < end) {
             while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
@@ -273,19 +287,28 @@ const char *http_status_text(int status)
     }
 }
 
+static int format_head(char *out, size_t cap, int status, const char *extra_headers,
+                       const char *content_type, size_t body_len)
+{
+    return snprintf(out, cap,
+                    "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                    status, http_status_text(status), extra_headers ? extra_headers : "",
+                    content_type ? "Content-Type: " : "", content_type ? content_type : "",
+                    content_type ? "\r\n" : "", body_len);
+}
+
+/* The head is measured, then written straight into the frame: its size is the caller's
+ * (a script's route may return kilobytes of headers), so there is no cap to overflow.
+ * The frame gets one spare byte for the NUL snprintf ends with; len leaves it out. */
 struct frame *http_response(int status, const char *extra_headers, const char *content_type,
                             const void *body, size_t body_len)
 {
-    char head[1024];
-    int hl = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                      status, http_status_text(status), extra_headers ? extra_headers : "",
-                      content_type ? "Content-Type: " : "", content_type ? content_type : "",
-                      content_type ? "\r\n" : "", body_len);
-    if (hl < 0 || (size_t)hl >= sizeof head) return NULL;
-    struct frame *f = frame_raw((size_t)hl + body_len);
+    int hl = format_head(NULL, 0, status, extra_headers, content_type, body_len);
+    if (hl < 0) return NULL;
+    struct frame *f = frame_raw((size_t)hl + body_len + 1);
     if (!f) return NULL;
-    memcpy(f->data, head, (size_t)hl);
+    format_head((char *)f->data, (size_t)hl + 1, status, extra_headers, content_type, body_len);
     if (body && body_len) memcpy(f->data + hl, body, body_len);
+    f->len = f->payload_len = (uint32_t)((size_t)hl + body_len);
     return f;
 }

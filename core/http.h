@@ -53,16 +53,21 @@ enum http_read_status http_req_feed(struct http_req *r, const char *data, size_t
                                     const char **rest, size_t *rest_len);
 
 const char *http_method_name(const struct http_req *r);
-/* The header's value (not NUL-terminated), NULL if absent. Names compare case-insensitively. */
+/* The header's value (not NUL-terminated), NULL if absent. Names compare case-insensitively.
+ * With the header repeated, the first one's: callers that must not guess refuse repeats
+ * (http_header_count). */
 const char *http_header(const struct http_req *r, const char *name, size_t *len);
+/* How many times header `name` appears. */
+int http_header_count(const struct http_req *r, const char *name);
 /* 1 if any header `name` carries token (comma-separated list, case-insensitive). */
 int http_header_has_token(const struct http_req *r, const char *name, const char *token);
 /* The URL's path without ?query (not decoded). */
 void http_req_path(const struct http_req *r, const char **path, size_t *len);
 
-/* A complete response as one frame: status line, extra headers (each "Name: value\r\n"),
- * Content-Length, Connection: close, and body. With body NULL the last body_len bytes are
- * left for the caller to fill. NULL on allocation failure. */
+/* A complete response as one frame: status line, extra headers (each "Name: value\r\n",
+ * any total size), Content-Length, Connection: close, and body. With body NULL the last
+ * body_len bytes are left for the caller to fill. NULL only when memory runs out or the
+ * response exceeds a frame's 4 GiB: callers answer 500 (or drop the connection). */
 struct frame *http_response(int status, const char *extra_headers, const char *content_type,
                             const void *body, size_t body_len);
 const char *http_status_text(int status);

@@ -10,7 +10,7 @@
 -- Errors go to the client that caused them only.
 local hub = require "luahub"
 
-local concat, sort, format, floor = table.concat, table.sort, string.format, math.floor
+local concat, sort, format, floor, byte = table.concat, table.sort, string.format, math.floor, string.byte
 local encode = hub.json.encode
 
 -- The directory of this file, so `static` works whatever the working directory.
@@ -54,7 +54,17 @@ local function characters(s)
   return #s - continuation_bytes
 end
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+-- The bytes %s matches: tab, LF, VT, FF, CR, space.
+local BLANK = { [9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true }
+
+-- Linear in #s by construction: a pattern such as "%s+$" retries a run of blanks from each
+-- of its bytes, so one 16 KiB frame of blanks between two letters held the loop a second.
+local function trim(s)
+  local first, last = 1, #s
+  while BLANK[byte(s, first)] do first = first + 1 end
+  while last > first and BLANK[byte(s, last)] do last = last - 1 end
+  return s:sub(first, last)
+end
 
 -- hub.json encodes an empty Lua table as {}; lists that may be empty are spliced in as
 -- JSON arrays of already encoded items.
@@ -68,14 +78,15 @@ local function fail(client, code, text)
 end
 
 ----------------------------------------------------------------------------- validation
--- Each returns the cleaned value, or nil, code, text.
+-- Each returns the cleaned value, or nil, code, text. Lengths are checked on the value as
+-- sent, blanks included, before any other work on it: a frame may carry 16 KiB.
 local function check_username(v)
   if type(v) ~= "string" then return nil, "bad_username", "username must be a string" end
-  v = trim(v)
-  if v == "" then return nil, "empty_username", "username is empty" end
   if characters(v) > LIMITS.username then
     return nil, "username_too_long", "username is longer than " .. LIMITS.username .. " characters"
   end
+  v = trim(v)
+  if v == "" then return nil, "empty_username", "username is empty" end
   if v:find("[%z\1-\31\127]") then return nil, "bad_username", "username has control characters" end
   return v
 end
@@ -83,20 +94,20 @@ end
 local function check_room(v)
   if v == nil then return DEFAULT_ROOM end
   if type(v) ~= "string" then return nil, "bad_room", "room must be a string" end
+  local bad = "room names are up to " .. LIMITS.room .. " letters, digits, '-' or '_'"
+  if #v > LIMITS.room then return nil, "bad_room", bad end
   v = trim(v):lower()
   if v == "" then return DEFAULT_ROOM end
-  if #v > LIMITS.room or not v:find("^[%w_%-]+$") then
-    return nil, "bad_room", "room names are up to " .. LIMITS.room .. " letters, digits, '-' or '_'"
-  end
+  if not v:find("^[%w_%-]+$") then return nil, "bad_room", bad end
   return v
 end
 
 local function check_text(v)
   if type(v) ~= "string" then return nil, "bad_text", "text must be a string" end
-  if trim(v) == "" then return nil, "empty_text", "message is empty" end
   if characters(v) > LIMITS.text then
     return nil, "text_too_long", "message is longer than " .. LIMITS.text .. " characters"
   end
+  if trim(v) == "" then return nil, "empty_text", "message is empty" end
   return v
 end
 
@@ -158,6 +169,11 @@ local function rooms_changed()
     hub.broadcast(rooms_frame())
   end)
 end
+
+-- A reload cancels the old script's timers, a pending update among them, and the new
+-- script cannot tell whether one was pending: so every load sends the list (at first
+-- start, to no one).
+rooms_changed()
 
 -- Takes a client out of its room and tells the room (and the client).
 local function leave_room(client, room, reason)

@@ -23,16 +23,31 @@ local function base64_decode(s)
   return ffi.string(out, n - pad)
 end
 
--- Ids as a JSON body carries them: a string or a number. Anything else (an object with
--- an "_h" field) would reach the FFI as a handle and fail there, a 500 for a bad request.
-local function is_id(v) return type(v) == "string" or type(v) == "number" end
+-- Client ids stay below 2^53 (a 12-bit node tag above a 41-bit counter, core/cluster.h),
+-- so a double holds each one exactly.
+local ID_LIMIT = 2 ^ 53
 
--- "except": one id or a list of ids.
+-- The most ids one "except" may list: the core compares each recipient with every one.
+local MAX_EXCEPT = 1000
+
+-- An id as a JSON body carries it: a whole number, or a string of decimal digits. tonumber
+-- alone would also take "0x1f", "1e3" or " 7 ", and a fraction such as 7.5 would reach the
+-- FFI and be truncated to client 7: a message meant for no one delivered to someone.
+local function is_id(v)
+  if type(v) == "string" then
+    if not v:find("^%d+$") or #v > 16 then return false end
+    v = tonumber(v)
+  end
+  return type(v) == "number" and v >= 0 and v < ID_LIMIT and v % 1 == 0
+end
+
+-- "except": one id or a list of at most MAX_EXCEPT ids.
 local function is_id_list(v)
-  if is_id(v) then return true end
-  if type(v) ~= "table" then return false end
+  if type(v) ~= "table" then return is_id(v) end
+  local n = 0
   for k, id in pairs(v) do
-    if type(k) ~= "number" or not is_id(id) then return false end
+    n = n + 1
+    if n > MAX_EXCEPT or type(k) ~= "number" or not is_id(id) then return false end
   end
   return true
 end
@@ -60,7 +75,8 @@ local function publish(hub, req)
     if not data then return answer(400, { error = 'binary "data" must be base64' }) end
   end
   if body.except ~= nil and not is_id_list(body.except) then
-    return answer(400, { error = '"except" must be a list of client ids' })
+    return answer(400, { error = '"except" must be a client id or a list of at most '
+                                .. MAX_EXCEPT .. ' client ids' })
   end
   local opts = { binary = body.binary == true, except = body.except }
   local n, code, msg
@@ -68,9 +84,14 @@ local function publish(hub, req)
     if type(body.room) ~= "string" then return answer(400, { error = '"room" must be a string' }) end
     n, code, msg = hub.to_room(body.room, data, opts)
   elseif body.user ~= nil then
-    n, code, msg = hub.to_user(tostring(body.user), data, opts)
+    -- user ids are strings (client:set_user stores tostring(id)); tostring here would turn
+    -- {} into "table: 0x..." and answer 200 having reached no one
+    if type(body.user) ~= "string" then return answer(400, { error = '"user" must be a string' }) end
+    n, code, msg = hub.to_user(body.user, data, opts)
   elseif body.client ~= nil then
-    if not is_id(body.client) then return answer(400, { error = '"client" must be a client id' }) end
+    if not is_id(body.client) then
+      return answer(400, { error = '"client" must be a client id: a whole decimal number' })
+    end
     local ok
     ok, code, msg = hub.to_client(body.client, data, opts)
     n = ok and 1 or nil

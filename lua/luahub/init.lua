@@ -37,12 +37,38 @@ end
 
 hub._stats = { messages = 0, handler_seconds = 0, errors = {}, handler_errors = 0 }
 
--- A Lua error in a handler, hook or timer: logged with its traceback, counted, and passed
--- to on_error. The connection lives on.
+-- At most this many handler-error lines a second: a client whose every message throws
+-- would otherwise turn each of its frames into a log line with a traceback.
+local ERROR_LINES_PER_SECOND = 10
+local error_window = { started = -math.huge, logged = 0, unlogged = 0 }
+
+-- Whether this error gets a log line. The first one of a new second first logs how many
+-- the previous ones left out.
+local function log_this_error()
+  local now, w = C.lh_clock(), error_window
+  if now - w.started >= 1 then
+    if w.unlogged > 0 then
+      log(levels.error, ("handler errors: %d more not logged (at most %d a second; "
+        .. "luahub_errors_total{type=\"handler\"} counts them all)"):format(w.unlogged, ERROR_LINES_PER_SECOND))
+    end
+    w.started, w.logged, w.unlogged = now, 0, 0
+  end
+  if w.logged >= ERROR_LINES_PER_SECOND then
+    w.unlogged = w.unlogged + 1
+    return false
+  end
+  w.logged = w.logged + 1
+  return true
+end
+
+-- A Lua error in a handler, hook or timer: counted, passed to on_error, and logged with
+-- its traceback (up to ERROR_LINES_PER_SECOND a second). The connection lives on.
 function hub._report(client, err)
   hub._stats.handler_errors = hub._stats.handler_errors + 1
   C.lh_count_error("handler")
-  log(levels.error, "handler error: " .. tostring(err), nil, client and client._h)
+  if log_this_error() then
+    log(levels.error, "handler error: " .. tostring(err), nil, client and client._h)
+  end
   hooks.notify("on_error", client, err)
 end
 hooks.set_reporter(hub._report)
@@ -445,8 +471,18 @@ local api = require "luahub.api"
 function hub._on_api(req) return api.handle(hub, req) end
 function hub._metrics_text() return api.metrics_text(hub._stats) end
 
+-- A script that registered none of these answers nothing: most likely an empty or cut
+-- short file (a deploy interrupted, an editor's save caught by `watch`). Taking it on a
+-- reload would silently drop every handler of the running script, so it is refused there,
+-- and at start and by `luahub check` alike, so the mistake shows before it is deployed.
+local function registers_something()
+  return handler ~= nil or #middlewares > 0 or next(hooks.lists) ~= nil or next(routes) ~= nil
+    or next(timers) ~= nil
+end
+
 -- Called by the core after the script ran: merges the --config overrides, validates and
--- applies. Returns nil, or all problems as one string (one per line).
+-- applies. Returns nil, or all problems as one string (one per line). An invalid key or a
+-- script that registers nothing stops it before anything is applied.
 function hub._setup(overrides_json)
   local cfg = script_config
   if overrides_json then
@@ -455,6 +491,10 @@ function hub._setup(overrides_json)
     cfg = config.merge(script_config, over)
   end
   local problems = config.validate(cfg)
+  if not registers_something() then
+    problems[#problems + 1] = "the script registers no handler, middleware, hook, HTTP route or timer"
+      .. " (hub.handle, hub.use, hub.on, hub.route, hub.every, hub.after): refused, as it would serve nothing"
+  end
   if #problems == 0 then problems = config.apply(cfg) end
   if #problems > 0 then return table.concat(problems, "\n") end
   C.lh_want_dropped(hooks.lists.on_send_dropped and 1 or 0)

@@ -19,15 +19,17 @@ function M.recover()
   end
 end
 
--- One debug line per message: client, kind, size, outcome and handler time.
+-- One debug line per message: client, kind, size, outcome and handler time. The time is
+-- read from the monotonic clock: lh_now is the loop's time, cached for the whole pass, so
+-- it does not move while a handler runs.
 function M.logger(level)
   local log = require("luahub").log[level or "debug"]
   return function(next)
     return function(client, msg)
-      local started = C.lh_now()
+      local started = C.lh_clock()
       local r1, r2 = next(client, msg)
       log("message", { client = client.id, kind = msg.kind, bytes = msg._n or #msg.data,
-                       err = r2, ms = (C.lh_now() - started) * 1000 })
+                       err = r2, ms = (C.lh_clock() - started) * 1000 })
       return r1, r2
     end
   end

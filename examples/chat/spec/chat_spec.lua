@@ -28,24 +28,26 @@ local function expect(c, wanted, timeout)
   return m
 end
 
+-- Connects to srv and joins; returns the client once its own join notice arrived.
+local function join_on(srv, name, room)
+  local c = assert(srv:connect())
+  c:send_json { type = "join", username = name, room = room }
+  repeat
+    local m = expect(c, { "join", "error" })
+    assert.are_not.equal("error", m.type, m.text)
+  until m.username == name
+  return c
+end
+
+local function say(c, text) c:send_json { type = "message", text = text } end
+
 describe("examples/chat", function()
   local srv
 
   lazy_setup(function() srv = t.start(CHAT) end)
   lazy_teardown(t.cleanup)
 
-  -- Connects and joins; returns the client once its own join notice arrived.
-  local function join(name, room)
-    local c = assert(srv:connect())
-    c:send_json { type = "join", username = name, room = room }
-    repeat
-      local m = expect(c, { "join", "error" })
-      assert.are_not.equal("error", m.type, m.text)
-    until m.username == name
-    return c
-  end
-
-  local function say(c, text) c:send_json { type = "message", text = text } end
+  local function join(name, room) return join_on(srv, name, room) end
 
   it("announces a newcomer to the room, with username, room and timestamp", function()
     local alice = join("alice", "notices")
@@ -283,6 +285,56 @@ describe("examples/chat", function()
       delivered = delivered + 1
     end
     assert.is_true(delivered >= 5 and delivered < 30, "delivered " .. delivered .. " of 30")
+  end)
+end)
+
+describe("examples/chat against crafted input", function()
+  local srv
+
+  lazy_setup(function() srv = t.start(CHAT) end)
+  lazy_teardown(t.cleanup)
+
+  -- Two letters around a run of blanks, just under the 16 KiB frame limit: a trim with
+  -- gsub("%s+$") retried the run from each of its blanks, about a second per frame.
+  local PADDED = "x" .. string.rep(" ", 16300) .. "x"
+  -- Far below the ten seconds the quadratic trim took, far above a linear one on a busy box.
+  local BOUND = 3
+
+  it("answers everyone within seconds after ten padded usernames and texts", function()
+    local renamer, talker = assert(srv:connect()), join_on(srv, "talker", "padded")
+    local witness = join_on(srv, "witness", "padded")
+    local started = socket.gettime()
+    for _ = 1, 5 do
+      renamer:send_json { type = "join", username = PADDED, room = "padded" }
+      say(talker, PADDED)
+    end
+    say(witness, "still here")
+    for _ = 1, 5 do
+      assert.equal("username_too_long", expect(renamer, "error", 30).code)
+      assert.equal("text_too_long", expect(talker, "error", 30).code)
+    end
+    assert.equal("still here", expect(witness, "message", 30).text)
+    local took = socket.gettime() - started
+    assert.is_true(took < BOUND, ("the hub took %.1f s to answer"):format(took))
+  end)
+end)
+
+describe("examples/chat across a reload", function()
+  local srv
+
+  lazy_setup(function() srv = t.start(CHAT) end)
+  lazy_teardown(t.cleanup)
+
+  it("still sends the room list when SIGHUP lands while an update is pending", function()
+    local observer = assert(srv:connect())
+    expect(observer, "rooms")                       -- the list every client gets on connect
+    -- The join schedules the list's update a quarter second later; the reload, a few
+    -- milliseconds after the join was handled, cancels the old script's timers.
+    join_on(srv, "mover", "just-made")
+    assert.is_true(srv:signal("HUP"))
+    assert.truthy(srv:wait_log("reloaded ", 3), srv:log())
+    local update = expect(observer, "rooms")
+    assert.same({ { name = "just-made", members = 1 } }, update.rooms)
   end)
 end)
 
