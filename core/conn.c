@@ -309,6 +309,7 @@ void conn_flush(struct conn *c)
             return;
         }
         metrics.bytes_sent += (uint64_t)w;
+        if (w > 0) c->blocked_since = now;   /* progress, even inside one large frame */
         size_t left = (size_t)w;
         size_t take = left < head_part ? left : head_part;
         if (take) sendq_consume(&c->q, take);
@@ -328,7 +329,6 @@ void conn_flush(struct conn *c)
         left -= take;
         if (take < ctrl_part) break;
         if (left) sendq_consume(&c->q, left);
-        c->blocked_since = now;   /* progress */
     }
     int pending = c->ctrl_len > 0 || (!c->close_queued && !sendq_empty(&c->q));
     if (!pending && c->close_queued) {
@@ -519,7 +519,9 @@ void conn_arm_timer(struct conn *c)
     ev_tstamp now = ev_now(EV_DEFAULT), next = now + 3600;
     switch (c->phase) {
     case PHASE_HTTP:
-        if (config.handshake_timeout > 0) next = c->phase_since + config.handshake_timeout;
+        /* once a response is on its way, only the write timeout applies */
+        if (config.handshake_timeout > 0 && !c->close_after_flush)
+            next = c->phase_since + config.handshake_timeout;
         break;
     case PHASE_WS:
         if (config.ping_interval > 0 && c->last_ping + config.ping_interval < next)
@@ -539,6 +541,27 @@ void conn_arm_timer(struct conn *c)
     ev_timer_start(EV_DEFAULT, &c->timer);
 }
 
+/* The peer took nothing for write_timeout. A WebSocket client first gets a close frame
+ * (1008) in place of the data it did not take, written as soon as the socket takes
+ * anything; if it takes nothing for another write_timeout, or it is a plain HTTP
+ * response, the connection is dropped. */
+static void write_timed_out(struct conn *c, ev_tstamp now)
+{
+    if (c->phase == PHASE_WS && !c->write_timed_out) {
+        log_info(c->id, "write timeout: peer took nothing for %.1fs; closing (1008)", config.write_timeout);
+        metrics.errors[ERR_WRITE_TIMEOUT]++;
+        c->write_timed_out = 1;
+        c->blocked_since = now;
+        sendq_drop_unsent(&c->q);
+        conn_close_now(c, 1008, "write timeout");
+        conn_arm_timer(c);
+        return;
+    }
+    log_info(c->id, "write timeout: peer took nothing for %.1fs; dropped", config.write_timeout);
+    if (c->phase != PHASE_WS) metrics.errors[ERR_WRITE_TIMEOUT]++;
+    conn_kill(c, 1006);
+}
+
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct conn *c = w->data;
@@ -546,14 +569,12 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (c->killed) return;
     if (c->write_blocked && config.write_timeout > 0 &&
         now >= c->blocked_since + config.write_timeout) {
-        log_info(c->id, "write timeout: peer took nothing for %.1fs", config.write_timeout);
-        metrics.errors[ERR_WRITE_TIMEOUT]++;
-        conn_kill(c, 1006);
+        write_timed_out(c, now);
         return;
     }
     switch (c->phase) {
     case PHASE_HTTP:
-        if (now >= c->phase_since + config.handshake_timeout) {
+        if (!c->close_after_flush && now >= c->phase_since + config.handshake_timeout) {
             log_debug(c->id, "handshake timeout");
             answer_error(c, 408, NULL, "request timeout");
             return;

@@ -71,6 +71,7 @@ struct conn {
     uint8_t failed;              /* protocol failure: input ignored, close behind the data */
     uint8_t close_after_flush;   /* plain HTTP: linger once the response is written */
     uint8_t write_blocked;
+    uint8_t write_timed_out;     /* the close after a write timeout is queued */
     uint8_t opened;              /* open was reported; close is still due */
     uint8_t deflate;             /* permessage-deflate negotiated */
     uint16_t close_code;         /* code of want_close, then the final code */

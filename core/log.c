@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -64,8 +65,12 @@ void log_write(enum log_level level, uint64_t client, const char *msg, size_t ms
     size_t k = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + k, sizeof ts - k, ".%03dZ", (int)(tv.tv_usec / 1000));
 
-    FILE *out = stderr;
-    flockfile(out);
+    /* The line is built apart and written with one call: stderr is unbuffered, and a
+     * reader of the log (a spec, a collector) must never see half a line. */
+    char *line = NULL;
+    size_t line_len = 0;
+    FILE *out = open_memstream(&line, &line_len);
+    if (!out) return;
     if (log_output_format == LOG_JSON) {
         fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
         put_escaped(out, msg, msg_len);
@@ -80,8 +85,9 @@ void log_write(enum log_level level, uint64_t client, const char *msg, size_t ms
         if (fields_json && *fields_json) fprintf(out, " {%s}", fields_json);
         fputc('\n', out);
     }
-    funlockfile(out);
-    fflush(out);
+    fclose(out);
+    if (line) fwrite(line, 1, line_len, stderr);
+    free(line);
 }
 
 static void log_vmsg(enum log_level level, uint64_t client, const char *fmt, va_list ap)

@@ -397,6 +397,11 @@ struct frame *lua_bridge_http(struct conn *c, const struct http_req *r)
         /* HEAD: the GET answer's head, Content-Length included, and no body */
         f = http_response(status, extra, ctype, head ? NULL : body, bl);
         if (f && head) f->len -= (uint32_t)bl;
+        if (!f) {
+            /* NULL means "no route" to the caller: an answer that could not be built is a 500 */
+            log_error(c->id, "HTTP route: cannot build a %zu-byte response (out of memory)", bl);
+            f = http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
+        }
     }
     lua_pop(L, 4);
     return f;

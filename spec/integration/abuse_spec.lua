@@ -54,3 +54,126 @@ describe("a protocol error right behind a valid message", function()
     srv:stop()
   end)
 end)
+
+-- A raw client with a small receive buffer that reads at a set pace, so the server's
+-- writes block and resume many times inside one large frame or response.
+local socket = require "socket"
+
+local function slow_socket(srv, request)
+  local sock = socket.tcp4()
+  assert(sock:setoption("recv-buffer-size", 16384))
+  assert(sock:connect(srv.host, srv.port))
+  assert(sock:send(request))
+  return sock
+end
+
+-- Reads until want bytes arrived or the peer closed, in slices of `slice` bytes every
+-- `pause` seconds, giving up at the deadline. Returns the bytes read.
+local function read_slowly(sock, want, slice, pause, seconds)
+  local parts, got, deadline = {}, 0, socket.gettime() + seconds
+  while got < want and socket.gettime() < deadline do
+    sock:settimeout(pause)
+    local data, err, partial = sock:receive(slice)
+    data = data or partial
+    if data and #data > 0 then
+      parts[#parts + 1] = data
+      got = got + #data
+    end
+    if err == "closed" then break end
+    socket.sleep(pause)
+  end
+  return table.concat(parts)
+end
+
+local function wait_until(fn, seconds)
+  local deadline = socket.gettime() + seconds
+  while socket.gettime() < deadline do
+    if fn() then return true end
+    socket.sleep(0.02)
+  end
+  return fn()
+end
+
+local function open_fds(pid)
+  local p = assert(io.popen("ls /proc/" .. pid .. "/fd | wc -l"))
+  local n = tonumber(p:read("*l"))
+  p:close()
+  return n
+end
+
+describe("a peer reading a large response slowly but steadily", function()
+  lazy_teardown(t.cleanup)
+
+  local BIG = 6 * 1024 * 1024
+
+  it("gets a whole static file past handshake_timeout and write_timeout, and nothing leaks", function()
+    local dir = t.tmpdir()
+    t.write_file(dir .. "/big.bin", string.rep("0123456789abcdef", BIG / 16))
+    local srv = t.start(t.write_script(hubs.ECHO), { static = dir, handshake_timeout = 0.3, write_timeout = 0.5 })
+    local before = open_fds(srv.pid)
+    local sock = slow_socket(srv, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    -- about 4 MB/s: the response takes longer than either timeout, with progress all along
+    local data = read_slowly(sock, BIG + 1024, 65536, 0.01, 20)
+    sock:close()
+    local body = data:match("\r\n\r\n(.*)$")
+    assert.truthy(data:match("^HTTP/1.1 200 "), data:sub(1, 100))
+    assert.equal(BIG, body and #body or -1)
+    assert.truthy(wait_until(function() return open_fds(srv.pid) == before end, 5),
+      "the server still holds the connection's descriptor")
+    srv:stop()
+  end)
+
+  it("gets a whole large WebSocket message past write_timeout", function()
+    local srv = t.start(t.write_script [[
+local hub = require "luahub"
+hub.handle(function(client, msg) client:send(string.rep("x", tonumber(msg.data))) end)
+]], { write_timeout = 0.5 })
+    local key = "dGhlIHNhbXBsZSBub25jZQ=="
+    local sock = slow_socket(srv, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n" ..
+      "Connection: Upgrade\r\nSec-WebSocket-Key: " .. key .. "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    sock:settimeout(3)
+    local head = {}
+    repeat
+      local line = assert(sock:receive("*l"))
+      head[#head + 1] = line
+    until line == ""
+    assert.truthy(head[1]:match("^HTTP/1.1 101"), head[1])
+    assert(sock:send(t.encode_frame { opcode = 1, payload = tostring(BIG) }))
+    -- about 2 MB/s: seconds of steady progress inside one frame
+    local data = read_slowly(sock, BIG + 10, 32768, 0.01, 20)
+    sock:close()
+    assert.equal(BIG + 10, #data)   -- header: 2 + 8 bytes for a 64-bit length
+    srv:stop()
+  end)
+end)
+
+describe("a client that stops reading", function()
+  lazy_teardown(t.cleanup)
+
+  it("gets a 1008 close after write_timeout, behind what it had already been sent", function()
+    local srv = t.start(t.write_script [[
+local hub = require "luahub"
+hub.handle(function(client, msg)
+  for i = 1, 2000 do client:send(("%06d"):format(i) .. string.rep("y", 65530)) end
+end)
+]], { write_timeout = 0.3, send_queue = { messages = 10000, bytes = 1e9 } })
+    local c = assert(srv:connect())
+    c:send("go")
+    assert.truthy(wait_until(function() return srv:log():match("write timeout") end, 5), srv:log())
+    -- it starts reading again: the data already in the socket, then the close
+    local last = 0
+    while true do
+      local data, err, code = c:receive(5)
+      if not data then
+        assert.equal("closed", err)
+        assert.equal(1008, code)
+        break
+      end
+      local seq = tonumber(data:sub(1, 6))
+      assert.equal(last + 1, seq)
+      last = seq
+    end
+    assert.is_true(last > 0 and last < 2000, "got " .. last .. " messages")
+    srv:stop()
+  end)
+end)
