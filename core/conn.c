@@ -24,6 +24,8 @@
 /* Control frames waiting for a peer that does not read: a pong is at most 127 bytes, so
  * this is hundreds of unanswered pings. */
 #define CTRL_MAX (64 * 1024)
+/* A connection in the descriptor reserve must send its request within this. */
+#define OVER_CAPACITY_SECONDS 1.0
 
 /* Slot table: id -> conn in O(1). A slot's generation changes on every reuse, so an id
  * held by Lua after its connection closed never finds the next occupant. */
@@ -36,6 +38,7 @@ static uint32_t open_count;
 static const struct transport_events *upper;
 static size_t alloc_size = sizeof(struct conn);
 static uint64_t id_tag;
+static int fd_capacity = INT_MAX;
 
 static struct conn *dirty_head;
 /* One read buffer shared by all connections: reads are consumed before the next one, so
@@ -89,6 +92,8 @@ void conn_init(const struct transport_events *ev, size_t conn_size)
 
 void conn_set_id_tag(uint64_t bits) { id_tag = bits; }
 
+void conn_set_capacity(int max_fd) { fd_capacity = max_fd; }
+
 static void set_events(struct conn *c, int events)
 {
     if ((c->io.events & (EV_READ | EV_WRITE)) == events) return;
@@ -114,6 +119,7 @@ struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
         return NULL;
     }
     c->fd = fd;
+    c->over_capacity = fd >= fd_capacity;
     /* generations wrap at 21 bits (never 0) to leave room for the cluster's node tag
      * below 2^53, where ids stay exact as Lua numbers */
     slot_gen[slot] = (slot_gen[slot] + 1) & CONN_GEN_MASK;
@@ -395,6 +401,14 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
         answer_error(c, hs.status, hs.extra_headers, hs.reason);
         return;
     }
+    if (c->over_capacity) {
+        static struct log_limit lim;
+        conn_remote_addr(c, addr, sizeof addr);
+        log_limited(&lim, LOG_WARN, c->id, "upgrade from %s refused: at the descriptor limit", addr);
+        metrics.refused[REFUSE_CAPACITY]++;
+        answer_error(c, 503, "Retry-After: 5\r\n", "server at its connection capacity");
+        return;
+    }
     /* Keep the request head for client:header()/query(): it is all a script may ask,
      * from admission on. */
     uint32_t head_len = c->http->head_len;
@@ -522,6 +536,8 @@ void conn_arm_timer(struct conn *c)
         /* once a response is on its way, only the write timeout applies */
         if (config.handshake_timeout > 0 && !c->close_after_flush)
             next = c->phase_since + config.handshake_timeout;
+        if (c->over_capacity && !c->close_after_flush && c->phase_since + OVER_CAPACITY_SECONDS < next)
+            next = c->phase_since + OVER_CAPACITY_SECONDS;
         break;
     case PHASE_WS:
         if (config.ping_interval > 0 && c->last_ping + config.ping_interval < next)
@@ -574,7 +590,9 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     switch (c->phase) {
     case PHASE_HTTP:
-        if (!c->close_after_flush && now >= c->phase_since + config.handshake_timeout) {
+        if (!c->close_after_flush &&
+            ((config.handshake_timeout > 0 && now >= c->phase_since + config.handshake_timeout) ||
+             (c->over_capacity && now >= c->phase_since + OVER_CAPACITY_SECONDS))) {
             log_debug(c->id, "handshake timeout");
             answer_error(c, 408, NULL, "request timeout");
             return;

@@ -72,6 +72,7 @@ struct conn {
     uint8_t close_after_flush;   /* plain HTTP: linger once the response is written */
     uint8_t write_blocked;
     uint8_t write_timed_out;     /* the close after a write timeout is queued */
+    uint8_t over_capacity;       /* accepted into the descriptor reserve: no upgrade */
     uint8_t opened;              /* open was reported; close is still due */
     uint8_t deflate;             /* permessage-deflate negotiated */
     uint16_t close_code;         /* code of want_close, then the final code */
@@ -95,6 +96,10 @@ struct conn {
  * sizeof(struct conn)), zeroed, the struct conn first: the layer above keeps its per-client
  * state behind it with no second allocation. */
 void conn_init(const struct transport_events *events, size_t conn_size);
+/* Connections on a descriptor at or above max_fd are over capacity: plain HTTP requests
+ * (the probes) are still answered, an upgrade is refused with 503, and the request must
+ * come within a second. */
+void conn_set_capacity(int max_fd);
 /* Bits ORed into every later id (the cluster's node tag, already shifted). */
 void conn_set_id_tag(uint64_t bits);
 

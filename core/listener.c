@@ -3,21 +3,31 @@
 #include "listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <ev.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 
 #define ACCEPT_BATCH 64
+/* Descriptors kept for what is not a client: probe and /metrics requests while clients
+ * hold everything else, static files, broker reconnects. */
+#define FD_RESERVE 32
 
 static int listen_fd = -1;
+/* Held open so that at the descriptor limit one pending connection can still be taken
+ * and closed at once, a clear refusal instead of a hang in the accept queue. */
+static int spare_fd = -1;
 static ev_io accept_watcher;
 static ev_timer accept_pause;         /* after EMFILE: stop accepting for a moment */
 
@@ -73,6 +83,24 @@ int listener_open(const char *addr, int reuse_port, char *err, size_t errlen)
     return 0;
 }
 
+/* At EMFILE: frees the spare descriptor for one accept, closes that connection, takes
+ * the spare back. 0 when there was nothing to refuse. */
+static int refuse_one(void)
+{
+    static struct log_limit lim;
+    if (spare_fd < 0) return 0;
+    close(spare_fd);
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        metrics.refused[REFUSE_CAPACITY]++;
+        log_limited(&lim, LOG_WARN, 0, "accept: out of descriptors (%u connections open): refused a connection",
+                    conn_open_count());
+    }
+    spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -81,6 +109,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE && refuse_one()) continue;
             if (errno == EMFILE || errno == ENFILE) {
                 /* Out of descriptors: pause accepting instead of spinning on a ready listener. */
                 log_warn(0, "accept: %s (%u connections open); pausing accepts for 100ms",
@@ -102,8 +131,28 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_io_start(loop, &accept_watcher);
 }
 
+/* Raises the open-file limit to its hard maximum and tells the transport where the
+ * reserve begins. */
+static void set_capacity(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t usable = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : rl.rlim_cur / 2;
+    if (usable > INT_MAX) usable = INT_MAX;
+    conn_set_capacity((int)usable);
+    log_info(0, "open-file limit %llu: room for about %llu connections, %d kept for probes",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)usable, FD_RESERVE);
+}
+
 void listener_start(void)
 {
+    set_capacity();
+    if (spare_fd < 0) spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     ev_io_init(&accept_watcher, accept_cb, listen_fd, EV_READ);
     ev_io_start(EV_DEFAULT, &accept_watcher);
     ev_init(&accept_pause, accept_resume_cb);
@@ -116,5 +165,7 @@ void listener_close(void)
     ev_timer_stop(EV_DEFAULT, &accept_pause);
     close(listen_fd);
     listen_fd = -1;
+    if (spare_fd >= 0) close(spare_fd);
+    spare_fd = -1;
 }
 

@@ -1,5 +1,8 @@
 /* listener.h — the transport's listening socket: bind, accept, hand each socket to
- * conn_new. Out of descriptors (EMFILE), accepting pauses for 100 ms instead of spinning. */
+ * conn_new. The last 32 descriptors of the open-file limit are a reserve: connections
+ * accepted into it get their plain HTTP requests (the probes) answered but no upgrade
+ * (conn_set_capacity). At the limit itself a spare descriptor lets each pending
+ * connection be accepted and closed at once, counted and logged, instead of hanging. */
 #ifndef LUAHUB_LISTENER_H
 #define LUAHUB_LISTENER_H
 
@@ -7,7 +10,7 @@
 
 /* Binds and listens on "host:port" ("[::1]:port" for IPv6). -1 with the cause in err. */
 int listener_open(const char *addr, int reuse_port, char *err, size_t errlen);
-/* Starts accepting on the default loop. */
+/* Raises the open-file limit to its maximum, sets the reserve, starts accepting. */
 void listener_start(void);
 void listener_close(void);
 

@@ -16,7 +16,7 @@ const double metrics_bucket_bounds[HISTO_BUCKETS] = {
 };
 
 const char *const metrics_refuse_names[REFUSE__COUNT] = {
-    "handshake", "origin", "limit", "user_limit", "before_connect", "draining" };
+    "handshake", "origin", "limit", "user_limit", "before_connect", "draining", "capacity" };
 const char *const metrics_drop_names[DROP__COUNT] = { "drop_newest", "drop_oldest", "close" };
 const char *const metrics_error_names[ERR__COUNT] = {
     "handler", "protocol", "write", "rate_limited", "pong_timeout", "write_timeout" };

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "config.h"
 #include "conn.h"
@@ -113,27 +112,11 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &drain_tick);
 }
 
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    /* a few descriptors stay for the listener, logs, static files and brokers */
-    log_info(0, "open-file limit %llu: room for about %llu connections",
-             (unsigned long long)rl.rlim_cur,
-             (unsigned long long)(rl.rlim_cur > 32 ? rl.rlim_cur - 32 : 0));
-}
-
 int server_run(void)
 {
     struct ev_loop *loop = EV_DEFAULT;
     signal(SIGPIPE, SIG_IGN);
     started_at = ev_now(loop);
-    raise_fd_limit();
 
     listener_start();
     ev_prepare_init(&flush_watcher, flush_cb);

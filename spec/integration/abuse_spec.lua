@@ -177,3 +177,59 @@ end)
     srv:stop()
   end)
 end)
+
+describe("at the descriptor limit", function()
+  lazy_teardown(t.cleanup)
+
+  -- The server under `ulimit -n 96`: a wrapper script execs the real binary, so the PID
+  -- the helpers signal is the server's.
+  local function start_limited(nofile)
+    local ffi = require "ffi"
+    ffi.cdef "int setenv(const char *name, const char *value, int overwrite);"
+    local real = t.binary()
+    local wrapper = t.tmpdir() .. "/luahub-limited"
+    t.write_file(wrapper, ("#!/bin/sh\nulimit -n %d\nexec '%s' \"$@\"\n"):format(nofile, real))
+    os.execute("chmod +x '" .. wrapper .. "'")
+    ffi.C.setenv("LUAHUB_BIN", wrapper, 1)
+    local ok, srv = pcall(t.start, t.write_script(hubs.ECHO))
+    ffi.C.setenv("LUAHUB_BIN", real, 1)
+    return assert(ok and srv, srv)
+  end
+
+  it("refuses new clients at once, keeps the ones it has, and keeps answering probes", function()
+    local srv = start_limited(96)
+    local clients, refused = {}, 0
+    -- 96 descriptors, 32 kept in reserve: some 60 clients fit, the rest are refused at
+    -- once (before the fix, the ones past the last descriptor hung in the accept queue)
+    for i = 1, 120 do
+      local c, kind, status = srv:connect { timeout = 2 }
+      if c then
+        clients[#clients + 1] = c
+      else
+        assert.equal("http", kind, "connection " .. i .. " was not answered")
+        assert.equal(503, status)
+        refused = refused + 1
+      end
+    end
+    assert.is_true(#clients >= 40 and refused >= 10, ("%d connected, %d refused"):format(#clients, refused))
+    -- connections that hold descriptors without ever sending a request fill the reserve
+    -- too; past the last descriptor each is closed at once rather than left hanging
+    local idle = {}
+    for i = 1, 40 do idle[i] = socket.tcp4(); idle[i]:settimeout(2); idle[i]:connect(srv.host, srv.port) end
+    local status = srv:http("GET", "/healthz")
+    if status ~= 200 then
+      -- the reserve is full of idle sockets, which get one second to send a request
+      assert.truthy(wait_until(function() return srv:http("GET", "/healthz") == 200 end, 5),
+        "/healthz did not answer at the descriptor limit")
+    end
+    local _, _, metrics = srv:http("GET", "/metrics")
+    assert.truthy(metrics:match('luahub_connections_refused_total{reason="capacity"} [1-9]'), metrics)
+    for _, s in ipairs(idle) do s:close() end
+    -- every client that got in is still served
+    for i, c in ipairs(clients) do
+      c:send("still " .. i)
+      assert.equal("still " .. i, c:receive(3))
+    end
+    srv:stop()
+  end)
+end)
