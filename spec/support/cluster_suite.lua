@@ -10,8 +10,6 @@ local socket = require "socket"
 local t = require "luahub.testing"
 local brokers = require "support.brokers"
 
-local wait_for = brokers.wait_for
-
 local HUB = [[
 local hub = require "luahub"
 hub.on("before_connect", function(req)
@@ -112,15 +110,10 @@ local function suite(kind)
     local function subscribers(channel) return broker:subscribers(PREFIX .. "." .. channel) end
 
     local function wait_subscribers(channel, n)
-      assert(wait_for(5, function() return subscribers(channel) == n end),
-             ("%s: %s subscribers, want %d"):format(channel, tostring(subscribers(channel)), n))
-    end
-
-    local function wait_nodes(srv, n)
-      return wait_for(5, function()
-        local p = presence(srv)
-        return p and #p.nodes == n and p
-      end)
+      t.eventually(function()
+        local count = subscribers(channel)
+        return count == n, count
+      end, { message = ("%s: never %d subscribers"):format(channel, n) })
     end
 
     local phase = 0
@@ -230,20 +223,21 @@ local function suite(kind)
       command(c[1], { op = "join", room = "r" })
       command(c[3], { op = "join", room = "r" })
       for _, srv in ipairs { nodes.a, nodes.b, nodes.c, D } do
-        local p = wait_for(5, function()
+        local p = t.eventually(function()
           local p = presence(srv)
-          return p and #p.nodes == 4 and p.global_count == 4 and p.room_r == 2 and p
-        end)
-        assert(p, "presence never converged on " .. srv.port .. ": " .. cjson.encode(presence(srv)))
+          return p and #p.nodes == 4 and p.global_count == 4 and p.room_r == 2 and p, p
+        end, { message = "presence never converged on " .. srv.port })
         assert.equal(1, p.global_room_count)
         assert.is_true(p.nodes[1].self)
       end
       D:signal("KILL")
       local killed = socket.gettime()
-      assert(wait_for(5, function() return not D:is_running() end))
-      local p = wait_nodes(nodes.a, 3)
+      t.eventually(function() return not D:is_running() end, { message = "node d survived SIGKILL" })
+      local p = t.eventually(function()
+        local p = presence(nodes.a)
+        return p and #p.nodes == 3 and p, p
+      end, { message = "node d was never evicted" })
       local elapsed = socket.gettime() - killed
-      assert(p, "node d was never evicted")
       assert.equal(2, p.global_count)
       assert.equal(1, p.room_r)
       -- 3 missed beats, not the first: the last beat left at most about one interval
@@ -265,8 +259,10 @@ local function suite(kind)
       local reconnects = metric(A, "luahub_relay_reconnects_total")
 
       broker:kill()
-      assert(wait_for(5, function() local _, h = health(A); return h and h.cluster == "degraded" end),
-             "healthz never said degraded")
+      t.eventually(function()
+        local _, h = health(A)
+        return h and h.cluster == "degraded", h
+      end, { message = "healthz never said degraded" })
       assert.equal(200, (A:http("GET", "/readyz")))
       command(a1, { op = "broadcast", data = "local only" })
       assert.equal("local only", a2:receive())
@@ -275,8 +271,10 @@ local function suite(kind)
 
       broker = brokers.start(kind, broker.port, broker.monitor_port)
       for _, srv in ipairs { A, B } do
-        assert(wait_for(10, function() local _, h = health(srv); return h and h.cluster == "ok" end),
-               "node never reconnected: " .. srv:log():sub(-2000))
+        t.eventually(function()
+          local _, h = health(srv)
+          return h and h.cluster == "ok", srv:log():sub(-1000)
+        end, { timeout = 10, message = "node never reconnected" })
       end
       wait_subscribers("all", 3)
       exchange(a1, { { op = "broadcast", data = "after" } }, c,
