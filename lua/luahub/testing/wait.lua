@@ -20,7 +20,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 local function describe_value(v)
   if type(v) == "string" then
-    return ("%q"):format(#v > 200 and v:sub(1, 200) .. "..." or v)
+    return ("%q"):format(#v > 1000 and v:sub(1, 1000) .. "..." or v)
   elseif type(v) == "table" then
     return cjson.encode(v) or tostring(v)
   end
