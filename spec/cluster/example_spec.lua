@@ -16,10 +16,7 @@ end
 local function healthz(port) return brokers.http_get(port, "/healthz") end
 
 describe("examples/cluster", function()
-  if not brokers.available("redis") then
-    pending("redis-server is not installed (scripts/deps.sh test installs it)")
-    return
-  end
+  brokers.need("redis")
   local broker
   lazy_setup(function() broker = brokers.start("redis") end)
   lazy_teardown(function()

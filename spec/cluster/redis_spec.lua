@@ -17,10 +17,7 @@ local function cluster_state(srv)
 end
 
 describe("the Redis adapter with a password", function()
-  if not brokers.available("redis") then
-    pending("redis-server is not installed (scripts/deps.sh test installs it)")
-    return
-  end
+  brokers.need("redis")
   local broker, script
   lazy_setup(function()
     broker = brokers.start("redis", nil, nil, { password = "s3cret" })

@@ -2,6 +2,7 @@
 -- and scraped by a real Prometheus server), and config errors.
 local t = require "luahub.testing"
 local cjson = require "cjson"
+local tools = require "support.tools"
 
 local ECHO = [[
 local hub = require "luahub"
@@ -23,8 +24,6 @@ local function scrape(srv)
   end
   return series, body
 end
-
-local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == 0 end
 
 describe("health and readiness probes", function()
   lazy_teardown(t.cleanup)
@@ -118,10 +117,7 @@ describe("the /metrics endpoint", function()
   end)
 
   it("passes promtool check metrics", function()
-    if not have("promtool") then
-      pending("promtool missing: scripts/deps.sh ops installs Debian's prometheus")
-      return
-    end
+    tools.need_command("promtool", "prometheus")
     local srv = t.start(t.write_script(ECHO))
     local c = assert(srv:connect())
     c:send("x")
@@ -136,10 +132,7 @@ describe("the /metrics endpoint", function()
   end)
 
   it("is scraped by a real Prometheus server that answers a query for a luahub counter", function()
-    if not have("prometheus") then
-      pending("prometheus missing: scripts/deps.sh ops installs it")
-      return
-    end
+    tools.need_command("prometheus", "prometheus")
     local srv = t.start(t.write_script(ECHO))
     local c = assert(srv:connect())
     c:send("counted")

@@ -4,6 +4,7 @@
 local socket = require "socket"
 local cjson = require "cjson"
 local t = require "luahub.testing"
+local tools = require "support.tools"
 
 local M = {}
 
@@ -17,12 +18,9 @@ local function exists(path)
   return f ~= nil
 end
 
---- True when the broker's binary is installed.
-function M.available(kind)
-  local p = io.popen("command -v " .. BINARIES[kind] .. " 2>/dev/null")
-  local out = p:read("*a")
-  p:close()
-  return out ~= ""
+--- Raises, saying how to install it, unless the broker's binary is installed.
+function M.need(kind)
+  tools.need_command(BINARIES[kind], BINARIES[kind])
 end
 
 local Broker = {}
