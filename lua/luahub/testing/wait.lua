@@ -40,8 +40,9 @@ local function check_arguments(fn, opts, caller)
   if opts ~= nil and type(opts) ~= "table" then error(caller .. ": argument #2 must be a table", 3) end
 end
 
--- The loop behind poll and eventually: fn is called at least once and once more after
--- the deadline has passed, so a slow fn still gets its last chance.
+-- The loop behind poll and eventually. The deadline is checked right after a call,
+-- never after a sleep: the wait fails only once a call has ended past the deadline, so
+-- a condition that holds by then is always seen.
 local function wait(fn, opts)
   opts = opts or {}
   local timeout = opts.timeout or M.default_timeout
