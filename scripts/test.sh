@@ -28,7 +28,7 @@ count() {   # suite-name passed failed [pending, for suites that have it]
 # The 1000-client broadcast spec needs about 2100 descriptors and is pending below that;
 # lift a lower soft limit when the hard one allows.
 soft=$(ulimit -n)
-[[ $soft != unlimited && $soft -lt 4096 ]] && { ulimit -n 4096 2>/dev/null || true; }
+[[ $soft != unlimited && $soft -lt 4096 ]] && { ulimit -Sn 4096 2>/dev/null || true; }
 
 # C unit tests: each prints a final "N passed, M failed" line.
 for t in "${CTEST_DIR:-build/ctest}"/*_test; do

@@ -127,7 +127,7 @@ function Client:send_raw(bytes, timeout)
 end
 
 --- Sends one raw frame: { fin = true, opcode = 1, payload = "", mask = true,
--- rsv = 0, mask_key = nil } (see wire.encode_frame).
+-- rsv = 0, mask_key = nil } (see t.encode_frame).
 function Client:send_frame(frame)
   return self:send_raw(wire.encode_frame(frame))
 end

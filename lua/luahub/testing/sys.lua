@@ -24,6 +24,7 @@ function M.write_file(path, content)
   return path
 end
 
+--- True when path can be opened for reading.
 function M.file_exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
