@@ -17,7 +17,7 @@ BIN     := $(BUILD)/luahub
 SCRIPT  ?= hub.lua
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps run test asan bench fuzz fuzz-deps install clean
+.PHONY: all deps run test asan bench fuzz fuzz-deps install install-testing clean
 
 all: deps $(BIN)
 
@@ -87,9 +87,15 @@ bench: all
 	@scripts/bench-echo.sh
 	@scripts/bench-cluster.sh
 
+# The server and the runtime modules (lua/luahub/*.lua) only; luahub.testing, the busted
+# helpers in lua/luahub/testing/, comes with `make install-testing`.
+LUADIR  := $(DESTDIR)/usr/local/share/luahub/lua/luahub
 install: all
 	install -D -m 755 $(BIN) $(DESTDIR)/usr/local/bin/luahub
-	mkdir -p $(DESTDIR)/usr/local/share/luahub && cp -r lua $(DESTDIR)/usr/local/share/luahub/
+	install -D -m 644 -t $(LUADIR) lua/luahub/*.lua
+
+install-testing: install
+	install -D -m 644 -t $(LUADIR)/testing lua/luahub/testing/*.lua
 
 clean:
 	rm -rf build

@@ -17,10 +17,7 @@ local function cluster_state(srv)
 end
 
 describe("the Redis adapter with a password", function()
-  if not brokers.available("redis") then
-    pending("redis-server is not installed (scripts/deps.sh test installs it)")
-    return
-  end
+  brokers.need("redis")
   local broker, script
   lazy_setup(function()
     broker = brokers.start("redis", nil, nil, { password = "s3cret" })
@@ -39,7 +36,8 @@ describe("the Redis adapter with a password", function()
     local url = ("redis://:s3cret@127.0.0.1:%d/3"):format(broker.port)
     local a, b = node(url, "a"), node(url, "b")
     local ca, cb = assert(a:connect()), assert(b:connect())
-    assert(brokers.wait_for(5, function() return broker:subscribers("luahub.room.r") == 2 end))
+    t.eventually(function() return broker:subscribers("luahub.room.r") == 2 end,
+                 { message = "the two nodes never both subscribed to room r" })
     ca:send("over redis with a password")
     assert.equal("over redis with a password", cb:receive())
     assert.equal("ok", cluster_state(a))

@@ -1,7 +1,6 @@
 -- Send queues under pressure: a slow or stalled reader never slows anyone else, the three
 -- policies, the write timeout, and several processes sharing a port (reuse_port).
 local t = require "luahub.testing"
-local socket = require "socket"
 
 -- "burst N" broadcasts the next N numbered 4 KB messages; a reading client asks for them
 -- in rounds small enough for its own queue, while a stalled one falls behind.
@@ -31,27 +30,16 @@ local function metric(srv, name)
   return tonumber(v)
 end
 
-local function wait_for(seconds, fn)
-  local deadline = socket.gettime() + seconds
-  repeat
-    local v = fn()
-    if v then return v end
-    socket.sleep(0.02)
-  until socket.gettime() > deadline
-end
-
--- Reads until the message numbered `last` arrives; returns the numbers seen in order.
+-- Reads until the message numbered `last` arrives; returns the numbers seen in order,
+-- then what receive said if the connection ended or the timeout passed first.
 local function read_until(c, last, timeout)
   local seen = {}
-  local deadline = socket.gettime() + timeout
-  while socket.gettime() < deadline do
-    local m, err, code = c:receive(deadline - socket.gettime())
-    if not m then return seen, err, code end
+  local _, err, code = c:receive_until(function(m)
     local n = tonumber(m:sub(1, 6))
     seen[#seen + 1] = n
-    if n == last then return seen end
-  end
-  return seen, "timeout"
+    return n == last
+  end, timeout)
+  return seen, err, code
 end
 
 -- The reader pulls 3000 messages in rounds of 50; returns what it saw, in order.
@@ -110,8 +98,8 @@ describe("backpressure", function()
     local stalled = assert(srv:connect())
     local reader = assert(srv:connect())
     assert.equal(3000, #pull_3000(reader))
-    assert(wait_for(5, function() return metric(srv, "luahub_connections") == 1 end),
-      "the stalled client was never disconnected")
+    t.eventually(function() return metric(srv, "luahub_connections") == 1 end,
+                 { message = "the stalled client was never disconnected" })
     assert.equal(1, metric(srv, 'luahub_errors_total{type="write_timeout"}'))
     reader:send("still here")
     assert.equal("still here", reader:receive())
@@ -136,12 +124,12 @@ describe("reuse_port", function()
     -- the kernel spreads connections, HTTP ones too, over both listeners: ask until both
     -- processes have answered with their node id and client count
     local counts = {}
-    assert(wait_for(5, function()
+    t.eventually(function()
       local _, _, body = a:http("GET", "/who")
       local node, n = body:match("^(%S+) (%d+)$")
       counts[node] = tonumber(n)
       return next(counts, next(counts)) ~= nil
-    end), "only one process ever answered")
+    end, { message = "only one process ever answered" })
     local total, parts = 0, {}
     for _, n in pairs(counts) do
       total = total + n

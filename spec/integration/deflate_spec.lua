@@ -1,17 +1,15 @@
 -- permessage-deflate (RFC 7692) with compression = true, through Python's websockets.
 local t = require "luahub.testing"
 local hubs = require "support.hubs"
+local tools = require "support.tools"
 
-local PYTHON = "/usr/bin/python3"
+local PYTHON = tools.PYTHON
 
 describe("permessage-deflate", function()
   lazy_teardown(t.cleanup)
 
   it("compresses echo and broadcast, shares frames across clients and refuses bad input", function()
-    if os.execute(PYTHON .. " -c 'import websockets' >/dev/null 2>&1") ~= 0 then
-      pending(PYTHON .. " cannot import websockets (install python3-websockets)")
-      return
-    end
+    tools.need_python_module("websockets", "python3-websockets")
     local max = 1048576
     local echo = t.start(hubs.example("echo"), { compression = true, max_message_size = max })
     local bcast = t.start(hubs.example("broadcast"), { compression = true })

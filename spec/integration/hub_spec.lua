@@ -4,7 +4,6 @@
 local cjson = require "cjson"
 local socket = require "socket"
 local api = require "support.api_hub"
-local observe = require "support.observe"
 local t = require "luahub.testing"
 
 local call, id_of = api.call, api.id
@@ -111,9 +110,10 @@ describe("hub operations", function()
       assert.equal("not_found", reply.err)
       b:close(1000)
       b:expect_close(1000)
-      assert.truthy(observe.eventually(function()
-        return call(a, "to_client", { id = gone, text = "x" }).err == "not_found"
-      end), "a departed client's id still reaches something")
+      t.eventually(function()
+        local reply = call(a, "to_client", { id = gone, text = "x" })
+        return reply.err == "not_found", reply
+      end, { message = "a departed client's id still reaches something" })
     end)
 
     it("reaches every connection of a user, and lists them with user_clients", function()
@@ -156,7 +156,10 @@ describe("hub operations", function()
       connect()
       assert.equal(3, call(a, "count").value)
       leaving:disconnect()
-      assert.truthy(observe.eventually(function() return call(a, "count").value == 2 end))
+      t.eventually(function()
+        local count = call(a, "count").value
+        return count == 2, count
+      end, { message = "hub.count() never came back to 2" })
     end)
 
     it("lists rooms, their members and sizes; a room exists while it has members", function()
@@ -183,9 +186,8 @@ describe("hub operations", function()
       call(a, "leave", { room = "short" })
       assert.is_false(call(a, "room_exists", { room = "short" }).value)
       b:disconnect()
-      assert.truthy(observe.eventually(function()
-        return call(a, "room_exists", { room = "gone" }).value == false
-      end), "a disconnected client's room survived")
+      t.eventually(function() return call(a, "room_exists", { room = "gone" }).value == false end,
+                   { message = "a disconnected client's room survived" })
       assert.same({}, call(a, "hub_rooms").value)
     end)
   end)

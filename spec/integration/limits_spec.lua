@@ -56,8 +56,8 @@ describe("limits", function()
       assert.truthy(srv:connect { query = { user = "erin" } }, "another user was refused")
       first:close(1000)
       first:expect_close(1000)
-      assert.truthy(observe.eventually(function() return srv:connect { query = { user = "dave" } } end),
-        "the user's slot was not freed when the first connection left")
+      t.eventually(function() return srv:connect { query = { user = "dave" } } end,
+                   { message = "the user's slot was not freed when the first connection left" })
     end)
 
     it("answers user_limit when set_user would exceed it", function()
@@ -93,8 +93,8 @@ describe("limits", function()
       assert.truthy(tonumber(headers["retry-after"]), "no Retry-After header")
       a:close(1000)
       a:expect_close(1000)
-      assert.truthy(observe.eventually(function() return srv:connect() end),
-        "no room for a new connection after one left")
+      t.eventually(function() return srv:connect() end,
+                   { message = "no room for a new connection after one left" })
       srv:stop()
     end)
   end)
@@ -109,11 +109,11 @@ describe("limits", function()
       assert.equal(1, c:receive_json().tag)
       assert.equal(2, c:receive_json().tag)
       -- Once the bucket refills, a marker gets through; nothing of the burst came before it.
-      local reply = observe.eventually(function()
+      local reply = t.eventually(function()
         c:send_json { op = "whoami", tag = "marker" }
         return c:receive_json(0.2)
-      end)
-      assert.equal("marker", reply and reply.tag)
+      end, { message = "the marker never got through" })
+      assert.equal("marker", reply.tag)
       local id = reply.value.id
       local failures = observe.get_json(srv, "/failures")
       local limited = 0

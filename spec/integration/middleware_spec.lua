@@ -202,10 +202,10 @@ hub.route("POST", "/mark", function() hub.log.info("marker reached") return 200,
       end
       observe.wait_events(srv, { id .. " m4 rate_limited", id .. " m5 rate_limited" })
       -- The bucket refills at one message a second: a marker gets through, nothing before it.
-      local marker = observe.eventually(function()
+      local marker = t.eventually(function()
         c:send("marker")
         return c:receive(0.3)
-      end, 5)
+      end, { message = "the marker never got through" })
       assert.equal("marker:" .. id, marker)
     end)
 

@@ -2,7 +2,6 @@
 -- clients keep their connection, rooms, user id and metadata; a script that fails to
 -- load is refused and the old one keeps serving.
 local t = require "luahub.testing"
-local observe = require "support.observe"
 
 -- The same hub at any version: every reply, tick and route names the version serving it.
 local function version(v)
@@ -73,9 +72,9 @@ describe("hot reload", function()
   local function reload(source, outcome)
     local logged = select(2, srv:log():gsub(outcome, ""))
     assert.is_true(srv:reload(t.write_script(source)))
-    assert.truthy(observe.eventually(function()
-      return select(2, srv:log():gsub(outcome, "")) > logged
-    end), "no '" .. outcome .. "' in the log:\n" .. srv:log())
+    t.eventually(function()
+      return select(2, srv:log():gsub(outcome, "")) > logged, srv:log():sub(-1000)
+    end, { message = "no new '" .. outcome .. "' in the log" })
   end
 
   local function setup(c, user)

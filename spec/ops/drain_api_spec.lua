@@ -43,23 +43,21 @@ describe("drain on SIGTERM", function()
     local started = socket.gettime()
     srv:signal("TERM")
     -- the active client talks every 50 ms while the idle one waits for its close
-    local idle_code, idle_for, n = nil, nil, 0
-    while not idle_code do
-      assert.is_true(socket.gettime() - started < 3, "the idle client was never closed")
+    local n = 0
+    local idle_code = t.eventually(function()
       n = n + 1
       active:send("tick " .. n)
       assert.equal("tick " .. n, active:receive(1))
       local data, err, code = idle:receive(0.05)
       assert.is_nil(data)
-      if err == "closed" then idle_code, idle_for = code, socket.gettime() - started end
-    end
+      return err == "closed" and code, err
+    end, { timeout = 3, interval = 0, message = "the idle client was never closed" })
+    local idle_for = socket.gettime() - started
     assert.equal(1001, idle_code)
     assert.is_true(idle_for >= 0.5, ("idle client closed after %.2fs"):format(idle_for))
     -- the whole drain ends at 2 x drain_timeout even for a busy client
     assert.closed_with(1001, active, 4)
-    local deadline = socket.gettime() + 5
-    while srv:is_running() and socket.gettime() < deadline do socket.sleep(0.02) end
-    assert.is_false(srv:is_running())
+    t.eventually(function() return not srv:is_running() end, { message = "the server did not exit after the drain" })
     assert.equal(0, srv.exit_status)
   end)
 

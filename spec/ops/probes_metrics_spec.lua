@@ -2,21 +2,12 @@
 -- and scraped by a real Prometheus server), and config errors.
 local t = require "luahub.testing"
 local cjson = require "cjson"
-local socket = require "socket"
+local tools = require "support.tools"
 
 local ECHO = [[
 local hub = require "luahub"
 hub.handle(function(client, msg) client:send(msg) end)
 ]]
-
-local function wait_for(deadline_s, fn)
-  local deadline = socket.gettime() + deadline_s
-  repeat
-    local v = fn()
-    if v then return v end
-    socket.sleep(0.02)
-  until socket.gettime() > deadline
-end
 
 -- Parses the exposition text into { ["name{labels}"] = value }.
 local function scrape(srv)
@@ -33,8 +24,6 @@ local function scrape(srv)
   end
   return series, body
 end
-
-local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == 0 end
 
 describe("health and readiness probes", function()
   lazy_teardown(t.cleanup)
@@ -59,12 +48,11 @@ describe("health and readiness probes", function()
     local srv = t.start(t.write_script(ECHO), { drain_timeout = 5 })
     local c = assert(srv:connect())
     srv:signal("TERM")
-    local status, _, body = wait_for(3, function()
-      local s, h, b = srv:http("GET", "/readyz")
-      if s == 503 then return s, h, b end
-    end)
-    assert.equal(503, status, "readyz never turned 503 after SIGTERM")
-    local doc = cjson.decode(srv:http("GET", "/readyz") and select(3, srv:http("GET", "/readyz")))
+    local body = t.eventually(function()
+      local status, _, b = srv:http("GET", "/readyz")
+      return status == 503 and b, status
+    end, { timeout = 3, message = "readyz never turned 503 after SIGTERM" })
+    local doc = cjson.decode(body)
     assert.equal("draining", doc.state)
     assert.is_false(doc.ready)
     assert.equal(200, (srv:http("GET", "/healthz")))
@@ -119,7 +107,7 @@ describe("the /metrics endpoint", function()
     ]]), { origins = { "http://ok.example" } })
     local c = assert(srv:connect())
     c:send("lobby")
-    assert(wait_for(3, function() return scrape(srv)["luahub_rooms"] == 1 end), "room never counted")
+    t.eventually(function() return scrape(srv)["luahub_rooms"] == 1 end, { timeout = 3, message = "room never counted" })
     assert.is_nil(srv:connect())                                   -- over the limit
     assert.is_nil(srv:connect { origin = "http://evil.example" })   -- origin
     local m = scrape(srv)
@@ -129,10 +117,7 @@ describe("the /metrics endpoint", function()
   end)
 
   it("passes promtool check metrics", function()
-    if not have("promtool") then
-      pending("promtool missing: scripts/deps.sh ops installs Debian's prometheus")
-      return
-    end
+    tools.need_command("promtool", "prometheus")
     local srv = t.start(t.write_script(ECHO))
     local c = assert(srv:connect())
     c:send("x")
@@ -147,10 +132,7 @@ describe("the /metrics endpoint", function()
   end)
 
   it("is scraped by a real Prometheus server that answers a query for a luahub counter", function()
-    if not have("prometheus") then
-      pending("prometheus missing: scripts/deps.sh ops installs it")
-      return
-    end
+    tools.need_command("prometheus", "prometheus")
     local srv = t.start(t.write_script(ECHO))
     local c = assert(srv:connect())
     c:send("counted")
@@ -169,15 +151,17 @@ scrape_configs:
       .. "--web.listen-address=127.0.0.1:%d > %s/prom.log 2>&1 & echo $!"):format(dir, dir, prom_port, dir)):read("*l")
     finally(function() os.execute("kill " .. pid .. " 2>/dev/null") end)
     local http = require "socket.http"
-    local value = wait_for(60, function()
+    -- Prometheus scrapes every second; asking it 5 times a second is plenty
+    local value = t.eventually(function()
       local body = http.request(("http://127.0.0.1:%d/api/v1/query?query=luahub_messages_received_total"):format(prom_port))
       local doc = body and require("cjson.safe").decode(body)
-      if not (doc and doc.data and doc.data.result) then return nil end
+      if not (doc and doc.data and doc.data.result) then return nil, body end
       for _, r in ipairs(doc.data.result) do
         if r.metric.kind == "text" and tonumber(r.value[2]) >= 1 then return tonumber(r.value[2]) end
       end
-    end)
-    assert.truthy(value, "Prometheus never answered with luahub_messages_received_total >= 1")
+      return nil, body
+    end, { timeout = 60, interval = 0.2,
+           message = "Prometheus never answered with luahub_messages_received_total >= 1" })
     assert.equal(1, value)
   end)
 end)

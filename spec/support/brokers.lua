@@ -4,6 +4,7 @@
 local socket = require "socket"
 local cjson = require "cjson"
 local t = require "luahub.testing"
+local tools = require "support.tools"
 
 local M = {}
 
@@ -17,24 +18,9 @@ local function exists(path)
   return f ~= nil
 end
 
---- Polls fn every 20 ms until it returns a truthy value or `seconds` pass. Returns
--- that value, or nil at the deadline.
-function M.wait_for(seconds, fn)
-  local deadline = socket.gettime() + seconds
-  repeat
-    local v = fn()
-    if v then return v end
-    socket.sleep(0.02)
-  until socket.gettime() > deadline
-  return nil
-end
-
---- True when the broker's binary is installed.
-function M.available(kind)
-  local p = io.popen("command -v " .. BINARIES[kind] .. " 2>/dev/null")
-  local out = p:read("*a")
-  p:close()
-  return out ~= ""
+--- Raises, saying how to install it, unless the broker's binary is installed.
+function M.need(kind)
+  tools.need_command(BINARIES[kind], BINARIES[kind])
 end
 
 local Broker = {}
@@ -77,7 +63,7 @@ function M.start(kind, port, monitor_port, opts)
   b.pid = tonumber(p:read("*l"))
   p:close()
   assert(b.pid, "could not start " .. kind)
-  if not M.wait_for(5, function() return not b:alive() or listening(b.port) end) or not b:alive() then
+  if not t.poll(function() return not b:alive() or listening(b.port) end) or not b:alive() then
     b:kill()
     local f = io.open(b.log_path)
     error(kind .. " did not start on port " .. b.port .. ":\n" .. (f and f:read("*a") or ""), 2)
@@ -90,7 +76,7 @@ function Broker:alive() return not exists(self.exit_path) end
 local function signal_and_wait(self, sig, seconds)
   if not self:alive() then return true end
   os.execute("kill -" .. sig .. " " .. self.pid .. " 2>/dev/null")
-  return M.wait_for(seconds, function() return not self:alive() end)
+  return t.poll(function() return not self:alive() end, { timeout = seconds })
 end
 
 --- Kills the broker at once (SIGKILL), as a crash would, and waits for it to be gone.

@@ -1,21 +1,9 @@
 -- Watching what a hub script recorded: specs poll a JSON HTTP route the script serves
--- (its events, counters) until what they expect shows up, with a deadline.
-local socket = require "socket"
+-- (its events, counters) until what they expect shows up, with t.eventually.
 local cjson = require "cjson.safe"
+local t = require "luahub.testing"
 
 local M = {}
-
---- Calls fn every 10 ms until it returns a truthy value, which is returned; nil when
--- timeout seconds (default 5) pass first.
-function M.eventually(fn, timeout)
-  local deadline = socket.gettime() + (timeout or 5)
-  while true do
-    local v = fn()
-    if v then return v end
-    if socket.gettime() > deadline then return nil end
-    socket.sleep(0.01)
-  end
-end
 
 --- GET path decoded as JSON; raises unless the answer is 200 with a JSON body.
 function M.get_json(srv, path)
@@ -27,13 +15,10 @@ end
 --- Polls GET path until predicate(value) holds. Returns the value; raises with the last
 -- value seen when the deadline passes.
 function M.wait_json(srv, path, predicate, timeout)
-  local last
-  local held = M.eventually(function()
-    last = M.get_json(srv, path)
-    return predicate(last)
-  end, timeout)
-  if not held then error(("GET %s never satisfied the spec; last: %s"):format(path, cjson.encode(last)), 2) end
-  return last
+  return t.eventually(function()
+    local value = M.get_json(srv, path)
+    return predicate(value) and value, value
+  end, { timeout = timeout, message = "GET " .. path .. " never satisfied the spec" })
 end
 
 --- True when list holds value.

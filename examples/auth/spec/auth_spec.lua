@@ -1,6 +1,6 @@
 -- examples/auth: JWT HS256 checked in before_connect, user ids from `sub`, to_user
 -- across several connections (tabs) of one user, the dev token route.
-local socket = require "socket"
+local cjson = require "cjson.safe"
 local t = require "luahub.testing"
 
 local AUTH_DIR = t.repo_root() .. "/examples/auth"
@@ -15,20 +15,12 @@ local function token(claims, secret)
   return jwt.sign(claims, secret or SECRET)
 end
 
--- Next message of the wanted type, skipping the others; nil, err on timeout.
-local function next_of(c, wanted, timeout)
-  local deadline = socket.gettime() + (timeout or 3)
-  while true do
-    local left = deadline - socket.gettime()
-    if left <= 0 then return nil, "timeout waiting for " .. wanted end
-    local m, err = c:receive_json(left)
-    if not m then return nil, err end
-    if m.type == wanted then return m end
-  end
-end
-
+-- The next message of the wanted type, skipping the others.
 local function expect(c, wanted)
-  local m, err = next_of(c, wanted)
+  local m, err = c:receive_until(function(data)
+    local m = cjson.decode(data)
+    return m and m.type == wanted and m
+  end, 3)
   assert(m, "expected a " .. wanted .. " message: " .. tostring(err))
   return m
 end

@@ -1,30 +1,21 @@
 -- examples/chat against a real server: rooms, notices, history, validation, typing,
 -- presence, room switching, rate limiting, and the web client served by the root hub.lua.
-local socket = require "socket"
+local cjson = require "cjson.safe"
 local t = require "luahub.testing"
 
 local CHAT = t.repo_root() .. "/examples/chat/hub.lua"
 
--- Next message of one of the wanted types, skipping the others ("rooms" updates arrive
--- on a timer, presence after every change). Returns the message or nil, err.
-local function next_of(c, wanted, timeout)
-  local want = type(wanted) == "table" and wanted or { wanted }
-  local deadline = socket.gettime() + (timeout or 3)
-  while true do
-    local left = deadline - socket.gettime()
-    if left <= 0 then return nil, "timeout waiting for " .. table.concat(want, "/") end
-    local m, err = c:receive_json(left)
-    if not m then return nil, err end
-    for _, w in ipairs(want) do
-      if m.type == w then return m end
-    end
-  end
-end
-
+-- The next message of one of the wanted types, skipping the others ("rooms" updates
+-- arrive on a timer, presence after every change).
 local function expect(c, wanted, timeout)
-  local m, err = next_of(c, wanted, timeout)
-  assert(m, "expected a " .. (type(wanted) == "table" and table.concat(wanted, "/") or wanted)
-    .. " message: " .. tostring(err))
+  local want = type(wanted) == "table" and wanted or { wanted }
+  local m, err = c:receive_until(function(data)
+    local m = cjson.decode(data)
+    for _, w in ipairs(want) do
+      if m and m.type == w then return m end
+    end
+  end, timeout or 3)
+  assert(m, "expected a " .. table.concat(want, "/") .. " message: " .. tostring(err))
   return m
 end
 

@@ -1,0 +1,230 @@
+--- luahub.testing.server: the real luahub binary as a process a spec starts, signals,
+-- reloads and stops, and the clients and HTTP requests that talk to it. Every server
+-- started is remembered until it exits, so stop_all() (t.cleanup()) leaves none behind.
+local socket = require "socket"
+local cjson = require "cjson.safe"
+local wait = require "luahub.testing.wait"
+local sys = require "luahub.testing.sys"
+local http = require "luahub.testing.http"
+local client = require "luahub.testing.client"
+
+local concat = table.concat
+local quote = sys.shell_quote
+
+local M = {}
+
+local Server = {}
+Server.__index = Server
+
+-- Servers started and not yet seen exiting; stop_all() stops them.
+local running_servers = {}
+
+local function status_of(srv)
+  if srv.exit_status then return srv.exit_status end
+  local text = sys.read_file(srv.status_path)
+  if text and text:match("%d") then
+    srv.exit_status = tonumber(text:match("%d+"))
+    running_servers[srv] = nil
+  end
+  return srv.exit_status
+end
+
+--- True while the server process has not exited.
+function Server:is_running()
+  return status_of(self) == nil
+end
+
+--- Current log text (stdout and stderr of the server).
+function Server:log()
+  return sys.read_file(self.log_path) or ""
+end
+
+--- Polls the log until it matches a Lua pattern. Returns the match or nil.
+function Server:wait_log(pattern, timeout)
+  return (wait.poll(function() return self:log():match(pattern) end, { timeout = timeout }))
+end
+
+--- Sends a signal by name ("HUP", "TERM", "USR1", ...). Returns true on success.
+function Server:signal(name)
+  return sys.run("kill -" .. name .. " " .. self.pid)
+end
+
+--- Reloads the script with SIGHUP; with a path, first copies that file over the
+-- served script (the original content is restored by stop()).
+function Server:reload(new_script_path)
+  if new_script_path then
+    local content = assert(sys.read_file(new_script_path), "reload: cannot read " .. new_script_path)
+    if not self.original_script then self.original_script = sys.read_file(self.script) end
+    local staging = self.script .. ".luahub-reload"
+    sys.write_file(staging, content)
+    assert(os.rename(staging, self.script))
+  end
+  return self:signal("HUP")
+end
+
+--- Stops the server: drops its test clients' connections, SIGTERM, waits (timeout,
+-- default 10 s), then SIGKILL. Returns the exit status as the shell reports it
+-- (128 + signal number when killed by a signal).
+function Server:stop(timeout)
+  for _, c in ipairs(self.clients) do c:disconnect() end
+  self.clients = {}
+  -- SIGTERM drains; clients the spec still holds elsewhere would keep a drain going for
+  -- drain_timeout, so after a second a second SIGTERM closes them (1001) and ends it.
+  if self:is_running() then
+    self:signal("TERM")
+    local stopped = function() return not self:is_running() end
+    if not wait.poll(stopped, { timeout = 1 }) then
+      self:signal("TERM")
+      if not wait.poll(stopped, { timeout = timeout or 10 }) then
+        self:signal("KILL")
+        wait.poll(stopped, { timeout = 5 })
+      end
+    end
+  end
+  if self.original_script then
+    sys.write_file(self.script, self.original_script)
+    self.original_script = nil
+  end
+  running_servers[self] = nil
+  return status_of(self)
+end
+
+--- Opens a WebSocket connection (see client.connect for opts and returns; opts.path
+-- defaults to the server's ws_path). The client is dropped by stop().
+function Server:connect(opts)
+  local c, err, status, headers, body = client.connect(self.host, self.port,
+                                                       opts and opts.path or self.ws_path, opts)
+  if not c then return nil, err, status, headers, body end
+  self.clients[#self.clients + 1] = c
+  return c
+end
+
+--- Plain HTTP/1.1 request with Connection: close.
+-- Returns status, headers (lowercased names), body; or nil, err.
+function Server:http(method, path, headers, body, timeout)
+  return http.request(self.host, self.port, method, path, headers, body, timeout)
+end
+
+--- Sends bytes on a new TCP connection and returns everything read until the
+-- server closes it or the timeout passes: data, "closed" | "timeout" | err.
+function Server:raw(bytes, timeout)
+  return http.raw(self.host, self.port, bytes, timeout)
+end
+
+--- Path of the luahub binary: $LUAHUB_BIN, else build/luahub in the repository,
+-- else `luahub` from PATH (an installed server).
+function M.binary()
+  local from_env = os.getenv("LUAHUB_BIN")
+  if from_env then return from_env end
+  local built = sys.repo_root() .. "/build/luahub"
+  if sys.file_exists(built) then return built end
+  local installed = sys.command_output("command -v luahub 2>/dev/null"):gsub("%s+$", "")
+  return installed ~= "" and installed or built
+end
+
+--- A loopback TCP port that was free a moment ago.
+function M.free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+--- Starts the luahub binary on a free loopback port with script_path.
+-- overrides: table deep-merged over the script's hub.config (passed as --config JSON).
+-- opts: { env = {K = V}, args = {...extra CLI args}, expect_fail = false, timeout = 5,
+--         port = N (default: a free one; e.g. a second process with reuse_port) }
+-- Returns a server with host, port, pid, url, log_path, script. Raises, with the
+-- log, when the server exits or does not listen in time. With expect_fail, waits
+-- for the process to exit instead and returns the server (see srv.exit_status,
+-- srv:log()); raises if it starts listening.
+function M.start(script_path, overrides, opts)
+  if type(script_path) ~= "string" then
+    error("start: argument #1 (script path) must be a string", 2)
+  end
+  opts = opts or {}
+  local bin = M.binary()
+  if not sys.file_exists(bin) then
+    error("luahub binary not found at " .. bin .. " (run make, or set LUAHUB_BIN)", 2)
+  end
+  local dir = sys.tmpdir()
+  local srv = setmetatable({
+    host = "127.0.0.1",
+    port = opts.port or M.free_port(),
+    script = script_path,
+    ws_path = overrides and overrides.ws_path or "/ws",
+    log_path = dir .. "/luahub.log",
+    status_path = dir .. "/exit_status",
+    clients = {},
+  }, Server)
+  srv.url = ("ws://%s:%d%s"):format(srv.host, srv.port, srv.ws_path)
+
+  local argv = { bin, "--listen", srv.host .. ":" .. srv.port }
+  if overrides and next(overrides) then
+    argv[#argv + 1] = "--config"
+    argv[#argv + 1] = assert(cjson.encode(overrides))
+  end
+  for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
+  argv[#argv + 1] = script_path
+  local words = {}
+  for name, value in pairs(opts.env or {}) do
+    assert(tostring(name):match("^[%a_][%w_]*$"), "start: bad environment variable name " .. tostring(name))
+    words[#words + 1] = name .. "=" .. quote(value)
+  end
+  for _, a in ipairs(argv) do words[#words + 1] = quote(a) end
+  -- A subshell starts the server in the background, prints its PID, and waits for
+  -- it to record the exit status; the server's own PID is the one we signal.
+  local command = ("( %s >%s 2>&1 & echo $!; exec >/dev/null 2>&1; wait $!; echo $? >%s.tmp; mv %s.tmp %s ) </dev/null &")
+    :format(concat(words, " "), quote(srv.log_path), quote(srv.status_path),
+            quote(srv.status_path), quote(srv.status_path))
+  local p = assert(io.popen(command))
+  srv.pid = tonumber(p:read("*l"))
+  p:close()
+  assert(srv.pid, "start: could not read the server's PID")
+  running_servers[srv] = true
+
+  local timeout = opts.timeout or wait.default_timeout
+  if opts.expect_fail then
+    local listening
+    wait.poll(function()
+      if not srv:is_running() then return true end
+      listening = http.listening(srv.host, srv.port)
+      return listening
+    end, { timeout = timeout })
+    if srv:is_running() then
+      srv:stop()
+      error(("expected luahub to fail to start, but it is %s:\n%s"):format(
+        listening and "listening" or "still running", srv:log()), 2)
+    end
+    return srv
+  end
+  local ready = wait.poll(function()
+    return not srv:is_running() or http.listening(srv.host, srv.port)
+  end, { timeout = timeout })
+  if not srv:is_running() then
+    error(("luahub exited during startup (status %s):\n%s"):format(tostring(srv.exit_status), srv:log()), 2)
+  end
+  if not ready then
+    srv:stop()
+    error(("luahub did not listen on %s:%d within %.1fs:\n%s"):format(
+      srv.host, srv.port, timeout, srv:log()), 2)
+  end
+  return srv
+end
+
+--- Runs `luahub check SCRIPT`. Returns ok (exit status 0), output.
+function M.check(script_path)
+  local out = sys.command_output(quote(M.binary()) .. " check " .. quote(script_path)
+                                 .. " 2>&1; echo \"exit:$?\"")
+  local status = tonumber(out:match("exit:(%d+)%s*$"))
+  return status == 0, (out:gsub("exit:%d+%s*$", ""))
+end
+
+--- Stops every server started by this module that is still running.
+function M.stop_all()
+  local list = {}
+  for srv in pairs(running_servers) do list[#list + 1] = srv end
+  for _, srv in ipairs(list) do srv:stop() end
+end
+
+return M
