@@ -1,7 +1,7 @@
 #include "config.h"
 #include "lh_api.h"
 
-#include <stdbool.h>
+#include <stdbool.h>     /* the true / false defaults of config_keys.h */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +48,8 @@ struct key {
 #define KEY_log_level(p, f, d, v)
 #define KEY_log_format(p, f, d, v)
 
-/* values is stringified here, before any macro could expand a name such as `close` */
+/* values is stringified at this first expansion, so a name that is also a macro (a libc
+ * may define `close` or `debug` as one) stays the name */
 #define CONFIG_KEY(path, field, type, dflt, ...) KEY_##type(path, field, dflt, #__VA_ARGS__)
 #define NONE NULL
 static const struct key keys[] = {

@@ -54,11 +54,15 @@ end
 
 ----------------------------------------------------------------------------- lh_api.h
 -- The cdef is the header without its # lines and comments; every declaration must be
--- a function named lh_*, each once.
+-- a function named lh_*, each once. A macro with a value would be lost on the FFI, so
+-- the only #define taken is the include guard's.
 function M.parse_api(text, file)
   local body = text:gsub("/%*.-%*/", ""):gsub("//[^\n]*", "")
   local lines = {}
   for l in (body .. "\n"):gmatch("([^\n]*)\n") do
+    if l:match("^%s*#%s*define%s+[%w_]+%s+%S") or l:match("^%s*#%s*define%s+[%w_]+%(") then
+      fail(file, line_at(text, text:find(l, 1, true)), "no macros: the FFI cannot see them")
+    end
     if not l:match("^%s*#") then lines[#lines + 1] = (l:gsub("%s+$", "")) end
   end
   local cdef = trim(table.concat(lines, "\n"):gsub("\n\n\n+", "\n\n")) .. "\n"

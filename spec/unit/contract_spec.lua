@@ -156,6 +156,8 @@ describe("the C-Lua contract", function()
         { gen.sources.errors, "/* user_limit: ", "/* ", "core/lh_errors.h:%d+: expected `LH_ERR_NAME" },
         { gen.sources.api, "int lh_draining(void);", "int draining(void);",
           "core/lh_api.h:%d+: draining: every function Lua calls through the FFI is named lh_%*" },
+        { gen.sources.api, "#include <stdint.h>", "#include <stdint.h>\n#define LH_MAX 4",
+          "core/lh_api.h:%d+: no macros: the FFI cannot see them" },
         { gen.sources.keys, '"drop_newest", drop_newest,', '"drop_all", drop_newest,',
           'core/config_keys.h:%d+: send_queue.policy: default "drop_all" is not one of its values' },
         { gen.sources.keys, "watch, boolean, false)", "watch, boolean, 0)",
