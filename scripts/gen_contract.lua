@@ -147,12 +147,12 @@ local function split_args(text, pos, file, line)
   end
 end
 
-local function parse_default(lit, ctype, file, line)
+local function parse_default(path, lit, ctype, file, line)
   if lit == "NONE" then return nil end
   if ctype == "number" and lit:match("^%-?%d+%.?%d*$") then return tonumber(lit) end
   if ctype == "boolean" and (lit == "true" or lit == "false") then return lit == "true" end
   if ctype == "string" and lit:sub(1, 1) == '"' then return c_string(lit, file, line) end
-  fail(file, line, "default %s is not a literal of its type (a %s, or NONE)", lit,
+  fail(file, line, "%s: default %s is not a literal of its type (a %s, or NONE)", path, lit,
        ctype == "list" and "list, so only NONE," or ctype)
 end
 
@@ -177,8 +177,8 @@ local function parse_row(args, doc, file, line, seen)
                                                   or "no field of struct config")
   end
   if field ~= "" and not field:match("^[%a_][%w_]*$") then fail(file, line, "%s: field %s", path, field) end
-  local row = { path = path, type = ctype, literal = args[4],
-                default = parse_default(args[4], TYPES[ctype], file, line) }
+  local row = { path = path, type = ctype,
+                default = parse_default(path, args[4], TYPES[ctype], file, line) }
   if HAS_VALUES[ctype] then
     if #args < 5 then fail(file, line, "%s: a %s key lists its values", path, ctype) end
     row.values = {}

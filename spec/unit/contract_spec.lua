@@ -161,7 +161,7 @@ describe("the C-Lua contract", function()
         { gen.sources.keys, '"drop_newest", drop_newest,', '"drop_all", drop_newest,',
           'core/config_keys.h:%d+: send_queue.policy: default "drop_all" is not one of its values' },
         { gen.sources.keys, "watch, boolean, false)", "watch, boolean, 0)",
-          "core/config_keys.h:%d+: default 0 is not a literal of its type" },
+          "core/config_keys.h:%d+: watch: default 0 is not a literal of its type %(a boolean, or NONE%)" },
         { gen.sources.keys, "reuse_port, boolean,", "reuse_port, flag,",
           "core/config_keys.h:%d+: reuse_port: unknown type flag" },
         { gen.sources.keys, "/* negotiate permessage-deflate (RFC 7692) */\n", "",
