@@ -176,7 +176,7 @@ local function parse_row(args, doc, file, line, seen)
     fail(file, line, "%s: %s", path, NO_FIELD[ctype] and "a " .. ctype .. " key has no field"
                                                   or "no field of struct config")
   end
-  if field ~= "" and not field:match("^[%a_][%w_]*$") then fail(file, line, "%s: field %s", path, field) end
+  if field ~= "" and not field:match("^[%a_][%w_]*$") then fail(file, line, "%s: field %s is not a C name", path, field) end
   local row = { path = path, type = ctype,
                 default = parse_default(path, args[4], TYPES[ctype], file, line) }
   if HAS_VALUES[ctype] then
