@@ -14,16 +14,25 @@ BUILD   ?= build
 SRCS    := $(wildcard core/*.c)
 OBJS    := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
 BIN     := $(BUILD)/luahub
+CONTRACT_SRC := core/lh_api.h core/lh_errors.h core/config_keys.h core/config.h
+CONTRACT_OUT := lua/luahub/contract.lua docs/lua-api.md
 SCRIPT  ?= hub.lua
 LISTEN  ?= 127.0.0.1:8080
 
 .PHONY: all deps run test asan bench fuzz fuzz-deps install install-testing clean
 
-all: deps $(BIN)
+all: deps $(CONTRACT_OUT) $(BIN)
 
 # deps.sh is a no-op when every package is present; it installs only what is missing.
 deps:
 	@scripts/deps.sh build
+
+# The C-Lua contract: lua/luahub/contract.lua (the FFI declarations, error codes, config
+# schema) and the tables of docs/lua-api.md are made from the headers that define it, so
+# a function, a code or a key is changed in its header only. `make test` runs the
+# "contract" suite, which fails when either file differs from what the headers make.
+$(CONTRACT_OUT) &: $(CONTRACT_SRC) scripts/gen_contract.lua
+	luajit scripts/gen_contract.lua
 
 $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
 	$(CC) $(WFLAGS) $(CFLAGS) -c $< -o $@

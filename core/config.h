@@ -1,6 +1,7 @@
 /* config.h — the server's settings: defaults, then hub.config{} from the script, then
- * --config JSON overrides, then CLI flags. Lua validates types and ranges (lua/luahub/config.lua)
- * and writes each key here through config_set_*; C checks only what it must parse. */
+ * --config JSON overrides, then CLI flags. The keys, their types and defaults are listed
+ * once, in config_keys.h. Lua validates types and ranges (lua/luahub/config.lua) and
+ * writes each key here through lh_config_* (lh_api.h); C checks only what it must store. */
 #ifndef LUAHUB_CONFIG_H
 #define LUAHUB_CONFIG_H
 
@@ -8,8 +9,11 @@
 #include <stdint.h>
 
 enum origin_policy { ORIGINS_SAME, ORIGINS_ANY, ORIGINS_LIST };
+/* In the order of send_queue.policy's values in config_keys.h: the setter stores the
+ * index of the value given. */
 enum sendq_policy { SENDQ_DROP_NEWEST, SENDQ_DROP_OLDEST, SENDQ_CLOSE };
 
+/* Entries of a string list (origins, subprotocols); config.lua reads it from here too. */
 #define CONFIG_LIST_MAX 32
 
 struct string_list {
@@ -29,7 +33,7 @@ struct config {
     int compression;
     uint32_t sendq_messages;
     uint64_t sendq_bytes;
-    enum sendq_policy sendq_policy;
+    int sendq_policy;             /* enum sendq_policy */
     uint32_t limit_connections, limit_per_user, limit_rooms_per_client, limit_clients_per_room;
     double limit_message_rate;
     double drain_timeout;
@@ -45,9 +49,9 @@ struct config {
 
 extern struct config config;
 
+/* config_defaults frees what c holds, then sets every key to its default;
+ * config_free frees the strings and lists c holds and zeroes it. */
 void config_defaults(struct config *c);
 void config_free(struct config *c);
-
-/* Each returns 0, or -1 with a message in err naming the key. Exported for the FFI. */
 
 #endif

@@ -76,10 +76,18 @@ int lh_draining(void);
 uint64_t lh_heap_bytes(void);
 void lh_count_error(const char *type);
 
-/* settings: 0, or -1 with a message naming the key in err */
+/* settings, by their path in config_keys.h ("send_queue.policy"): 0, or -1 with a message
+ * naming the key in err. A number sets a boolean, count, bytes, positive, seconds or rate
+ * key; a string a string-like or enum key, or origins' "same" / "*"; lists (origins,
+ * strings) are cleared, then given one entry at a time. */
 int lh_config_set_number(const char *key, double value, char *err, size_t errlen);
 int lh_config_set_string(const char *key, const char *value, char *err, size_t errlen);
 int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
 void lh_config_clear_list(const char *key);
+
+/* encodings: strict base64 (RFC 4648: standard alphabet, "=" only as the last one or two
+ * characters, length a multiple of 4) into out, which holds len / 4 * 3 bytes; the decoded
+ * length goes to *outlen. 0, or LH_ERR_BAD_ARG for anything else. */
+int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
 
 #endif

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs every suite — C unit tests, busted specs, browser specs — and ends with two lines:
-# "P pending" (busted specs that marked themselves pending) and "N passed, M failed"
-# summed over all of them, always last (CI reads it). Exits non-zero if anything failed,
-# a suite could not report (crash, missing summary), or a spec file had every one of its
-# tests pending.
+# Runs every suite — the contract check, C unit tests, busted specs, browser specs — and
+# ends with two lines: "P pending" (busted specs that marked themselves pending) and
+# "N passed, M failed" summed over all of them, always last (CI reads it). Exits non-zero
+# if anything failed, a suite could not report (crash, missing summary), or a spec file
+# had every one of its tests pending.
 # Env: LUAHUB_BIN (server binary), CTEST_DIR (built C tests), SPEC (busted paths; default:
 # ROOT in .busted, i.e. spec/ and the examples' spec dirs).
 set -uo pipefail
@@ -30,20 +30,32 @@ count() {   # suite-name passed failed [pending, for suites that have it]
 soft=$(ulimit -n)
 [[ $soft != unlimited && $soft -lt 4096 ]] && { ulimit -Sn 4096 2>/dev/null || true; }
 
-# C unit tests: each prints a final "N passed, M failed" line.
-for t in "${CTEST_DIR:-build/ctest}"/*_test; do
-  [[ -x $t ]] || continue
-  out=$("$t" 2>&1); rc=$?
+# A suite whose output ends with "N passed, M failed": counted, its "not ok" lines shown
+# when it failed; without that line (a crash) it is broken.
+counted() {   # suite-name command...
+  local name=$1 out rc line p f
+  shift
+  out=$("$@" 2>&1); rc=$?
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
   if [[ -z $line ]]; then
     printf '%s\n' "$out" | tail -n 20
-    broken+=("$(basename "$t") (exit $rc, no summary)")
-    continue
+    broken+=("$name (exit $rc, no summary)")
+    return
   fi
   read -r p _ f _ <<<"$line"
-  [[ $rc -ne 0 && $f -eq 0 ]] && { broken+=("$(basename "$t") (exit $rc)"); }
+  [[ $rc -ne 0 && $f -eq 0 ]] && broken+=("$name (exit $rc)")
   [[ $f -gt 0 ]] && printf '%s\n' "$out" | grep -E '^not ok' | head -20
-  count "C $(basename "$t")" "$p" "$f"
+  count "$name" "$p" "$f"
+}
+
+# The C-Lua contract: lua/luahub/contract.lua and the docs tables are what
+# scripts/gen_contract.lua makes from the headers (one check per file).
+counted contract luajit scripts/gen_contract.lua --check
+
+# C unit tests: each prints a final "N passed, M failed" line.
+for t in "${CTEST_DIR:-build/ctest}"/*_test; do
+  [[ -x $t ]] || continue
+  counted "C $(basename "$t")" "$t"
 done
 
 # busted specs: the default output ends with "N successes / M failures / K errors / P pending";

@@ -5,22 +5,20 @@
 --   GET  /api/stats
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
-
-ffi.cdef [[ int EVP_DecodeBlock(unsigned char *t, const unsigned char *f, int n); ]]
+local C = require "luahub.ffi"
 
 local M = {}
 
 local function answer(status, t) return status, cjson.encode(t) .. "\n" end
 
+local decoded_len = ffi.new("size_t[1]")
+
+-- Strict base64 (the core's lh_base64_decode): nil for misplaced or excess padding, a
+-- character outside the alphabet, or a length that is not a multiple of 4.
 local function base64_decode(s)
-  -- padding only at the end: EVP_DecodeBlock takes "=" anywhere as zero bits, and more
-  -- padding than decoded bytes ("====") made the length below negative
-  if #s % 4 ~= 0 or not s:find("^[%w%+/]*=?=?$") then return nil end
-  local out = ffi.new("unsigned char[?]", #s / 4 * 3 + 1)
-  local n = ffi.C.EVP_DecodeBlock(out, s, #s)
-  if n < 0 then return nil end
-  local pad = #s:match("=*$")               -- EVP_DecodeBlock counts padding as zero bytes
-  return ffi.string(out, n - pad)
+  local out = ffi.new("char[?]", math.floor(#s / 4) * 3)
+  if C.lh_base64_decode(s, #s, out, decoded_len) ~= 0 then return nil end
+  return ffi.string(out, decoded_len[0])
 end
 
 -- Client ids stay below 2^53 (a 12-bit node tag above a 41-bit counter, core/cluster.h),

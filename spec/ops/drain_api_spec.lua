@@ -106,6 +106,14 @@ describe("the publish API", function()
     assert.equal(413, (publish({ broadcast = true, data = string.rep("x", 5000) })))
   end)
 
+  it("answers 400 for binary data that is not strict base64", function()
+    for _, bad in ipairs { "AAE", "AA=A", "A===", "====", "AA==AA==", "AA E", "AA-_" } do
+      local status, _, body = publish({ broadcast = true, data = bad, binary = true })
+      assert.equal(400, status, bad)
+      assert.equal('binary "data" must be base64', cjson.decode(body).error, bad)
+    end
+  end)
+
   it("publishes to a room, a user, a client and everyone", function()
     local member, user, other = assert(srv:connect()), assert(srv:connect()), assert(srv:connect())
     member:send("join")

@@ -1,0 +1,110 @@
+/* config_keys.h — every configuration key, once. config.c makes the core's defaults and
+ * setters from this list; scripts/gen_contract.lua makes the Lua schema
+ * (lua/luahub/contract.lua, which config.lua validates with) and the keys table of
+ * docs/lua-api.md from it, and `make test` fails when those differ from what it would make.
+ *
+ *     CONFIG_KEY(path, field, type, default, values...)
+ *
+ * path     the key as hub.config{} nests it: "send_queue.policy"
+ * field    its member of struct config (config.h); config.c does not compile when the
+ *          member's C type is not the one its type is kept in. Empty for log.*: the log
+ *          module keeps those (config.lua applies them through lh_set_log).
+ * type     how config.lua checks a value, and how C keeps it:
+ *            string, path (starts with "/")               char *
+ *            boolean                                       int
+ *            count (0 .. 4294967295)                       uint32_t
+ *            bytes (whole, >= 0), positive (whole, > 0)    uint64_t
+ *            seconds, rate (>= 0)                          double
+ *            enum (one of values)                          int, the value's index (the
+ *                                                          constants of a C enum listed
+ *                                                          in the same order), or char *,
+ *                                                          the name itself
+ *            strings (a list of non-empty strings)         struct string_list
+ *          and the special ones config.lua checks with its own rule: origins ("same",
+ *          "*" or a list: enum origin_policy plus origin_list), url, node_id,
+ *          channel_prefix (char *), log_level and log_format (enums in the order of
+ *          enum log_level / enum log_format, kept by the log module).
+ * default  a C literal: a number, true or false, a string, or NONE (no value; an empty list)
+ * values   enum, log_level and log_format: the allowed names, as bare words
+ *
+ * The comment right above a row (no blank line between) is its doc: one row of the table
+ * in docs/lua-api.md, Markdown. The includer defines CONFIG_KEY and NONE; no include guard. */
+
+/* `HOST:PORT` (IPv6 as `[::1]:8080`); `--listen` overrides. Read at start only. */
+CONFIG_KEY("listen", listen, string, "127.0.0.1:8080")
+/* the upgrade path. A plain GET there answers 400; every other path is plain HTTP. */
+CONFIG_KEY("ws_path", ws_path, path, "/ws")
+/* directory served at `/` (GET and HEAD; no path traversal) */
+CONFIG_KEY("static", static_dir, string, NONE)
+/* `"same"`: an `Origin` header must name the `Host` (a request without `Origin` is
+ * allowed); `"*"`: any; or a list of allowed origins (at most 32). Refused upgrades get 403. */
+CONFIG_KEY("origins", origins, origins, "same")
+/* offered subprotocols in preference order (at most 32) */
+CONFIG_KEY("subprotocols", subprotocols, strings, NONE)
+/* bytes; a larger message (whole, after reassembly) closes the connection with 1009 */
+CONFIG_KEY("max_message_size", max_message_size, positive, 1048576)
+/* seconds between server pings; 0 disables */
+CONFIG_KEY("ping_interval", ping_interval, seconds, 54)
+/* seconds without a pong before the connection is dropped; 0 disables; must be longer
+ * than `ping_interval` */
+CONFIG_KEY("pong_timeout", pong_timeout, seconds, 60)
+/* seconds a client may take nothing while data waits for it; then it is dropped
+ * (after_disconnect sees 1006) */
+CONFIG_KEY("write_timeout", write_timeout, seconds, 10)
+/* seconds to send a complete HTTP request; then 408 */
+CONFIG_KEY("handshake_timeout", handshake_timeout, seconds, 10)
+/* negotiate permessage-deflate (RFC 7692) */
+CONFIG_KEY("compression", compression, boolean, false)
+/* per-client queued messages; 0 = unbounded */
+CONFIG_KEY("send_queue.messages", sendq_messages, count, 256)
+/* per-client queued bytes; 0 = unbounded */
+CONFIG_KEY("send_queue.bytes", sendq_bytes, bytes, 4194304)
+/* when full: `"drop_newest"` (the new send is refused, `queue_full`), `"drop_oldest"`
+ * (the oldest queued messages make room), `"close"` (the client is closed with 1008).
+ * Every dropped message fires [on_send_dropped](#on_send_dropped). "Full" means the queue
+ * is at its bound *and* the socket takes nothing more: a queue that fills within one loop
+ * pass is written out first, so a fast reader never loses messages to a burst. */
+CONFIG_KEY("send_queue.policy", sendq_policy, enum, "drop_newest", drop_newest, drop_oldest, close)
+/* open WebSocket connections; beyond, upgrades get 503 with `Retry-After: 5` */
+CONFIG_KEY("limits.connections", limit_connections, count, 0)
+/* connections per user id; beyond, `set_user` returns `user_limit` and a `before_connect`
+ * that assigns the user id refuses with 429 */
+CONFIG_KEY("limits.per_user", limit_per_user, count, 0)
+/* rooms one client may be in (`max_rooms`) */
+CONFIG_KEY("limits.rooms_per_client", limit_rooms_per_client, count, 0)
+/* members of one room (`room_full`) */
+CONFIG_KEY("limits.clients_per_room", limit_clients_per_room, count, 0)
+/* messages per second per connection (token bucket holding one second's worth, at least
+ * 1). Excess messages are not handled; [after_message](#after_message) sees
+ * `rate_limited`. Kept in C: survives reloads. */
+CONFIG_KEY("limits.message_rate", limit_message_rate, rate, 0)
+/* seconds of silence after which a draining server closes a client (see
+ * docs/operations.md) */
+CONFIG_KEY("drain_timeout", drain_timeout, seconds, 30)
+/* request body limit for HTTP routes and the publish API; beyond, 413 */
+CONFIG_KEY("http_max_body", http_max_body, count, 1048576)
+/* `--log-level` wins */
+CONFIG_KEY("log.level", , log_level, "info", debug, info, warn, error)
+/* `"json"`: one object per line; `--log-format` wins */
+CONFIG_KEY("log.format", , log_format, "text", text, json)
+/* enables `POST /api/publish` and `GET /api/stats` with `Authorization: Bearer KEY`
+ * (docs/operations.md) */
+CONFIG_KEY("api_key", api_key, string, NONE)
+/* relay every send through Redis or NATS to the other nodes (see
+ * [architecture](architecture.md#cluster)); read at startup, a reload does not change
+ * the cluster.* keys */
+CONFIG_KEY("cluster.adapter", cluster_adapter, enum, NONE, redis, nats)
+/* the broker: `redis://host:port`, `redis://:password@host:port/db` or
+ * `nats://[user:password@]host:port`; its scheme names the adapter */
+CONFIG_KEY("cluster.url", cluster_url, url, NONE)
+/* this node's name (1 to 255 bytes) in ids and presence; default `"HOSTNAME-PID"` */
+CONFIG_KEY("cluster.node_id", cluster_node_id, node_id, NONE)
+/* seconds between presence heartbeats; 0: none */
+CONFIG_KEY("cluster.heartbeat", cluster_heartbeat, seconds, 5)
+/* starts every broker channel name: letters, digits, `_` and `-` */
+CONFIG_KEY("cluster.channel_prefix", cluster_channel_prefix, channel_prefix, "luahub")
+/* `SO_REUSEPORT`, to run several processes on one port. Read at start only. */
+CONFIG_KEY("reuse_port", reuse_port, boolean, false)
+/* reload the script when its file changes (after it stopped changing for 200 ms), as
+ * `SIGHUP` does */
+CONFIG_KEY("watch", watch, boolean, false)
