@@ -8,7 +8,7 @@ CFLAGS  ?= -O2 -g
 WFLAGS   = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # -Wl,-E exports the core's lh_* functions so the LuaJIT FFI finds them in the binary.
-LDLIBS   = -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -lhttp_parser -lm -ldl
+LDLIBS   = -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -lhttp_parser -lm -ldl -lpthread
 
 BUILD   ?= build
 SRCS    := $(wildcard core/*.c)

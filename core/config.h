@@ -41,6 +41,8 @@ struct config {
     int reuse_port;
     int watch;
     uint32_t http_max_body;
+    double script_timeout;        /* guard.h */
+    uint64_t script_memory;
     /* cluster.*: read once by cluster_start; a reload does not change a running cluster */
     char *cluster_adapter;        /* "redis" | "nats"; NULL = single node */
     char *cluster_url, *cluster_node_id, *cluster_channel_prefix;

@@ -48,8 +48,9 @@ CONFIG_KEY("ping_interval", ping_interval, seconds, 54)
 /* seconds without a pong before the connection is dropped; 0 disables; must be longer
  * than `ping_interval` */
 CONFIG_KEY("pong_timeout", pong_timeout, seconds, 60)
-/* seconds a client may take nothing while data waits for it; then it is dropped
- * (after_disconnect sees 1006) */
+/* seconds a client may take nothing while data waits for it; then what it did not take
+ * is dropped and it gets a 1008 close, and if it takes nothing for another
+ * `write_timeout` the connection is dropped; a plain HTTP response is dropped at once */
 CONFIG_KEY("write_timeout", write_timeout, seconds, 10)
 /* seconds to send a complete HTTP request; then 408 */
 CONFIG_KEY("handshake_timeout", handshake_timeout, seconds, 10)
@@ -83,6 +84,14 @@ CONFIG_KEY("limits.message_rate", limit_message_rate, rate, 0)
 CONFIG_KEY("drain_timeout", drain_timeout, seconds, 30)
 /* request body limit for HTTP routes and the publish API; beyond, 413 */
 CONFIG_KEY("http_max_body", http_max_body, count, 1048576)
+/* seconds one call into the script (handler, hook, timer, route, the script's load) may
+ * run: past it the call fails with a `script_timeout` error; a loop that cannot be
+ * interrupted (JIT-compiled) makes the server log it and exit with status 3, one more
+ * `script_timeout` later, for its supervisor to restart it; 0 disables */
+CONFIG_KEY("script_timeout", script_timeout, seconds, 2)
+/* bytes the script's Lua state may hold; an allocation past it fails with "not enough
+ * memory" in the script; 0 = no limit */
+CONFIG_KEY("script_memory", script_memory, bytes, 1073741824)
 /* `--log-level` wins */
 CONFIG_KEY("log.level", , log_level, "info", debug, info, warn, error)
 /* `"json"`: one object per line; `--log-format` wins */

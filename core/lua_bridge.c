@@ -5,13 +5,16 @@
 #include <limits.h>
 #include <lua.h>
 #include <lualib.h>
+#include <luajit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "frame.h"
+#include "guard.h"
 #include "http.h"
 #include "hub.h"
 #include "log.h"
@@ -110,10 +113,30 @@ static int ref_field(lua_State *L, int module, const char *name)
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* Every call into Lua goes through here: timed and interrupted by the guard. */
+static int pcall_guarded(lua_State *L, int nargs, int nresults, const char *what, uint64_t client)
+{
+    guard_enter(L, what, client);
+    int rc = lua_pcall(L, nargs, nresults, 1);
+    /* what a call that hit the memory budget left behind is garbage now: collect it, so
+     * the next call does not start at the limit */
+    if (guard_leave() & GUARD_OUT_OF_MEMORY) lua_gc(L, LUA_GCCOLLECT, 0);
+    return rc;
+}
+
+/* One call of the build; on error its cause goes to err and L is closed. */
+static int build_step(lua_State *L, int nargs, int nresults, char *err, size_t errlen)
+{
+    if (pcall_guarded(L, nargs, nresults, "script load", 0) == 0) return 0;
+    set_err(err, errlen, lua_tostring(L, -1));
+    guard_close_state(L);
+    return -1;
+}
+
 static int vm_build(struct lua_vm *out, const char *script, const char *json, char *err,
                    size_t errlen)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = guard_new_state();
     if (!L) {
         snprintf(err, errlen, "cannot create a Lua state (out of memory)");
         return -1;
@@ -121,43 +144,37 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
     out->generation = ++generations;
     timer_set_generation(out->generation);
     luaL_openlibs(L);
+    /* The load runs interpreted, so the guard can always interrupt a script that loops
+     * at load (hooks do not run in compiled code); what it defines is compiled later,
+     * when it runs hot. */
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     set_package_path(L, script);
     lua_pushcfunction(L, traceback);            /* stays at index 1 for every pcall */
 
     lua_getglobal(L, "require");
     lua_pushstring(L, "luahub");
-    if (lua_pcall(L, 1, 1, 1) != 0) {
-        set_err(err, errlen, lua_tostring(L, -1));
-        lua_close(L);
-        return -1;
-    }
+    if (build_step(L, 1, 1, err, errlen) != 0) return -1;
     int module = lua_gettop(L);                 /* index 2 */
 
     if (luaL_loadfile(L, script) != 0) {
         set_err(err, errlen, lua_tostring(L, -1));
-        lua_close(L);
+        guard_close_state(L);
         return -1;
     }
-    if (lua_pcall(L, 0, 0, 1) != 0) {
-        set_err(err, errlen, lua_tostring(L, -1));
-        lua_close(L);
-        return -1;
-    }
+    guard_where(script);
+    if (build_step(L, 0, 0, err, errlen) != 0) return -1;
     lua_getfield(L, module, "_setup");
     if (json) lua_pushstring(L, json);
     else lua_pushnil(L);
-    if (lua_pcall(L, 1, 1, 1) != 0) {
-        set_err(err, errlen, lua_tostring(L, -1));
-        lua_close(L);
-        return -1;
-    }
+    if (build_step(L, 1, 1, err, errlen) != 0) return -1;
     if (!lua_isnil(L, -1)) {
         /* _setup returns nil or the list of config problems, one per line */
         snprintf(err, errlen, "%s", lua_tostring(L, -1));
-        lua_close(L);
+        guard_close_state(L);
         return -1;
     }
     lua_pop(L, 1);
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
     out->L = L;
     out->on_open = ref_field(L, module, "_on_open");
     out->on_message = ref_field(L, module, "_on_message");
@@ -177,7 +194,11 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
 static int vm_load(struct lua_vm *out, const char *script, const char *json, char *err,
                    size_t errlen)
 {
-    if (vm_build(out, script, json, err, errlen) == 0) return 0;
+    if (vm_build(out, script, json, err, errlen) == 0) {
+        /* the script's budgets, from its config, for every call from now on */
+        guard_configure(config.script_timeout, config.script_memory);
+        return 0;
+    }
     timer_cancel_generation(generations);
     timer_set_generation(vm.generation);
     return -1;
@@ -207,7 +228,7 @@ int lua_bridge_reload(void)
         return -1;
     }
     uint32_t old = vm.generation;
-    lua_close(vm.L);
+    guard_close_state(vm.L);
     vm = next;
     timer_cancel_generation(old);
     log_info(0, "reloaded %s", script_path);
@@ -220,7 +241,7 @@ const char *lua_bridge_script(void) { return script_path; }
 void lua_bridge_shutdown(void)
 {
     timer_cancel_all();
-    if (vm.L) lua_close(vm.L);
+    if (vm.L) guard_close_state(vm.L);
     vm.L = NULL;
     free(script_path);
     free(overrides);
@@ -228,9 +249,9 @@ void lua_bridge_shutdown(void)
     script_path = overrides = metrics_copy = NULL;
 }
 
-static void call(int nargs, uint64_t client)
+static void call(int nargs, const char *what, uint64_t client)
 {
-    if (lua_pcall(vm.L, nargs, 0, 1) != 0) {
+    if (pcall_guarded(vm.L, nargs, 0, what, client) != 0) {
         log_error(client, "Lua dispatcher error: %s", lua_tostring(vm.L, -1));
         lua_pop(vm.L, 1);
     }
@@ -242,7 +263,7 @@ void lua_bridge_on_open(struct client *cl)
     if (!vm.L || vm.on_open == LUA_NOREF) return;
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_open);
     lua_pushnumber(vm.L, (lua_Number)id);
-    call(1, id);
+    call(1, "connect hook", id);
 }
 
 void lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited)
@@ -256,7 +277,7 @@ void lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, s
     lua_pushnumber(vm.L, (lua_Number)len);
     lua_pushboolean(vm.L, limited);
     double started = metrics_clock();
-    call(5, id);
+    call(5, "message handler", id);
     histogram_observe(&metrics.handler_seconds, metrics_clock() - started);
 }
 
@@ -268,7 +289,7 @@ void lua_bridge_on_close(struct client *cl, int code, const char *reason)
     lua_pushnumber(vm.L, (lua_Number)id);
     lua_pushinteger(vm.L, code);
     lua_pushstring(vm.L, reason);
-    call(3, id);
+    call(3, "disconnect hook", id);
 }
 
 void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary)
@@ -278,7 +299,7 @@ void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int bin
     lua_pushnumber(vm.L, (lua_Number)id);
     lua_pushlstring(vm.L, (const char *)data, len);
     lua_pushboolean(vm.L, binary);
-    call(3, id);
+    call(3, "on_send_dropped hook", id);
 }
 
 void lua_bridge_on_timer(uint32_t id, int once)
@@ -287,7 +308,7 @@ void lua_bridge_on_timer(uint32_t id, int once)
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_timer);
     lua_pushnumber(vm.L, id);
     lua_pushboolean(vm.L, once);
-    call(2, 0);
+    call(2, "timer", 0);
 }
 
 /* The request as a Lua table: method, target, path, query, headers (lower-case names;
@@ -352,7 +373,7 @@ void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admiss
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm.before_connect);
     lua_pushnumber(L, (lua_Number)cl->conn.id);
     push_request(L, &cl->conn, r);
-    if (lua_pcall(L, 2, 2, 1) != 0) {
+    if (pcall_guarded(L, 2, 2, "before_connect hook", cl->conn.id) != 0) {
         /* a broken hook must not open the door: refuse, and say why in the log */
         log_error(cl->conn.id, "before_connect failed: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -373,7 +394,7 @@ static int call_with_request(int ref, struct conn *c, const struct http_req *r, 
 {
     lua_rawgeti(vm.L, LUA_REGISTRYINDEX, ref);
     push_request(vm.L, c, r);
-    if (lua_pcall(vm.L, 1, nresults, 1) == 0) return 0;
+    if (pcall_guarded(vm.L, 1, nresults, what, c->id) == 0) return 0;
     log_error(c->id, "%s failed: %s", what, lua_tostring(vm.L, -1));
     lua_pop(vm.L, 1);
     return -1;
@@ -413,7 +434,7 @@ const char *lua_bridge_metrics_text(size_t *len)
     if (!vm.L || vm.metrics_text == LUA_NOREF) return NULL;
     lua_State *L = vm.L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm.metrics_text);
-    if (lua_pcall(L, 0, 1, 1) != 0) {
+    if (pcall_guarded(L, 0, 1, "metrics function", 0) != 0) {
         log_error(0, "script metrics failed: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return NULL;

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "cluster.h"
 #include "config.h"
+#include "guard.h"
 #include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
@@ -83,6 +84,11 @@ int main(int argc, char **argv)
     config_defaults(&config);
     app_wire();
     char err[4096];
+    guard_configure(config.script_timeout, config.script_memory);
+    if (guard_start(err, sizeof err) != 0) {
+        fprintf(stderr, "luahub: %s\n", err);
+        return 1;
+    }
     if (lua_bridge_load(script, json, err, sizeof err) != 0) {
         fprintf(stderr, "luahub: %s\n", err);
         return 1;

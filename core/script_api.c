@@ -10,6 +10,7 @@
 
 #include "cluster.h"
 #include "group.h"
+#include "guard.h"
 #include "hub.h"
 #include "log.h"
 #include "meta.h"
@@ -269,3 +270,5 @@ int lh_draining(void) { return hub_draining(); }
 uint64_t lh_heap_bytes(void) { return metrics_heap_bytes(); }
 
 void lh_count_error(const char *type) { metrics_count_error(type); }
+
+void lh_guard_where(const char *location) { guard_where(location); }

@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "notify.h"
 
 #define STOP_GRACE_SECONDS 2.0
 
@@ -34,10 +35,14 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);
 }
 
-static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static void reload(void)
 {
+    notify_state("RELOADING=1");
     lua_bridge_reload();
+    notify_state("READY=1");
 }
+
+static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents) { reload(); }
 
 /* watch = true: reload once the script file has stopped changing for SETTLE seconds.
  * A save is often a truncate then a write; reloading in between would load an empty
@@ -47,7 +52,7 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void script_settled_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     log_info(0, "%s changed: reloading", lua_bridge_script());
-    lua_bridge_reload();
+    reload();
 }
 
 static void script_changed_cb(struct ev_loop *loop, ev_stat *w, int revents)
@@ -97,6 +102,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     stopping = 1;
+    notify_state("STOPPING=1");
     hub_set_draining(1);
     log_info(0, "signal %d: draining %u clients (idle timeout %.1fs)", w->signum, hub_count(),
              config.drain_timeout);
@@ -136,6 +142,8 @@ int server_run(void)
     log_info(0, "listening on %s (WebSocket at %s%s%s)", config.listen, config.ws_path,
              config.static_dir ? ", static files from " : "",
              config.static_dir ? config.static_dir : "");
+    notify_start();
+    notify_state("READY=1");
     ev_run(loop, 0);
     listener_close();
     log_info(0, "stopped");

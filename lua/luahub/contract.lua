@@ -59,6 +59,8 @@ int lh_draining(void);
 uint64_t lh_heap_bytes(void);
 void lh_count_error(const char *type);
 
+void lh_guard_where(const char *location);
+
 int lh_config_set_number(const char *key, double value, char *err, size_t errlen);
 int lh_config_set_string(const char *key, const char *value, char *err, size_t errlen);
 int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
@@ -102,6 +104,8 @@ int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
     { path = "limits.message_rate", type = "rate", default = 0 },
     { path = "drain_timeout", type = "seconds", default = 30 },
     { path = "http_max_body", type = "count", default = 1048576 },
+    { path = "script_timeout", type = "seconds", default = 2 },
+    { path = "script_memory", type = "bytes", default = 1073741824 },
     { path = "log.level", type = "log_level", default = "info", values = { "debug", "info", "warn", "error" } },
     { path = "log.format", type = "log_format", default = "text", values = { "text", "json" } },
     { path = "api_key", type = "string" },

@@ -1,6 +1,8 @@
 -- The hooks registry: hub.on(name, fn). Several functions may hang on one hook; they run
 -- in registration order. A hook that throws is reported to on_error and logged, never
 -- propagated (an on_error hook that throws is only logged).
+local where = require "luahub.where"
+
 local M = {}
 
 local names = {
@@ -31,6 +33,7 @@ function M.notify(name, client, ...)
   local l = lists[name]
   if not l then return end
   for i = 1, #l do
+    where.note(l[i])
     local ok, err = xpcall(l[i], debug.traceback, client, ...)
     if not ok then
       if name == "on_error" then
@@ -48,6 +51,7 @@ function M.gate(name, client, ...)
   local l = lists[name]
   if not l then return true end
   for i = 1, #l do
+    where.note(l[i])
     local ok, r1, r2, r3 = xpcall(l[i], debug.traceback, client, ...)
     if not ok then
       report(client, r1)

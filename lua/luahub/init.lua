@@ -6,6 +6,7 @@ local C = require "luahub.ffi"
 local config = require "luahub.config"
 local errors = require "luahub.errors"
 local hooks = require "luahub.hooks"
+local where = require "luahub.where"
 local message = require "luahub.message"
 local clients = require "luahub.client"
 
@@ -293,6 +294,7 @@ function hub._on_timer(id, once)
   local t = timers[id]
   if not t then return end
   if once then timers[id] = nil end
+  where.note(t.fn)
   local ok, err = xpcall(t.fn, traceback)
   if not ok then hub._report(nil, err) end
 end
@@ -346,6 +348,7 @@ function hub._on_http(req)
       "Allow: " .. table.concat(allowed, ", ") .. "\r\n"
   end
   req.params = clients.parse_query(req.query)
+  where.note(fn)
   local ok, status, body, headers = xpcall(fn, traceback, req)
   if not ok then
     hub._report(nil, status)
@@ -397,6 +400,7 @@ function hub._on_message(h, opcode, p, n, limited)
     local m = msg
     if hooks.lists.before_message then m, err = before_message(client, msg) end
     if m then
+      if handler then where.note(handler) end   -- a router notes the route it picks
       local ok, r1, r2 = xpcall(chain or build_chain(), traceback, client, m)
       if not ok then
         hub._report(client, r1)

@@ -1,6 +1,8 @@
 -- hub.router(extractor): routes a message to a handler by the event name the extractor
 -- picks (e.g. the JSON "type" field). Unknown events go to not_found, which by default
 -- answers nothing and reports the "not_found" error to after_message.
+local note = require("luahub.where").note
+
 local Router = {}
 Router.__index = Router
 
@@ -38,6 +40,7 @@ end
 function Router:dispatch(client, msg)
   local event = self.extractor(msg)
   local fn = event ~= nil and self.routes[event] or self.missing
+  note(fn)
   return fn(client, msg)
 end
 

@@ -133,7 +133,9 @@ end
 --- Starts the luahub binary on a free loopback port with script_path.
 -- overrides: table deep-merged over the script's hub.config (passed as --config JSON).
 -- opts: { env = {K = V}, args = {...extra CLI args}, expect_fail = false, timeout = 5,
---         port = N (default: a free one; e.g. a second process with reuse_port) }
+--         port = N (default: a free one; e.g. a second process with reuse_port),
+--         binary = path (default M.binary(); e.g. a wrapper that sets limits or
+--         supervises, and execs or runs the real binary with the same arguments) }
 -- Returns a server with host, port, pid, url, log_path, script. Raises, with the
 -- log, when the server exits or does not listen in time. With expect_fail, waits
 -- for the process to exit instead and returns the server (see srv.exit_status,
@@ -143,7 +145,7 @@ function M.start(script_path, overrides, opts)
     error("start: argument #1 (script path) must be a string", 2)
   end
   opts = opts or {}
-  local bin = M.binary()
+  local bin = opts.binary or M.binary()
   if not sys.file_exists(bin) then
     error("luahub binary not found at " .. bin .. " (run make, or set LUAHUB_BIN)", 2)
   end

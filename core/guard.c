@@ -1,0 +1,232 @@
+#include "guard.h"
+
+#include <lauxlib.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* What a state's allocations are counted in; the allocator's user data. */
+struct heap {
+    size_t bytes;
+};
+
+/* Written by the loop's thread, read by the watchdog. A call is identified by its
+ * sequence number so that an interrupt meant for one call never hits the next. */
+static _Atomic uint64_t call_seq;
+static _Atomic uint64_t entered_ns;          /* 0: no call into Lua is running */
+static _Atomic uint64_t interrupt_seq;       /* the call the watchdog asked to interrupt */
+static _Atomic uint64_t budget_ns;
+static _Atomic(const char *) running_what;
+static _Atomic uint64_t running_client;
+/* The script location being run, copied: the watchdog reads it only while the loop's
+ * thread is stuck in Lua, so the copy is not being written then. */
+static char running_where[256];
+
+/* Loop thread only. */
+static lua_State *running_L;
+static struct heap *running_heap;
+static size_t memory_limit;
+static volatile sig_atomic_t interrupting;   /* armed by the signal; the hook or a failed
+                                              * allocation, whichever comes first, ends
+                                              * the call and disarms it */
+static int timed_out, out_of_memory;
+/* running_where when the call was interrupted: its error handling may note others */
+static char stopped_where[256];
+
+static pthread_t loop_thread;
+static int started;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void guard_configure(double seconds, size_t memory)
+{
+    atomic_store(&budget_ns, seconds > 0 ? (uint64_t)(seconds * 1e9) : 0);
+    memory_limit = memory;
+}
+
+/* ------------------------------------------------------------------ memory */
+
+static void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct heap *h = ud;
+    if (nsize == 0) {
+        free(ptr);
+        h->bytes -= osize;
+        return NULL;
+    }
+    if (nsize > osize) {
+        /* an interrupted call that allocates fails here even inside a compiled loop */
+        if (interrupting && h == running_heap) {
+            interrupting = 0;
+            timed_out = 1;
+            memcpy(stopped_where, running_where, sizeof stopped_where);
+            return NULL;
+        }
+        if (memory_limit && h->bytes + (nsize - osize) > memory_limit) {
+            if (h == running_heap && !out_of_memory) {
+                out_of_memory = 1;
+                memcpy(stopped_where, running_where, sizeof stopped_where);
+            }
+            return NULL;
+        }
+    }
+    void *p = realloc(ptr, nsize);
+    if (p) h->bytes = h->bytes - osize + nsize;
+    return p;
+}
+
+lua_State *guard_new_state(void)
+{
+    struct heap *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    lua_State *L = lua_newstate(guard_alloc, h);
+    if (!L) free(h);
+    return L;
+}
+
+size_t guard_state_bytes(lua_State *L)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    return ((struct heap *)ud)->bytes;
+}
+
+void guard_close_state(lua_State *L)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    lua_close(L);
+    free(ud);
+}
+
+/* ------------------------------------------------------------------ time */
+
+/* Whichever comes first ends the call: this hook, or a failed allocation (which disarms
+ * the hook, so the script's error handling then runs undisturbed). */
+static void timeout_hook(lua_State *L, lua_Debug *ar)
+{
+    lua_sethook(L, NULL, 0, 0);
+    if (!interrupting) return;
+    interrupting = 0;
+    timed_out = 1;
+    memcpy(stopped_where, running_where, sizeof stopped_where);
+    /* what runs after the error (the script's own error handling) gets a new budget */
+    atomic_store(&entered_ns, now_ns());
+    double budget = (double)atomic_load(&budget_ns) / 1e9;
+    lua_getinfo(L, "Sl", ar);
+    luaL_error(L, "script_timeout: ran longer than %.1fs (at %s:%d)", budget, ar->short_src,
+               ar->currentline);
+}
+
+/* The watchdog's signal, on the loop's thread: the hook runs at the next instruction the
+ * interpreter executes. */
+static void on_interrupt(int sig)
+{
+    if (!running_L || atomic_load(&interrupt_seq) != atomic_load(&call_seq)) return;
+    interrupting = 1;
+    lua_sethook(running_L, timeout_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void *watch(void *arg)
+{
+    for (;;) {
+        struct timespec tick = { 0, 50 * 1000 * 1000 };
+        nanosleep(&tick, NULL);
+        uint64_t budget = atomic_load(&budget_ns), since = atomic_load(&entered_ns);
+        if (!budget || !since) continue;
+        uint64_t seq = atomic_load(&call_seq), ran = now_ns() - since;
+        if (ran > 2 * budget) {
+            uint64_t client = atomic_load(&running_client);
+            log_msg(LOG_ERROR, client,
+                    "script_timeout: the %s at %s has run for %.1fs and cannot be interrupted (a "
+                    "JIT-compiled loop): exiting with status %d for the supervisor to restart the server",
+                    atomic_load(&running_what), running_where[0] ? running_where : "?",
+                    (double)ran / 1e9, GUARD_EXIT_STATUS);
+            _exit(GUARD_EXIT_STATUS);
+        }
+        if (ran > budget && atomic_load(&interrupt_seq) != seq) {
+            atomic_store(&interrupt_seq, seq);
+            pthread_kill(loop_thread, SIGURG);
+        }
+    }
+    return NULL;
+}
+
+int guard_start(char *err, size_t errlen)
+{
+    if (started) return 0;
+    loop_thread = pthread_self();
+    struct sigaction sa = { .sa_handler = on_interrupt };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGURG, &sa, NULL);
+    /* the watchdog takes no signal meant for the loop (SIGTERM, SIGHUP, ...) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, watch, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the script watchdog: %s", strerror(rc));
+        return -1;
+    }
+    pthread_detach(t);
+    started = 1;
+    return 0;
+}
+
+void guard_enter(lua_State *L, const char *what, uint64_t client)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    running_L = L;
+    running_heap = ud;
+    timed_out = out_of_memory = 0;
+    running_where[0] = stopped_where[0] = 0;
+    atomic_store(&running_what, what);
+    atomic_store(&running_client, client);
+    atomic_fetch_add(&call_seq, 1);
+    atomic_store(&entered_ns, now_ns());
+}
+
+int guard_leave(void)
+{
+    atomic_store(&entered_ns, 0);
+    if (interrupting || timed_out) lua_sethook(running_L, NULL, 0, 0);
+    interrupting = 0;
+    running_L = NULL;
+    running_heap = NULL;
+    int result = (timed_out ? GUARD_TIMED_OUT : 0) | (out_of_memory ? GUARD_OUT_OF_MEMORY : 0);
+    timed_out = out_of_memory = 0;
+    const char *what = atomic_load(&running_what), *where = stopped_where[0] ? stopped_where : "?";
+    uint64_t client = atomic_load(&running_client);
+    if (result & GUARD_TIMED_OUT)
+        log_warn(client, "script_timeout: the %s at %s ran longer than %.1fs and was interrupted",
+                 what, where, (double)atomic_load(&budget_ns) / 1e9);
+    if (result & GUARD_OUT_OF_MEMORY) {
+        static struct log_limit lim;
+        log_limited(&lim, LOG_WARN, client, "script_memory: the %s at %s reached the %zu-byte limit",
+                    what, where, memory_limit);
+    }
+    return result;
+}
+
+void guard_where(const char *location)
+{
+    size_t n = strnlen(location, sizeof running_where - 1);
+    memcpy(running_where, location, n);
+    running_where[n] = 0;
+}
