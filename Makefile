@@ -45,7 +45,7 @@ $(BUILD)/obj $(BUILD)/ctest:
 
 # C unit tests: each spec/c/*_test.c links against the core minus main.
 CTESTS  := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
-$(BUILD)/ctest/%: spec/c/%.c spec/c/check.h $(filter-out $(BUILD)/obj/main.o,$(OBJS)) | $(BUILD)/ctest
+$(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h) $(filter-out $(BUILD)/obj/main.o,$(OBJS)) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(LDLIBS) -o $@
 
 run: all
