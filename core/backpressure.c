@@ -52,6 +52,17 @@ static int over_bound(const struct conn *c, const struct frame *f)
            (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
 }
 
+/* 1 when f would fit once every frame not yet started is dropped: only a partly written
+ * head stays. Evicting is pointless otherwise. */
+static int fits_after_eviction(const struct conn *c, const struct frame *f)
+{
+    const struct sendq *q = &c->q;
+    uint32_t kept = q->head_off ? 1 : 0;
+    uint64_t kept_bytes = kept ? q->ring[q->head]->len - q->head_off : 0;
+    return !(config.sendq_messages && kept >= config.sendq_messages) &&
+           !(config.sendq_bytes && kept_bytes + f->len > config.sendq_bytes && kept > 0);
+}
+
 int backpressure_send(struct conn *c, struct frame *f)
 {
     if (!conn_writable(c)) return LH_ERR_CLOSED;
@@ -63,7 +74,7 @@ int backpressure_send(struct conn *c, struct frame *f)
             note_dropped(c, f);
             return LH_ERR_QUEUE_FULL;
         case SENDQ_DROP_OLDEST:
-            while (over_bound(c, f) && (old = sendq_drop_oldest(&c->q))) {
+            while (fits_after_eviction(c, f) && over_bound(c, f) && (old = sendq_drop_oldest(&c->q))) {
                 note_dropped(c, old);
                 frame_unref(old);
             }

@@ -1,7 +1,7 @@
 /* sendq.h — a connection's outgoing data: a ring of frame references plus the number of
  * bytes of the head frame already written. Holding a reference is the whole cost of a
  * queued broadcast for a recipient; the ring grows by doubling and is kept, so a steady
- * stream makes no allocation per message. Bounds and drop policies live in conn.c. */
+ * stream makes no allocation per message. Bounds and drop policies live in backpressure.c. */
 #ifndef LUAHUB_SENDQ_H
 #define LUAHUB_SENDQ_H
 

@@ -255,6 +255,12 @@ static void test_drop_oldest(void)
     struct frame *evicted[] = { f3, f4 };
     CHECK(metrics.dropped[DROP_OLDEST] - dropped == 4 && took_dropped(&cl, evicted, 2),
           "%s, byte bound: both recorded, oldest first", name);
+    /* a frame that would not fit even alone behind the head evicts nothing in vain */
+    struct frame *twelve = text("twelve-byte");
+    CHECK(backpressure_send(c, twelve) == LH_ERR_QUEUE_FULL && c->q.count == 2 &&
+          metrics.dropped[DROP_OLDEST] - dropped == 5 && took_dropped(&cl, &twelve, 1),
+          "%s, byte bound: a frame that cannot fit behind the head is refused alone", name);
+    frame_unref(twelve);
     backpressure_record_drops(0);
 
     CHECK(read_big(&cl), "%s: the client gets the big frame whole", name);
