@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -21,6 +22,9 @@
 #define LINGER_SECONDS 2.0
 #define READ_BUF_SIZE (256 * 1024)
 #define IOV_BATCH 256
+/* A file body goes out at most this much per writable event, so one fast reader of a
+ * large file takes its turn with everyone else. */
+#define FILE_SLICE (256 * 1024)
 /* Control frames waiting for a peer that does not read: a pong is at most 127 bytes, so
  * this is hundreds of unanswered pings. */
 #define CTRL_MAX (64 * 1024)
@@ -48,6 +52,62 @@ static uint8_t read_buf[READ_BUF_SIZE];
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_destroy(struct conn *c);
+
+struct conn_file {
+    int fd;
+    off_t off;
+    uint64_t left;
+};
+
+static void file_done(struct conn *c)
+{
+    if (!c->file) return;
+    close(c->file->fd);
+    free(c->file);
+    c->file = NULL;
+}
+
+int conn_send_file(struct conn *c, int fd, uint64_t len)
+{
+    if (len == 0) {
+        close(fd);
+        return 0;
+    }
+    struct conn_file *f = malloc(sizeof *f);
+    if (!f) {
+        close(fd);
+        return -1;
+    }
+    *f = (struct conn_file){ fd, 0, len };
+    file_done(c);
+    c->file = f;
+    conn_mark_dirty(c);
+    return 0;
+}
+
+/* Sends the next slice of c's file body. 1: sent some, 0: the socket is full or the
+ * slice budget for this event is spent, -1: c was killed. */
+static int send_file_slice(struct conn *c, size_t *budget)
+{
+    struct conn_file *f = c->file;
+    size_t want = f->left < *budget ? (size_t)f->left : *budget;
+    if (want == 0) return 0;
+    ssize_t w = sendfile(c->fd, f->fd, &f->off, want);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+    if (w <= 0) {
+        /* an error, or the file got shorter than the Content-Length already sent */
+        log_warn(c->id, "sending a file body failed after %lld bytes: %s", (long long)f->off,
+                 w < 0 ? strerror(errno) : "the file shrank");
+        metrics.errors[ERR_WRITE]++;
+        conn_kill(c, 0);
+        return -1;
+    }
+    metrics.bytes_sent += (uint64_t)w;
+    *budget -= (size_t)w;
+    f->left -= (uint64_t)w;
+    if (f->left == 0) file_done(c);
+    return 1;
+}
 
 static int slot_alloc(uint32_t *out)
 {
@@ -263,6 +323,7 @@ static void conn_destroy(struct conn *c)
     ev_timer_stop(EV_DEFAULT, &c->timer);
     close(c->fd);
     sendq_release(&c->q);
+    file_done(c);
     http_req_free(c->http);
     ws_free(c);
     free(c->ctrl);
@@ -281,6 +342,7 @@ static void conn_destroy(struct conn *c)
 void conn_flush(struct conn *c)
 {
     ev_tstamp now = ev_now(EV_DEFAULT);
+    size_t file_budget = FILE_SLICE;
     for (;;) {
         if (c->want_close && sendq_empty(&c->q) && c->ctrl_len == 0) {
             c->want_close = 0;
@@ -304,7 +366,15 @@ void conn_flush(struct conn *c)
             int k = sendq_iov(&c->q, tmp, IOV_BATCH - n + (head_part ? 1 : 0));
             for (int i = head_part ? 1 : 0; i < k && n < IOV_BATCH; i++) iov[n++] = tmp[i];
         }
-        if (n == 0) break;
+        if (n == 0) {
+            /* the queue (the response head) is out: the file body follows */
+            if (!c->file) break;
+            int sent = send_file_slice(c, &file_budget);
+            if (sent < 0) return;
+            if (sent == 0) break;
+            c->blocked_since = now;
+            continue;
+        }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
@@ -336,7 +406,7 @@ void conn_flush(struct conn *c)
         if (take < ctrl_part) break;
         if (left) sendq_consume(&c->q, left);
     }
-    int pending = c->ctrl_len > 0 || (!c->close_queued && !sendq_empty(&c->q));
+    int pending = c->ctrl_len > 0 || (!c->close_queued && !sendq_empty(&c->q)) || c->file;
     if (!pending && c->close_queued) {
         start_linger(c);
         return;

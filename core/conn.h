@@ -81,6 +81,7 @@ struct conn {
                                   * written ahead of queued frames, freed once written */
     uint32_t ctrl_len, ctrl_cap;
     struct http_req *http;       /* PHASE_HTTP only */
+    struct conn_file *file;      /* a response body streamed from a file, after the queue */
     struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
     struct ws_stream stream;
     char *close_reason;          /* reason of want_close, NULL if none */
@@ -116,6 +117,10 @@ int conn_queue(struct conn *c, struct frame *f);
 /* Writes c's queue now instead of at the end of the pass (the hub does this before
  * applying a full queue's policy). Safe inside a fan-out: it never tears c down. */
 void conn_flush(struct conn *c);
+/* A plain HTTP response's body: len bytes of the open file fd (which c now owns), sent
+ * with sendfile after the head the http event returns, a slice at a time. -1 (fd closed)
+ * on allocation failure. */
+int conn_send_file(struct conn *c, int fd, uint64_t len);
 /* Queues raw bytes already framed (control frames from wslay). Never dropped. -1 when
  * the control buffer would exceed its bound. */
 int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n);

@@ -288,27 +288,43 @@ const char *http_status_text(int status)
 }
 
 static int format_head(char *out, size_t cap, int status, const char *extra_headers,
-                       const char *content_type, size_t body_len)
+                       const char *content_type, uint64_t body_len)
 {
     return snprintf(out, cap,
-                    "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %llu\r\nConnection: close\r\n\r\n",
                     status, http_status_text(status), extra_headers ? extra_headers : "",
                     content_type ? "Content-Type: " : "", content_type ? content_type : "",
-                    content_type ? "\r\n" : "", body_len);
+                    content_type ? "\r\n" : "", (unsigned long long)body_len);
 }
 
 /* The head is measured, then written straight into the frame: its size is the caller's
  * (a script's route may return kilobytes of headers), so there is no cap to overflow.
  * The frame gets one spare byte for the NUL snprintf ends with; len leaves it out. */
+/* The head for a body of body_len bytes, with room for room more bytes after it. */
+static struct frame *response(int status, const char *extra_headers, const char *content_type,
+                              uint64_t body_len, size_t room)
+{
+    int hl = format_head(NULL, 0, status, extra_headers, content_type, body_len);
+    if (hl < 0 || (uint64_t)hl + room + 1 > UINT32_MAX) return NULL;   /* a frame's length */
+    struct frame *f = frame_raw((size_t)hl + room + 1);
+    if (!f) return NULL;
+    format_head((char *)f->data, (size_t)hl + 1, status, extra_headers, content_type, body_len);
+    f->len = f->payload_len = (uint32_t)hl;
+    return f;
+}
+
 struct frame *http_response(int status, const char *extra_headers, const char *content_type,
                             const void *body, size_t body_len)
 {
-    int hl = format_head(NULL, 0, status, extra_headers, content_type, body_len);
-    if (hl < 0) return NULL;
-    struct frame *f = frame_raw((size_t)hl + body_len + 1);
+    struct frame *f = response(status, extra_headers, content_type, body_len, body_len);
     if (!f) return NULL;
-    format_head((char *)f->data, (size_t)hl + 1, status, extra_headers, content_type, body_len);
-    if (body && body_len) memcpy(f->data + hl, body, body_len);
-    f->len = f->payload_len = (uint32_t)((size_t)hl + body_len);
+    if (body && body_len) memcpy(f->data + f->len, body, body_len);
+    f->len = f->payload_len = f->len + (uint32_t)body_len;
     return f;
+}
+
+struct frame *http_response_head(int status, const char *extra_headers, const char *content_type,
+                                 uint64_t content_length)
+{
+    return response(status, extra_headers, content_type, content_length, 0);
 }

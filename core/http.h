@@ -70,6 +70,10 @@ void http_req_path(const struct http_req *r, const char **path, size_t *len);
  * response exceeds a frame's 4 GiB: callers answer 500 (or drop the connection). */
 struct frame *http_response(int status, const char *extra_headers, const char *content_type,
                             const void *body, size_t body_len);
+/* Only the head of a response whose body of content_length bytes the caller sends
+ * separately (a static file, streamed by the connection). */
+struct frame *http_response_head(int status, const char *extra_headers, const char *content_type,
+                                 uint64_t content_length);
 const char *http_status_text(int status);
 
 #endif

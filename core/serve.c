@@ -1,6 +1,5 @@
 #include "serve.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -22,10 +21,6 @@ static const struct serve_script *script;
 
 void serve_set_script(const struct serve_script *s) { script = s; }
 
-/* Static files are read whole into the response frame: the web client's assets are small,
- * and one buffer keeps a single write path. Larger files are refused, not streamed. */
-#define STATIC_MAX_BYTES (32u << 20)
-
 static struct frame *text(int status, const char *extra, const char *msg)
 {
     char body[256];
@@ -34,39 +29,23 @@ static struct frame *text(int status, const char *extra, const char *msg)
     return http_response(status, extra, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
+/* A static file: the head is the answer, the body goes from the file with sendfile
+ * (conn_send_file), a slice at a time, so a large file costs no memory and one reader
+ * of it does not hold up the others. */
 static struct frame *serve_static(struct conn *c, const struct http_req *r)
 {
-    int head = r->parser.method == HTTP_HEAD;
     struct static_file sf;
     int status = static_resolve(config.static_dir, r->buf + r->url.off, r->url.len, &sf);
     if (status != 200) return text(status, NULL, NULL);
-    if ((uint64_t)sf.size > STATIC_MAX_BYTES) {
+    struct frame *f = http_response_head(200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
+                                         sf.content_type, (uint64_t)sf.size);
+    if (!f || r->parser.method == HTTP_HEAD) {
         close(sf.fd);
-        log_warn(c->id, "static file of %lld bytes exceeds the %u-byte limit",
-                 (long long)sf.size, STATIC_MAX_BYTES);
-        return text(500, NULL, "file too large");
+        return f;
     }
-    struct frame *f = http_response(200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
-                                    sf.content_type, NULL, (size_t)sf.size);
-    if (!f) {
-        close(sf.fd);
-        return NULL;
-    }
-    uint8_t *body = f->data + f->len - (size_t)sf.size;
-    size_t got = 0;
-    while (!head && got < (size_t)sf.size) {
-        ssize_t n = read(sf.fd, body + got, (size_t)sf.size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(sf.fd);
-    if (head) {
-        f->len -= (uint32_t)sf.size;   /* HEAD: the same head, no body */
-    } else if (got != (size_t)sf.size) {
+    if (conn_send_file(c, sf.fd, (uint64_t)sf.size) != 0) {
         frame_unref(f);
-        log_error(c->id, "static file changed or unreadable while serving");
-        return text(500, NULL, "read error");
+        return NULL;
     }
     return f;
 }

@@ -85,15 +85,6 @@ local function read_slowly(sock, want, slice, pause, seconds)
   return table.concat(parts)
 end
 
-local function wait_until(fn, seconds)
-  local deadline = socket.gettime() + seconds
-  while socket.gettime() < deadline do
-    if fn() then return true end
-    socket.sleep(0.02)
-  end
-  return fn()
-end
-
 local function open_fds(pid)
   local p = assert(io.popen("ls /proc/" .. pid .. "/fd | wc -l"))
   local n = tonumber(p:read("*l"))
@@ -118,8 +109,8 @@ describe("a peer reading a large response slowly but steadily", function()
     local body = data:match("\r\n\r\n(.*)$")
     assert.truthy(data:match("^HTTP/1.1 200 "), data:sub(1, 100))
     assert.equal(BIG, body and #body or -1)
-    assert.truthy(wait_until(function() return open_fds(srv.pid) == before end, 5),
-      "the server still holds the connection's descriptor")
+    t.eventually(function() return open_fds(srv.pid) == before end,
+      { timeout = 5, message = "the server still holds the connection's descriptor" })
     srv:stop()
   end)
 
@@ -147,6 +138,45 @@ hub.handle(function(client, msg) client:send(string.rep("x", tonumber(msg.data))
   end)
 end)
 
+describe("a large static file", function()
+  lazy_teardown(t.cleanup)
+
+  local function rss_kib(pid)
+    for line in io.lines("/proc/" .. pid .. "/status") do
+      local kib = line:match("^VmRSS:%s+(%d+) kB")
+      if kib then return tonumber(kib) end
+    end
+  end
+
+  it("is streamed whole from the file, without the server holding it in memory", function()
+    local dir = t.tmpdir()
+    local size = 48 * 1024 * 1024
+    assert(os.execute(("truncate -s %d '%s/huge.bin'"):format(size, dir)))
+    local srv = t.start(t.write_script(hubs.ECHO), { static = dir })
+    local before = rss_kib(srv.pid)
+    local sock = slow_socket(srv, "GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    local got, peak, head = 0, before, nil
+    sock:settimeout(10)
+    while true do
+      local data, err, partial = sock:receive(1024 * 1024)
+      data = data or partial
+      if head == nil and data then
+        head = data:match("^(.-\r\n\r\n)")
+        got = got + #data - #head
+      elseif data then
+        got = got + #data
+      end
+      peak = math.max(peak, rss_kib(srv.pid))
+      if err then break end
+    end
+    sock:close()
+    assert.truthy(head and head:match("^HTTP/1.1 200 ") and head:match("Content%-Length: " .. size), head)
+    assert.equal(size, got)
+    assert.is_true(peak - before < 8 * 1024, ("the server grew by %d KiB"):format(peak - before))
+    srv:stop()
+  end)
+end)
+
 describe("a client that stops reading", function()
   lazy_teardown(t.cleanup)
 
@@ -159,7 +189,7 @@ end)
 ]], { write_timeout = 0.3, send_queue = { messages = 10000, bytes = 1e9 } })
     local c = assert(srv:connect())
     c:send("go")
-    assert.truthy(wait_until(function() return srv:log():match("write timeout") end, 5), srv:log())
+    assert.truthy(srv:wait_log("write timeout", 5), srv:log())
     -- it starts reading again: the data already in the socket, then the close
     local last = 0
     while true do
@@ -213,8 +243,8 @@ describe("at the descriptor limit", function()
     local status = srv:http("GET", "/healthz")
     if status ~= 200 then
       -- the reserve is full of idle sockets, which get one second to send a request
-      assert.truthy(wait_until(function() return srv:http("GET", "/healthz") == 200 end, 5),
-        "/healthz did not answer at the descriptor limit")
+      t.eventually(function() return srv:http("GET", "/healthz") == 200 end,
+        { timeout = 5, message = "/healthz did not answer at the descriptor limit" })
     end
     local _, _, metrics = srv:http("GET", "/metrics")
     assert.truthy(metrics:match('luahub_connections_refused_total{reason="capacity"} [1-9]'), metrics)

@@ -3,7 +3,6 @@
 -- log floods from throwing handlers, and the logger middleware's clock.
 local t = require "luahub.testing"
 local hubs = require "support.hubs"
-local observe = require "support.observe"
 
 describe("an HTTP route answering with large headers", function()
   local srv
@@ -97,8 +96,8 @@ describe("a script that registers nothing", function()
     local function seen() return select(2, srv:log():gsub(outcome, "")) end
     local before = seen()
     assert.is_true(srv:reload(t.write_script(source)))
-    assert.truthy(observe.eventually(function() return seen() > before end, 3),
-      "no new '" .. outcome .. "' in the log:\n" .. srv:log())
+    t.eventually(function() return seen() > before end,
+      { timeout = 3, message = "no new '" .. outcome .. "' in the log" })
   end
 
   it("is refused on reload: the running script keeps serving, the refusal is logged and counted", function()
@@ -186,14 +185,14 @@ end)
     -- Once the second is over, the next error is logged after a line saying how many went
     -- unlogged; "synced" comes after the error's log lines are written.
     local thrown = 2000
-    assert.truthy(observe.eventually(function()
+    t.eventually(function()
       thrown = thrown + 1
       c:send("late " .. thrown)
       c:send("sync")
       c:receive()
       local _, suppressed = logged()
       return suppressed > 0
-    end, 5), "no suppression notice:\n" .. srv:log():sub(-2000))
+    end, { timeout = 5, message = "no suppression notice" })
     local total_lines, suppressed = logged()
     assert.equal(thrown, handler_errors())
     assert.equal(thrown, total_lines + suppressed)

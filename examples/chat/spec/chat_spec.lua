@@ -1,6 +1,7 @@
 -- examples/chat against a real server: rooms, notices, history, validation, typing,
 -- presence, room switching, rate limiting, and the web client served by the root hub.lua.
 local cjson = require "cjson.safe"
+local socket = require "socket"
 local t = require "luahub.testing"
 
 local CHAT = t.repo_root() .. "/examples/chat/hub.lua"
