@@ -29,6 +29,8 @@ struct config {
     struct string_list origin_list;
     struct string_list subprotocols;
     uint64_t max_message_size;
+    double message_timeout;
+    uint64_t limit_reassembly_bytes;
     double ping_interval, pong_timeout, write_timeout, handshake_timeout;
     int compression;
     uint32_t sendq_messages;

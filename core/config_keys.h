@@ -43,6 +43,10 @@ CONFIG_KEY("origins", origins, origins, "same")
 CONFIG_KEY("subprotocols", subprotocols, strings, NONE)
 /* bytes; a larger message (whole, after reassembly) closes the connection with 1009 */
 CONFIG_KEY("max_message_size", max_message_size, positive, 1048576)
+/* seconds a message (or any frame) may take to arrive once its first byte did; then the
+ * connection is closed with 1008. Bounds how long a peer can hold reassembly memory. 0
+ * disables */
+CONFIG_KEY("message_timeout", message_timeout, seconds, 30)
 /* seconds between server pings; 0 disables */
 CONFIG_KEY("ping_interval", ping_interval, seconds, 54)
 /* seconds without a pong before the connection is dropped; 0 disables; must be longer
@@ -79,6 +83,10 @@ CONFIG_KEY("limits.clients_per_room", limit_clients_per_room, count, 0)
  * 1). Excess messages are not handled; [after_message](#after_message) sees
  * `rate_limited`. Kept in C: survives reloads. */
 CONFIG_KEY("limits.message_rate", limit_message_rate, rate, 0)
+/* bytes all partly received messages together may hold while they are reassembled; a
+ * connection whose message would pass it is closed with 1013 (try again later). 0 =
+ * unbounded */
+CONFIG_KEY("limits.reassembly_bytes", limit_reassembly_bytes, bytes, 268435456)
 /* seconds of silence after which a draining server closes a client (see
  * docs/operations.md) */
 CONFIG_KEY("drain_timeout", drain_timeout, seconds, 30)

@@ -579,6 +579,7 @@ static void on_readable(struct conn *c)
                 return;
             }
             if (!ws_read_enabled(c)) return;   /* close frame seen or protocol error */
+            if (ws_message_deadline(c)) conn_arm_timer(c);   /* a message is in flight */
             break;
         case PHASE_LINGER:
             break;   /* discard */
@@ -609,12 +610,15 @@ void conn_arm_timer(struct conn *c)
         if (c->over_capacity && !c->close_after_flush && c->phase_since + OVER_CAPACITY_SECONDS < next)
             next = c->phase_since + OVER_CAPACITY_SECONDS;
         break;
-    case PHASE_WS:
+    case PHASE_WS: {
+        double message_due = ws_message_deadline(c);
+        if (message_due && message_due < next) next = message_due;
         if (config.ping_interval > 0 && c->last_ping + config.ping_interval < next)
             next = c->last_ping + config.ping_interval;
         if (config.pong_timeout > 0 && c->last_pong + config.pong_timeout < next)
             next = c->last_pong + config.pong_timeout;
         break;
+    }
     case PHASE_LINGER:
         next = c->phase_since + LINGER_SECONDS;
         break;
@@ -668,7 +672,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             return;
         }
         break;
-    case PHASE_WS:
+    case PHASE_WS: {
+        double message_due = ws_message_deadline(c);
+        if (message_due && now >= message_due) {
+            static struct log_limit lim;
+            log_limited(&lim, LOG_INFO, c->id, "a message still incomplete after %.1fs (message_timeout): closing with 1008",
+                        config.message_timeout);
+            ws_fail(c, 1008);
+        }
         if (config.pong_timeout > 0 && now >= c->last_pong + config.pong_timeout) {
             log_info(c->id, "pong timeout after %.1fs: closing", config.pong_timeout);
             metrics.errors[ERR_PONG_TIMEOUT]++;
@@ -681,6 +692,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             ws_queue_ping(c);
         }
         break;
+    }
     case PHASE_LINGER:
         if (now >= c->phase_since + LINGER_SECONDS) {
             conn_kill(c, 0);

@@ -44,7 +44,13 @@ struct ws {
     uint64_t frame_payload_len;
     size_t frame_received;
     uint64_t msg_total;           /* payload bytes announced for the current message */
+    double started;               /* when its first bytes arrived (message_timeout) */
 };
+
+/* Bytes of every reassembly buffer (msg_cap of each struct ws), bounded by
+ * limits.reassembly_bytes: many peers each holding a partial message just under
+ * max_message_size must not add up to all memory. */
+static size_t reassembly_bytes;
 
 /* The bytes being fed: recv_cb serves them to wslay during ws_feed only. */
 static const uint8_t *feed_in;
@@ -142,14 +148,19 @@ static void frame_start_cb(wslay_event_context_ptr ctx,
     }
 }
 
+/* 0, -1 out of memory, -2 past limits.reassembly_bytes. */
 static int msg_append(struct ws *w, const uint8_t *p, size_t n)
 {
     if (n == 0) return 0;   /* an empty fragment: msg may still be NULL (no offset on NULL) */
     if (w->msg_len + n > w->msg_cap) {
         size_t cap = w->msg_cap ? w->msg_cap : 4096;
         while (cap < w->msg_len + n) cap *= 2;
+        if (config.limit_reassembly_bytes &&
+            reassembly_bytes - w->msg_cap + cap > config.limit_reassembly_bytes)
+            return -2;
         uint8_t *m = realloc(w->msg, cap);
         if (!m) return -1;
+        reassembly_bytes = reassembly_bytes - w->msg_cap + cap;
         w->msg = m;
         w->msg_cap = cap;
     }
@@ -170,9 +181,17 @@ static void frame_chunk_cb(wslay_event_context_ptr ctx,
         a->data_length == w->frame_payload_len) {
         w->direct = a->data;
         w->direct_len = a->data_length;
-    } else if (msg_append(w, a->data, a->data_length) != 0) {
-        log_error(c->id, "out of memory reassembling a %zu-byte message", w->msg_len);
-        conn_kill(c, 1011);
+    } else {
+        int rc = msg_append(w, a->data, a->data_length);
+        if (rc == -2) {
+            static struct log_limit lim;
+            log_limited(&lim, LOG_WARN, c->id, "messages being reassembled hold %zu bytes "
+                        "(limits.reassembly_bytes): closing with 1013", reassembly_bytes);
+            fail(c, 1013);
+        } else if (rc != 0) {
+            log_error(c->id, "out of memory reassembling a %zu-byte message", w->msg_len);
+            conn_kill(c, 1011);
+        }
     }
     w->frame_received += a->data_length;
 }
@@ -286,6 +305,7 @@ static void ws_release(struct conn *c, int reusable)
     struct ws *w = c->ws;
     if (!w) return;
     ctx_release(w->wc, reusable);
+    reassembly_bytes -= w->msg_cap;
     free(w->msg);
     free(w);
     c->ws = NULL;
@@ -390,6 +410,7 @@ static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
             free(w);
             return -1;
         }
+        w->started = ev_now(EV_DEFAULT);
         c->ws = w;
     }
     feed_in = buf;
@@ -428,3 +449,14 @@ int ws_read_enabled(const struct conn *c)
     return !c->ws || wslay_event_get_read_enabled(c->ws->wc->ctx);
 }
 
+
+double ws_message_deadline(const struct conn *c)
+{
+    if (!c->ws || c->failed || c->close_queued || config.message_timeout <= 0) return 0;
+    return c->ws->started + config.message_timeout;
+}
+
+void ws_fail(struct conn *c, int code)
+{
+    fail(c, (uint16_t)code);
+}

@@ -23,5 +23,9 @@ void ws_queue_close(struct conn *c, int code, const char *reason, size_t reason_
 void ws_queue_ping(struct conn *c);
 
 int ws_read_enabled(const struct conn *c);
+/* When the frame or message now in flight must have arrived (message_timeout), 0 if none. */
+double ws_message_deadline(const struct conn *c);
+/* Fails the connection with code: reading stops, the close follows the queued data. */
+void ws_fail(struct conn *c, int code);
 
 #endif

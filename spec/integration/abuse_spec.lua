@@ -257,3 +257,35 @@ describe("at the descriptor limit", function()
     srv:stop()
   end)
 end)
+
+describe("partly sent messages", function()
+  lazy_teardown(t.cleanup)
+
+  it("are given message_timeout to arrive, then the connection is closed with 1008", function()
+    local srv = hubs.start_echo { message_timeout = 0.5 }
+    local c = assert(srv:connect())
+    local other = assert(srv:connect())
+    -- the first fragment of a message, then nothing more
+    c:send_frame { opcode = 1, fin = false, payload = "begin" }
+    c:expect_close(1008, 5)
+    other:send("unaffected")
+    assert.equal("unaffected", other:receive(3))
+    srv:stop()
+  end)
+
+  it("together stay within limits.reassembly_bytes: the one that would pass it is closed with 1013", function()
+    local srv = hubs.start_echo { limits = { reassembly_bytes = 1024 * 1024 } }
+    local a, b = assert(srv:connect()), assert(srv:connect())
+    local part = string.rep("a", 600 * 1024)
+    -- a first fragment of 600 KiB each: the first fits, the second would pass 1 MiB
+    a:send_frame { opcode = 1, fin = false, payload = part }
+    a:ping("held")   -- its pong says the server has read the fragment before it
+    assert.equal(10, assert(a:receive_frame(5)).opcode)
+    b:send_frame { opcode = 1, fin = false, payload = part }
+    b:expect_close(1013, 5)
+    -- the first one completes its message and gets it back whole
+    a:send_frame { opcode = 0, fin = true, payload = "z" }
+    assert.equal(part .. "z", a:receive(5))
+    srv:stop()
+  end)
+end)
