@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../loadgen/wskey.h"
+#include "wskey.h"
 
 #define READ_SIZE (256 * 1024)       /* one shared receive buffer */
 #define REQUEST_MAX 8192             /* opening handshake head */
