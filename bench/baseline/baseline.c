@@ -1,16 +1,27 @@
-/* baseline.c — the raw C fan-out baseline: what this box allows.
+/* baseline.c — the raw C fan-out baseline: the fastest minimal WebSocket
+ * broadcast server we know how to write, run in the same benchmark as luahub so
+ * that the ratio says what luahub's layers cost on this box.
  *
- * A minimal WebSocket broadcast server with nothing but the coalescing send
- * path the luahub core is measured against: every data message a client sends
- * is framed once and appended to EVERY connected client's output buffer
- * (including the sender's); at the end of each event-loop pass each dirty client
- * gets exactly ONE write() with everything queued for it in that pass.
- * No Lua, no rooms, no limits, no timers — only what fan-out needs: the upgrade
- * on /ws, masked client frames, fragmentation, ping/pong and close.
+ * What it serves: GET /ws upgrades (RFC 6455); every text or binary message a
+ * client sends goes to every open client, the sender included, in the order the
+ * server read them; pings are answered, fragmented messages reassembled, a close
+ * is echoed. Nothing else: no rooms, no timers, no UTF-8 check, no limits but the
+ * memory bounds below.
  *
- * Ownership: a struct conn is allocated at accept and freed in conn_destroy only,
- * which runs after the pass (never while a broadcast walks the client list), so
- * an epoll event or the dirty list never points at freed memory.
+ * How (each choice measured against the alternatives; docs/benchmarks.md):
+ *  - One level-triggered epoll loop. A pass is one epoll_wait, one read() of
+ *    every ready socket into one shared buffer, then the flush.
+ *  - The messages of a pass are framed once and unmasked straight from the read
+ *    buffer into one shared batch: every client gets the same bytes.
+ *  - The flush gives every client exactly one write(). A client with nothing of
+ *    its own pending is written straight from the batch, so nothing is copied
+ *    per recipient; only what its socket does not take is copied into its own
+ *    output buffer, which also holds its own frames (the 101, pongs, a close)
+ *    ahead of the batch.
+ *
+ * Ownership: a struct conn is allocated at accept and freed in conn_destroy
+ * only, after the flush (never while a pass walks the client lists), so an
+ * epoll event or a list never points at freed memory.
  *
  * usage: baseline --listen 127.0.0.1:PORT */
 #include <arpa/inet.h>
@@ -31,42 +42,53 @@
 
 #include "wskey.h"
 
-#define READ_SIZE (256 * 1024)       /* one shared receive buffer */
+#define READ_SIZE (256 * 1024)       /* the shared receive buffer; one read() fills it at most */
+#define BATCH_MAX (4 * 1024 * 1024)  /* a pass reads no more sockets once its batch holds this */
 #define REQUEST_MAX 8192             /* opening handshake head */
 #define FRAME_MAX (64 * 1024)        /* larger client frames: close 1009 */
-#define MESSAGE_MAX (1024 * 1024)    /* reassembled fragmented message */
+#define MESSAGE_MAX (1024 * 1024)    /* reassembled fragmented message: close 1009 */
 #define OUT_MAX (64u * 1024 * 1024)  /* a client this far behind is dropped */
-#define ACCEPT_BATCH 256
+#define EVENTS_MAX 1024              /* epoll events per pass */
+#define ACCEPT_BATCH 256             /* accepts per listener event */
 
-enum conn_state { CONN_HTTP, CONN_WS };
+enum {
+    OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xA
+};
+
+enum conn_state {
+    CONN_HTTP,      /* waiting for the request head */
+    CONN_OPEN,      /* upgraded: in open_conns, receives every broadcast */
+    CONN_CLOSING    /* closed once its own output is written; input is discarded */
+};
 
 struct conn {
     int fd;
     uint8_t state;
-    uint8_t dirty;               /* in dirty_list for this pass */
-    uint8_t want_write;          /* EPOLLOUT registered */
-    uint8_t close_after_flush;
-    uint8_t doomed;              /* in doomed_list: closed after the pass */
-    uint8_t fragment_opcode;
-    uint32_t ws_slot;            /* index in ws_conns while CONN_WS */
-    uint8_t *in;                 /* unparsed tail of the last read; NULL if none */
+    uint8_t dirty;            /* in dirty_list for this pass */
+    uint8_t doomed;           /* in doomed_list: destroyed after this pass */
+    uint8_t want_write;       /* EPOLLOUT registered */
+    uint8_t fragment_opcode;  /* text/binary of the message being reassembled */
+    uint32_t slot;            /* index in open_conns while CONN_OPEN */
+    uint8_t *in;              /* unparsed tail of the last read; NULL when none */
     size_t in_len;
-    uint8_t *out;                /* queued bytes; freed once written */
+    uint8_t *out;             /* bytes the socket has not taken; NULL when none */
     size_t out_len, out_off, out_cap;
-    uint8_t *fragment;           /* message being reassembled */
+    uint8_t *fragment;        /* message being reassembled; NULL when none */
     size_t fragment_len;
 };
 
 static int epfd, listen_fd, accept_paused;
 static struct timespec accept_paused_at;
-static struct conn **conns;      /* by fd */
 static rlim_t max_fds;
-static struct conn **ws_conns;   /* the broadcast set, dense */
-static uint32_t ws_count;
-static struct conn **dirty_list, **doomed_list;
-static uint32_t dirty_count, doomed_count;
-static uint8_t read_buffer[READ_SIZE];
-static uint64_t messages_in, slow_dropped;
+/* Every list below has room for one entry per descriptor: a connection is in
+ * each at most once (its flags or slot say whether). */
+static struct conn **open_conns, **dirty_list, **doomed_list;
+static uint32_t open_count, dirty_count, doomed_count;
+/* +1: a NUL after the request head lets the str* functions stop there. */
+static uint8_t read_buffer[READ_SIZE + 1];
+/* The frames every open client gets at the end of this pass. */
+static uint8_t *batch;
+static size_t batch_len, batch_cap;
 
 static void conn_doom(struct conn *c)
 {
@@ -84,35 +106,66 @@ static void conn_mark_dirty(struct conn *c)
     }
 }
 
-/* Appends to c's output; the bytes go out at the end of the pass. */
-static void conn_queue(struct conn *c, const void *a, size_t a_len, const void *b, size_t b_len)
+static void set_want_write(struct conn *c, int on)
 {
-    size_t need = c->out_len + a_len + b_len;
+    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+
+    if (c->want_write != on && epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->want_write = (uint8_t)on;
+}
+
+static void open_add(struct conn *c)
+{
+    c->state = CONN_OPEN;
+    c->slot = open_count;
+    open_conns[open_count++] = c;
+}
+
+/* Never called during the flush, which walks open_conns. */
+static void open_remove(struct conn *c)
+{
+    struct conn *last = open_conns[--open_count];
+
+    open_conns[c->slot] = last;
+    last->slot = c->slot;
+}
+
+/* Appends to c's own output. A client over OUT_MAX is dropped (and told so on
+ * stderr, where the bench keeps the server's log). Returns 0, or -1 if c is
+ * doomed. */
+static int out_append(struct conn *c, const void *bytes, size_t len)
+{
+    size_t need;
 
     if (c->doomed)
-        return;
-    if (need - c->out_off > OUT_MAX) {
-        slow_dropped++;
+        return -1;
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    need = c->out_len + len;
+    if (need > OUT_MAX) {
+        fprintf(stderr, "baseline: fd %d: over %u MiB not taken by the socket: dropped\n",
+                c->fd, OUT_MAX >> 20);
         conn_doom(c);
-        return;
+        return -1;
     }
     if (need > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
+        size_t cap = c->out_cap ? c->out_cap : 4096;
         while (cap < need)
             cap *= 2;
         uint8_t *grown = realloc(c->out, cap);
         if (!grown) {
             conn_doom(c);
-            return;
+            return -1;
         }
         c->out = grown;
         c->out_cap = cap;
     }
-    memcpy(c->out + c->out_len, a, a_len);
-    if (b_len)
-        memcpy(c->out + c->out_len + a_len, b, b_len);
+    memcpy(c->out + c->out_len, bytes, len);
     c->out_len = need;
-    conn_mark_dirty(c);
+    return 0;
 }
 
 static size_t frame_header(uint8_t *h, int opcode, size_t len)
@@ -134,57 +187,96 @@ static size_t frame_header(uint8_t *h, int opcode, size_t len)
     return 10;
 }
 
-static void send_frame(struct conn *c, int opcode, const uint8_t *payload, size_t len)
+/* A frame for c alone (pong, close), sent at the end of the pass. */
+static void send_own_frame(struct conn *c, int opcode, const uint8_t *payload, size_t len)
 {
-    uint8_t h[10];
+    uint8_t frame[10 + 125];
+    size_t h = frame_header(frame, opcode, len);
 
-    conn_queue(c, h, frame_header(h, opcode, len), payload, len);
+    memcpy(frame + h, payload, len);
+    if (out_append(c, frame, h + len) == 0)
+        conn_mark_dirty(c);
 }
 
-/* The fan-out: one header, then the same bytes appended to every client. */
-static void broadcast(int opcode, const uint8_t *payload, size_t len)
-{
-    uint8_t h[10];
-    size_t hlen = frame_header(h, opcode, len);
-
-    messages_in++;
-    for (uint32_t i = 0; i < ws_count; i++)
-        conn_queue(ws_conns[i], h, hlen, payload, len);
-}
-
+/* Queues a close frame with `code` (none if 0), takes c out of the broadcast
+ * set and closes it once that is written. */
 static void close_with(struct conn *c, uint16_t code)
 {
     uint8_t p[2] = { (uint8_t)(code >> 8), (uint8_t)code };
 
-    send_frame(c, 0x8, p, 2);
-    c->close_after_flush = 1;
+    send_own_frame(c, OP_CLOSE, p, code ? 2 : 0);
+    if (c->state == CONN_OPEN)
+        open_remove(c);
+    c->state = CONN_CLOSING;
 }
 
-/* Handles one unmasked client frame. Returns 0 to go on, -1 when the
- * connection is closing and the rest of the input is to be ignored. */
-static int on_frame(struct conn *c, int fin, int opcode, uint8_t *payload, size_t len)
+/* XORs len bytes from src with the 4-byte mask into dst, eight at a time. */
+static void unmask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t mask[4])
 {
+    uint32_t m4;
+    uint64_t m8, v;
+    size_t i = 0;
+
+    memcpy(&m4, mask, 4);
+    m8 = (uint64_t)m4 << 32 | m4;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&v, src + i, 8);
+        v ^= m8;
+        memcpy(dst + i, &v, 8);
+    }
+    for (; i < len; i++)
+        dst[i] = src[i] ^ mask[i & 3];
+}
+
+/* Makes room for one frame of `len` payload bytes at the end of the batch and
+ * writes its header; returns where the payload goes, or NULL without memory.
+ * The batch never shrinks: it is reused by every pass. */
+static uint8_t *batch_frame(int opcode, size_t len)
+{
+    size_t need = batch_len + 10 + len;
+
+    if (need > batch_cap) {
+        size_t cap = batch_cap ? batch_cap : 64 * 1024;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *grown = realloc(batch, cap);
+        if (!grown)
+            return NULL;
+        batch = grown;
+        batch_cap = cap;
+    }
+    batch_len += frame_header(batch + batch_len, opcode, len);
+    batch_len += len;
+    return batch + batch_len - len;
+}
+
+/* Handles one client frame whose payload is still masked. Returns 0 to go on,
+ * -1 when c is closing and the rest of its input is to be ignored. */
+static int on_frame(struct conn *c, int fin, int opcode, const uint8_t *payload, size_t len,
+                    const uint8_t mask[4])
+{
+    uint8_t control[125], *dst;
+
     switch (opcode) {
-    case 0x1:
-    case 0x2:
+    case OP_TEXT:
+    case OP_BINARY:
         if (c->fragment) {
             close_with(c, 1002);
             return -1;
         }
-        if (fin) {
-            broadcast(opcode, payload, len);
-            return 0;
-        }
-        c->fragment = malloc(len ? len : 1);
-        if (!c->fragment) {
+        if (fin)
+            dst = batch_frame(opcode, len);
+        else
+            dst = c->fragment = malloc(len ? len : 1);
+        if (!dst) {
             close_with(c, 1011);
             return -1;
         }
-        memcpy(c->fragment, payload, len);
-        c->fragment_len = len;
+        unmask_copy(dst, payload, len, mask);
+        c->fragment_len = fin ? 0 : len;
         c->fragment_opcode = (uint8_t)opcode;
         return 0;
-    case 0x0: {
+    case OP_CONT:
         if (!c->fragment) {
             close_with(c, 1002);
             return -1;
@@ -193,51 +285,57 @@ static int on_frame(struct conn *c, int fin, int opcode, uint8_t *payload, size_
             close_with(c, 1009);
             return -1;
         }
-        uint8_t *grown = realloc(c->fragment, c->fragment_len + len + 1);
-        if (!grown) {
+        dst = realloc(c->fragment, c->fragment_len + len + 1);
+        if (!dst) {
             close_with(c, 1011);
             return -1;
         }
-        c->fragment = grown;
-        memcpy(c->fragment + c->fragment_len, payload, len);
+        c->fragment = dst;
+        unmask_copy(c->fragment + c->fragment_len, payload, len, mask);
         c->fragment_len += len;
         if (fin) {
-            broadcast(c->fragment_opcode, c->fragment, c->fragment_len);
+            dst = batch_frame(c->fragment_opcode, c->fragment_len);
+            if (!dst) {
+                close_with(c, 1011);
+                return -1;
+            }
+            memcpy(dst, c->fragment, c->fragment_len);
             free(c->fragment);
             c->fragment = NULL;
         }
         return 0;
-    }
-    case 0x8:
-        send_frame(c, 0x8, payload, len >= 2 ? 2 : 0);
-        c->close_after_flush = 1;
+    case OP_PING:
+        unmask_copy(control, payload, len, mask);
+        send_own_frame(c, OP_PONG, control, len);
+        return 0;
+    case OP_PONG:
+        return 0;
+    case OP_CLOSE:
+        unmask_copy(control, payload, len, mask);
+        close_with(c, len >= 2 ? (uint16_t)(control[0] << 8 | control[1]) : 0);
         return -1;
-    case 0x9:
-        send_frame(c, 0xA, payload, len);
-        return 0;
-    case 0xA:
-        return 0;
     default:
         close_with(c, 1002);
         return -1;
     }
 }
 
-/* Parses every complete frame in buf and returns the bytes consumed; a
- * partial frame at the end stays for the next read. */
-static size_t parse_frames(struct conn *c, uint8_t *buf, size_t len)
+/* Parses every complete frame in buf and returns the bytes consumed; a partial
+ * frame at the end stays for the next read. */
+static size_t parse_frames(struct conn *c, const uint8_t *buf, size_t len)
 {
     size_t pos = 0;
 
-    while (len - pos >= 2 && !c->close_after_flush) {
+    while (len - pos >= 2 && c->state == CONN_OPEN) {
         uint8_t b0 = buf[pos], b1 = buf[pos + 1];
-        size_t hlen = 2, plen = b1 & 0x7f;
+        int opcode = b0 & 0x0f, control = opcode & 0x8;
+        size_t hlen = 2 + 4, plen = b1 & 0x7f;
 
-        if (plen == 126)
-            hlen += 2;
-        else if (plen == 127)
-            hlen += 8;
-        hlen += 4;
+        if (!(b1 & 0x80) || (b0 & 0x70) || (control && (!(b0 & 0x80) || plen > 125))) {
+            close_with(c, 1002);
+            break;
+        }
+        hlen += plen == 126 ? 2 : plen == 127 ? 8 : 0;
         if (len - pos < hlen)
             break;
         if (plen == 126) {
@@ -248,39 +346,19 @@ static size_t parse_frames(struct conn *c, uint8_t *buf, size_t len)
                 v = v << 8 | buf[pos + 2 + i];
             plen = v > FRAME_MAX ? FRAME_MAX + 1 : (size_t)v;
         }
-        if (!(b1 & 0x80) || (b0 & 0x70)) {
-            close_with(c, 1002);
-            break;
-        }
         if (plen > FRAME_MAX) {
             close_with(c, 1009);
             break;
         }
         if (len - pos - hlen < plen)
             break;
-        uint8_t *mask = buf + pos + hlen - 4, *payload = buf + pos + hlen;
-        for (size_t i = 0; i < plen; i++)
-            payload[i] ^= mask[i & 3];
+        const uint8_t *mask = buf + pos + hlen - 4;
+        size_t at = pos + hlen;
         pos += hlen + plen;
-        if (on_frame(c, b0 & 0x80, b0 & 0x0f, payload, plen) != 0)
+        if (on_frame(c, b0 & 0x80, opcode, buf + at, plen, mask) != 0)
             break;
     }
     return pos;
-}
-
-static void ws_add(struct conn *c)
-{
-    c->state = CONN_WS;
-    c->ws_slot = ws_count;
-    ws_conns[ws_count++] = c;
-}
-
-static void ws_remove(struct conn *c)
-{
-    struct conn *last = ws_conns[--ws_count];
-
-    ws_conns[c->ws_slot] = last;
-    last->ws_slot = c->ws_slot;
 }
 
 static const char *header_value(const char *head, const char *name, size_t *len)
@@ -308,18 +386,20 @@ static const char *header_value(const char *head, const char *name, size_t *len)
     return NULL;
 }
 
-static void http_reply(struct conn *c, const char *status)
+static void http_refuse(struct conn *c, const char *status)
 {
     char resp[256];
     int n = snprintf(resp, sizeof(resp),
                      "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
 
-    conn_queue(c, resp, (size_t)n, NULL, 0);
-    c->close_after_flush = 1;
+    if (out_append(c, resp, (size_t)n) == 0)
+        conn_mark_dirty(c);
+    c->state = CONN_CLOSING;
 }
 
-/* Answers the opening handshake in buf[0..head_len). Returns 0 if upgraded. */
-static int http_upgrade(struct conn *c, char *head)
+/* Answers the opening handshake in the NUL-terminated head: 101 and c joins
+ * the broadcast set, or an error status and c closes. */
+static void http_upgrade(struct conn *c, const char *head)
 {
     char accept[WSKEY_ACCEPT_LEN + 1], resp[256];
     const char *key;
@@ -327,67 +407,75 @@ static int http_upgrade(struct conn *c, char *head)
     int n;
 
     if (strncmp(head, "GET ", 4) != 0) {
-        http_reply(c, "405 Method Not Allowed");
-        return -1;
+        http_refuse(c, "405 Method Not Allowed");
+        return;
     }
     if (strncmp(head + 4, "/ws", 3) != 0 || (head[7] != ' ' && head[7] != '?')) {
-        http_reply(c, "404 Not Found");
-        return -1;
+        http_refuse(c, "404 Not Found");
+        return;
     }
     key = header_value(head, "Sec-WebSocket-Key", &key_len);
     if (!key || key_len == 0) {
-        http_reply(c, "400 Bad Request");
-        return -1;
+        http_refuse(c, "400 Bad Request");
+        return;
     }
     wskey_accept(key, key_len, accept);
     n = snprintf(resp, sizeof(resp),
                  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
-    conn_queue(c, resp, (size_t)n, NULL, 0);
-    ws_add(c);
-    return 0;
+    if (out_append(c, resp, (size_t)n) != 0)
+        return;
+    conn_mark_dirty(c);
+    open_add(c);
 }
 
-/* Returns the bytes of buf consumed. */
+/* Returns the bytes of buf consumed: the head and any frames after it. */
 static size_t on_http(struct conn *c, uint8_t *buf, size_t len)
 {
     char *end;
     size_t head_len;
 
-    /* The head is text; a NUL after the data lets str* functions stop there. */
     buf[len] = '\0';
     end = strstr((char *)buf, "\r\n\r\n");
     if (!end) {
-        if (len >= REQUEST_MAX)
-            http_reply(c, "431 Request Header Fields Too Large");
-        return c->close_after_flush ? len : 0;
+        if (len >= REQUEST_MAX) {
+            http_refuse(c, "431 Request Header Fields Too Large");
+            return len;
+        }
+        return 0;
     }
     head_len = (size_t)(end - (char *)buf) + 4;
     end[2] = '\0';
-    if (http_upgrade(c, (char *)buf) != 0)
+    http_upgrade(c, (char *)buf);
+    if (c->state != CONN_OPEN)
         return len;
     return head_len + parse_frames(c, buf + head_len, len - head_len);
 }
 
+/* One read() per ready socket per pass; level-triggered epoll reports a socket
+ * with more to read again in the next pass. A frame cut by the end of the read
+ * is kept in c->in and put back in front of the next read. */
 static void on_readable(struct conn *c)
 {
-    size_t have = c->in_len, left;
+    size_t have = c->in_len, len, used, left;
     ssize_t n;
 
-    if (c->doomed || c->close_after_flush)
-        return;
     if (have)
         memcpy(read_buffer, c->in, have);
-    n = read(c->fd, read_buffer + have, READ_SIZE - 1 - have);
+    n = read(c->fd, read_buffer + have, READ_SIZE - have);
     if (n <= 0) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR))
             conn_doom(c);
         return;
     }
-    size_t len = have + (size_t)n;
-    size_t used = c->state == CONN_HTTP ? on_http(c, read_buffer, len)
-                                        : parse_frames(c, read_buffer, len);
-    left = c->close_after_flush ? 0 : len - used;
+    len = have + (size_t)n;
+    if (c->state == CONN_HTTP)
+        used = on_http(c, read_buffer, len);
+    else if (c->state == CONN_OPEN)
+        used = parse_frames(c, read_buffer, len);
+    else
+        used = len;
+    left = c->state == CONN_CLOSING ? 0 : len - used;
     if (left == 0) {
         free(c->in);
         c->in = NULL;
@@ -397,54 +485,79 @@ static void on_readable(struct conn *c)
             conn_doom(c);
             return;
         }
-        memmove(kept, read_buffer + used, left);
+        memcpy(kept, read_buffer + used, left);
         c->in = kept;
     }
     c->in_len = left;
 }
 
-static void set_want_write(struct conn *c, int on)
+/* The one write() of c in this pass: its own pending bytes followed by
+ * `shared` (the batch, or nothing). Without pending bytes the batch is written
+ * in place; only what the socket does not take is copied. */
+static void conn_flush(struct conn *c, const uint8_t *shared, size_t shared_len)
 {
-    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+    const uint8_t *from = shared;
+    size_t len = shared_len;
+    ssize_t n;
 
-    if (c->want_write != on && epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-        c->want_write = (uint8_t)on;
+    if (c->doomed)
+        return;
+    if (c->out_off < c->out_len) {
+        if (shared_len && out_append(c, shared, shared_len) != 0)
+            return;
+        from = c->out + c->out_off;
+        len = c->out_len - c->out_off;
+    }
+    if (len == 0)
+        return;
+    n = write(c->fd, from, len);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+            conn_doom(c);
+            return;
+        }
+        n = 0;
+    }
+    if (from == shared) {
+        if ((size_t)n < len && out_append(c, shared + n, len - (size_t)n) == 0)
+            set_want_write(c, 1);
+        return;
+    }
+    c->out_off += (size_t)n;
+    if (c->out_off < c->out_len) {
+        set_want_write(c, 1);
+        return;
+    }
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = c->out_cap = 0;
+    set_want_write(c, 0);
+    if (c->state == CONN_CLOSING)
+        conn_doom(c);
 }
 
-/* One write() per dirty client per pass: everything queued since the last one. */
-static void flush_dirty(void)
+/* The end of a pass: every client with output of its own, then every open
+ * client with the batch (its own output first, in the same write). */
+static void flush_pass(void)
 {
     for (uint32_t i = 0; i < dirty_count; i++) {
         struct conn *c = dirty_list[i];
         c->dirty = 0;
-        if (c->doomed || c->out_off == c->out_len)
-            continue;
-        ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            conn_doom(c);
-            continue;
-        }
-        if (n > 0)
-            c->out_off += (size_t)n;
-        if (c->out_off < c->out_len) {
-            set_want_write(c, 1);
-            continue;
-        }
-        free(c->out);
-        c->out = NULL;
-        c->out_len = c->out_off = c->out_cap = 0;
-        set_want_write(c, 0);
-        if (c->close_after_flush)
-            conn_doom(c);
+        if (!(batch_len && c->state == CONN_OPEN))
+            conn_flush(c, NULL, 0);
     }
     dirty_count = 0;
+    if (batch_len) {
+        for (uint32_t i = 0; i < open_count; i++)
+            conn_flush(open_conns[i], batch, batch_len);
+        batch_len = 0;
+    }
 }
 
 static void conn_destroy(struct conn *c)
 {
-    if (c->state == CONN_WS)
-        ws_remove(c);
-    conns[c->fd] = NULL;
+    if (c->state == CONN_OPEN)
+        open_remove(c);
     close(c->fd);
     free(c->in);
     free(c->out);
@@ -452,7 +565,7 @@ static void conn_destroy(struct conn *c)
     free(c);
 }
 
-static void close_doomed(void)
+static void destroy_doomed(void)
 {
     for (uint32_t i = 0; i < doomed_count; i++)
         conn_destroy(doomed_list[i]);
@@ -474,8 +587,7 @@ static void accept_some(void)
         }
         struct conn *c = calloc(1, sizeof(*c));
         struct epoll_event ev = { .events = EPOLLIN };
-        if (!c || (rlim_t)fd >= max_fds) {
-            free(c);
+        if (!c) {
             close(fd);
             continue;
         }
@@ -485,9 +597,7 @@ static void accept_some(void)
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
             free(c);
-            continue;
         }
-        conns[fd] = c;
     }
 }
 
@@ -530,7 +640,7 @@ static int listen_on(const char *spec)
 
 int main(int argc, char **argv)
 {
-    static struct epoll_event events[1024];
+    static struct epoll_event events[EVENTS_MAX];
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
     struct rlimit rl;
 
@@ -544,11 +654,10 @@ int main(int argc, char **argv)
     setrlimit(RLIMIT_NOFILE, &rl);
     getrlimit(RLIMIT_NOFILE, &rl);
     max_fds = rl.rlim_cur;
-    conns = calloc(max_fds, sizeof(*conns));
-    ws_conns = calloc(max_fds, sizeof(*ws_conns));
+    open_conns = calloc(max_fds, sizeof(*open_conns));
     dirty_list = calloc(max_fds, sizeof(*dirty_list));
     doomed_list = calloc(max_fds, sizeof(*doomed_list));
-    if (!conns || !ws_conns || !dirty_list || !doomed_list) {
+    if (!open_conns || !dirty_list || !doomed_list) {
         fprintf(stderr, "baseline: out of memory\n");
         return 1;
     }
@@ -558,12 +667,15 @@ int main(int argc, char **argv)
         return 1;
     }
     epfd = epoll_create1(EPOLL_CLOEXEC);
-    epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev);
+    if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+        fprintf(stderr, "baseline: epoll: %s\n", strerror(errno));
+        return 1;
+    }
     fprintf(stderr, "baseline: listening on %s, up to %llu connections\n", argv[2],
             (unsigned long long)(max_fds - 8));
 
     for (;;) {
-        int n = epoll_wait(epfd, events, 1024, accept_paused ? 100 : -1);
+        int n = epoll_wait(epfd, events, EVENTS_MAX, accept_paused ? 100 : -1);
         if (n < 0 && errno != EINTR)
             return 1;
         for (int i = 0; i < n; i++) {
@@ -572,13 +684,14 @@ int main(int argc, char **argv)
                 accept_some();
                 continue;
             }
-            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                on_readable(c);
             if (events[i].events & EPOLLOUT)
                 conn_mark_dirty(c);
+            if ((events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !c->doomed &&
+                batch_len < BATCH_MAX)
+                on_readable(c);
         }
-        flush_dirty();
-        close_doomed();
+        flush_pass();
+        destroy_doomed();
         if (accept_paused)
             resume_accept();
     }
