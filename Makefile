@@ -19,7 +19,7 @@ CONTRACT_OUT := lua/luahub/contract.lua docs/lua-api.md
 SCRIPT  ?= hub.lua
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps run test asan bench fuzz fuzz-deps install install-testing clean
+.PHONY: all deps run test asan bench bench-tools fuzz fuzz-deps install install-testing clean
 
 all: deps $(CONTRACT_OUT) $(BIN)
 
@@ -90,11 +90,40 @@ $(BUILD)/ctest/fuzz_seeds_test: $(wildcard spec/fuzz/*.c spec/fuzz/*.h)
 fuzz: $(FUZZ_BINS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
 
-# bench.sh builds the load generator that bench-cluster.sh (two nodes + a broker) uses.
-bench: all
-	@scripts/bench.sh
-	@scripts/bench-echo.sh
-	@scripts/bench-cluster.sh
+# Benchmark tools (bench/), built with the project's flags into $(BUILD)/bench: the load
+# generator and the raw C baseline server. bench/common holds the handshake arithmetic
+# both sides share. The scripts run these binaries and never compile anything.
+BENCH_DIR     := $(BUILD)/bench
+BENCH_OBJ     := $(BENCH_DIR)/obj
+BENCH_HDRS    := $(wildcard bench/*/*.h)
+COMMON_OBJS   := $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/common/*.c))
+LOADGEN_OBJS  := $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/loadgen/*.c))
+LOADGEN       := $(BENCH_DIR)/luahub-loadgen
+BASELINE      := $(BENCH_DIR)/baseline
+
+$(BENCH_OBJ)/%.o: bench/%.c $(BENCH_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/common -c $< -o $@
+
+$(LOADGEN): $(LOADGEN_OBJS) $(COMMON_OBJS)
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -lm -o $@
+
+$(BASELINE): $(BENCH_OBJ)/baseline/baseline.o $(COMMON_OBJS)
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -o $@
+
+# The load generator's parser, stamps and histogram are checked with the C unit tests
+# (make test), linked from its objects instead of the core's.
+LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o)
+$(BUILD)/ctest/loadgen_test: spec/c/loadgen_test.c spec/c/check.h $(LOADGEN_TESTED) | $(BUILD)/ctest
+	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen $(LDFLAGS) $< $(LOADGEN_TESTED) -o $@
+
+bench-tools: $(LOADGEN) $(BASELINE)
+
+# bench-cluster.sh runs two nodes and a broker; each script skips what is not installed.
+bench: all bench-tools
+	@BUILD=$(BUILD) scripts/bench.sh
+	@BUILD=$(BUILD) scripts/bench-echo.sh
+	@BUILD=$(BUILD) scripts/bench-cluster.sh
 
 # The server and the runtime modules (lua/luahub/*.lua) only; luahub.testing, the busted
 # helpers in lua/luahub/testing/, comes with `make install-testing`.

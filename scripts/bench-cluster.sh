@@ -8,7 +8,7 @@
 # reporting delivered msg/s and latency percentiles from luahub-loadgen, as a table and
 # build/bench/cluster.json. Brokers and nodes run on free loopback ports, are stopped by
 # PID, and a missing broker binary skips its case. Needs build/bench/luahub-loadgen
-# (scripts/bench.sh builds it) and jq.
+# (make bench-tools) and jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -22,7 +22,7 @@ SCRIPT=examples/broadcast/hub.lua
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench-cluster.sh: $*"; exit 1; }
-[[ -x $LOADGEN ]] || die "$LOADGEN is missing: run scripts/bench.sh (make bench) first"
+[[ -x $LOADGEN ]] || die "$LOADGEN is missing: make bench-tools"
 [[ -x $LUAHUB ]] || die "$LUAHUB is missing: make"
 command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 mkdir -p "$LOGS"

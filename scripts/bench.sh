@@ -2,8 +2,9 @@
 # scripts/bench.sh — `make bench`: end-to-end fan-out benchmark of luahub against
 # the raw C baseline, in one run on this box.
 #
-# Builds build/bench/luahub-loadgen and build/bench/baseline, then for each server
-#   baseline  scripts/baseline: coalesced fan-out in C and nothing else (the limit)
+# Runs build/bench/luahub-loadgen against each server (`make bench-tools` builds the
+# loadgen and the baseline from bench/; `make bench` builds them and runs this):
+#   baseline  build/bench/baseline (bench/baseline): fan-out in C and nothing else (the limit)
 #   luahub    build/luahub examples/broadcast/hub.lua
 #   router    build/luahub examples/bench-router/hub.lua (rooms, Lua router, two
 #             middlewares; skipped with a message while that script does not exist)
@@ -24,7 +25,7 @@
 #                             are repeated up to this many times; the quietest counts
 #   LUAHUB_BIN=build/luahub   BENCH_LUAHUB_ARGS="" (extra luahub arguments)
 #   BENCH_ROUTER_SCRIPT=examples/bench-router/hub.lua
-#   CC=cc
+#   BUILD=build               where the Makefile put its outputs
 # The router scenario reads optional loadgen arguments, one per line, from
 # loadgen.args beside the router script (e.g. --join=... and --template=...);
 # without that file subscribers send {"type":"join","room":"bench"} and the
@@ -47,8 +48,6 @@ ROUTER_ARGS_FILE=$(dirname "$ROUTER_SCRIPT")/loadgen.args
 LOADGEN=$OUT/luahub-loadgen
 BASELINE=$OUT/baseline
 SOURCES=127.0.0.1-127.0.0.4
-CC=${CC:-cc}
-CFLAGS_BENCH="-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -D_GNU_SOURCE"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench.sh: $*"; exit 1; }
@@ -56,18 +55,9 @@ die() { say "bench.sh: $*"; exit 1; }
 [[ $SECONDS_EACH =~ ^[0-9]+$ && $SECONDS_EACH -ge 1 && $SECONDS_EACH -le 600 ]] ||
   die "BENCH_SECONDS must be 1..600 (got '$SECONDS_EACH')"
 command -v jq >/dev/null || die "jq is needed to assemble the results (apt-get install jq)"
+[[ -x $LOADGEN ]] || die "$LOADGEN is missing: make bench-tools"
 
 mkdir -p "$OUT" "$LOGS"
-say "== building loadgen and baseline into $OUT"
-L=scripts/loadgen
-# shellcheck disable=SC2086
-$CC $CFLAGS_BENCH -o "$OUT/loadgen-selftest" $L/selftest.c $L/wsframe.c $L/payload.c $L/hist.c
-"$OUT/loadgen-selftest" >&2
-# shellcheck disable=SC2086
-$CC $CFLAGS_BENCH -o "$LOADGEN" $L/loadgen.c $L/client.c $L/wsframe.c $L/wskey.c $L/payload.c \
-  $L/hist.c $L/procstat.c -lcrypto -lm
-# shellcheck disable=SC2086
-$CC $CFLAGS_BENCH -o "$BASELINE" scripts/baseline/baseline.c scripts/loadgen/wskey.c -lcrypto
 
 if [[ $PIN == 1 ]] && command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
   PIN_SERVER=(taskset -c 0)
@@ -168,7 +158,9 @@ router_args() {     # fills RARGS from examples/bench-router/loadgen.args or def
 RUN_SERVERS=()
 for server in $SERVERS; do
   case $server in
-    baseline) RUN_SERVERS+=(baseline) ;;
+    baseline)
+      [[ -x $BASELINE ]] || die "$BASELINE is missing: make bench-tools"
+      RUN_SERVERS+=(baseline) ;;
     luahub|router)
       if [[ ! -x $LUAHUB ]]; then
         say "== skipping $server: $LUAHUB is not built (make all)"

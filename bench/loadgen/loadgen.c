@@ -145,8 +145,6 @@ static int shutting_down;          /* closes from close_all are not failures */
 
 static void on_closed(struct client_net *n, struct client *c, int was_open, const char *why)
 {
-    (void)n;
-    (void)c;
     if (shutting_down)
         return;
     if (was_open) {
@@ -170,8 +168,6 @@ static int on_message(struct client_net *n, struct client *c, int opcode, const 
     uint64_t send_ns;
     uint32_t seq, source;
 
-    (void)opcode;
-    (void)message_len;
     if (payload_find(head, head_len, &send_ns, &seq, &source) != 0) {
         st.unstamped++;
         return 0;

@@ -1,23 +1,13 @@
-/* selftest.c — checks of the load generator's parsing and statistics, run by
- * scripts/bench.sh before any measurement (a wrong parser would make every
- * number wrong). Frames are fed in every split, as wslay's tests do. */
-#include <stdio.h>
+/* loadgen_test — the load generator's frame parser, message stamps and latency
+ * histogram (bench/loadgen): a wrong parser or percentile would make every
+ * benchmark number wrong. Frames are fed in every split, as wslay's tests do. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "hist.h"
 #include "payload.h"
 #include "wsframe.h"
-
-static int failures;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "selftest: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
 
 struct seen {
     int messages, pings, closes;
@@ -43,8 +33,6 @@ static int on_control(void *ud, int opcode, const uint8_t *payload, size_t len)
 {
     struct seen *s = ud;
 
-    (void)payload;
-    (void)len;
     if (opcode == WSFRAME_OP_PING)
         s->pings++;
     if (opcode == WSFRAME_OP_CLOSE)
@@ -84,38 +72,40 @@ static size_t build_stream(uint8_t *out)
     return put(out, n, close, sizeof(close));
 }
 
-static void check_seen(const struct seen *s)
+/* Whether the parser reported exactly the messages and control frames of
+ * build_stream, in order. */
+static int seen_stream(const struct seen *s)
 {
-    CHECK(s->messages == 3);
-    CHECK(s->pings == 2);
-    CHECK(s->closes == 1);
-    CHECK(s->lengths[0] == 5 && memcmp(s->heads[0], "Hello", 5) == 0);
-    CHECK(s->opcodes[0] == WSFRAME_OP_TEXT);
-    CHECK(s->lengths[1] == 300 && s->heads[1][0] == 'b' && s->opcodes[1] == WSFRAME_OP_BINARY);
-    CHECK(s->lengths[2] == 2 && memcmp(s->heads[2], "ab", 2) == 0);
-    CHECK(s->opcodes[2] == WSFRAME_OP_TEXT);
+    return s->messages == 3 && s->pings == 2 && s->closes == 1 &&
+           s->opcodes[0] == WSFRAME_OP_TEXT && s->lengths[0] == 5 &&
+           memcmp(s->heads[0], "Hello", 5) == 0 &&
+           s->opcodes[1] == WSFRAME_OP_BINARY && s->lengths[1] == 300 && s->heads[1][0] == 'b' &&
+           s->opcodes[2] == WSFRAME_OP_TEXT && s->lengths[2] == 2 &&
+           memcmp(s->heads[2], "ab", 2) == 0;
 }
 
 static void test_parser_splits(void)
 {
     uint8_t stream[512];
     size_t len = build_stream(stream);
-
-    /* Whole, then every single split point, then byte by byte. */
-    for (size_t split = 0; split <= len; split++) {
-        struct wsframe_parser p;
-        struct seen s = { 0 };
-        wsframe_parser_init(&p);
-        CHECK(wsframe_parse(&p, stream, split, &handler, &s) == 0);
-        CHECK(wsframe_parse(&p, stream + split, len - split, &handler, &s) == 0);
-        check_seen(&s);
-    }
     struct wsframe_parser p;
-    struct seen s = { 0 };
+    struct seen s;
+
+    /* Whole (split 0 and len), then every split point, then byte by byte. */
+    for (size_t split = 0; split <= len; split++) {
+        memset(&s, 0, sizeof(s));
+        wsframe_parser_init(&p);
+        int first = wsframe_parse(&p, stream, split, &handler, &s);
+        int second = wsframe_parse(&p, stream + split, len - split, &handler, &s);
+        CHECK(first == 0 && second == 0 && seen_stream(&s),
+              "stream split at byte %zu of %zu: 3 messages, 2 pings, 1 close", split, len);
+    }
+    memset(&s, 0, sizeof(s));
     wsframe_parser_init(&p);
-    for (size_t i = 0; i < len; i++)
-        CHECK(wsframe_parse(&p, stream + i, 1, &handler, &s) == 0);
-    check_seen(&s);
+    int rc = 0;
+    for (size_t i = 0; i < len && rc == 0; i++)
+        rc = wsframe_parse(&p, stream + i, 1, &handler, &s);
+    CHECK(rc == 0 && seen_stream(&s), "stream fed byte by byte: 3 messages, 2 pings, 1 close");
 }
 
 static void test_parser_errors(void)
@@ -127,12 +117,15 @@ static void test_parser_errors(void)
     struct seen s = { 0 };
 
     wsframe_parser_init(&p);
-    CHECK(wsframe_parse(&p, masked, sizeof(masked), &handler, &s) == WSFRAME_ERR_MASKED);
+    CHECK(wsframe_parse(&p, masked, sizeof(masked), &handler, &s) == WSFRAME_ERR_MASKED,
+          "a masked server frame is refused");
     wsframe_parser_init(&p);
-    CHECK(wsframe_parse(&p, long_ping, sizeof(long_ping), &handler, &s) == WSFRAME_ERR_CONTROL);
+    CHECK(wsframe_parse(&p, long_ping, sizeof(long_ping), &handler, &s) == WSFRAME_ERR_CONTROL,
+          "a 128-byte ping is refused");
     wsframe_parser_init(&p);
     CHECK(wsframe_parse(&p, lone_cont, sizeof(lone_cont), &handler, &s) ==
-          WSFRAME_ERR_CONTINUATION);
+              WSFRAME_ERR_CONTINUATION,
+          "a continuation without a message is refused");
 }
 
 static void test_encode_masked(void)
@@ -145,8 +138,8 @@ static void test_encode_masked(void)
 
     memcpy(&key, expect + 2, 4);
     CHECK(wsframe_encode_masked(out, WSFRAME_OP_TEXT, (const uint8_t *)"Hello", 5, key) ==
-          sizeof(expect));
-    CHECK(memcmp(out, expect, sizeof(expect)) == 0);
+              sizeof(expect) && memcmp(out, expect, sizeof(expect)) == 0,
+          "masked \"Hello\" is the frame of RFC 6455 section 5.7");
 }
 
 static void test_payload(void)
@@ -156,21 +149,27 @@ static void test_payload(void)
     uint64_t ns;
     uint32_t seq, src;
 
-    CHECK(payload_template_init(&t, NULL, 64) == 0);
-    CHECK(t.size == 64);
+    CHECK(payload_template_init(&t, NULL, 64) == 0 && t.size == 64,
+          "a plain 64-byte message is 64 bytes");
     payload_write(&t, msg, 0x0123456789abcdefULL, 42, 7);
-    CHECK(payload_find(msg, t.size, &ns, &seq, &src) == 0);
-    CHECK(ns == 0x0123456789abcdefULL && seq == 42 && src == 7);
+    CHECK(payload_find(msg, t.size, &ns, &seq, &src) == 0 && ns == 0x0123456789abcdefULL &&
+              seq == 42 && src == 7,
+          "the stamp of a plain message decodes to its time, sequence and source");
     payload_template_free(&t);
 
-    CHECK(payload_template_init(&t, "{\"text\":\"%s\"}", 10) == 0);
-    CHECK(t.size == 11 + PAYLOAD_STAMP_LEN);
+    CHECK(payload_template_init(&t, "{\"text\":\"%s\"}", 10) == 0 &&
+              t.size == 11 + PAYLOAD_STAMP_LEN,
+          "a template smaller than the stamp grows to template + stamp");
     payload_write(&t, msg, 5, 6, 8);
-    CHECK(memcmp(msg, "{\"text\":\"@LG", 12) == 0 && memcmp(msg + t.size - 2, "\"}", 2) == 0);
-    CHECK(payload_find(msg, t.size, &ns, &seq, &src) == 0 && ns == 5 && seq == 6 && src == 8);
-    CHECK(payload_find(msg, t.size - 3, &ns, &seq, &src) == -1);
+    CHECK(memcmp(msg, "{\"text\":\"@LG", 12) == 0 && memcmp(msg + t.size - 2, "\"}", 2) == 0,
+          "the stamp goes where the template's %%s was");
+    CHECK(payload_find(msg, t.size, &ns, &seq, &src) == 0 && ns == 5 && seq == 6 && src == 8,
+          "a stamp inside JSON is found and decoded");
+    CHECK(payload_find(msg, t.size - 3, &ns, &seq, &src) == -1,
+          "a stamp cut short is not found");
     payload_template_free(&t);
-    CHECK(payload_template_init(&t, "no placeholder", 64) == -1);
+    CHECK(payload_template_init(&t, "no placeholder", 64) == -1,
+          "a template without %%s is refused");
 }
 
 static void test_hist(void)
@@ -181,10 +180,12 @@ static void test_hist(void)
     for (uint64_t v = 1; v <= 100000; v++)
         hist_record(&h, v * 1000);           /* 1 us .. 100 ms, uniform */
     uint64_t p50 = hist_quantile(&h, 0.5), p99 = hist_quantile(&h, 0.99);
-    CHECK(p50 > 49600000 && p50 < 50400000);
-    CHECK(p99 > 98200000 && p99 < 99800000);
-    CHECK(hist_quantile(&h, 1.0) == 100000000);
-    CHECK(h.min == 1000);
+    CHECK(p50 > 49600000 && p50 < 50400000, "p50 of 1 us..100 ms within 0.8%%: %llu ns",
+          (unsigned long long)p50);
+    CHECK(p99 > 98200000 && p99 < 99800000, "p99 of 1 us..100 ms within 0.8%%: %llu ns",
+          (unsigned long long)p99);
+    CHECK(hist_quantile(&h, 1.0) == 100000000, "p100 is the maximum recorded");
+    CHECK(h.min == 1000, "the minimum is kept exactly");
 }
 
 int main(void)
@@ -194,10 +195,5 @@ int main(void)
     test_encode_masked();
     test_payload();
     test_hist();
-    if (failures) {
-        fprintf(stderr, "selftest: %d failed\n", failures);
-        return 1;
-    }
-    printf("loadgen selftest: ok\n");
-    return 0;
+    return check_summary();
 }
