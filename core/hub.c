@@ -204,11 +204,41 @@ static int outgoing_send(struct outgoing *o, struct client *cl)
     return f ? backpressure_send(&cl->conn, f) : LH_ERR_NOMEM;
 }
 
-static int is_excepted(uint64_t id, const uint64_t *except, size_t n)
+/* The ids a fan-out skips. A short list is scanned; a long one is sorted once and
+ * searched, so a fan-out costs O(members x log except), not O(members x except). */
+#define EXCEPT_SCAN_MAX 8
+
+struct except_set {
+    const uint64_t *ids;
+    size_t n;
+    uint64_t *sorted;            /* owned copy when n > EXCEPT_SCAN_MAX */
+};
+
+static int cmp_id(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (except[i] == id) return 1;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int except_init(struct except_set *e, const uint64_t *ids, size_t n)
+{
+    *e = (struct except_set){ ids, n, NULL };
+    if (n <= EXCEPT_SCAN_MAX) return 0;
+    if (!(e->sorted = malloc(n * sizeof *ids))) return -1;
+    memcpy(e->sorted, ids, n * sizeof *ids);
+    qsort(e->sorted, n, sizeof *ids, cmp_id);
+    e->ids = e->sorted;
     return 0;
+}
+
+static int is_excepted(const struct except_set *e, uint64_t id)
+{
+    if (!e->sorted) {
+        for (size_t i = 0; i < e->n; i++)
+            if (e->ids[i] == id) return 1;
+        return 0;
+    }
+    return bsearch(&id, e->ids, e->n, sizeof id, cmp_id) != NULL;
 }
 
 static struct group *target_group(enum hub_target to, const char *target, size_t tlen)
@@ -223,14 +253,17 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
 {
     if (!g || g->count == 0) return 0;
     double started = metrics_clock();
+    struct except_set ex;
+    if (except_init(&ex, except, nexcept) != 0) return LH_ERR_NOMEM;
     struct outgoing o = { data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
     int sent = 0;
     for (uint32_t i = 0; i < g->count; i++) {
         struct client *cl = g->members[i].client;
-        if (nexcept && is_excepted(cl->conn.id, except, nexcept)) continue;
+        if (nexcept && is_excepted(&ex, cl->conn.id)) continue;
         if (outgoing_send(&o, cl) == LH_OK) sent++;
     }
     outgoing_done(&o);
+    free(ex.sorted);
     histogram_observe(&metrics.broadcast_seconds, metrics_clock() - started);
     return sent;
 }

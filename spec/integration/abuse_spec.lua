@@ -289,3 +289,37 @@ describe("partly sent messages", function()
     srv:stop()
   end)
 end)
+
+describe("a broadcast with a long except list", function()
+  lazy_teardown(t.cleanup)
+
+  it("skips exactly the listed clients", function()
+    local srv = t.start(t.write_script [[
+local hub = require "luahub"
+hub.handle(function(client, msg)
+  if msg.data == "id" then return client:send(tostring(client.id)) end
+  -- except: every other connected client, plus thousands of ids that match nobody
+  local except = {}
+  for i = 1, 5000 do except[#except + 1] = 1e12 + i end
+  for id in msg.data:gmatch("%d+") do except[#except + 1] = tonumber(id) end
+  hub.broadcast("hello", { except = except })
+end)
+]])
+    local clients, ids = {}, {}
+    for i = 1, 20 do
+      clients[i] = assert(srv:connect())
+      clients[i]:send("id")
+      ids[i] = clients[i]:receive(3)
+    end
+    local skipped = {}
+    for i = 1, 20, 2 do skipped[#skipped + 1] = ids[i] end
+    clients[2]:send(table.concat(skipped, " "))
+    for i = 2, 20, 2 do assert.equal("hello", clients[i]:receive(3)) end
+    for i = 1, 20, 2 do
+      local data, err = clients[i]:receive(0.2)
+      assert.is_nil(data, "client " .. i .. " was on the except list but got " .. tostring(data))
+      assert.equal("timeout", err)
+    end
+    srv:stop()
+  end)
+end)
