@@ -36,8 +36,9 @@ CONFIG_KEY("listen", listen, string, "127.0.0.1:8080")
 CONFIG_KEY("ws_path", ws_path, path, "/ws")
 /* directory served at `/` (GET and HEAD; no path traversal) */
 CONFIG_KEY("static", static_dir, string, NONE)
-/* `"same"`: an `Origin` header must name the `Host` (a request without `Origin` is
- * allowed); `"*"`: any; or a list of allowed origins (at most 32). Refused upgrades get 403. */
+/* `"same"`: an `Origin` header must name the `Host`; `"*"`: any; or a list of allowed
+ * origins (at most 32). A request without `Origin` (not from a browser) passes under
+ * every setting. Refused upgrades get 403. */
 CONFIG_KEY("origins", origins, origins, "same")
 /* offered subprotocols in preference order (at most 32) */
 CONFIG_KEY("subprotocols", subprotocols, strings, NONE)

@@ -7,7 +7,7 @@
  * once, which stops loops that allocate). LuaJIT runs no hooks inside compiled traces, so
  * a loop such as `while true do end` cannot be interrupted: when a call is still running
  * one more budget later, the watchdog logs what was running and where, and exits with
- * GUARD_EXIT_STATUS for the supervisor (systemd's Restart=, see dist/) to start a fresh
+ * GUARD_EXIT_STATUS for the supervisor (systemd's Restart=, examples/deploy/) to start a fresh
  * process. Script loads run with the JIT off, so a script that loops at load is always
  * interrupted and a reload of it fails without taking the process down.
  *

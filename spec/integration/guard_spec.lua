@@ -53,7 +53,7 @@ describe("a handler stuck in a compiled loop (while true do end)", function()
 
   it("is logged with its location and the server exits for its supervisor, which serves again", function()
     -- the supervisor: restarts the server when it exits with the guard's status 3, as
-    -- systemd's Restart= does (dist/luahub.service)
+    -- systemd's Restart= does (examples/deploy/luahub.service)
     local real = t.binary()
     local dir = t.tmpdir()
     local supervisor = dir .. "/supervise"
