@@ -23,6 +23,7 @@ static _Atomic uint64_t call_seq;
 static _Atomic uint64_t entered_ns;          /* 0: no call into Lua is running */
 static _Atomic uint64_t interrupt_seq;       /* the call the watchdog asked to interrupt */
 static _Atomic uint64_t budget_ns;
+static _Atomic int stop_requested;
 static _Atomic(const char *) running_what;
 static _Atomic uint64_t running_client;
 /* The script location being run, copied: the watchdog reads it only while the loop's
@@ -39,6 +40,8 @@ static volatile sig_atomic_t interrupting;   /* armed by the signal; the hook or
 static int timed_out, out_of_memory;
 /* running_where when the call was interrupted: its error handling may note others */
 static char stopped_where[256];
+
+#define STOP_BUDGET_NS 500000000u   /* 0.5 s: interrupt, then exit at twice that */
 
 static pthread_t loop_thread;
 static int started;
@@ -139,12 +142,16 @@ static void on_interrupt(int sig)
     lua_sethook(running_L, timeout_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+void guard_stop_requested(void) { atomic_store(&stop_requested, 1); }
+
 static void *watch(void *arg)
 {
     for (;;) {
         struct timespec tick = { 0, 50 * 1000 * 1000 };
         nanosleep(&tick, NULL);
         uint64_t budget = atomic_load(&budget_ns), since = atomic_load(&entered_ns);
+        /* stopping: no call gets more than a second; none is left running past it */
+        if (atomic_load(&stop_requested) && (!budget || budget > STOP_BUDGET_NS)) budget = STOP_BUDGET_NS;
         if (!budget || !since) continue;
         uint64_t seq = atomic_load(&call_seq), ran = now_ns() - since;
         if (ran > 2 * budget) {
@@ -213,7 +220,9 @@ int guard_leave(void)
     timed_out = out_of_memory = 0;
     const char *what = atomic_load(&running_what), *where = stopped_where[0] ? stopped_where : "?";
     uint64_t client = atomic_load(&running_client);
-    if (result & GUARD_TIMED_OUT)
+    if ((result & GUARD_TIMED_OUT) && atomic_load(&stop_requested))
+        log_warn(client, "script_timeout: the %s at %s was interrupted: the server is stopping", what, where);
+    else if (result & GUARD_TIMED_OUT)
         log_warn(client, "script_timeout: the %s at %s ran longer than %.1fs and was interrupted",
                  what, where, (double)atomic_load(&budget_ns) / 1e9);
     if (result & GUARD_OUT_OF_MEMORY) {

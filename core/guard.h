@@ -43,6 +43,9 @@ void guard_enter(lua_State *L, const char *what, uint64_t client);
 #define GUARD_TIMED_OUT 1
 #define GUARD_OUT_OF_MEMORY 2
 int guard_leave(void);
+/* A stop signal arrived (async-signal-safe): a call running now is interrupted at once,
+ * and if it cannot be, the process exits a second later. */
+void guard_stop_requested(void);
 /* The script location about to run ("hub.lua:12"), for the report (copied). */
 void guard_where(const char *location);
 

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "guard.h"
 #include "hub.h"
 #include "listener.h"
 #include "log.h"
@@ -118,6 +119,12 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &drain_tick);
 }
 
+static void stop_signal(int signum)
+{
+    guard_stop_requested();
+    ev_feed_signal(signum);
+}
+
 int server_run(void)
 {
     struct ev_loop *loop = EV_DEFAULT;
@@ -138,6 +145,13 @@ int server_run(void)
     ev_signal_start(loop, &sigterm_watcher);
     ev_signal_init(&sigint_watcher, stop_cb, SIGINT);
     ev_signal_start(loop, &sigint_watcher);
+    /* A stop signal must work while a script call holds the loop: it first tells the
+     * guard (which ends that call now) and then libev, as libev's own handler would. */
+    struct sigaction sa = { .sa_handler = stop_signal };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
 
     log_info(0, "listening on %s (WebSocket at %s%s%s)", config.listen, config.ws_path,
              config.static_dir ? ", static files from " : "",

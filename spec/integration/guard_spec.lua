@@ -140,3 +140,40 @@ hub.handle(function(client, msg) client:send(msg.data) end)
     manager:close()
   end)
 end)
+
+describe("a stop signal while a script call holds the loop", function()
+  lazy_teardown(t.cleanup)
+
+  local STUCK = [[
+local hub = require "luahub"
+hub.config { script_timeout = 60, drain_timeout = 0.5 }
+hub.handle(function(client, msg)
+  if msg.data == "compiled" then while true do end end
+  if msg.data == "interpreted" then while true do for _ in pairs({ 1 }) do end end end
+  client:send(msg.data)
+end)
+]]
+
+  it("ends an interruptible call at once, then drains and exits 0", function()
+    local srv = t.start(t.write_script(STUCK))
+    local c = assert(srv:connect())
+    c:send("interpreted")
+    assert.truthy(srv:wait_log("ran longer than", 0.3) == nil)   -- script_timeout is 60 s
+    srv:signal("TERM")
+    t.eventually(function() return not srv:is_running() end,
+      { timeout = 5, message = "the server did not stop" })
+    assert.equal(0, srv.exit_status)
+    assert.truthy(srv:log():match("script_timeout: the message handler at [^ ]+:3 was interrupted: the server is stopping"),
+      srv:log())
+  end)
+
+  it("exits within seconds when the call cannot be interrupted", function()
+    local srv = t.start(t.write_script(STUCK))
+    local c = assert(srv:connect())
+    c:send("compiled")
+    srv:signal("TERM")
+    t.eventually(function() return not srv:is_running() end,
+      { timeout = 5, message = "the server did not stop" })
+    assert.equal(3, srv.exit_status)
+  end)
+end)
