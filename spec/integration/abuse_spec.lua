@@ -35,24 +35,21 @@ end)
 describe("a protocol error right behind a valid message", function()
   lazy_teardown(t.cleanup)
 
-  it("closes with 1002 after the valid message's reply, which is not lost", function()
-    local srv = hubs.start_echo()
-    local c = assert(srv:connect())
-    -- one write: a text message, then a frame with the reserved opcode 3
-    c:send_raw(t.encode_frame { opcode = 1, payload = "answer me" } .. t.encode_frame { opcode = 3, payload = "x" })
-    assert.equal("answer me", c:receive(3))
-    c:expect_close(1002, 3)
-    srv:stop()
-  end)
-
-  it("closes with 1007 after the reply to the message before the bad UTF-8", function()
-    local srv = hubs.start_echo()
-    local c = assert(srv:connect())
-    c:send_raw(t.encode_frame { opcode = 1, payload = "first" } .. t.encode_frame { opcode = 1, payload = "\255\254" })
-    assert.equal("first", c:receive(3))
-    c:expect_close(1007, 3)
-    srv:stop()
-  end)
+  -- one write each: a valid text message, then bytes that fail the connection
+  for _, case in ipairs {
+    { 1002, "a frame with the reserved opcode 3", t.encode_frame { opcode = 3, payload = "x" } },
+    { 1007, "a text message that is not UTF-8", t.encode_frame { opcode = 1, payload = "\255\254" } },
+  } do
+    local code, what, bad = case[1], case[2], case[3]
+    it(("closes with %d for %s, after the reply to the message before it"):format(code, what), function()
+      local srv = hubs.start_echo()
+      local c = assert(srv:connect())
+      c:send_raw(t.encode_frame { opcode = 1, payload = "answer me" } .. bad)
+      assert.equal("answer me", c:receive(3))
+      c:expect_close(code, 3)
+      srv:stop()
+    end)
+  end
 end)
 
 -- A raw client with a small receive buffer that reads at a set pace, so the server's
