@@ -12,9 +12,13 @@
 
 #include "log.h"
 
-/* What a state's allocations are counted in; the allocator's user data. */
+/* What a state's allocations are counted in; the allocator's user data. The state keeps
+ * LuaJIT's own allocator (faster than malloc for the VM's many small objects): ours
+ * counts and refuses, then forwards to it. */
 struct heap {
     size_t bytes;
+    lua_Alloc alloc;
+    void *alloc_ud;
 };
 
 /* Written by the loop's thread, read by the watchdog. A call is identified by its
@@ -65,9 +69,8 @@ static void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct heap *h = ud;
     if (nsize == 0) {
-        free(ptr);
         h->bytes -= osize;
-        return NULL;
+        return h->alloc(h->alloc_ud, ptr, osize, 0);
     }
     if (nsize > osize) {
         /* an interrupted call that allocates fails here even inside a compiled loop */
@@ -85,7 +88,7 @@ static void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             return NULL;
         }
     }
-    void *p = realloc(ptr, nsize);
+    void *p = h->alloc(h->alloc_ud, ptr, osize, nsize);
     if (p) h->bytes = h->bytes - osize + nsize;
     return p;
 }
@@ -93,9 +96,14 @@ static void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 lua_State *guard_new_state(void)
 {
     struct heap *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
-    lua_State *L = lua_newstate(guard_alloc, h);
-    if (!L) free(h);
+    lua_State *L = h ? luaL_newstate() : NULL;
+    if (!L) {
+        free(h);
+        return NULL;
+    }
+    h->alloc = lua_getallocf(L, &h->alloc_ud);
+    h->bytes = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_setallocf(L, guard_alloc, h);
     return L;
 }
 
