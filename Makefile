@@ -19,7 +19,7 @@ CONTRACT_OUT := lua/luahub/contract.lua docs/lua-api.md
 SCRIPT  ?= hub.lua
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps run test asan bench bench-tools fuzz fuzz-deps install install-testing clean
+.PHONY: all deps run test asan soak bench bench-tools fuzz fuzz-deps install install-testing clean
 
 all: deps $(CONTRACT_OUT) $(BIN)
 
@@ -56,10 +56,17 @@ test: all $(CTESTS)
 	@LUAHUB_BIN=$(abspath $(BIN)) CTEST_DIR=$(BUILD)/ctest scripts/test.sh
 
 # Same specs against an ASan+UBSan build (kept apart in build/asan).
+ASAN_CFLAGS  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_LDFLAGS := -fsanitize=address,undefined
 asan:
-	@$(MAKE) --no-print-directory test BUILD=build/asan \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined"
+	@$(MAKE) --no-print-directory test BUILD=build/asan CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="$(ASAN_LDFLAGS)"
+
+# Long load against the ASan+UBSan server for SOAK_MINUTES (2); not part of `make test`.
+# See scripts/soak.lua and docs/operations.md.
+soak: deps
+	@$(MAKE) --no-print-directory build/asan/luahub BUILD=build/asan CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="$(ASAN_LDFLAGS)"
+	@scripts/deps.sh test
+	@LUAHUB_BIN=$(abspath build/asan/luahub) scripts/soak.sh
 
 # libFuzzer targets (spec/fuzz/*_fuzz.c) with clang: the core is built apart in
 # $(BUILD)/fuzz/obj with coverage and ASan+UBSan; scripts/fuzz.sh runs each target for
