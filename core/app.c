@@ -26,6 +26,7 @@ void app_wire(void)
         .message = hub_on_message,
         .close = hub_on_close,
         .http = serve_http,
+        .release = hub_on_release,
     };
     static const struct hub_script_events script = {
         .admit = lua_bridge_admit,

@@ -319,6 +319,7 @@ static void conn_destroy(struct conn *c)
     c->killed = 1;
     c->dirty = 1;
     report_close(c);
+    upper->release(c);
     ev_io_stop(EV_DEFAULT, &c->io);
     ev_timer_stop(EV_DEFAULT, &c->timer);
     close(c->fd);

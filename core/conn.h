@@ -56,6 +56,10 @@ struct transport_events {
     /* A complete plain HTTP request (not an upgrade): the whole response, or NULL to drop
      * the connection (allocation failure). */
     struct frame *(*http)(struct conn *c, const struct http_req *r);
+    /* c is about to be freed, in whatever phase (after close, if it was opened): the
+     * layer above lets go of what it keeps for c (a user id or metadata set during
+     * admission, for one that was then refused). */
+    void (*release)(struct conn *c);
 };
 
 struct conn {

@@ -135,6 +135,12 @@ void hub_on_close(struct conn *c)
 {
     struct client *cl = client_of(c);
     if (script && cl->in_hub) script->close(cl, conn_close_code(c), c->close_reason ? c->close_reason : "");
+    hub_on_release(c);
+}
+
+void hub_on_release(struct conn *c)
+{
+    struct client *cl = client_of(c);
     hub_detach(cl);
     user_clear(cl);
     meta_free(cl);

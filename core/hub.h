@@ -48,6 +48,7 @@ void hub_on_admit(struct conn *c, const struct http_req *r, struct admission *a)
 void hub_on_open(struct conn *c);
 void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len);
 void hub_on_close(struct conn *c);
+void hub_on_release(struct conn *c);
 
 void hub_set_script(const struct hub_script_events *ev);
 void hub_set_relay(const struct hub_relay *relay);

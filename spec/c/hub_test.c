@@ -72,7 +72,7 @@ static struct frame *no_http(struct conn *c, const struct http_req *r) { return 
 /* app_wire's transport table, with no plain HTTP (no request here is one). */
 static const struct transport_events hub_events = {
     .admit = hub_on_admit, .open = hub_on_open, .message = hub_on_message,
-    .close = hub_on_close, .http = no_http,
+    .close = hub_on_close, .http = no_http, .release = hub_on_release,
 };
 
 static const char refused_limit[] =

@@ -322,3 +322,29 @@ end)
     srv:stop()
   end)
 end)
+
+describe("connections refused after before_connect gave them a user and metadata", function()
+  lazy_teardown(t.cleanup)
+
+  it("leave nothing behind", function()
+    local srv = t.start(t.write_script [[
+local hub = require "luahub"
+hub.on("before_connect", function(req)
+  return { user_id = "u" .. req.id, meta = { blob = string.rep("x", 20000) } }
+end)
+hub.on("before_connect", function(req) return false, 403, "no" end)
+hub.handle(function() end)
+]])
+    local function heap()
+      local _, _, body = srv:http("GET", "/metrics")
+      return tonumber(body:match("\nluahub_heap_bytes (%d+)"))
+    end
+    for _ = 1, 20 do hubs.assert_refused(srv, nil, 403) end
+    local before = heap()
+    for _ = 1, 200 do hubs.assert_refused(srv, nil, 403) end
+    -- 200 x 20 KB of metadata would be 4 MB
+    local grown = heap() - before
+    assert.is_true(grown < 1024 * 1024, ("the heap grew by %d bytes"):format(grown))
+    srv:stop()
+  end)
+end)
