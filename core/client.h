@@ -36,7 +36,7 @@ struct client {
     struct group *user;          /* user index group, NULL if no user id */
     struct meta_entry *meta;
     double rate_tokens;          /* limits.message_rate token bucket */
-    double rate_last, connected_at;
+    double rate_last;
 };
 
 static inline struct client *client_of(struct conn *c) { return (struct client *)c; }

@@ -90,7 +90,6 @@ void hub_on_open(struct conn *c)
         return;
     }
     cl->in_hub = 1;
-    cl->connected_at = ev_now(EV_DEFAULT);
     if (script) script->open(cl);
 }
 

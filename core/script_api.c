@@ -224,10 +224,12 @@ int lh_remote_addr(uint64_t id, char *buf, size_t len)
     return LH_OK;
 }
 
+/* The upgrade's time: phase_since, until a closed connection lingers (its handle is
+ * gone by then). */
 double lh_connected_at(uint64_t id)
 {
     struct client *cl = hub_any(id);
-    return cl ? cl->connected_at : 0;
+    return cl ? cl->conn.phase_since : 0;
 }
 
 /* ------------------------------------------------------------------ cluster */
