@@ -118,8 +118,12 @@ void guard_close_state(lua_State *L)
 {
     void *ud;
     lua_getallocf(L, &ud);
+    struct heap *h = ud;
+    /* LuaJIT frees its allocator's arena with the state only when the state still uses
+     * that allocator; with ours in place it would free the blocks and keep the arena */
+    lua_setallocf(L, h->alloc, h->alloc_ud);
     lua_close(L);
-    free(ud);
+    free(h);
 }
 
 /* ------------------------------------------------------------------ time */
