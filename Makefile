@@ -13,6 +13,7 @@ LDLIBS   = -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -l
 BUILD   ?= build
 SRCS    := $(wildcard core/*.c)
 OBJS    := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
+CORE_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 BIN     := $(BUILD)/luahub
 CONTRACT_SRC := core/lh_api.h core/lh_errors.h core/config_keys.h core/config.h
 CONTRACT_OUT := lua/luahub/contract.lua docs/lua-api.md
@@ -45,8 +46,8 @@ $(BUILD)/obj $(BUILD)/ctest:
 
 # C unit tests: each spec/c/*_test.c links against the core minus main.
 CTESTS  := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
-$(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h) $(filter-out $(BUILD)/obj/main.o,$(OBJS)) | $(BUILD)/ctest
-	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(LDLIBS) -o $@
+$(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h) $(CORE_OBJS) | $(BUILD)/ctest
+	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
 
 run: all
 	$(BIN) --listen $(LISTEN) $(SCRIPT)
@@ -98,8 +99,9 @@ fuzz: $(FUZZ_BINS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
 
 # Benchmark tools (bench/), built with the project's flags into $(BUILD)/bench: the load
-# generator and the raw C baseline server. bench/common holds the handshake arithmetic
-# both sides share. The scripts run these binaries and never compile anything.
+# generator, the raw C baseline server and wsfeed (the wslay glue's receive cost, linked
+# with the core minus main like the C tests). bench/common holds the handshake arithmetic
+# the first two share. The scripts run these binaries and never compile anything.
 BENCH_DIR     := $(BUILD)/bench
 BENCH_OBJ     := $(BENCH_DIR)/obj
 BENCH_HDRS    := $(wildcard bench/*/*.h)
@@ -107,6 +109,7 @@ COMMON_OBJS   := $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/common/*
 LOADGEN_OBJS  := $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/loadgen/*.c))
 LOADGEN       := $(BENCH_DIR)/luahub-loadgen
 BASELINE      := $(BENCH_DIR)/baseline
+WSFEED        := $(BENCH_DIR)/wsfeed
 
 $(BENCH_OBJ)/%.o: bench/%.c $(BENCH_HDRS)
 	@mkdir -p $(@D)
@@ -124,7 +127,11 @@ LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o)
 $(BUILD)/ctest/loadgen_test: spec/c/loadgen_test.c spec/c/check.h $(LOADGEN_TESTED) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen $(LDFLAGS) $< $(LOADGEN_TESTED) -o $@
 
-bench-tools: $(LOADGEN) $(BASELINE)
+$(WSFEED): bench/wsfeed/wsfeed.c $(wildcard core/*.h) $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
+
+bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED)
 
 # bench-cluster.sh runs two nodes and a broker; each script skips what is not installed.
 bench: all bench-tools

@@ -110,13 +110,31 @@ static int rate_allows(struct client *cl)
     return 1;
 }
 
+/* The text message being handled: the transport checked its UTF-8, so a send of exactly
+ * these bytes (a handler forwarding the message it got) need not check them again. A
+ * Lua string never has this pointer, so anything rewritten is still checked. */
+static const uint8_t *handled_text;
+static size_t handled_text_len;
+
+static int text_valid(const char *data, size_t len)
+{
+    if ((const uint8_t *)data == handled_text && len == handled_text_len) return 1;
+    return utf8_valid((const uint8_t *)data, len);
+}
+
 void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len)
 {
     struct client *cl = client_of(c);
     if (!cl->in_hub) return;
     int limited = !rate_allows(cl);
     if (limited) metrics.errors[ERR_RATE_LIMITED]++;
-    if (script) script->message(cl, opcode, data, len, limited);
+    if (!script) return;
+    if (opcode == WS_TEXT) {
+        handled_text = data;
+        handled_text_len = len;
+    }
+    script->message(cl, opcode, data, len, limited);
+    handled_text = NULL;
 }
 
 void hub_detach(struct client *cl)
@@ -182,7 +200,7 @@ struct outgoing {
 static int outgoing_init(struct outgoing *o, const char *data, size_t len, int binary)
 {
     /* A text frame must carry valid UTF-8 or conforming clients fail the connection. */
-    if (!binary && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
+    if (!binary && !text_valid(data, len)) return LH_ERR_BAD_ARG;
     *o = (struct outgoing){ data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
     return LH_OK;
 }
@@ -276,7 +294,7 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
 int hub_deliver(enum hub_target to, const char *target, size_t tlen, const char *data,
                 size_t len, int binary, const uint64_t *except, size_t nexcept)
 {
-    if (!binary && !utf8_valid((const uint8_t *)data, len)) return LH_ERR_BAD_ARG;
+    if (!binary && !text_valid(data, len)) return LH_ERR_BAD_ARG;
     return fan_out(target_group(to, target, tlen), data, len, binary, except, nexcept);
 }
 
