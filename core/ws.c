@@ -275,8 +275,10 @@ static struct ws_ctx *ctx_acquire(struct conn *c)
         wslay_event_config_set_no_buffering(wc->ctx, 1);
     }
     wslay_event_config_set_allowed_rsv_bits(wc->ctx, c->deflate ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
-    /* max_message_size may have changed with a reload since this context was made */
-    wslay_event_config_set_max_recv_msg_length(wc->ctx, config.max_message_size);
+    /* max_message_size may have changed with a reload since this context was made. wslay
+     * applies its limit to control frames too, so it never goes below a control frame's
+     * 125 bytes; data messages are held to max_message_size by frame_start_cb. */
+    wslay_event_config_set_max_recv_msg_length(wc->ctx, config.max_message_size < 125 ? 125 : config.max_message_size);
     wc->conn = c;
     return wc;
 }

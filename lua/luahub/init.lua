@@ -312,12 +312,20 @@ function hub.route(method, path, fn)
   routes[method][path] = fn
 end
 
+-- The content type and the other header lines of a route's answer; nil, why for a name
+-- that is not an HTTP token or a value with a control character (CR, LF, NUL, ...: they
+-- would end the line or the head early, or split it into another response).
 local function header_lines(headers)
-  if not headers then return nil, nil end
+  if not headers then return nil, "" end
   local lines, ctype = {}, nil
   for k, v in pairs(headers) do
     k, v = tostring(k), tostring(v)
-    if k:find("[\r\n:]") or v:find("[\r\n]") then error("HTTP header " .. k .. " contains CR, LF or ':'") end
+    if not k:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
+      return nil, nil, ("header name %q is not an HTTP token"):format(k)
+    end
+    if v:find("[%z\1-\8\10-\31\127]") then
+      return nil, nil, ("the value of header %s contains a control character"):format(k)
+    end
     if k:lower() == "content-type" then ctype = v
     elseif k:lower() ~= "content-length" and k:lower() ~= "connection" then
       lines[#lines + 1] = k .. ": " .. v .. "\r\n"
@@ -354,12 +362,20 @@ function hub._on_http(req)
     hub._report(nil, status)
     return 500, "500 Internal Server Error\n", "text/plain; charset=utf-8", nil
   end
-  local ctype, extra = header_lines(headers)
+  local ctype, extra, bad = header_lines(headers)
+  status = status or 200
+  if not bad and (type(status) ~= "number" or status % 1 ~= 0 or status < 100 or status > 599 or status == 101) then
+    bad = ("status %s is not an HTTP status (100 to 599, not 101)"):format(tostring(status))
+  end
+  if bad then
+    hub._report(nil, ("HTTP route %s %s: %s"):format(req.method, req.path, bad))
+    return 500, "500 Internal Server Error\n", "text/plain; charset=utf-8", nil
+  end
   if type(body) == "table" then
     body = cjson.encode(body)
     ctype = ctype or "application/json"
   end
-  return status or 200, body and tostring(body) or "", ctype or "text/plain; charset=utf-8", extra
+  return status, body and tostring(body) or "", ctype or "text/plain; charset=utf-8", extra
 end
 
 ----------------------------------------------------------------------------- dispatch from C

@@ -28,6 +28,11 @@ hub.route("GET", "/nothing", function() return 204 end)
 hub.route("GET", "/teapot", function() return 418, "short and stout" end)
 local function explode() error("route exploded") end
 hub.route("GET", "/boom", function() explode() end)
+-- answers a strict client could not read as asked: each one is a 500, reported
+hub.route("GET", "/status", function(req) return tonumber(req.params.s) or req.params.s, "body" end)
+hub.route("GET", "/header", function(req)
+  return 200, "body", { [req.params.name or "X-Ok"] = req.params.value or "fine" }
+end)
 ]]
 
 describe("HTTP routes", function()
@@ -116,6 +121,25 @@ describe("HTTP routes", function()
     assert.truthy(srv:wait_log("handler error: [^\n]*route exploded", 3), srv:log())
     assert.equal(200, (srv:http("GET", "/hello")))
   end)
+
+  -- each with a pattern of the log line that reports it
+  for _, case in ipairs {
+    { "/status?s=99", "status 99 is not" }, { "/status?s=600", "status 600 is not" },
+    { "/status?s=101", "status 101 is not" }, { "/status?s=200.5", "status 200%.5 is not" },
+    { "/status?s=ok", "status ok is not" },
+    { "/header?name=Bad%20Name", "header name .-Bad Name.- is not an HTTP token" },
+    { "/header?name=X%00Y", "header name .- is not an HTTP token" },
+    { "/header?value=a%00b", "the value of header X%-Ok contains a control character" },
+    { "/header?value=a%0D%0ASet-Cookie:%20x", "the value of header X%-Ok contains a control character" },
+  } do
+    local path, logged = case[1], case[2]
+    it("answer 500 for a route whose answer is not valid HTTP: " .. path, function()
+      local status, headers = srv:http("GET", path)
+      assert.equal(500, status)
+      assert.is_nil(headers["set-cookie"])
+      assert.truthy(srv:wait_log("HTTP route GET /[a-z]+: " .. logged, 3), srv:log())
+    end)
+  end
 
   it("answer HEAD from the GET route with its headers and no body", function()
     local response = srv:raw("HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -20,6 +20,18 @@ describe("ping and pong", function()
       end)
     end
 
+    it("of 125 bytes are answered under a max_message_size below that (it bounds data messages)", function()
+      local small = hubs.start_echo { max_message_size = 64 }
+      local c = assert(small:connect())
+      c:ping(string.rep("p", 125))
+      local frame = assert(c:receive_frame(3))
+      assert.equal(10, frame.opcode)
+      assert.equal(125, #frame.payload)
+      c:send(string.rep("d", 65))
+      c:expect_close(1009, 3)
+      small:stop()
+    end)
+
     it("are ignored when unsolicited pongs arrive, and the connection goes on", function()
       local c = assert(srv:connect())
       c:send_frame { opcode = 10, payload = "unsolicited" }
