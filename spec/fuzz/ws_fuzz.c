@@ -48,9 +48,11 @@ static const char ws_fuzz_deflate_offer[] =
 /* The send buffer of the server's end for a fuzzed client that does not read. */
 #define WS_FUZZ_UNREAD_SNDBUF 4096
 
-/* What the prober pings with; its pong must carry it back. 16 bytes, the smallest
- * max_message_size of the settings: wslay holds control frames to that limit too. */
-static const uint8_t ws_fuzz_probe[] = "prober's ping 16";
+/* What the prober pings with, the largest payload a control frame may carry (125 bytes),
+ * whatever max_message_size is (a limit on messages); its pong must carry it back. */
+static const uint8_t ws_fuzz_probe[] =
+    "prober's ping, 125 bytes: a well-behaved client pings with up to this much and gets "
+    "its pong, whatever the fuzzed client did.";
 
 /* The upgrade request, and first_len (<= WS_FUZZ_WITH_HEAD_MAX) bytes after its head. */
 static void ws_fuzz_upgrade(struct fuzz_client *cl, int deflate, const uint8_t *first, size_t first_len)
@@ -123,10 +125,16 @@ static void ws_fuzz_probe_check(const struct fuzz_client *prober)
 {
     struct fuzz_ws_frame f;
     size_t at = fuzz_ws_frames_start(prober), n = sizeof ws_fuzz_probe - 1;
-    while (fuzz_ws_frame_next(prober, &at, &f))
+    int frames = 0;
+    unsigned close_code = 0;
+    while (fuzz_ws_frame_next(prober, &at, &f)) {
         if (f.opcode == WS_PONG && f.len == n && memcmp(f.payload, ws_fuzz_probe, n) == 0) return;
-    fuzz_fail("prober: its ping was not answered with its payload (%zu bytes after the 101: "
-              "a pooled wslay context that cannot write?)", prober->out_len - fuzz_ws_frames_start(prober));
+        if (f.opcode == WS_CLOSE) close_code = f.len >= 2 ? (unsigned)(f.payload[0] << 8 | f.payload[1]) : 1005;
+        frames++;
+    }
+    if (close_code) fuzz_fail("prober: its %zu-byte ping was answered with a close (%u)", n, close_code);
+    fuzz_fail("prober: its %zu-byte ping got no pong (%d other frames): a pooled wslay context that "
+              "cannot write?", n, frames);
 }
 
 int fuzz_ws(const uint8_t *data, size_t size)
