@@ -15,12 +15,14 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 
 # Longest input per target: a request head just past the 8 KiB head limit; a few frames
-# up to wslay's 4 KiB buffers and our size limits; a publish body or config object.
+# up to wslay's 4 KiB buffers and our size limits (ws_fuzz's flood bits repeat them); a
+# publish body with an "except" list past its 1000 ids, a config object, or a route's
+# answer with kilobytes of headers.
 max_len() {
   case $1 in
     http) echo 10000 ;;
     ws)   echo 8192 ;;
-    *)    echo 4096 ;;
+    *)    echo 10000 ;;
   esac
 }
 

@@ -62,3 +62,31 @@ hub.handle(router)
 
 hub.route("GET", "/echo", function(req) return 200, { query = req.query, params = req.params } end)
 hub.route("POST", "/echo", function(req) return 200, req.body, { ["Content-Type"] = "text/plain" } end)
+
+-- POST /respond answers with what its body asks for (lua_fuzz.c's route mode, which checks
+-- the answer): [status][count][name][value]... then the body, each of status, name and
+-- value a 2-byte big-endian length and that many bytes. A status that is not a decimal
+-- number is nil (200); headers go in a table, so a repeated name keeps its last value.
+local function field(s, at)
+  if at + 1 > #s then return nil, #s + 1 end
+  local n = s:byte(at) * 256 + s:byte(at + 1)
+  return s:sub(at + 2, at + 1 + n), at + 2 + n
+end
+
+hub.route("POST", "/respond", function(req)
+  local s = req.body
+  local status, at = field(s, 1)
+  status = status and status:find("^%-?%d+%.?%d*$") and tonumber(status) or nil
+  local count = s:byte(at) or 0
+  at = at + 1
+  local headers = {}
+  for _ = 1, count do
+    local name, value
+    name, at = field(s, at)
+    if not name then break end
+    value, at = field(s, at)
+    if not value then break end
+    headers[name] = value
+  end
+  return status, s:sub(at), headers
+end)
