@@ -364,8 +364,9 @@ function hub._on_http(req)
   end
   local ctype, extra, bad = header_lines(headers)
   status = status or 200
-  if not bad and (type(status) ~= "number" or status % 1 ~= 0 or status < 100 or status > 599 or status == 101) then
-    bad = ("status %s is not an HTTP status (100 to 599, not 101)"):format(tostring(status))
+  -- a final answer: 1xx statuses are interim and carry no body
+  if not bad and (type(status) ~= "number" or status % 1 ~= 0 or status < 200 or status > 599) then
+    bad = ("status %s is not the status of a final HTTP answer (200 to 599)"):format(tostring(status))
   end
   if bad then
     hub._report(nil, ("HTTP route %s %s: %s"):format(req.method, req.path, bad))

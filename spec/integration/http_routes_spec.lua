@@ -125,7 +125,8 @@ describe("HTTP routes", function()
   -- each with a pattern of the log line that reports it
   for _, case in ipairs {
     { "/status?s=99", "status 99 is not" }, { "/status?s=600", "status 600 is not" },
-    { "/status?s=101", "status 101 is not" }, { "/status?s=200.5", "status 200%.5 is not" },
+    { "/status?s=101", "status 101 is not" }, { "/status?s=100", "status 100 is not" },
+    { "/status?s=200.5", "status 200%.5 is not" },
     { "/status?s=ok", "status ok is not" },
     { "/header?name=Bad%20Name", "header name .-Bad Name.- is not an HTTP token" },
     { "/header?name=X%00Y", "header name .- is not an HTTP token" },
