@@ -82,13 +82,6 @@ local function read_slowly(sock, want, slice, pause, seconds)
   return table.concat(parts)
 end
 
-local function open_fds(pid)
-  local p = assert(io.popen("ls /proc/" .. pid .. "/fd | wc -l"))
-  local n = tonumber(p:read("*l"))
-  p:close()
-  return n
-end
-
 describe("a peer reading a large response slowly but steadily", function()
   lazy_teardown(t.cleanup)
 
@@ -98,7 +91,7 @@ describe("a peer reading a large response slowly but steadily", function()
     local dir = t.tmpdir()
     t.write_file(dir .. "/big.bin", string.rep("0123456789abcdef", BIG / 16))
     local srv = t.start(t.write_script(hubs.ECHO), { static = dir, handshake_timeout = 0.3, write_timeout = 0.5 })
-    local before = open_fds(srv.pid)
+    local before = srv:open_fds()
     local sock = slow_socket(srv, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     -- about 4 MB/s: the response takes longer than either timeout, with progress all along
     local data = read_slowly(sock, BIG + 1024, 65536, 0.01, 20)
@@ -106,7 +99,7 @@ describe("a peer reading a large response slowly but steadily", function()
     local body = data:match("\r\n\r\n(.*)$")
     assert.truthy(data:match("^HTTP/1.1 200 "), data:sub(1, 100))
     assert.equal(BIG, body and #body or -1)
-    t.eventually(function() return open_fds(srv.pid) == before end,
+    t.eventually(function() return srv:open_fds() == before end,
       { timeout = 5, message = "the server still holds the connection's descriptor" })
     srv:stop()
   end)
@@ -138,19 +131,12 @@ end)
 describe("a large static file", function()
   lazy_teardown(t.cleanup)
 
-  local function rss_kib(pid)
-    for line in io.lines("/proc/" .. pid .. "/status") do
-      local kib = line:match("^VmRSS:%s+(%d+) kB")
-      if kib then return tonumber(kib) end
-    end
-  end
-
   it("is streamed whole from the file, without the server holding it in memory", function()
     local dir = t.tmpdir()
     local size = 48 * 1024 * 1024
     assert(os.execute(("truncate -s %d '%s/huge.bin'"):format(size, dir)))
     local srv = t.start(t.write_script(hubs.ECHO), { static = dir })
-    local before = rss_kib(srv.pid)
+    local before = srv:rss_kib()
     local sock = slow_socket(srv, "GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     local got, peak, head = 0, before, nil
     sock:settimeout(10)
@@ -163,7 +149,7 @@ describe("a large static file", function()
       elseif data then
         got = got + #data
       end
-      peak = math.max(peak, rss_kib(srv.pid))
+      peak = math.max(peak, srv:rss_kib())
       if err then break end
     end
     sock:close()

@@ -29,6 +29,24 @@ local function status_of(srv)
   return srv.exit_status
 end
 
+--- The server process's resident memory in KiB, from /proc (nil once it exited).
+function Server:rss_kib()
+  local f = io.open("/proc/" .. self.pid .. "/status")
+  if not f then return nil end
+  local kib = f:read("*a"):match("\nVmRSS:%s+(%d+) kB")
+  f:close()
+  return tonumber(kib)
+end
+
+--- How many descriptors the server process holds open (nil once it exited).
+function Server:open_fds()
+  local list = io.popen("ls /proc/" .. self.pid .. "/fd 2>/dev/null")
+  local n = 0
+  for _ in list:lines() do n = n + 1 end
+  list:close()
+  return n > 0 and n or nil
+end
+
 --- True while the server process has not exited.
 function Server:is_running()
   return status_of(self) == nil
