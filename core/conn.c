@@ -232,11 +232,6 @@ void conn_kill(struct conn *c, int code)
     conn_mark_dirty(c);
 }
 
-int conn_writable(const struct conn *c)
-{
-    return c->phase == PHASE_WS && !c->killed && !c->close_queued && !c->want_close;
-}
-
 int conn_queue(struct conn *c, struct frame *f)
 {
     if (!conn_writable(c)) return -1;

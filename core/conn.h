@@ -112,8 +112,12 @@ void conn_set_id_tag(uint64_t bits);
 struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen);
 struct conn *conn_by_id(uint64_t id);
 
-/* 1 while c is a WebSocket that takes data frames (not closing). */
-int conn_writable(const struct conn *c);
+/* 1 while c is a WebSocket that takes data frames (not closing). Inline: the hub asks
+ * it for every recipient of a fan-out. */
+static inline int conn_writable(const struct conn *c)
+{
+    return c->phase == PHASE_WS && !c->killed && !c->close_queued && !c->want_close;
+}
 /* Appends a frame to c's queue, taking a new reference (the caller keeps its own). No
  * bound is applied here: that is the hub's policy. 0, or -1 when c does not take frames
  * (conn_writable is 0) or on allocation failure. */

@@ -30,9 +30,10 @@ static _Atomic uint64_t budget_ns;
 static _Atomic int stop_requested;
 static _Atomic(const char *) running_what;
 static _Atomic uint64_t running_client;
-/* The script location being run, copied: the watchdog reads it only while the loop's
- * thread is stuck in Lua, so the copy is not being written then. */
-static char running_where[256];
+/* The script location being run: a string of the Lua state's own, kept alive by the
+ * function it names, which is running whenever this is read (the report is built while
+ * that call is stuck, or copied into stopped_where when it is interrupted). */
+static const char *_Atomic running_where;
 
 /* Loop thread only. */
 static lua_State *running_L;
@@ -42,8 +43,14 @@ static volatile sig_atomic_t interrupting;   /* armed by the signal; the hook or
                                               * allocation, whichever comes first, ends
                                               * the call and disarms it */
 static int timed_out, out_of_memory;
-/* running_where when the call was interrupted: its error handling may note others */
+/* running_where when the call was interrupted (its error handling may note others) */
 static char stopped_where[256];
+
+static void note_stopped_where(void)
+{
+    const char *w = atomic_load(&running_where);
+    snprintf(stopped_where, sizeof stopped_where, "%s", w ? w : "?");
+}
 
 #define STOP_BUDGET_NS 500000000u   /* 0.5 s: interrupt, then exit at twice that */
 
@@ -77,13 +84,13 @@ static void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         if (interrupting && h == running_heap) {
             interrupting = 0;
             timed_out = 1;
-            memcpy(stopped_where, running_where, sizeof stopped_where);
+            note_stopped_where();
             return NULL;
         }
         if (memory_limit && h->bytes + (nsize - osize) > memory_limit) {
             if (h == running_heap && !out_of_memory) {
                 out_of_memory = 1;
-                memcpy(stopped_where, running_where, sizeof stopped_where);
+                note_stopped_where();
             }
             return NULL;
         }
@@ -136,7 +143,7 @@ static void timeout_hook(lua_State *L, lua_Debug *ar)
     if (!interrupting) return;
     interrupting = 0;
     timed_out = 1;
-    memcpy(stopped_where, running_where, sizeof stopped_where);
+    note_stopped_where();
     /* what runs after the error (the script's own error handling) gets a new budget */
     atomic_store(&entered_ns, now_ns());
     double budget = (double)atomic_load(&budget_ns) / 1e9;
@@ -168,10 +175,11 @@ static void *watch(void *arg)
         uint64_t seq = atomic_load(&call_seq), ran = now_ns() - since;
         if (ran > 2 * budget) {
             uint64_t client = atomic_load(&running_client);
+            const char *where = atomic_load(&running_where);
             log_msg(LOG_ERROR, client,
                     "script_timeout: the %s at %s has run for %.1fs and cannot be interrupted (a "
                     "JIT-compiled loop): exiting with status %d for the supervisor to restart the server",
-                    atomic_load(&running_what), running_where[0] ? running_where : "?",
+                    atomic_load(&running_what), where ? where : "?",
                     (double)ran / 1e9, GUARD_EXIT_STATUS);
             _exit(GUARD_EXIT_STATUS);
         }
@@ -214,7 +222,8 @@ void guard_enter(lua_State *L, const char *what, uint64_t client)
     running_L = L;
     running_heap = ud;
     timed_out = out_of_memory = 0;
-    running_where[0] = stopped_where[0] = 0;
+    atomic_store(&running_where, NULL);
+    stopped_where[0] = 0;
     atomic_store(&running_what, what);
     atomic_store(&running_client, client);
     atomic_fetch_add(&call_seq, 1);
@@ -245,9 +254,4 @@ int guard_leave(void)
     return result;
 }
 
-void guard_where(const char *location)
-{
-    size_t n = strnlen(location, sizeof running_where - 1);
-    memcpy(running_where, location, n);
-    running_where[n] = 0;
-}
+void guard_where(const char *location) { atomic_store(&running_where, location); }

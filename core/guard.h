@@ -46,7 +46,8 @@ int guard_leave(void);
 /* A stop signal arrived (async-signal-safe): a call running now is interrupted at once,
  * and if it cannot be, the process exits a second later. */
 void guard_stop_requested(void);
-/* The script location about to run ("hub.lua:12"), for the report (copied). */
+/* The script location about to run ("hub.lua:12"), for the report. Kept, not copied:
+ * it must live as long as the call it names (a Lua string the script holds). */
 void guard_where(const char *location);
 
 #endif

@@ -75,7 +75,8 @@ double lh_uptime(void);
 int lh_draining(void);
 uint64_t lh_heap_bytes(void);
 void lh_count_error(const char *type);
-/* the script location about to run, kept for a script_timeout report (copied) */
+/* the script location about to run, for a script_timeout report; kept, not copied: the
+ * string must live while the function it names runs */
 void lh_guard_where(const char *location);
 
 /* settings, by their path in config_keys.h ("send_queue.policy"): 0, or -1 with a message
