@@ -45,6 +45,13 @@ struct config {
     uint32_t http_max_body;
     double script_timeout;        /* guard.h */
     uint64_t script_memory;
+    /* outbound.*: hub.http.request and hub.redis (outbound_http.c, outbound_redis.c) */
+    double outbound_timeout, outbound_connect_timeout;
+    uint64_t outbound_max_response_bytes;
+    uint32_t outbound_max_in_flight, outbound_connections_per_host;
+    int outbound_tls_verify;
+    char *outbound_ca_file;
+    uint32_t limit_waiting_messages;   /* hub.c: per-client order while a task waits */
     /* cluster.*: read once by cluster_start; a reload does not change a running cluster */
     char *cluster_adapter;        /* "redis" | "nats"; NULL = single node */
     char *cluster_url, *cluster_node_id, *cluster_channel_prefix;

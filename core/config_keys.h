@@ -121,6 +121,25 @@ CONFIG_KEY("cluster.node_id", cluster_node_id, node_id, NONE)
 CONFIG_KEY("cluster.heartbeat", cluster_heartbeat, seconds, 5)
 /* starts every broker channel name: letters, digits, `_` and `-` */
 CONFIG_KEY("cluster.channel_prefix", cluster_channel_prefix, channel_prefix, "luahub")
+/* seconds an outbound call (`hub.http.request`, a Redis command) may take when it does
+ * not say (`timeout =`); then it fails with `timeout` */
+CONFIG_KEY("outbound.timeout", outbound_timeout, seconds, 10)
+/* seconds to connect (TCP and TLS) to an HTTP backend; then `connect` */
+CONFIG_KEY("outbound.connect_timeout", outbound_connect_timeout, seconds, 5)
+/* bytes of one HTTP response body; a larger one fails with `too_large` */
+CONFIG_KEY("outbound.max_response_bytes", outbound_max_response_bytes, bytes, 8388608)
+/* outbound calls (HTTP and Redis) in flight at once; beyond, a call fails at once with
+ * `busy` */
+CONFIG_KEY("outbound.max_in_flight", outbound_max_in_flight, count, 10000)
+/* open connections to one HTTP host (kept and reused); calls beyond wait for one */
+CONFIG_KEY("outbound.connections_per_host", outbound_connections_per_host, count, 64)
+/* verify the TLS certificate and host name of HTTPS backends */
+CONFIG_KEY("outbound.tls_verify", outbound_tls_verify, boolean, true)
+/* CA bundle (PEM) for HTTPS backends; default: the system's */
+CONFIG_KEY("outbound.ca_file", outbound_ca_file, string, NONE)
+/* messages of one client held while its handler waits; past it the server stops reading
+ * from that client (TCP backpressure) until they are handled. Nothing is dropped */
+CONFIG_KEY("limits.waiting_messages", limit_waiting_messages, count, 64)
 /* `SO_REUSEPORT`, to run several processes on one port. Read at start only. */
 CONFIG_KEY("reuse_port", reuse_port, boolean, false)
 /* reload the script when its file changes (after it stopped changing for 200 ms), as

@@ -12,6 +12,12 @@ enum drop_policy { DROP_NEWEST, DROP_OLDEST, DROP_CLOSE, DROP__COUNT };
 enum error_type { ERR_HANDLER, ERR_PROTOCOL, ERR_WRITE, ERR_RATE_LIMITED, ERR_PONG_TIMEOUT,
                   ERR_WRITE_TIMEOUT, ERR__COUNT };
 
+/* Outbound calls a script waits on, by kind and result; the result names are the error
+ * codes a call returns in Lua ("ok" for success). */
+enum outbound_kind { OUT_HTTP, OUT_REDIS, OUT__COUNT };
+enum outbound_result { OUT_OK, OUT_TIMEOUT, OUT_CONNECT, OUT_TOO_LARGE, OUT_TLS, OUT_REDIS,
+                       OUT_BUSY, OUT_CLOSED, OUT_FAILED, OUT_RESULT__COUNT };
+
 #define HISTO_BUCKETS 14
 
 struct histogram {
@@ -34,6 +40,11 @@ struct metrics {
     uint64_t relay_published, relay_received[6], relay_errors, relay_reconnects;
     int64_t queued_frames, queued_bytes;  /* gauges over all send queues */
     struct histogram handler_seconds, broadcast_seconds;
+    /* scripts that wait (task.c, outbound_*.c) */
+    int64_t tasks_waiting;                /* gauge: tasks parked on a call */
+    uint64_t outbound_calls[OUT__COUNT][OUT_RESULT__COUNT];
+    int64_t outbound_in_flight[OUT__COUNT];
+    struct histogram outbound_seconds[OUT__COUNT];
 };
 
 extern struct metrics metrics;
@@ -50,5 +61,7 @@ extern const double metrics_bucket_bounds[HISTO_BUCKETS];
 extern const char *const metrics_refuse_names[REFUSE__COUNT];
 extern const char *const metrics_drop_names[DROP__COUNT];
 extern const char *const metrics_error_names[ERR__COUNT];
+extern const char *const metrics_outbound_kinds[OUT__COUNT];
+extern const char *const metrics_outbound_results[OUT_RESULT__COUNT];
 
 #endif

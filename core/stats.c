@@ -52,17 +52,53 @@ static void labelled(struct out *o, const char *name, const char *help, const ch
         put(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i], (unsigned long long)counts[i]);
 }
 
-static void histogram(struct out *o, const char *name, const char *help, const struct histogram *h)
+/* The series of one histogram; labels ("kind=\"http\"") or NULL. The caller wrote the head. */
+static void histogram_series(struct out *o, const char *name, const char *labels,
+                             const struct histogram *h)
 {
-    head(o, name, "histogram", help);
+    const char *sep = labels ? "," : "";
+    labels = labels ? labels : "";
     uint64_t cum = 0;
     for (int i = 0; i < HISTO_BUCKETS; i++) {
         cum += h->counts[i];
-        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, metrics_bucket_bounds[i], (unsigned long long)cum);
+        put(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, metrics_bucket_bounds[i],
+            (unsigned long long)cum);
     }
     cum += h->counts[HISTO_BUCKETS];
-    put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n%s_count %llu\n", name,
-        (unsigned long long)cum, name, h->sum, name, (unsigned long long)h->total);
+    const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+    put(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum%s%s%s %.17g\n%s_count%s%s%s %llu\n", name,
+        labels, sep, (unsigned long long)cum, name, open, labels, close, h->sum, name, open,
+        labels, close, (unsigned long long)h->total);
+}
+
+static void histogram(struct out *o, const char *name, const char *help, const struct histogram *h)
+{
+    head(o, name, "histogram", help);
+    histogram_series(o, name, NULL, h);
+}
+
+/* Outbound calls: counted by kind and result, timed and gauged by kind. */
+static void outbound(struct out *o)
+{
+    char labels[64];
+    head(o, "luahub_outbound_calls_total", "counter", "Outbound calls of scripts, by kind and result.");
+    for (int k = 0; k < OUT__COUNT; k++)
+        for (int r = 0; r < OUT_RESULT__COUNT; r++)
+            put(o, "luahub_outbound_calls_total{kind=\"%s\",result=\"%s\"} %llu\n",
+                metrics_outbound_kinds[k], metrics_outbound_results[r],
+                (unsigned long long)metrics.outbound_calls[k][r]);
+    head(o, "luahub_outbound_in_flight", "gauge", "Outbound calls of scripts in flight, by kind.");
+    for (int k = 0; k < OUT__COUNT; k++)
+        put(o, "luahub_outbound_in_flight{kind=\"%s\"} %lld\n", metrics_outbound_kinds[k],
+            (long long)metrics.outbound_in_flight[k]);
+    head(o, "luahub_outbound_duration_seconds", "histogram", "Time of outbound calls, by kind.");
+    for (int k = 0; k < OUT__COUNT; k++) {
+        snprintf(labels, sizeof labels, "kind=\"%s\"", metrics_outbound_kinds[k]);
+        histogram_series(o, "luahub_outbound_duration_seconds", labels, &metrics.outbound_seconds[k]);
+    }
+    scalar(o, "luahub_tasks_waiting", "gauge",
+           "Script tasks (handlers, hooks, timers, routes) waiting on a call.",
+           (double)metrics.tasks_waiting);
 }
 
 struct frame *stats_render(const char *extra, size_t extra_len)
@@ -94,6 +130,7 @@ struct frame *stats_render(const char *extra, size_t extra_len)
               &metrics.handler_seconds);
     histogram(&o, "luahub_broadcast_duration_seconds", "Time to queue one fan-out to all its recipients.",
               &metrics.broadcast_seconds);
+    outbound(&o);
     scalar(&o, "luahub_send_queue_frames", "gauge", "Frames waiting in all send queues.",
            (double)metrics.queued_frames);
     scalar(&o, "luahub_send_queue_bytes", "gauge", "Bytes waiting in all send queues.",
