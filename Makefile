@@ -149,10 +149,12 @@ $(WSFEED): bench/wsfeed/wsfeed.c $(wildcard core/*.h) $(CORE_OBJS)
 bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 
 # bench-cluster.sh runs two nodes and a broker; each script skips what is not installed.
+# bench-outbound.sh measures hub.http.request against build/bench/backend.
 bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench.sh
 	@BUILD=$(BUILD) scripts/bench-echo.sh
 	@BUILD=$(BUILD) scripts/bench-cluster.sh
+	@BUILD=$(BUILD) scripts/bench-outbound.sh
 
 # The server and the runtime modules (lua/luahub/*.lua) only; luahub.testing, the busted
 # helpers in lua/luahub/testing/, comes with `make install-testing`.

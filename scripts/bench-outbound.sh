@@ -130,9 +130,20 @@ start_luahub() {   # -> LUAHUB_PID, LUAHUB_PORT; the backend must be running
   LUAHUB_PID=$STARTED
 }
 
-# CPU seconds (user + system) a process has used, from /proc/PID/stat.
-cpu_seconds() {
-  awk -v tick="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / tick }' "/proc/$1/stat"
+# CPU seconds (user + system) the given processes have used, from /proc/PID/stat.
+cpu_seconds() {   # pid...
+  local pid
+  for pid in "$@"; do cat "/proc/$pid/stat"; done |
+    awk -v tick="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); s += $12 + $13 } END { print s / tick }'
+}
+
+# What the bench's own helpers (the backend, the slow clients) used during a loadgen run,
+# in % of one core: the loadgen counts them among "other processes", and the table
+# subtracts them again so that "other CPU %" is what ran besides this bench.
+helpers_percent() {   # cpu-seconds-before cpu-seconds-after loadgen-json
+  jq -n --argjson a "$1" --argjson b "$2" --argjson r "$(json_or_null "$3")" \
+    'if $r == null or ($r.phase_seconds // 0) == 0 then null
+     else (($b - $a) / $r.phase_seconds * 1000 | round / 10) end'
 }
 
 # One value of luahub's /metrics (a series with its labels), 0 when absent.
@@ -168,14 +179,13 @@ case_calls() {   # clients
     awk '/^luahub_outbound_calls_total\{kind="http"/ && !/result="ok"/ { n += $2 } END { print n + 0 }')
   stop_all
   jq -nc --argjson clients "$clients" --argjson r "$(json_or_null "$r")" \
-    --argjson ok "$ok" --argjson failed "$failed" --argjson bcpu "$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')" \
+    --argjson ok "$ok" --argjson failed "$failed" --argjson helpers "$(helpers_percent "$b0" "$b1" "$r")" \
     '{case:"calls", clients:$clients, calls_ok:$ok, calls_failed:$failed, result:$r,
-      backend_cpu_percent: (if $r == null or $r.phase_seconds == 0 then null
-                            else ($bcpu / $r.phase_seconds * 100 * 10 | round / 10) end)}'
+      helpers_cpu_percent:$helpers}'
 }
 
 case_in_flight() {   # with (1: OUTBOUND_CLIENTS calls to /delay in flight, 0: none)
-  local with=$1 r waiting=0 before=0 after=0 deadline
+  local with=$1 r waiting="" before=0 after=0 deadline h0 h1
   start_backend "${OTHERS[@]}"
   start_luahub
   if ((with)); then
@@ -195,15 +205,17 @@ case_in_flight() {   # with (1: OUTBOUND_CLIENTS calls to /delay in flight, 0: n
     ((before >= CLIENTS * 99 / 100)) ||
       say "   warning: only $before calls in flight after 30 s (wanted $CLIENTS)"
   fi
+  h0=$(cpu_seconds "$BACKEND_PID" $waiting)
   r=$(timeout $((SECS + 90)) "${OTHERS[@]}" "$LOADGEN" echo --subs 100 --rate "$ECHO_RATE" \
         --duration "$SECS" --size 64 --url "ws://127.0.0.1:$LUAHUB_PORT/ws" --pid "$LUAHUB_PID" \
         --timeout $((SECS + 60)) --json 2>>"$LOGS/outbound-loadgen.log") || true
+  h1=$(cpu_seconds "$BACKEND_PID" $waiting)
   ((with)) && after=$(metric 'luahub_outbound_in_flight{kind="http"}')
   stop_all
   jq -nc --argjson with "$with" --argjson before "$before" --argjson after "$after" \
-    --argjson r "$(json_or_null "$r")" \
+    --argjson r "$(json_or_null "$r")" --argjson helpers "$(helpers_percent "$h0" "$h1" "$r")" \
     '{case:"in_flight", calls_in_flight:(if $with == 1 then {before:$before, after:$after} else null end),
-      result:$r}'
+      result:$r, helpers_cpu_percent:$helpers}'
 }
 
 # ---- run: rounds of every case, alternated ------------------------------------------------
@@ -237,21 +249,27 @@ jq -rs --arg clients "$CLIENTS" --arg conns "$CONNS" --arg rate "$ECHO_RATE" '
   . as $runs
   | [$runs[] | select(.case == "backend") | .result.requests_per_s] as $cap
   | def calls(n): [$runs[] | select(.case == "calls" and .clients == n)];
-  def flight(w): [$runs[] | select(.case == "in_flight" and ((.calls_in_flight != null) == w)) | .result];
+  def flight(w): [$runs[] | select(.case == "in_flight" and ((.calls_in_flight != null) == w))];
+  def other: if .result.machine.other_percent == null or .helpers_cpu_percent == null then null
+    else [.result.machine.other_percent - .helpers_cpu_percent, 0] | max end;
   ["case", "metric", "median  (min-max)"],
   ["a backend, \($conns) conns", "requests/s", cell($cap)],
   ["", "p99 ms", cell([$runs[] | select(.case == "backend") | .result.latency_ms.p99])],
   ["", "backend CPU %", cell([$runs[] | select(.case == "backend") | .result.server.cpu_percent])],
+  ["", "other CPU %", cell([$runs[] | select(.case == "backend") | .result.machine.other_percent])],
   (( ($clients | tonumber), ($conns | tonumber) ) as $n
   | ["b luahub, \($n) clients", "calls/s", cell([calls($n)[] | .result.delivered_per_s])],
      ["", "calls/s / a", cell([range(0; [calls($n) | length, ($cap | length)] | min) as $i
                                 | calls($n)[$i].result.delivered_per_s / $cap[$i]])],
      ["", "p99 ms", cell([calls($n)[] | .result.latency_ms.p99])],
      ["", "luahub CPU %", cell([calls($n)[] | .result.server.cpu_percent])],
-     ["", "backend CPU %", cell([calls($n)[] | .backend_cpu_percent])],
+     ["", "backend CPU %", cell([calls($n)[] | .helpers_cpu_percent])],
+     ["", "other CPU %", cell([calls($n)[] | other])],
      ["", "calls failed", cell([calls($n)[] | .calls_failed])]),
-  ["c 100 echo clients, \($rate)/s", "p99 ms, no calls", cell([flight(false)[] | .latency_ms.p99])],
-    ["", "p99 ms, \($clients) in flight", cell([flight(true)[] | .latency_ms.p99])],
+  ["c 100 echo clients, \($rate)/s", "p99 ms, no calls", cell([flight(false)[] | .result.latency_ms.p99])],
+    ["", "other CPU %, no calls", cell([flight(false)[] | other])],
+    ["", "p99 ms, \($clients) in flight", cell([flight(true)[] | .result.latency_ms.p99])],
+    ["", "other CPU %, in flight", cell([flight(true)[] | other])],
     ["", "in flight (sampled)", cell([$runs[] | .calls_in_flight // empty | .before, .after])]
   | @tsv' "$RUNS_FILE" | awk -F'\t' '
   { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } if (NF > nf) nf = NF }
