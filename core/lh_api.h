@@ -66,6 +66,13 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);
 
+/* outbound HTTP (outbound_http.h): the wait id (> 0) the script yields, or a negative
+ * code; headers is a block of "Name: value\r\n" lines, body NULL for none, timeout <= 0
+ * for outbound.timeout */
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout);
+
 /* process: logs, clocks, state, counters */
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);
