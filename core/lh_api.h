@@ -66,9 +66,12 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);
 
-/* outbound HTTP (outbound_http.h): the wait id (> 0) the script yields, or a negative
- * code; headers is a block of "Name: value\r\n" lines, body NULL for none, timeout <= 0
- * for outbound.timeout */
+/* waits (task.h): an operation a script waits on returns a wait id (> 0) for the task to
+ * yield, or a negative enum lh_err */
+int lh_sleep(double seconds);
+
+/* outbound HTTP (outbound_http.h), a wait like lh_sleep; headers is a block of
+ * "Name: value\r\n" lines, body NULL for none, timeout <= 0 for outbound.timeout */
 int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
                     const char *headers, size_t headers_len, const char *body, size_t body_len,
                     double timeout);

@@ -50,6 +50,8 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);
 
+int lh_sleep(double seconds);
+
 int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
                     const char *headers, size_t headers_len, const char *body, size_t body_len,
                     double timeout);

@@ -7,7 +7,7 @@ local LAYERS = {
                 "timer", "metrics", "ws_stream", "lh_errors", "lh_api", "static", "base64" },
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure" },
-  top       = { "lua_bridge", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
+  top       = { "lua_bridge", "task", "sleep", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
                 "stats", "server", "outbound_http" },
   wiring    = { "app", "main" },
 }
