@@ -208,6 +208,21 @@ describe("hub.http.request", function()
     assert.equal(1, metric(one, 'luahub_outbound_calls_total{kind="http",result="busy"}'))
   end)
 
+  it("ends a call in flight with closed when the server stops, and exits cleanly", function()
+    -- a timer's call holds no client, so the drain ends at once with the call in flight
+    local stopping = t.start(t.write_script(([[
+local hub = require "luahub"
+hub.after(0, function()
+  local res, code, detail = hub.http.get("URL")
+  hub.log.info("call ended", { code = code or "ok", detail = detail })
+end)
+]]):gsub("URL", backend:url("/slow?s=5"))))
+    t.eventually(function() return metric(stopping, 'luahub_outbound_in_flight{kind="http"}') == 1 end)
+    assert.equal(0, stopping:stop())
+    local ended = stopping:log():match("call ended (%b{})")
+    assert.same({ code = "closed", detail = "the server is shutting down" }, ended and cjson.decode(ended))
+  end)
+
   describe("over TLS", function()
     local tls_backend, cert
 
