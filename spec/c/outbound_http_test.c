@@ -4,7 +4,8 @@
  * up, and a wake runs the call's push function on a real Lua state and keeps what it
  * pushed, per wait id, for the checks.
  *
- *   - GET and POST round trips: status, body, request headers as the backend saw them,
+ *   - GET and POST round trips (to an address and to a host name): status, body, request
+ *     headers as the backend saw them,
  *     response headers with lower-case names and repeated ones joined;
  *   - no call ends inside the call that started it;
  *   - timeout, connect (refused), too_large (by Content-Length and by a chunked body),
@@ -244,6 +245,12 @@ static void round_trips(const struct backend *b)
     const char *type = field(id, NULL, "content-type");
     CHECK(type && strcmp(type, "application/json") == 0, "GET: response header by lower-case name (%s)", shown(type));
 
+    char by_name[64];
+    snprintf(by_name, sizeof by_name, "http://localhost:%d/echo", b->port);
+    id = call("GET", by_name, NULL, NULL, 0);
+    CHECK(status_of(id) == 200, "a host name is resolved off the loop (%ld %s %s)", status_of(id),
+          code_of(id), detail_of(id));
+
     id = call("POST", url(b, "/echo"), NULL, "hello", 0);
     body = field(id, "body", NULL);
     CHECK(body && strstr(body, "\"method\": \"POST\"") && strstr(body, "\"body\": \"hello\"")
@@ -267,9 +274,9 @@ static void round_trips(const struct backend *b)
           "an error status is a response (%ld %s)", status_of(id), shown(body));
     CHECK(multi && strcmp(multi, "a, b") == 0, "repeated response headers joined with \", \" (%s)", shown(multi));
 
-    CHECK(metrics.outbound_calls[OUTBOUND_HTTP][OUT_OK] == ok_before + 5,
+    CHECK(metrics.outbound_calls[OUTBOUND_HTTP][OUT_OK] == ok_before + 6,
           "each response counted ok (%llu)", (unsigned long long)(metrics.outbound_calls[OUTBOUND_HTTP][OUT_OK] - ok_before));
-    CHECK(metrics.outbound_seconds[OUTBOUND_HTTP].total == timed_before + 5, "each call timed");
+    CHECK(metrics.outbound_seconds[OUTBOUND_HTTP].total == timed_before + 6, "each call timed");
     CHECK(metrics.outbound_in_flight[OUTBOUND_HTTP] == 0, "nothing in flight after");
 }
 
