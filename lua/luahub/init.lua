@@ -454,6 +454,7 @@ end
 function hub._on_close(h, code, reason)
   local client = handle(h)
   hooks.notify("before_disconnect", client)
+  clients.leave_on_close(client)
   C.lh_detach(h)
   hooks.notify("after_disconnect", client, code, reason)
   clients.forget(h)
