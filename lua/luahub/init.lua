@@ -45,26 +45,10 @@ hub._stats = { messages = 0, handler_seconds = 0, errors = {}, handler_errors = 
 -- At most this many handler-error lines a second: a client whose every message throws
 -- would otherwise turn each of its frames into a log line with a traceback.
 local ERROR_LINES_PER_SECOND = 10
-local error_window = { started = -math.huge, logged = 0, unlogged = 0 }
-
--- Whether this error gets a log line. The first one of a new second first logs how many
--- the previous ones left out.
-local function log_this_error()
-  local now, w = C.lh_clock(), error_window
-  if now - w.started >= 1 then
-    if w.unlogged > 0 then
-      log(levels.error, ("handler errors: %d more not logged (at most %d a second; "
-        .. "luahub_errors_total{type=\"handler\"} counts them all)"):format(w.unlogged, ERROR_LINES_PER_SECOND))
-    end
-    w.started, w.logged, w.unlogged = now, 0, 0
-  end
-  if w.logged >= ERROR_LINES_PER_SECOND then
-    w.unlogged = w.unlogged + 1
-    return false
-  end
-  w.logged = w.logged + 1
-  return true
-end
+local log_this_error = require("luahub.log_limit").new(ERROR_LINES_PER_SECOND, function(n)
+  log(levels.error, ("handler errors: %d more not logged (at most %d a second; "
+    .. "luahub_errors_total{type=\"handler\"} counts them all)"):format(n, ERROR_LINES_PER_SECOND))
+end)
 
 -- A Lua error in a handler, hook or timer: counted, passed to on_error, and logged with
 -- its traceback (up to ERROR_LINES_PER_SECOND a second). The connection lives on.
