@@ -68,7 +68,7 @@ local function request(name, level, opts)
   wait.check(name, level)
   local id = C.lh_http_request(method, #method, url, #url, block, #block, body,
                                body and #body or 0, timeout or 0)
-  if id >= 0 then return wait.wait(id) end
+  if id >= 0 then return wait.wait(id, name) end
   local _, code, msg = errors.result(id)
   -- the method and headers were checked above: the core refused the url
   if code == "bad_argument" then

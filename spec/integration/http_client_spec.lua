@@ -110,6 +110,8 @@ describe("hub.http.request", function()
     assert.equal("timeout", r.code)
     assert.is_string(r.detail)
     assert.is_true(socket.gettime() - started < 1.5)
+    -- logged with the script line that made the call
+    assert.truthy(srv:wait_log("hub.http.request failed at [^\n]*hub%.lua:%d+: timeout"), srv:log())
   end)
 
   it("fails with connect when nothing listens", function()
