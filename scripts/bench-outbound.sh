@@ -248,6 +248,10 @@ jq -rs --arg clients "$CLIENTS" --arg conns "$CONNS" --arg rate "$ECHO_RATE" '
       else "\($v | median | fmt)  (\($v | min | fmt)-\($v | max | fmt))" end;
   . as $runs
   | [$runs[] | select(.case == "backend") | .result.requests_per_s] as $cap
+  # CPU time per request or call: what a process costs whatever share of its core it got.
+  | def per_call: if .server.cpu_s == null or (.responses // .delivered // 0) == 0 then null
+      else .server.cpu_s * 1e6 / (.responses // .delivered) end;
+  [$runs[] | select(.case == "backend") | .result | per_call] as $cost
   | def calls(n): [$runs[] | select(.case == "calls" and .clients == n)];
   def flight(w): [$runs[] | select(.case == "in_flight" and ((.calls_in_flight != null) == w))];
   def other: if .result.machine.other_percent == null or .helpers_cpu_percent == null then null
@@ -256,6 +260,7 @@ jq -rs --arg clients "$CLIENTS" --arg conns "$CONNS" --arg rate "$ECHO_RATE" '
   ["a backend, \($conns) conns", "requests/s", cell($cap)],
   ["", "p99 ms", cell([$runs[] | select(.case == "backend") | .result.latency_ms.p99])],
   ["", "backend CPU %", cell([$runs[] | select(.case == "backend") | .result.server.cpu_percent])],
+  ["", "backend CPU us/request", cell($cost)],
   ["", "other CPU %", cell([$runs[] | select(.case == "backend") | .result.machine.other_percent])],
   (( ($clients | tonumber), ($conns | tonumber) ) as $n
   | ["b luahub, \($n) clients", "calls/s", cell([calls($n)[] | .result.delivered_per_s])],
@@ -263,6 +268,9 @@ jq -rs --arg clients "$CLIENTS" --arg conns "$CONNS" --arg rate "$ECHO_RATE" '
                                 | calls($n)[$i].result.delivered_per_s / $cap[$i]])],
      ["", "p99 ms", cell([calls($n)[] | .result.latency_ms.p99])],
      ["", "luahub CPU %", cell([calls($n)[] | .result.server.cpu_percent])],
+     ["", "luahub CPU us/call", cell([calls($n)[] | .result | per_call])],
+     ["", "a us/request / b us/call", cell([range(0; [calls($n) | length, ($cost | length)] | min) as $i
+                                | (calls($n)[$i].result | per_call) as $c | if $c and $cost[$i] then $cost[$i] / $c else null end])],
      ["", "backend CPU %", cell([calls($n)[] | .helpers_cpu_percent])],
      ["", "other CPU %", cell([calls($n)[] | other])],
      ["", "calls failed", cell([calls($n)[] | .calls_failed])]),

@@ -322,8 +322,9 @@ static void report(const struct procstat *server0, const struct procstat *server
            ms(latency.count ? latency.max : 0));
     printf("\"phase_seconds\":%.3f,\"loadgen\":{\"cpu_percent\":%.1f},", phase, 100 * self_cpu / phase);
     if (opt.server_pid)
-        printf("\"server\":{\"pid\":%d,\"ok\":%s,\"cpu_percent\":%.1f},", (int)opt.server_pid,
-               server1->ok ? "true" : "false", 100 * server_cpu / phase);
+        printf("\"server\":{\"pid\":%d,\"ok\":%s,\"cpu_s\":%.3f,\"cpu_percent\":%.1f},",
+               (int)opt.server_pid, server1->ok ? "true" : "false", server_cpu,
+               100 * server_cpu / phase);
     printf("\"machine\":{\"busy_percent\":%.1f,\"other_percent\":%.1f,\"steal_percent\":%.1f},",
            100 * (m1->busy_s - m0->busy_s) / phase, 100 * (other > 0 ? other : 0) / phase,
            100 * (m1->steal_s - m0->steal_s) / phase);
