@@ -23,11 +23,29 @@ struct meta_entry {
     uint32_t key_len, value_len;
 };
 
+/* A message that came while the client's previous one was still being handled (its
+ * task waits), kept until its turn. */
+struct held_message {
+    struct held_message *next;
+    uint32_t len;
+    uint8_t opcode, limited;
+    uint8_t data[];
+};
+
+struct held_queue {
+    struct held_message *head, *tail;
+    uint32_t count;
+};
+
 /* A WebSocket client: the transport's connection plus what the hub keeps for it, in one
  * allocation (conn_init is given sizeof(struct client)). */
 struct client {
     struct conn conn;            /* first: a struct conn * of the hub's is a struct client * */
     uint8_t in_hub;
+    /* per-client order while a script task of this client waits (hub.c) */
+    uint8_t task_waiting;        /* its open, message or close task is parked */
+    uint8_t close_due;           /* the connection is over; its close hooks have not run */
+    uint8_t conn_held;           /* the transport kept the struct for us (release) */
     uint16_t nrooms, rooms_cap;
     uint16_t nmeta;
     uint32_t hub_index;
@@ -35,6 +53,7 @@ struct client {
     struct client_room *rooms;
     struct group *user;          /* user index group, NULL if no user id */
     struct meta_entry *meta;
+    struct held_queue *held;     /* messages waiting for their turn; NULL when none */
     double rate_tokens;          /* limits.message_rate token bucket */
     double rate_last;
 };

@@ -156,10 +156,26 @@ void conn_set_capacity(int max_fd) { fd_capacity = max_fd; }
 
 static void set_events(struct conn *c, int events)
 {
+    if (c->read_paused) events &= ~EV_READ;
     if ((c->io.events & (EV_READ | EV_WRITE)) == events) return;
     ev_io_stop(EV_DEFAULT, &c->io);
     ev_io_modify(&c->io, events);
     if (events) ev_io_start(EV_DEFAULT, &c->io);
+}
+
+struct frame conn_answer_later_frame;
+
+/* The events a connection wants now, apart from pauses: read, and write while blocked. */
+static int wanted_events(const struct conn *c)
+{
+    return EV_READ | (c->write_blocked ? EV_WRITE : 0);
+}
+
+void conn_pause_reading(struct conn *c, int on)
+{
+    if (c->read_paused == !!on || c->killed) return;
+    c->read_paused = (uint8_t)!!on;
+    if (c->phase == PHASE_WS) set_events(c, wanted_events(c));
 }
 
 struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -314,7 +330,7 @@ static void conn_destroy(struct conn *c)
     c->killed = 1;
     c->dirty = 1;
     report_close(c);
-    upper->release(c);
+    int held = upper->release(c);
     ev_io_stop(EV_DEFAULT, &c->io);
     ev_timer_stop(EV_DEFAULT, &c->timer);
     close(c->fd);
@@ -323,12 +339,23 @@ static void conn_destroy(struct conn *c)
     http_req_free(c->http);
     ws_free(c);
     free(c->ctrl);
+    c->http = NULL;
+    c->ws = NULL;
+    c->ctrl = NULL;
+    c->ctrl_len = c->ctrl_cap = 0;
+    open_count--;
+    c->fd = -1;
+    if (held) return;   /* the hub keeps c and its id until conn_free_held */
+    conn_free_held(c);
+}
+
+void conn_free_held(struct conn *c)
+{
     free(c->close_reason);
     free(c->req_head);
     uint32_t slot = (uint32_t)(c->id & (SLOT_MAX - 1));
     slots[slot] = NULL;
     free_slots[nfree++] = slot;
-    open_count--;
     free(c);
 }
 
@@ -414,11 +441,11 @@ void conn_flush(struct conn *c)
     if (pending && !c->write_blocked) {
         c->write_blocked = 1;
         c->blocked_since = now;
-        set_events(c, EV_READ | EV_WRITE);
+        set_events(c, wanted_events(c));
         conn_arm_timer(c);
     } else if (!pending && c->write_blocked) {
         c->write_blocked = 0;
-        set_events(c, EV_READ);
+        set_events(c, wanted_events(c));
         conn_arm_timer(c);
     }
 }
@@ -439,8 +466,14 @@ void conn_flush_dirty(void)
 
 static void answer_http(struct conn *c, struct frame *resp)
 {
-    c->close_after_flush = 1;
     set_events(c, 0);
+    if (resp == CONN_ANSWER_LATER) {
+        /* the request stays (conn_answer may read it) and nothing more is read */
+        c->answer_pending = 1;
+        return;
+    }
+    c->answer_pending = 0;
+    c->close_after_flush = 1;
     if (resp) {
         sendq_push(&c->q, resp);
         conn_mark_dirty(c);
@@ -453,8 +486,22 @@ static void answer_error(struct conn *c, int status, const char *extra, const ch
 {
     char body[256];
     int n = snprintf(body, sizeof body, "%d %s: %s\n", status, http_status_text(status), reason);
+    c->admit_pending = 0;
     answer_http(c, http_response(status, extra, "text/plain; charset=utf-8", body, (size_t)n));
 }
+
+void conn_answer(struct conn *c, struct frame *resp)
+{
+    if (!c->answer_pending || c->killed || c->phase != PHASE_HTTP) {
+        if (resp && resp != CONN_ANSWER_LATER) frame_unref(resp);
+        return;
+    }
+    answer_http(c, resp);
+    conn_arm_timer(c);
+}
+
+static void upgrade_admitted(struct conn *c, const struct handshake *hs, const char *rest,
+                             size_t rest_len);
 
 static void upgrade(struct conn *c, const char *rest, size_t rest_len)
 {
@@ -487,21 +534,51 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     c->req_head_len = head_len;
     struct admission adm = { 0 };
     upper->admit(c, c->http, &adm);
+    if (adm.status == ADMIT_LATER) {
+        /* rest points into the request, which stays until the answer (conn_admit) */
+        c->admit_pending = 1;
+        c->http->rest = rest;
+        c->http->rest_len = rest_len;
+        set_events(c, 0);
+        return;
+    }
     if (adm.status != 0) {
         answer_error(c, adm.status, adm.extra_headers, adm.reason[0] ? adm.reason : "refused");
         return;
     }
+    upgrade_admitted(c, &hs, rest, rest_len);
+}
+
+void conn_admit(struct conn *c, const struct admission *a)
+{
+    if (!c->admit_pending || c->killed || c->phase != PHASE_HTTP) return;
+    c->admit_pending = 0;
+    if (a->status != 0) {
+        answer_error(c, a->status, a->extra_headers, a->reason[0] ? a->reason : "refused");
+        conn_arm_timer(c);
+        return;
+    }
+    /* the checks passed before and the request is unchanged: this only rebuilds hs */
+    struct handshake hs;
+    handshake_check(c->http, &hs);
+    set_events(c, EV_READ);
+    upgrade_admitted(c, &hs, c->http->rest, c->http->rest_len);
+}
+
+static void upgrade_admitted(struct conn *c, const struct handshake *hs, const char *rest,
+                             size_t rest_len)
+{
     /* The 101 goes through ctrl, not the send queue: ctrl is written ahead of queued
      * frames and never dropped, so a pong or close that frames sent right behind the
      * request cause cannot go out before it, and no queue policy can drop it. */
-    struct frame *resp = handshake_response(&hs);
+    struct frame *resp = handshake_response(hs);
     if (!resp || ws_start(c) != 0 || conn_send_ctrl(c, resp->data, resp->len) != 0) {
         if (resp) frame_unref(resp);
         answer_error(c, 503, NULL, "out of memory");
         return;
     }
     frame_unref(resp);
-    c->deflate = (uint8_t)hs.deflate;
+    c->deflate = (uint8_t)hs->deflate;
     c->phase = PHASE_WS;
     c->phase_since = c->last_pong = c->last_ping = c->last_active = ev_now(EV_DEFAULT);
     metrics.connections_total++;
@@ -574,7 +651,7 @@ static void on_readable(struct conn *c)
                 conn_kill(c, 1002);
                 return;
             }
-            if (!ws_read_enabled(c)) return;   /* close frame seen or protocol error */
+            if (!ws_read_enabled(c) || c->read_paused) return;   /* close seen, failed, or paused */
             if (ws_message_deadline(c)) conn_arm_timer(c);   /* a message is in flight */
             break;
         case PHASE_LINGER:
@@ -601,7 +678,7 @@ void conn_arm_timer(struct conn *c)
     switch (c->phase) {
     case PHASE_HTTP:
         /* once a response is on its way, only the write timeout applies */
-        if (config.handshake_timeout > 0 && !c->close_after_flush)
+        if (config.handshake_timeout > 0 && !c->close_after_flush && !c->answer_pending)
             next = c->phase_since + config.handshake_timeout;
         if (c->over_capacity && !c->close_after_flush && c->phase_since + OVER_CAPACITY_SECONDS < next)
             next = c->phase_since + OVER_CAPACITY_SECONDS;
@@ -663,6 +740,13 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         if (!c->close_after_flush &&
             ((config.handshake_timeout > 0 && now >= c->phase_since + config.handshake_timeout) ||
              (c->over_capacity && now >= c->phase_since + OVER_CAPACITY_SECONDS))) {
+            if (c->admit_pending) {
+                log_warn(c->id, "upgrade refused: before_connect did not answer within %.1fs (handshake_timeout)",
+                         config.handshake_timeout);
+                answer_error(c, 503, "Retry-After: 5\r\n", "admission timed out");
+                return;
+            }
+            if (c->answer_pending) return;   /* a route is answering: its own waits bound it */
             log_debug(c->id, "handshake timeout");
             answer_error(c, 408, NULL, "request timeout");
             return;

@@ -35,8 +35,11 @@ enum conn_phase { PHASE_HTTP, PHASE_WS, PHASE_LINGER };
 #define CONN_TAG_MASK 0xfffu
 
 /* The answer to an upgrade request that passed the RFC 6455 checks. */
+#define ADMIT_LATER (-1)
 struct admission {
-    int status;                  /* 0 to accept, else the HTTP status to refuse with */
+    int status;                  /* 0 to accept, the HTTP status to refuse with, or
+                                  * ADMIT_LATER: conn_admit will answer (within
+                                  * handshake_timeout, or the upgrade gets 503) */
     const char *extra_headers;   /* for a refusal, e.g. "Retry-After: 5\r\n"; may be NULL */
     char reason[256];            /* for a refusal: the body and the log line */
 };
@@ -53,13 +56,16 @@ struct transport_events {
     /* A WebSocket that was opened is over: once per open, with its final code and reason
      * (conn_close_code, c->close_reason). Queues no longer take frames. */
     void (*close)(struct conn *c);
-    /* A complete plain HTTP request (not an upgrade): the whole response, or NULL to drop
-     * the connection (allocation failure). */
+    /* A complete plain HTTP request (not an upgrade): the whole response, NULL to drop
+     * the connection (allocation failure), or CONN_ANSWER_LATER: conn_answer will give it
+     * (the request stays readable until then; nothing more is read). */
     struct frame *(*http)(struct conn *c, const struct http_req *r);
     /* c is about to be freed, in whatever phase (after close, if it was opened): the
      * layer above lets go of what it keeps for c (a user id or metadata set during
-     * admission, for one that was then refused). */
-    void (*release)(struct conn *c);
+     * admission, for one that was then refused). Nonzero keeps c: its socket and buffers
+     * go now, the struct and its id stay (conn_by_id finds it, conn_writable is 0) until
+     * the layer above calls conn_free_held. */
+    int (*release)(struct conn *c);
 };
 
 struct conn {
@@ -79,6 +85,9 @@ struct conn {
     uint8_t over_capacity;       /* accepted into the descriptor reserve: no upgrade */
     uint8_t opened;              /* open was reported; close is still due */
     uint8_t deflate;             /* permessage-deflate negotiated */
+    uint8_t read_paused;         /* conn_pause_reading */
+    uint8_t admit_pending;       /* the upgrade waits for conn_admit */
+    uint8_t answer_pending;      /* the HTTP request waits for conn_answer */
     uint16_t close_code;         /* code of want_close, then the final code */
     struct sendq q;
     uint8_t *ctrl;               /* the 101, control frames (pong, close); never dropped;
@@ -138,6 +147,18 @@ int conn_close(struct conn *c, int code, const char *reason, size_t reason_len);
 /* Sends a close frame now, ahead of whatever is queued and not yet started (the caller
  * has dropped that). */
 void conn_close_now(struct conn *c, int code, const char *reason);
+/* Stops (on) or resumes reading from a WebSocket client: TCP backpressure while the layer
+ * above cannot take its messages. Frames of the read in progress are still delivered. */
+void conn_pause_reading(struct conn *c, int on);
+/* The answer to an upgrade that was given ADMIT_LATER; ignored unless one is awaited. */
+void conn_admit(struct conn *c, const struct admission *a);
+/* The answer to a request that was given CONN_ANSWER_LATER (NULL drops the connection);
+ * ignored (and freed) unless one is awaited. */
+#define CONN_ANSWER_LATER (&conn_answer_later_frame)
+extern struct frame conn_answer_later_frame;
+void conn_answer(struct conn *c, struct frame *resp);
+/* Frees a connection the layer above kept at release. */
+void conn_free_held(struct conn *c);
 /* Drops the connection at the end of the pass without a close handshake. */
 void conn_kill(struct conn *c, int code);
 void conn_mark_dirty(struct conn *c);

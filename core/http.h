@@ -39,6 +39,8 @@ struct http_req {
     size_t body_max;
     int complete;
     int error_status;             /* 400, 413, 431, ... when HTTP_READ_ERROR */
+    const char *rest;             /* conn.c: the bytes after an upgrade request, kept */
+    size_t rest_len;              /* while its admission waits */
     const char *error_reason;
 };
 

@@ -54,6 +54,14 @@ struct client *hub_client(uint64_t id)
 
 /* ------------------------------------------------------------------ transport events */
 
+static void log_refusal(struct conn *c, const struct admission *a)
+{
+    char addr[64];
+    conn_remote_addr(c, addr, sizeof addr);
+    log_info(c->id, "upgrade from %s rejected by before_connect: %d %s", addr, a->status, a->reason);
+    metrics.refused[a->status == 429 ? REFUSE_USER_LIMIT : REFUSE_HOOK]++;
+}
+
 /* Admission: the hub's own limits first, then the script's before_connect hooks. */
 void hub_on_admit(struct conn *c, const struct http_req *r, struct admission *a)
 {
@@ -73,12 +81,15 @@ void hub_on_admit(struct conn *c, const struct http_req *r, struct admission *a)
     }
     if (!script) return;
     script->admit(client_of(c), r, a);
-    if (a->status) {
-        conn_remote_addr(c, addr, sizeof addr);
-        log_info(c->id, "upgrade from %s rejected by before_connect: %d %s", addr, a->status,
-                 a->reason);
-        metrics.refused[a->status == 429 ? REFUSE_USER_LIMIT : REFUSE_HOOK]++;
-    }
+    if (a->status > 0) log_refusal(c, a);
+}
+
+void hub_admit_done(uint64_t id, const struct admission *a)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c || !c->admit_pending) return;   /* timed out, or the peer left */
+    if (a->status > 0) log_refusal(c, a);
+    conn_admit(c, a);
 }
 
 void hub_on_open(struct conn *c)
@@ -90,7 +101,7 @@ void hub_on_open(struct conn *c)
         return;
     }
     cl->in_hub = 1;
-    if (script) script->open(cl);
+    if (script) cl->task_waiting = (uint8_t)script->open(cl);
 }
 
 /* limits.message_rate: a token bucket per client holding one second's worth of messages;
@@ -122,6 +133,39 @@ static int text_valid(const char *data, size_t len)
     return utf8_valid((const uint8_t *)data, len);
 }
 
+static void handle_message(struct client *cl, int opcode, const uint8_t *data, size_t len,
+                           int limited)
+{
+    if (opcode == WS_TEXT) {
+        handled_text = data;
+        handled_text_len = len;
+    }
+    cl->task_waiting = (uint8_t)script->message(cl, opcode, data, len, limited);
+    handled_text = NULL;
+}
+
+/* Keeps a copy of a message for after the waiting task; past limits.waiting_messages the
+ * client is not read from until they are handled. */
+static void hold_message(struct client *cl, int opcode, const uint8_t *data, size_t len,
+                         int limited)
+{
+    struct held_message *m = malloc(sizeof *m + len);
+    if (!cl->held && m) cl->held = calloc(1, sizeof *cl->held);
+    if (!m || !cl->held) {
+        free(m);
+        log_error(cl->conn.id, "out of memory holding a %zu-byte message while the client's handler waits", len);
+        conn_kill(&cl->conn, 1011);
+        return;
+    }
+    *m = (struct held_message){ NULL, (uint32_t)len, (uint8_t)opcode, (uint8_t)limited };
+    memcpy(m->data, data, len);
+    if (cl->held->tail) cl->held->tail->next = m;
+    else cl->held->head = m;
+    cl->held->tail = m;
+    if (++cl->held->count >= config.limit_waiting_messages && config.limit_waiting_messages)
+        conn_pause_reading(&cl->conn, 1);
+}
+
 void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len)
 {
     struct client *cl = client_of(c);
@@ -129,12 +173,8 @@ void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len)
     int limited = !rate_allows(cl);
     if (limited) metrics.errors[ERR_RATE_LIMITED]++;
     if (!script) return;
-    if (opcode == WS_TEXT) {
-        handled_text = data;
-        handled_text_len = len;
-    }
-    script->message(cl, opcode, data, len, limited);
-    handled_text = NULL;
+    if (cl->task_waiting || cl->held) hold_message(cl, opcode, data, len, limited);
+    else handle_message(cl, opcode, data, len, limited);
 }
 
 void hub_detach(struct client *cl)
@@ -145,22 +185,68 @@ void hub_detach(struct client *cl)
     room_leave_all(cl);
 }
 
-/* The script's close hooks run first (before_disconnect sees the client everywhere, then
- * it calls hub_detach, then after_disconnect can still read the user id); then whatever
- * the script left is released. */
-void hub_on_close(struct conn *c)
+static void release_state(struct client *cl)
 {
-    struct client *cl = client_of(c);
-    if (script && cl->in_hub) script->close(cl, conn_close_code(c), c->close_reason ? c->close_reason : "");
-    hub_on_release(c);
-}
-
-void hub_on_release(struct conn *c)
-{
-    struct client *cl = client_of(c);
     hub_detach(cl);
     user_clear(cl);
     meta_free(cl);
+}
+
+/* The script's close hooks run first (before_disconnect sees the client everywhere, then
+ * it calls hub_detach, then after_disconnect can still read the user id); then whatever
+ * the script left is released. While a task of the client waits, they run after it. */
+static void run_close(struct client *cl)
+{
+    cl->close_due = 0;
+    struct conn *c = &cl->conn;
+    if (script && cl->in_hub &&
+        (cl->task_waiting = (uint8_t)script->close(cl, conn_close_code(c), c->close_reason ? c->close_reason : "")))
+        return;
+    release_state(cl);
+    if (cl->conn_held) conn_free_held(c);
+}
+
+void hub_on_close(struct conn *c)
+{
+    struct client *cl = client_of(c);
+    cl->close_due = 1;
+    if (!cl->task_waiting && !cl->held) run_close(cl);
+}
+
+int hub_on_release(struct conn *c)
+{
+    struct client *cl = client_of(c);
+    if (cl->task_waiting || cl->held || cl->close_due) {
+        cl->conn_held = 1;
+        return 1;
+    }
+    release_state(cl);
+    return 0;
+}
+
+void hub_task_done(uint64_t id)
+{
+    struct client *cl = hub_any(id);
+    if (!cl || !cl->task_waiting) return;
+    cl->task_waiting = 0;
+    while (cl->held && !cl->task_waiting) {
+        struct held_message *m = cl->held->head;
+        cl->held->head = m->next;
+        if (!m->next) cl->held->tail = NULL;
+        int last = --cl->held->count == 0;
+        if (last) {
+            free(cl->held);
+            cl->held = NULL;
+        }
+        if (cl->in_hub) handle_message(cl, m->opcode, m->data, m->len, m->limited);
+        free(m);
+    }
+    if (cl->task_waiting) return;
+    if (cl->close_due) {
+        run_close(cl);
+        return;
+    }
+    conn_pause_reading(&cl->conn, 0);
 }
 
 /* ------------------------------------------------------------------ dropped sends */

@@ -20,15 +20,21 @@
 struct group;
 struct http_req;
 
-/* What the hub reports to the script bridge. Pointers are valid for the call only. */
+/* What the hub reports to the script bridge. Pointers are valid for the call only.
+ *
+ * The script may wait (task.h). open, message and close return 1 when the client's task
+ * is waiting: until the bridge calls hub_task_done for it, the client's later messages
+ * and its close are held, in order (reading pauses past limits.waiting_messages), and a
+ * closed client's struct, rooms, user id and metadata stay until its close hooks end. */
 struct hub_script_events {
-    /* After the hub's own admission checks passed: fill a->status to refuse. */
+    /* After the hub's own admission checks passed: fill a->status to refuse, or set
+     * ADMIT_LATER and answer with hub_admit_done. */
     void (*admit)(struct client *cl, const struct http_req *r, struct admission *a);
-    void (*open)(struct client *cl);
+    int (*open)(struct client *cl);
     /* limited: the message exceeded limits.message_rate; hooks see it, the handler does not. */
-    void (*message)(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited);
+    int (*message)(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited);
     /* The client is closing: still in its rooms, with its user id, until hub_detach. */
-    void (*close)(struct client *cl, int code, const char *reason);
+    int (*close)(struct client *cl, int code, const char *reason);
     /* Sends dropped by a queue policy, reported after the fan-out that dropped them. */
     void (*dropped)(uint64_t id, const uint8_t *data, size_t len, int binary);
 };
@@ -48,7 +54,12 @@ void hub_on_admit(struct conn *c, const struct http_req *r, struct admission *a)
 void hub_on_open(struct conn *c);
 void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len);
 void hub_on_close(struct conn *c);
-void hub_on_release(struct conn *c);
+int hub_on_release(struct conn *c);
+
+/* The script's task for client id that waited has ended: its held events go on. */
+void hub_task_done(uint64_t id);
+/* The answer to an admission that was given ADMIT_LATER. */
+void hub_admit_done(uint64_t id, const struct admission *a);
 
 void hub_set_script(const struct hub_script_events *ev);
 void hub_set_relay(const struct hub_relay *relay);

@@ -66,6 +66,10 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);
 
+/* waits (task.h): an operation a script waits on returns a wait id (> 0) for the task to
+ * yield, or a negative enum lh_err */
+int lh_sleep(double seconds);
+
 /* process: logs, clocks, state, counters */
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);

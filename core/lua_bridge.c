@@ -19,10 +19,14 @@
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
+#include "task.h"
 #include "timer.h"
 
+/* The running script. A reload builds the next one apart and swaps; the old state is
+ * retired to its task_vm, which closes it once none of its tasks waits. */
 struct lua_vm {
     lua_State *L;
+    struct task_vm *tasks;
     uint32_t generation;                 /* tags the timers this VM started */
     int on_open, on_message, on_close;   /* registry refs of the dispatchers */
     int on_dropped, on_timer, before_connect, on_http, on_api, metrics_text;
@@ -175,6 +179,14 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
     }
     lua_pop(L, 1);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+    lua_getfield(L, module, "_threads");
+    out->tasks = task_vm_new(L, lua_gettop(L));
+    lua_pop(L, 1);
+    if (!out->tasks) {
+        snprintf(err, errlen, "cannot set up the script's tasks (out of memory)");
+        guard_close_state(L);
+        return -1;
+    }
     out->L = L;
     out->on_open = ref_field(L, module, "_on_open");
     out->on_message = ref_field(L, module, "_on_message");
@@ -228,7 +240,7 @@ int lua_bridge_reload(void)
         return -1;
     }
     uint32_t old = vm.generation;
-    guard_close_state(vm.L);
+    task_vm_retire(vm.tasks);
     vm = next;
     timer_cancel_generation(old);
     log_info(0, "reloaded %s", script_path);
@@ -241,7 +253,7 @@ const char *lua_bridge_script(void) { return script_path; }
 void lua_bridge_shutdown(void)
 {
     timer_cancel_all();
-    if (vm.L) guard_close_state(vm.L);
+    if (vm.L) task_vm_retire(vm.tasks);
     vm.L = NULL;
     free(script_path);
     free(overrides);
@@ -249,66 +261,93 @@ void lua_bridge_shutdown(void)
     script_path = overrides = metrics_copy = NULL;
 }
 
-static void call(int nargs, const char *what, uint64_t client)
+/* A task of the running script on one of its coroutines, with the dispatcher ref pushed;
+ * the caller pushes the arguments onto its thread. NULL (logged) when out of memory. */
+static struct task *task_for(int ref, const char *what, uint64_t subject)
 {
-    if (pcall_guarded(vm.L, nargs, 0, what, client) != 0) {
-        log_error(client, "Lua dispatcher error: %s", lua_tostring(vm.L, -1));
-        lua_pop(vm.L, 1);
+    struct task *t = task_new(vm.tasks);
+    if (!t) {
+        log_error(subject, "cannot run the %s: out of memory for its coroutine", what);
+        return NULL;
     }
+    lua_rawgeti(task_thread(t), LUA_REGISTRYINDEX, ref);
+    return t;
 }
 
-void lua_bridge_on_open(struct client *cl)
+/* Runs a task whose results nobody reads: 1 if it waits (end runs when it finishes). */
+static int run(struct task *t, int nargs, const char *what, uint64_t subject, task_end_fn end)
 {
-    uint64_t id = cl->conn.id;
-    if (!vm.L || vm.on_open == LUA_NOREF) return;
-    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_open);
-    lua_pushnumber(vm.L, (lua_Number)id);
-    call(1, "connect hook", id);
+    if (task_start(t, nargs, what, subject, end) == TASK_WAITING) return 1;
+    task_finish(t);
+    return 0;
 }
 
-void lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited)
+/* A client's task that waited has ended: its held messages and its close go on. */
+static void client_task_end(lua_State *co, int ok, uint64_t id) { hub_task_done(id); }
+
+int lua_bridge_on_open(struct client *cl)
 {
     uint64_t id = cl->conn.id;
-    if (!vm.L || vm.on_message == LUA_NOREF) return;
-    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_message);
-    lua_pushnumber(vm.L, (lua_Number)id);
-    lua_pushinteger(vm.L, opcode);
-    lua_pushlightuserdata(vm.L, (void *)data);
-    lua_pushnumber(vm.L, (lua_Number)len);
-    lua_pushboolean(vm.L, limited);
+    if (!vm.L || vm.on_open == LUA_NOREF) return 0;
+    struct task *t = task_for(vm.on_open, "connect hook", id);
+    if (!t) return 0;
+    lua_pushnumber(task_thread(t), (lua_Number)id);
+    return run(t, 1, "connect hook", id, client_task_end);
+}
+
+int lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited)
+{
+    uint64_t id = cl->conn.id;
+    if (!vm.L || vm.on_message == LUA_NOREF) return 0;
+    struct task *t = task_for(vm.on_message, "message handler", id);
+    if (!t) return 0;
+    lua_State *co = task_thread(t);
+    lua_pushnumber(co, (lua_Number)id);
+    lua_pushinteger(co, opcode);
+    lua_pushlightuserdata(co, (void *)data);
+    lua_pushnumber(co, (lua_Number)len);
+    lua_pushboolean(co, limited);
     double started = metrics_clock();
-    call(5, "message handler", id);
+    int waiting = run(t, 5, "message handler", id, client_task_end);
+    /* the time until it returned or first waited: what it held the loop for */
     histogram_observe(&metrics.handler_seconds, metrics_clock() - started);
+    return waiting;
 }
 
-void lua_bridge_on_close(struct client *cl, int code, const char *reason)
+int lua_bridge_on_close(struct client *cl, int code, const char *reason)
 {
     uint64_t id = cl->conn.id;
-    if (!vm.L || vm.on_close == LUA_NOREF) return;
-    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_close);
-    lua_pushnumber(vm.L, (lua_Number)id);
-    lua_pushinteger(vm.L, code);
-    lua_pushstring(vm.L, reason);
-    call(3, "disconnect hook", id);
+    if (!vm.L || vm.on_close == LUA_NOREF) return 0;
+    struct task *t = task_for(vm.on_close, "disconnect hook", id);
+    if (!t) return 0;
+    lua_State *co = task_thread(t);
+    lua_pushnumber(co, (lua_Number)id);
+    lua_pushinteger(co, code);
+    lua_pushstring(co, reason);
+    return run(t, 3, "disconnect hook", id, client_task_end);
 }
 
 void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary)
 {
     if (!vm.L || vm.on_dropped == LUA_NOREF) return;
-    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_dropped);
-    lua_pushnumber(vm.L, (lua_Number)id);
-    lua_pushlstring(vm.L, (const char *)data, len);
-    lua_pushboolean(vm.L, binary);
-    call(3, "on_send_dropped hook", id);
+    struct task *t = task_for(vm.on_dropped, "on_send_dropped hook", id);
+    if (!t) return;
+    lua_State *co = task_thread(t);
+    lua_pushnumber(co, (lua_Number)id);
+    lua_pushlstring(co, (const char *)data, len);
+    lua_pushboolean(co, binary);
+    run(t, 3, "on_send_dropped hook", id, NULL);
 }
 
 void lua_bridge_on_timer(uint32_t id, int once)
 {
     if (!vm.L || vm.on_timer == LUA_NOREF) return;
-    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, vm.on_timer);
-    lua_pushnumber(vm.L, id);
-    lua_pushboolean(vm.L, once);
-    call(2, "timer", 0);
+    struct task *t = task_for(vm.on_timer, "timer", 0);
+    if (!t) return;
+    lua_State *co = task_thread(t);
+    lua_pushnumber(co, id);
+    lua_pushboolean(co, once);
+    run(t, 2, "timer", 0, NULL);
 }
 
 /* The request as a Lua table: method, target, path, query, headers (lower-case names;
@@ -366,65 +405,92 @@ static void push_request(lua_State *L, struct conn *c, const struct http_req *r)
     lua_setfield(L, -2, "remote_addr");
 }
 
-void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admission *a)
+/* The admission a finished before_connect task returned (status, reason on co). */
+static void read_admission(lua_State *co, int ok, struct admission *a)
 {
-    if (!vm.L || vm.before_connect == LUA_NOREF) return;
-    lua_State *L = vm.L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.before_connect);
-    lua_pushnumber(L, (lua_Number)cl->conn.id);
-    push_request(L, &cl->conn, r);
-    if (pcall_guarded(L, 2, 2, "before_connect hook", cl->conn.id) != 0) {
-        /* a broken hook must not open the door: refuse, and say why in the log */
-        log_error(cl->conn.id, "before_connect failed: %s", lua_tostring(L, -1));
-        lua_pop(L, 1);
+    *a = (struct admission){ 0 };
+    if (!ok) {
+        /* a broken hook must not open the door: refuse (the failure is logged) */
         a->status = 500;
         snprintf(a->reason, sizeof a->reason, "internal error");
         return;
     }
-    a->status = (int)lua_tointeger(L, -2);
-    const char *why = lua_tostring(L, -1);
+    a->status = (int)lua_tointeger(co, -2);
+    const char *why = lua_tostring(co, -1);
     snprintf(a->reason, sizeof a->reason, "%s", why ? why : "rejected");
-    lua_pop(L, 2);
 }
 
-/* Calls the dispatcher ref with the request table; nresults on the stack, or -1 (logged
- * with what) when it raised. */
-static int call_with_request(int ref, struct conn *c, const struct http_req *r, int nresults,
-                             const char *what)
+static void admit_end(lua_State *co, int ok, uint64_t id)
 {
-    lua_rawgeti(vm.L, LUA_REGISTRYINDEX, ref);
-    push_request(vm.L, c, r);
-    if (pcall_guarded(vm.L, 1, nresults, what, c->id) == 0) return 0;
-    log_error(c->id, "%s failed: %s", what, lua_tostring(vm.L, -1));
-    lua_pop(vm.L, 1);
-    return -1;
+    struct admission a;
+    read_admission(co, ok, &a);
+    hub_admit_done(id, &a);
+}
+
+void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admission *a)
+{
+    if (!vm.L || vm.before_connect == LUA_NOREF) return;
+    uint64_t id = cl->conn.id;
+    struct task *t = task_for(vm.before_connect, "before_connect hook", id);
+    if (!t) {
+        *a = (struct admission){ 503, NULL, "out of memory" };
+        return;
+    }
+    lua_State *co = task_thread(t);
+    lua_pushnumber(co, (lua_Number)id);
+    push_request(co, &cl->conn, r);
+    enum task_state st = task_start(t, 2, "before_connect hook", id, admit_end);
+    if (st == TASK_WAITING) {
+        a->status = ADMIT_LATER;
+        return;
+    }
+    read_admission(co, st == TASK_DONE, a);
+    task_finish(t);
+}
+
+/* The response a finished route task returned: status (nil = no route), body, content
+ * type, extra header lines on co; NULL for no route. */
+static struct frame *read_route(lua_State *co, int ok, struct conn *c, const struct http_req *r)
+{
+    if (!ok) return http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
+    if (lua_isnil(co, -4)) return NULL;
+    int status = (int)lua_tointeger(co, -4);
+    size_t bl = 0;
+    const char *body = lua_tolstring(co, -3, &bl);
+    const char *ctype = lua_tostring(co, -2);
+    const char *extra = lua_tostring(co, -1);
+    int head = r->parser.method == HTTP_HEAD;
+    /* HEAD: the GET answer's head, Content-Length included, and no body */
+    struct frame *f = http_response(status, extra, ctype, head ? NULL : body, bl);
+    if (f && head) f->len -= (uint32_t)bl;
+    if (!f) {
+        /* NULL means "no route" to the caller: an answer that could not be built is a 500 */
+        log_error(c->id, "HTTP route: cannot build a %zu-byte response (out of memory)", bl);
+        f = http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
+    }
+    return f;
+}
+
+static void route_end(lua_State *co, int ok, uint64_t id)
+{
+    struct conn *c = conn_by_id(id);
+    if (!c || !c->answer_pending) return;   /* the connection is gone */
+    struct frame *f = read_route(co, ok, c, c->http);
+    /* a route that waited and then matched nothing: the request was routed, so 404 */
+    conn_answer(c, f ? f : http_response(404, NULL, "text/plain; charset=utf-8", "404 Not Found\n", 14));
 }
 
 struct frame *lua_bridge_http(struct conn *c, const struct http_req *r)
 {
     if (!vm.L || vm.on_http == LUA_NOREF) return NULL;
-    lua_State *L = vm.L;
-    if (call_with_request(vm.on_http, c, r, 4, "HTTP route") != 0)
-        return http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
-    /* returns: status (nil = no route), body, content type, extra header lines */
-    struct frame *f = NULL;
-    if (!lua_isnil(L, -4)) {
-        int status = (int)lua_tointeger(L, -4);
-        size_t bl = 0;
-        const char *body = lua_tolstring(L, -3, &bl);
-        const char *ctype = lua_tostring(L, -2);
-        const char *extra = lua_tostring(L, -1);
-        int head = r->parser.method == HTTP_HEAD;
-        /* HEAD: the GET answer's head, Content-Length included, and no body */
-        f = http_response(status, extra, ctype, head ? NULL : body, bl);
-        if (f && head) f->len -= (uint32_t)bl;
-        if (!f) {
-            /* NULL means "no route" to the caller: an answer that could not be built is a 500 */
-            log_error(c->id, "HTTP route: cannot build a %zu-byte response (out of memory)", bl);
-            f = http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
-        }
-    }
-    lua_pop(L, 4);
+    struct task *t = task_for(vm.on_http, "HTTP route", c->id);
+    if (!t) return http_response(503, NULL, "text/plain; charset=utf-8", "503 Service Unavailable\n", 24);
+    lua_State *co = task_thread(t);
+    push_request(co, c, r);
+    enum task_state st = task_start(t, 1, "HTTP route", c->id, route_end);
+    if (st == TASK_WAITING) return CONN_ANSWER_LATER;
+    struct frame *f = read_route(co, st == TASK_DONE, c, r);
+    task_finish(t);
     return f;
 }
 
@@ -451,13 +517,19 @@ const char *lua_bridge_metrics_text(size_t *len)
     return metrics_copy;
 }
 
+/* The publish API runs on the main thread: it answers at once and cannot wait. */
 struct frame *lua_bridge_api(struct conn *c, const struct http_req *r)
 {
     if (!vm.L || vm.on_api == LUA_NOREF)
         return http_response(503, NULL, "application/json", "{\"error\":\"no script\"}\n", 21);
     lua_State *L = vm.L;
-    if (call_with_request(vm.on_api, c, r, 2, "API request") != 0)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm.on_api);
+    push_request(L, c, r);
+    if (pcall_guarded(L, 1, 2, "API request", c->id) != 0) {
+        log_error(c->id, "API request failed: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
         return http_response(500, NULL, "application/json", "{\"error\":\"internal error\"}\n", 27);
+    }
     size_t bl = 0;
     const char *body = lua_tolstring(L, -1, &bl);
     struct frame *f = http_response((int)lua_tointeger(L, -2), NULL, "application/json", body, bl);

@@ -26,11 +26,13 @@ struct conn;
 struct frame;
 struct http_req;
 
-/* The hub's script events (struct hub_script_events). */
+/* The hub's script events (struct hub_script_events). Each runs as a task (task.h) that
+ * may wait: open, message and close return 1 when it does, admit sets ADMIT_LATER, and
+ * the plain HTTP route returns CONN_ANSWER_LATER; the answer follows when it ends. */
 void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admission *a);
-void lua_bridge_on_open(struct client *cl);
-void lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited);
-void lua_bridge_on_close(struct client *cl, int code, const char *reason);
+int lua_bridge_on_open(struct client *cl);
+int lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited);
+int lua_bridge_on_close(struct client *cl, int code, const char *reason);
 void lua_bridge_on_dropped(uint64_t id, const uint8_t *data, size_t len, int binary);
 /* The timer dispatcher (timer_on_fire). */
 void lua_bridge_on_timer(uint32_t id, int once);

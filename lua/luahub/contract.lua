@@ -50,6 +50,8 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);
 
+int lh_sleep(double seconds);
+
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);
 double lh_now(void);

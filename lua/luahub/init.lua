@@ -9,12 +9,16 @@ local hooks = require "luahub.hooks"
 local where = require "luahub.where"
 local message = require "luahub.message"
 local clients = require "luahub.client"
+local wait = require "luahub.wait"
 
 local ffi_string, result, payload = ffi.string, errors.result, message.payload
 local handle, id_of = clients.handle, clients.id_of
 local traceback, type, select, tostring = debug.traceback, type, select, tostring
 
 local hub = {}
+-- The coroutines the core runs tasks on (core/task.c registers each one here).
+hub._threads = wait.threads
+wait.before_yield = message.pin
 local script_config = {}
 local handler, middlewares, chain = nil, {}, nil
 
@@ -289,6 +293,17 @@ function hub.every(seconds, fn)
 end
 
 function hub.after(seconds, fn) return start_timer(seconds, 0, fn, "hub.after") end
+
+-- Waits seconds (>= 0) without holding the loop; true. Only where waiting is allowed.
+function hub.sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
+    error("hub.sleep: seconds must be a number >= 0", 2)
+  end
+  wait.check("hub.sleep")
+  local id = C.lh_sleep(seconds)
+  if id < 0 then return result(id) end
+  return wait.wait(id)
+end
 
 function hub._on_timer(id, once)
   local t = timers[id]

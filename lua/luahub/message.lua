@@ -38,8 +38,10 @@ end
 local cchar = ffi.typeof("const char *")
 
 function M.wrap(client_id, kind, p, n, now)
-  return setmetatable({ kind = kind, client_id = client_id, time = now,
-                        _p = ffi.cast(cchar, p), _n = n }, mt)
+  local m = setmetatable({ kind = kind, client_id = client_id, time = now,
+                           _p = ffi.cast(cchar, p), _n = n }, mt)
+  borrowed = m
+  return m
 end
 
 -- A message with new contents (before_message rewrites).
@@ -47,8 +49,27 @@ function M.from_string(client_id, kind, s, now)
   return setmetatable({ kind = kind, client_id = client_id, time = now, data = s }, mt)
 end
 
+-- The message borrowing the receive buffer right now, if any: a task that waits must
+-- copy it first (M.pin), as the buffer is reused while it waits.
+local borrowed = nil
+
 -- Ends a message's borrowed view of the receive buffer.
-function M.release(m) rawset(m, "_p", nil) end
+function M.release(m)
+  rawset(m, "_p", nil)
+  if borrowed == m then borrowed = nil end
+end
+
+-- The borrowed message becomes a message of its own (its payload copied into a string).
+function M.pin()
+  local m = borrowed
+  if m == nil then return end
+  borrowed = nil
+  local p = rawget(m, "_p")
+  if p ~= nil then
+    if rawget(m, "data") == nil then rawset(m, "data", ffi_string(p, rawget(m, "_n"))) end
+    rawset(m, "_p", nil)
+  end
+end
 
 -- Pointer, length and binary flag for anything the send functions accept.
 function M.payload(data, level)

@@ -40,7 +40,7 @@ static void closed(struct conn *c)
     last_close_code = conn_close_code(c);
 }
 static struct frame *http(struct conn *c, const struct http_req *r) { return NULL; }
-static void released(struct conn *c) {}
+static int released(struct conn *c) { return 0; }
 
 static const struct transport_events stub_events = {
     .admit = admit, .open = opened, .message = message, .close = closed, .http = http,

@@ -33,6 +33,7 @@ static struct {
     int refuse_status;              /* what the next admits answer (0: accept) */
     const char *refuse_headers, *refuse_reason;
     int messages, limited, bad_data;
+    int wait;                       /* how many next messages' tasks wait */
     uint8_t limited_at[MESSAGES_MAX];
 } seen;
 
@@ -49,17 +50,21 @@ static void script_admit(struct client *cl, const struct http_req *r, struct adm
     snprintf(a->reason, sizeof a->reason, "%s", seen.refuse_reason);
 }
 
-static void script_open(struct client *cl) { seen.opens++; }
+static int script_open(struct client *cl) { seen.opens++; return 0; }
 
-static void script_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited)
+/* A message handler that waits (its task parks) for the next seen.wait messages. */
+static int script_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited)
 {
     if (opcode != WS_TEXT || len != 2 || memcmp(data, "hi", 2) != 0) seen.bad_data++;
     if (seen.messages < MESSAGES_MAX) seen.limited_at[seen.messages] = (uint8_t)limited;
     seen.messages++;
     seen.limited += limited;
+    if (seen.wait == 0) return 0;
+    seen.wait--;
+    return 1;
 }
 
-static void script_close(struct client *cl, int code, const char *reason) { seen.closes++; }
+static int script_close(struct client *cl, int code, const char *reason) { seen.closes++; return 0; }
 static void script_dropped(uint64_t id, const uint8_t *data, size_t len, int binary) {}
 
 static const struct hub_script_events stub_script = {
@@ -264,6 +269,59 @@ static void test_message_rate(void)
     config.limit_message_rate = 0;
 }
 
+/* While a client's task waits, its later messages and its close wait their turn, in
+ * order; reading pauses past limits.waiting_messages; nothing is lost. */
+static void test_order_while_waiting(void)
+{
+    struct test_client cl;
+    config.limit_waiting_messages = 4;
+    CHECK(test_client_open_ws(&cl, 0), "order: upgraded");
+    struct client *c = client_of(cl.conn);
+    uint64_t id = cl.id;
+    int first = seen.messages;
+    seen.wait = 1;
+    test_client_send(&cl, hi, sizeof hi);
+    test_pass();
+    CHECK(seen.messages - first == 1 && c->task_waiting, "the first message's task waits");
+    int n = 3;
+    uint8_t burst[sizeof hi * 3];
+    for (int i = 0; i < n; i++) memcpy(burst + i * sizeof hi, hi, sizeof hi);
+    test_client_send(&cl, burst, sizeof burst);
+    test_pass();
+    CHECK(seen.messages - first == 1 && c->held && c->held->count == 3 && !cl.conn->read_paused,
+          "three more are held, not handled; below the bound, reading goes on");
+    test_client_send(&cl, hi, sizeof hi);
+    test_pass();
+    CHECK(c->held && c->held->count == 4 && cl.conn->read_paused, "at limits.waiting_messages, reading pauses");
+    test_client_send(&cl, hi, sizeof hi);
+    test_pass();
+    CHECK(c->held->count == 4, "paused: the next message stays in the socket");
+
+    seen.wait = 1;   /* the second message waits too */
+    hub_task_done(id);
+    CHECK(seen.messages - first == 2 && c->task_waiting && c->held->count == 3 && cl.conn->read_paused,
+          "the task ends: the next held message runs, and it waits in turn");
+    hub_task_done(id);
+    CHECK(seen.messages - first == 5 && !c->task_waiting && !c->held && !cl.conn->read_paused,
+          "it ends: the rest are handled in order, reading resumes");
+    test_pass();
+    CHECK(seen.messages - first == 6 && seen.bad_data == 0, "the message left in the socket arrives whole");
+
+    /* a close while a task waits: the close hooks run after it; the struct and id stay */
+    seen.wait = 1;
+    test_client_send(&cl, hi, sizeof hi);
+    test_pass();
+    int closes = seen.closes;
+    test_client_hang_up(&cl);
+    CHECK(seen.closes == closes && hub_any(id) == c && c->conn_held,
+          "hung up while a task waits: no close hook yet, the client is kept");
+    CHECK(conn_open_count() == 0, "its socket is closed already");
+    hub_task_done(id);
+    CHECK(seen.closes - closes == 1 && hub_any(id) == NULL && hub_count() == 0,
+          "the task ends: the close hook runs, then the client is freed");
+    config.limit_waiting_messages = 64;
+}
+
 int main(void)
 {
     conn_init(&hub_events, sizeof(struct client));
@@ -273,6 +331,7 @@ int main(void)
     test_draining();
     test_script_refuses();
     test_message_rate();
+    test_order_while_waiting();
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
     config_free(&config);
     return check_summary();

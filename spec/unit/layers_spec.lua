@@ -8,7 +8,7 @@ local LAYERS = {
                 "broker_url", "backoff", "redis_link", "redis_reply" },
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure" },
-  top       = { "lua_bridge", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
+  top       = { "lua_bridge", "task", "sleep", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
                 "stats", "server", "outbound_redis" },
   wiring    = { "app", "main" },
 }
