@@ -10,6 +10,7 @@
 #include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "outbound_redis.h"
 #include "server.h"
 
 #define LUAHUB_VERSION "0.1.0"
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
     }
     if (check) {
         printf("%s: ok\n", script);
+        outbound_redis_shutdown();
         lua_bridge_shutdown();
         config_free(&config);
         return 0;
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
     app_wire_cluster();
     int status = server_run();
     cluster_stop();
+    outbound_redis_shutdown();   /* resumes the tasks still waiting, before Lua closes */
     lua_bridge_shutdown();
     config_free(&config);
     return status;

@@ -101,6 +101,7 @@ end
 hub.on = function(name, fn) hooks.on(name, fn) end
 hub.router = require "luahub.router"
 hub.middleware = require "luahub.middleware"
+hub.redis = require "luahub.redis_client"
 
 function hub.handle(h)
   if type(h) == "function" then
