@@ -213,6 +213,53 @@ describe("hub.redis", function()
   end)
 end)
 
+describe("hub.redis limits", function()
+  brokers.need("redis")
+  local broker, ws
+  lazy_setup(function()
+    broker = brokers.start("redis")
+    local srv = t.start(t.write_script(([[
+      local hub = require "luahub"
+      local r = hub.redis("redis://127.0.0.1:%d")
+      hub.handle(function(client, msg)
+        if msg.data == "big" then
+          r:set("big", string.rep("x", 2000))
+          local v, err, detail = r:get("big")
+          client:send_json { v = v, err = err, detail = detail }
+          return
+        end
+        local results, done = {}, 0
+        for i = 1, 3 do
+          hub.after(0, function()
+            results[i] = select(2, r:call("PING")) or "ok"
+            done = done + 1
+            if done == 3 then client:send_json(results) end
+          end)
+        end
+      end)
+    ]]):format(broker.port)), { outbound = { max_in_flight = 2, max_response_bytes = 1000 } })
+    ws = assert(srv:connect())
+  end)
+  lazy_teardown(function()
+    broker:stop()
+    t.cleanup()
+  end)
+
+  it("refuses a reply over outbound.max_response_bytes with \"too_large\"", function()
+    ws:send("big")
+    local a = assert(ws:receive_json(10))
+    assert.equal("too_large", a.err)
+    assert.matches("a reply of about %d+ bytes %(outbound.max_response_bytes is 1000%)", a.detail)
+  end)
+
+  it("fails a call past outbound.max_in_flight with \"busy\"", function()
+    ws:send("busy")
+    local results = assert(ws:receive_json(10))
+    table.sort(results)
+    assert.same({ "busy", "ok", "ok" }, results)
+  end)
+end)
+
 -- A broker restarted by the spec inherits the spec's open sockets (luasocket does not
 -- mark them close-on-exec), so this one has a server and a broker of its own, and stops
 -- the broker first.
@@ -258,6 +305,68 @@ describe("hub.redis while Redis is down", function()
     assert(srv:wait_log("hub.redis redis://127.0.0.1:%d+: connected after"), srv:log())
     local _, _, body = srv:http("GET", "/metrics")
     assert.matches('luahub_outbound_calls_total{kind="redis",result="connect"} [1-9]', body)
+  end)
+end)
+
+-- The spec plays the Redis server, to hold the connection in its handshake.
+describe("hub.redis while connecting", function()
+  local listener, srv, ws, held_conn
+
+  -- One command read from a client connection, as a list of its arguments.
+  local function read_command(conn)
+    local n = tonumber(assert(conn:receive("*l")):match("^%*(%d+)$"))
+    local args = {}
+    for i = 1, n do
+      local len = tonumber(assert(conn:receive("*l")):match("^%$(%d+)$"))
+      args[i] = conn:receive(len + 2):sub(1, len)
+    end
+    return args
+  end
+
+  lazy_setup(function()
+    listener = assert(socket.bind("127.0.0.1", 0))
+    listener:settimeout(5)
+    local _, port = listener:getsockname()
+    srv = t.start(t.write_script(([[
+      local hub = require "luahub"
+      local clients = { held = hub.redis("redis://:held@127.0.0.1:%d"),
+                        slow = hub.redis("redis://:slow@127.0.0.1:%d") }
+      hub.handle(function(client, msg)
+        local v, err, detail = clients[msg.data]:call("PING")
+        client:send_json { v = v, err = err, detail = detail }
+      end)
+    ]]):format(port, port)), { outbound = { connect_timeout = 1 } })
+    ws = assert(srv:connect())
+    for _ = 1, 2 do
+      local conn = assert(listener:accept())
+      conn:settimeout(5)
+      local auth = read_command(conn)
+      assert.equal("AUTH", auth[1])
+      if auth[2] == "held" then held_conn = conn end
+    end
+  end)
+  lazy_teardown(function()
+    t.cleanup()
+    listener:close()
+  end)
+
+  it("holds a call until the handshake is done, then sends it", function()
+    assert(ws:send("held"))
+    t.eventually(function()
+      local _, _, body = srv:http("GET", "/metrics")
+      return body:find('luahub_outbound_in_flight{kind="redis"} 1', 1, true)
+    end, { message = "the call never started" })
+    held_conn:send("+OK\r\n")
+    assert.same({ "PING" }, read_command(held_conn))
+    held_conn:send("+PONG\r\n")
+    assert.same({ v = "PONG" }, ws:receive_json(10))
+  end)
+
+  it("fails calls with \"connect\" when the handshake does not end in outbound.connect_timeout", function()
+    assert(ws:send("slow"))
+    local a = assert(ws:receive_json(10))
+    assert.equal("connect", a.err)
+    assert.matches("redis://%*%*%*@127%.0%.0%.1:%d+: connect timed out after 1s", a.detail)
   end)
 end)
 
