@@ -38,6 +38,13 @@ int lh_room_size(const char *room, size_t len);
 uint64_t lh_room_member(const char *room, size_t len, uint32_t i);
 uint32_t lh_room_total(void);
 size_t lh_room_names(char *buf, size_t cap);
+/* presence: this node's user ids (as lh_room_names) and client ids (up to cap; returns how
+ * many there are); a room's members on every live node as records (u64 client id, u16
+ * user id length, user id, u8 node index as lh_cluster_node counts), host byte order, as
+ * far as they fit in cap; returns the bytes needed */
+size_t lh_user_names(char *buf, size_t cap);
+size_t lh_client_ids(uint64_t *ids, size_t cap);
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap);
 
 /* users and metadata */
 int lh_set_user(uint64_t id, const char *uid, size_t len);

@@ -415,6 +415,7 @@ static void read_admission(lua_State *co, int ok, struct admission *a)
         snprintf(a->reason, sizeof a->reason, "internal error");
         return;
     }
+    lua_settop(co, 2);   /* a coroutine's results are what it returned: pad to two */
     a->status = (int)lua_tointeger(co, -2);
     const char *why = lua_tostring(co, -1);
     snprintf(a->reason, sizeof a->reason, "%s", why ? why : "rejected");
@@ -453,6 +454,7 @@ void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admiss
 static struct frame *read_route(lua_State *co, int ok, struct conn *c, const struct http_req *r)
 {
     if (!ok) return http_response(500, NULL, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
+    lua_settop(co, 4);   /* a coroutine's results are what it returned: pad to four */
     if (lua_isnil(co, -4)) return NULL;
     int status = (int)lua_tointeger(co, -4);
     size_t bl = 0;

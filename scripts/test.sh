@@ -79,6 +79,8 @@ fi
 while read -r tests pend file; do
   [[ $tests -gt 0 && $pend -eq $tests ]] && all_pending+=("$file ($pend of $tests)")
 done <"$counts"
+# CI shows the end of the run: name the failed specs again there, next to the summary.
+mapfile -t busted_failures < <(grep -A1 -E '^(Failure|Error) -> ' "$log" | grep -v -E '^--$' | paste - - | head -n 30)
 rm -f "$log" "$counts"
 
 # Browser specs (examples/*/spec/browser), when present, report the same summary line.
@@ -90,6 +92,7 @@ if [[ -x scripts/browser-test.sh ]]; then
   else read -r p _ f _ <<<"$line"; count browser "$p" "$f"; fi
 fi
 
+for f in "${busted_failures[@]}"; do echo "!! failed: $f"; done
 for b in "${broken[@]}"; do echo "!! suite broken: $b"; failed=$((failed + 1)); done
 for a in "${all_pending[@]}"; do
   echo "!! spec file with every test pending: $a; busted's Pending list above says why"

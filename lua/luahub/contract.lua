@@ -27,6 +27,10 @@ uint64_t lh_room_member(const char *room, size_t len, uint32_t i);
 uint32_t lh_room_total(void);
 size_t lh_room_names(char *buf, size_t cap);
 
+size_t lh_user_names(char *buf, size_t cap);
+size_t lh_client_ids(uint64_t *ids, size_t cap);
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap);
+
 int lh_set_user(uint64_t id, const char *uid, size_t len);
 const char *lh_user_of(uint64_t id, size_t *len);
 int lh_user_size(const char *uid, size_t len);
