@@ -59,7 +59,7 @@ function Client.call(self, ...)
     a[i - 1], l[i - 1] = s, #s
   end
   local id = C.lh_redis_call(self._h, n, a, l, self._timeout)
-  if id > 0 then return wait.wait(id) end
+  if id > 0 then return wait.wait(id, "redis:call") end
   local _, code, detail = errors.result(id)
   if code == "bad_argument" then
     error(format("redis:call: %s is not supported: it changes the state of the connection every "
