@@ -7,12 +7,22 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int broker_url_parse(const char *url, struct broker_url *u, char *err, size_t errlen)
+char *broker_url_masked(const char *url)
+{
+    const char *p = strstr(url, "://");
+    const char *at = strrchr(url, '@');
+    if (!p || !at || at < p) return strdup(url);
+    char *s = malloc(strlen(url) + 4);
+    if (s) sprintf(s, "%.*s***%s", (int)(p + 3 - url), url, at);
+    return s;
+}
+
+static int parse(const char *url, const char *shown, struct broker_url *u, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
     const char *p = strstr(url, "://");
     if (!p || (size_t)(p - url) >= sizeof u->scheme) {
-        snprintf(err, errlen, "\"%s\": expected scheme://host:port", url);
+        snprintf(err, errlen, "\"%s\": expected scheme://host:port", shown);
         return -1;
     }
     memcpy(u->scheme, url, (size_t)(p - url));
@@ -55,14 +65,22 @@ int broker_url_parse(const char *url, struct broker_url *u, char *err, size_t er
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
     int gai = getaddrinfo(host, NULL, &hints, &res);
     if (gai != 0) {
-        snprintf(err, errlen, "\"%s\": cannot resolve \"%s\": %s", url, host, gai_strerror(gai));
+        snprintf(err, errlen, "\"%s\": cannot resolve \"%s\": %s", shown, host, gai_strerror(gai));
         return -1;
     }
     getnameinfo(res->ai_addr, res->ai_addrlen, u->host, sizeof u->host, NULL, 0, NI_NUMERICHOST);
     freeaddrinfo(res);
     return 0;
 bad:
-    snprintf(err, errlen, "\"%s\": expected %s://[[user]:password@]host[:port]%s", url,
+    snprintf(err, errlen, "\"%s\": expected %s://[[user]:password@]host[:port]%s", shown,
              u->scheme, strcmp(u->scheme, "redis") == 0 ? "[/db]" : "");
     return -1;
+}
+
+int broker_url_parse(const char *url, struct broker_url *u, char *err, size_t errlen)
+{
+    char *shown = broker_url_masked(url);
+    int rc = parse(url, shown ? shown : "(URL)", u, err, errlen);
+    free(shown);
+    return rc;
 }

@@ -18,7 +18,11 @@ struct broker_url {
 
 /* Parses and resolves the host with getaddrinfo, which may block on DNS: call it where
  * the loop may wait (startup, a script's load), never per request. 0, or -1 with the
- * cause in err ("\"URL\": expected ..."). */
+ * cause in err ("\"URL\": expected ...", the URL masked as broker_url_masked does). */
 int broker_url_parse(const char *url, struct broker_url *u, char *err, size_t errlen);
+
+/* url with its user and password (from "://" to the last "@") written as "***", for
+ * messages and logs: a newly allocated string, NULL when out of memory. */
+char *broker_url_masked(const char *url);
 
 #endif

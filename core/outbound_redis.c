@@ -339,23 +339,11 @@ static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ------------------------------------------------------------------ the script's side */
 
-/* The URL with everything between "://" and the last "@" (user and password) written as
- * "***": logs and error messages never carry the password. */
-static char *masked(const char *url)
-{
-    const char *p = strstr(url, "://");
-    const char *at = strrchr(url, '@');
-    if (!p || !at || at < p) return strdup(url);
-    char *s = malloc(strlen(url) + 4);
-    if (s) sprintf(s, "%.*s***%s", (int)(p + 3 - url), url, at);
-    return s;
-}
-
 static struct client *client_new(const char *url, char *err, size_t errlen)
 {
     struct client *c = calloc(1, sizeof *c);
     char why[512];
-    if (!c || !(c->url = strdup(url)) || !(c->name = masked(url))) {
+    if (!c || !(c->url = strdup(url)) || !(c->name = broker_url_masked(url))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -76,6 +76,7 @@ local mt = {
     local m = Client[name] or commands[name]
     if m == nil and type(name) == "string" and name:match("^%a+$") then
       local cmd = name:upper()
+      -- a tail call: an argument error names the script's line, not this one
       m = function(self, ...) return Client.call(self, cmd, ...) end
       commands[name] = m
     end

@@ -43,6 +43,7 @@ int main(void)
     refuses("redis://127.0.0.1:63x9", "expected redis://");
     refuses("redis://127.0.0.1:6379/x", "[/db]");
     refuses("redis://:pw@", "expected redis://");
+    refuses("redis://:s3cret@127.0.0.1:x", "\"redis://***@127.0.0.1:x\": expected");
 
     /* a name is resolved once, here, to the numeric address the adapters connect to
      * (from /etc/hosts: no DNS query in a test) */
