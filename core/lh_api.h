@@ -77,6 +77,12 @@ void lh_timer_cancel(uint32_t id);
  * yield, or a negative enum lh_err */
 int lh_sleep(double seconds);
 
+/* outbound HTTP (outbound_http.h), a wait like lh_sleep; headers is a block of
+ * "Name: value\r\n" lines, body NULL for none, timeout <= 0 for outbound.timeout */
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout);
+
 /* process: logs, clocks, state, counters */
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);

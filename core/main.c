@@ -10,6 +10,7 @@
 #include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "outbound_http.h"
 #include "outbound_redis.h"
 #include "server.h"
 
@@ -115,8 +116,9 @@ int main(int argc, char **argv)
     }
     app_wire_cluster();
     int status = server_run();
+    outbound_http_shutdown();   /* while the script can still take the "closed" results */
+    outbound_redis_shutdown();
     cluster_stop();
-    outbound_redis_shutdown();   /* resumes the tasks still waiting, before Lua closes */
     lua_bridge_shutdown();
     config_free(&config);
     return status;

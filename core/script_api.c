@@ -15,6 +15,7 @@
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
+#include "outbound_http.h"
 #include "room.h"
 #include "server.h"
 #include "timer.h"
@@ -294,6 +295,16 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 
 uint32_t lh_timer_start(double after, double repeat) { return timer_start(after, repeat); }
 void lh_timer_cancel(uint32_t id) { timer_cancel(id); }
+
+/* ------------------------------------------------------------------ outbound calls */
+
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout)
+{
+    return outbound_http_request(method, method_len, url, url_len, headers, headers_len, body,
+                                 body_len, timeout);
+}
 
 /* ------------------------------------------------------------------ process */
 

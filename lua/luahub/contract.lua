@@ -56,6 +56,10 @@ void lh_timer_cancel(uint32_t id);
 
 int lh_sleep(double seconds);
 
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout);
+
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);
 double lh_now(void);
@@ -89,6 +93,7 @@ int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
     { rc = -8, code = "not_in_room", message = "the client is not in that room" },
     { rc = -9, code = "already_in_room", message = "the client is already in that room" },
     { rc = -10, code = "user_limit", message = "the user has reached limits.per_user connections" },
+    { rc = -11, code = "busy", message = "outbound.max_in_flight outbound calls are in flight; this one was not started" },
   },
   -- every configuration key, in order: path, type, default, values (core/config_keys.h)
   config = {

@@ -85,6 +85,7 @@ end
 hub.on = function(name, fn) hooks.on(name, fn) end
 hub.router = require "luahub.router"
 hub.middleware = require "luahub.middleware"
+hub.http = require "luahub.http_client"
 hub.redis = require "luahub.redis_client"
 
 function hub.handle(h)

@@ -9,7 +9,8 @@ local LAYERS = {
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure" },
   top       = { "lua_bridge", "task", "sleep", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
-                "stats", "server", "outbound_redis" },
+                "stats", "server", "outbound_http",
+                "outbound_redis" },
   wiring    = { "app", "main" },
 }
 local ORDER = { "leaf", "transport", "hub", "top", "wiring" }
