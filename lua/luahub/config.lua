@@ -5,6 +5,7 @@
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local contract = require "luahub.contract"
+local suggest = require "luahub.suggest"
 
 local M = {}
 
@@ -85,6 +86,18 @@ for _, key in ipairs(contract.config) do
   defaults[key.path] = key.default
 end
 
+-- For an unknown key k of a section: the closest key of that section, else a key of that
+-- name in another section ("per_user" at the top: did you mean limits.per_user?).
+local function unknown_key_hint(k, section)
+  local siblings = {}
+  for name in pairs(section) do siblings[#siblings + 1] = name end
+  local hint = suggest.did_you_mean(k, siblings)
+  if hint then return hint end
+  for _, key in ipairs(contract.config) do
+    if key.path:match("[^.]+$") == k then return "did you mean " .. key.path .. "?" end
+  end
+end
+
 local function check(value, rule, path, problems)
   if sections[rule] then
     if type(value) ~= "table" then
@@ -94,7 +107,8 @@ local function check(value, rule, path, problems)
     for k, v in pairs(value) do
       local sub = rule[k]
       if sub == nil then
-        problems[#problems + 1] = path .. "." .. tostring(k) .. ": unknown key"
+        local hint = unknown_key_hint(k, rule)
+        problems[#problems + 1] = path .. "." .. tostring(k) .. ": unknown key" .. (hint and "; " .. hint or "")
       else
         check(v, sub, path .. "." .. k, problems)
       end

@@ -10,6 +10,8 @@ local where = require "luahub.where"
 local message = require "luahub.message"
 local clients = require "luahub.client"
 local wait = require "luahub.wait"
+local json = require "luahub.json"
+local mistake = require "luahub.mistake"
 
 local ffi_string, result, payload = ffi.string, errors.result, message.payload
 local handle, id_of = clients.handle, clients.id_of
@@ -29,7 +31,7 @@ local function log(level, msg, fields, client_h)
   msg = tostring(msg)
   local body
   if fields ~= nil then
-    local encoded = cjson.encode(fields)
+    local encoded = json.encode(fields)
     if encoded and encoded:sub(1, 1) == "{" and #encoded > 2 then body = encoded:sub(2, -2) end
   end
   C.lh_log(level, client_h or 0, msg, #msg, body)
@@ -78,23 +80,15 @@ function hub._report(client, err)
 end
 hooks.set_reporter(hub._report)
 
--- Errors as everywhere else in the API: nil, "bad_json", detail (as msg:json()).
-hub.json = {
-  encode = function(v)
-    local s, err = cjson.encode(v)
-    if s == nil then return nil, "bad_json", err end
-    return s
-  end,
-  decode = function(s)
-    local v, err = cjson.decode(s)
-    if v == nil then return nil, "bad_json", err end
-    return v
-  end,
-}
+-- encode, decode, array, empty_array, null (luahub.json); errors as everywhere else in
+-- the API: nil, "bad_json", detail (as msg:json()).
+hub.json = json
 
 ----------------------------------------------------------------------------- configuration and handlers
 function hub.config(t)
-  if type(t) ~= "table" then error("hub.config expects a table", 2) end
+  if type(t) ~= "table" then
+    mistake.raise("hub.config", "expected a table, got " .. mistake.describe(t), "hub.config { key = value, ... }")
+  end
   config.merge(script_config, t)
 end
 
@@ -108,13 +102,18 @@ function hub.handle(h)
   elseif type(h) == "table" and type(h.dispatch) == "function" then
     handler = function(client, msg) return h:dispatch(client, msg) end
   else
-    error("hub.handle expects a function(client, msg) or a router", 2)
+    mistake.raise("hub.handle", "expected a function(client, msg) or a router, got " .. mistake.describe(h),
+      "hub.handle(function(client, msg) ... end) or hub.handle(hub.router(\"type\"))")
   end
   chain = nil
 end
 
 function hub.use(mw)
-  if type(mw) ~= "function" then error("hub.use expects function(next) -> function(client, msg)", 2) end
+  if type(mw) ~= "function" then
+    mistake.raise("hub.use", "expected a middleware, got " .. mistake.describe(mw),
+      "a middleware is function(next) return function(client, msg) ... end end"
+        .. (type(mw) == "table" and " (to route messages, use hub.handle(router))" or ""))
+  end
   middlewares[#middlewares + 1] = mw
   chain = nil
 end
@@ -138,8 +137,8 @@ local function except_list(except)
   return ffi.new("uint64_t[1]", id_of(except) or 0), 1
 end
 
-local function options(data, opts)
-  local p, n, binary = payload(data, 3)
+local function options(data, opts, api_name, json_name)
+  local p, n, binary = payload(data, api_name, json_name)
   if opts and opts.binary ~= nil then binary = opts.binary end
   return p, n, binary and 1 or 0
 end
@@ -150,27 +149,30 @@ local function count_or_error(rc)
 end
 
 function hub.broadcast(data, opts)
-  local p, n, binary = options(data, opts)
+  local p, n, binary = options(data, opts, "hub.broadcast", "hub.broadcast_json")
   local ex, nex = except_list(opts and opts.except)
   return count_or_error(C.lh_broadcast(p, n, binary, ex, nex))
 end
 
-function hub.broadcast_json(v, opts)
-  local s, err = cjson.encode(v)
-  if not s then return nil, "bad_json", err end
-  return hub.broadcast(s, opts)
+-- room, or a raise naming api_name.
+local function room_name(room, api_name)
+  if type(room) ~= "string" then
+    mistake.raise(api_name, "room must be a string, got " .. mistake.describe(room),
+      api_name .. "(room, data, opts)")
+  end
+  return room
 end
 
 function hub.to_room(room, data, opts)
-  if type(room) ~= "string" then error("hub.to_room: room must be a string", 2) end
-  local p, n, binary = options(data, opts)
+  room = room_name(room, "hub.to_room")
+  local p, n, binary = options(data, opts, "hub.to_room", "hub.to_room_json")
   local ex, nex = except_list(opts and opts.except)
   return count_or_error(C.lh_to_room(room, #room, p, n, binary, ex, nex))
 end
 
 function hub.to_user(user_id, data, opts)
   user_id = tostring(user_id)
-  local p, n, binary = options(data, opts)
+  local p, n, binary = options(data, opts, "hub.to_user", "hub.to_user_json")
   local ex, nex = except_list(opts and opts.except)
   return count_or_error(C.lh_to_user(user_id, #user_id, p, n, binary, ex, nex))
 end
@@ -181,9 +183,26 @@ function hub.to_client(id, data, opts)
   if not h or (C.lh_is_open(h) == 0 and C.lh_is_remote(h) == 0) then
     return nil, "not_found", "no such client"
   end
-  local p, n, binary = options(data, opts)
+  local p, n, binary = options(data, opts, "hub.to_client", "hub.to_client_json")
   return result(C.lh_send(h, p, n, binary))
 end
+
+-- The JSON twin of a targeted sender: send(target, v, opts) with v encoded once
+-- (luahub.json), or nil, "bad_json", detail.
+local function json_twin(send)
+  return function(target, v, opts)
+    local s, err, detail = json.encode(v)
+    if not s then return nil, err, detail end
+    return send(target, s, opts)
+  end
+end
+hub.to_room_json = json_twin(function(room, s, opts)
+  return hub.to_room(room_name(room, "hub.to_room_json"), s, opts)
+end)
+hub.to_user_json = json_twin(hub.to_user)
+hub.to_client_json = json_twin(hub.to_client)
+local broadcast_json = json_twin(function(_, s, opts) return hub.broadcast(s, opts) end)
+function hub.broadcast_json(v, opts) return broadcast_json(nil, v, opts) end
 
 ----------------------------------------------------------------------------- lookups
 function hub.client(id)
@@ -235,7 +254,7 @@ function hub.now() return C.lh_now() end
 function hub.global_count() return C.lh_global_count() end
 function hub.global_room_count(room)
   if room == nil then return C.lh_global_room_count(nil, 0) end
-  if type(room) ~= "string" then error("hub.global_room_count: room must be a string", 2) end
+  room = room_name(room, "hub.global_room_count")
   return C.lh_global_room_count(room, #room)
 end
 function hub.state() return C.lh_draining() == 1 and "draining" or "running" end
@@ -278,8 +297,12 @@ function Timer:cancel()
 end
 
 local function start_timer(after, every, fn, name)
-  if type(after) ~= "number" or after < 0 then error(name .. ": seconds must be a number >= 0", 3) end
-  if type(fn) ~= "function" then error(name .. ": expected a function", 3) end
+  if type(after) ~= "number" or after < 0 then
+    mistake.raise(name, "seconds must be a number >= 0, got " .. mistake.describe(after), name .. "(seconds, fn)")
+  end
+  if type(fn) ~= "function" then
+    mistake.raise(name, "expected a function, got " .. mistake.describe(fn), name .. "(seconds, function() ... end)")
+  end
   local id = C.lh_timer_start(after, every)
   if id == 0 then return nil, "no_memory", "cannot create a timer" end
   local t = setmetatable({ id = id, fn = fn }, Timer)
@@ -288,7 +311,9 @@ local function start_timer(after, every, fn, name)
 end
 
 function hub.every(seconds, fn)
-  if type(seconds) == "number" and seconds <= 0 then error("hub.every: seconds must be > 0", 2) end
+  if type(seconds) == "number" and seconds <= 0 then
+    mistake.raise("hub.every", "seconds must be > 0, got " .. seconds, "for a call on the next loop pass use hub.after(0, fn)")
+  end
   return start_timer(seconds, seconds, fn, "hub.every")
 end
 
@@ -297,7 +322,7 @@ function hub.after(seconds, fn) return start_timer(seconds, 0, fn, "hub.after") 
 -- Waits seconds (>= 0) without holding the loop; true. Only where waiting is allowed.
 function hub.sleep(seconds)
   if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
-    error("hub.sleep: seconds must be a number >= 0", 2)
+    mistake.raise("hub.sleep", "seconds must be a number >= 0, got " .. mistake.describe(seconds))
   end
   wait.check("hub.sleep")
   local id = C.lh_sleep(seconds)
