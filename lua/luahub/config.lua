@@ -119,6 +119,9 @@ local function check(value, rule, path, problems)
   if not ok then problems[#problems + 1] = path .. ": expected " .. want .. ", got " .. describe(value) end
 end
 
+-- A key's default ("ws_path" -> "/ws"), or nil.
+function M.default(path) return defaults[path] end
+
 -- Problems in cfg as a list of strings (empty when valid).
 function M.validate(cfg)
   local problems = {}

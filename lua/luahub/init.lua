@@ -340,16 +340,20 @@ function hub._on_timer(id, once)
 end
 
 ----------------------------------------------------------------------------- HTTP routes
-local routes = {}
+local routes = require "luahub.routes"
 
+-- path: exact ("/rooms"), with parameters ("/items/:id": req.params.id), or ending in *
+-- ("/static/*": req.splat); see luahub.routes for the order they are tried in.
 function hub.route(method, path, fn)
   if type(method) ~= "string" or type(path) ~= "string" or path:sub(1, 1) ~= "/" then
-    error("hub.route expects (method, path starting with /, function(req))", 2)
+    mistake.raise("hub.route", ("expected (method, path starting with /, function(req)), got %s, %s"):format(
+      mistake.describe(method), mistake.describe(path)), 'hub.route("GET", "/items/:id", function(req) ... end)')
   end
-  if type(fn) ~= "function" then error("hub.route: expected a function(req)", 2) end
-  method = method:upper()
-  routes[method] = routes[method] or {}
-  routes[method][path] = fn
+  if type(fn) ~= "function" then
+    mistake.raise("hub.route", "expected a function(req), got " .. mistake.describe(fn),
+      ("hub.route(%q, %q, function(req) return 200, \"body\" end)"):format(method, path))
+  end
+  routes.add(method:upper(), path, fn)
 end
 
 -- The content type and the other header lines of a route's answer; nil, why for a name
@@ -374,28 +378,20 @@ local function header_lines(headers)
   return ctype, table.concat(lines)
 end
 
-local function route_of(method, path) return routes[method] and routes[method][path] end
-
--- Every method path answers to, for a 405's Allow header (a GET route answers HEAD too).
-local function allowed_methods(path)
-  local list = {}
-  for method, paths in pairs(routes) do
-    if paths[path] then list[#list + 1] = method end
-  end
-  if route_of("GET", path) and not route_of("HEAD", path) then list[#list + 1] = "HEAD" end
-  table.sort(list)
-  return list
-end
-
 function hub._on_http(req)
-  local fn = route_of(req.method, req.path) or (req.method == "HEAD" and route_of("GET", req.path))
-  if not fn then
-    local allowed = allowed_methods(req.path)
+  local route, path_params, splat = routes.find(req.method, req.path)
+  if not route and req.method == "HEAD" then route, path_params, splat = routes.find("GET", req.path) end
+  if not route then
+    local allowed = routes.allowed(req.path)
     if #allowed == 0 then return nil end
     return 405, "405 Method Not Allowed\n", "text/plain; charset=utf-8",
       "Allow: " .. table.concat(allowed, ", ") .. "\r\n"
   end
+  local fn = route.fn
+  -- the path's own parameters win over query parameters of the same name
   req.params = clients.parse_query(req.query)
+  for k, v in pairs(path_params) do req.params[k] = v end
+  req.splat = splat
   where.note(fn)
   local ok, status, body, headers = xpcall(fn, traceback, req)
   if not ok then
@@ -413,8 +409,12 @@ function hub._on_http(req)
     return 500, "500 Internal Server Error\n", "text/plain; charset=utf-8", nil
   end
   if type(body) == "table" then
-    body = cjson.encode(body)
-    ctype = ctype or "application/json"
+    local encoded, _, detail = json.encode(body)
+    if not encoded then
+      hub._report(nil, ("HTTP route %s %s: the body table is not JSON: %s"):format(req.method, req.path, detail))
+      return 500, "500 Internal Server Error\n", "text/plain; charset=utf-8", nil
+    end
+    body, ctype = encoded, ctype or "application/json"
   end
   return status, body and tostring(body) or "", ctype or "text/plain; charset=utf-8", extra
 end
@@ -430,6 +430,7 @@ end
 local function before_message(client, msg)
   local l = hooks.lists.before_message
   for i = 1, #l do
+    where.note(l[i])
     local ok, n, r, reason = hook_results(xpcall(l[i], traceback, client, msg))
     if not ok then
       hub._report(client, r)
@@ -494,6 +495,7 @@ end
 local function admit(client, req)
   local l = hooks.lists.before_connect
   for i = 1, #l do
+    where.note(l[i])
     local ok, r1, r2, r3 = xpcall(l[i], traceback, req)
     if not ok then
       hub._report(nil, r1)
@@ -538,7 +540,7 @@ function hub._metrics_text() return api.metrics_text(hub._stats) end
 -- reload would silently drop every handler of the running script, so it is refused there,
 -- and at start and by `luahub check` alike, so the mistake shows before it is deployed.
 local function registers_something()
-  return handler ~= nil or #middlewares > 0 or next(hooks.lists) ~= nil or next(routes) ~= nil
+  return handler ~= nil or #middlewares > 0 or next(hooks.lists) ~= nil or routes.any()
     or next(timers) ~= nil
 end
 
@@ -553,6 +555,9 @@ function hub._setup(overrides_json)
     cfg = config.merge(script_config, over)
   end
   local problems = config.validate(cfg)
+  for _, p in ipairs(routes.problems(cfg.ws_path or config.default("ws_path"), cfg.api_key)) do
+    problems[#problems + 1] = p
+  end
   if not registers_something() then
     problems[#problems + 1] = "the script registers no handler, middleware, hook, HTTP route or timer"
       .. " (hub.handle, hub.use, hub.on, hub.route, hub.every, hub.after): refused, as it would serve nothing"

@@ -41,7 +41,7 @@ end
 -- outside this package called the API, unless a tail call replaced that frame: then the
 -- script function the server is running is no longer on the stack, and the call's line
 -- is found in that function's code.
-local function location(api_name)
+function M.location(api_name)
   local running = where.running()
   local caller, running_on_stack
   for level = 3, math.huge do
@@ -63,7 +63,7 @@ end
 -- Raises "LOCATION: api_name: problem; hint".
 function M.raise(api_name, problem, hint)
   local msg = api_name .. ": " .. problem .. (hint and "; " .. hint or "")
-  local loc = location(api_name)
+  local loc = M.location(api_name)
   error(loc and loc .. ": " .. msg or msg, 0)
 end
 
