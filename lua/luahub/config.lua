@@ -98,34 +98,40 @@ local function unknown_key_hint(k, section)
   end
 end
 
-local function check(value, rule, path, problems)
+-- at: where the script set the value ("hub.lua:3"), when known; a problem names it after
+-- the key path.
+local function check(value, rule, path, problems, at)
+  local function problem(key_path, text)
+    problems[#problems + 1] = key_path .. (at and " (" .. at .. ")" or "") .. ": " .. text
+  end
   if sections[rule] then
     if type(value) ~= "table" then
-      problems[#problems + 1] = path .. ": expected a table, got " .. describe(value)
+      problem(path, "expected a table, got " .. describe(value))
       return
     end
     for k, v in pairs(value) do
       local sub = rule[k]
       if sub == nil then
         local hint = unknown_key_hint(k, rule)
-        problems[#problems + 1] = path .. "." .. tostring(k) .. ": unknown key" .. (hint and "; " .. hint or "")
+        problem(path .. "." .. tostring(k), "unknown key" .. (hint and "; " .. hint or ""))
       else
-        check(v, sub, path .. "." .. k, problems)
+        check(v, sub, path .. "." .. k, problems, at)
       end
     end
     return
   end
   local ok, want = rules[rule.type](value, rule)
-  if not ok then problems[#problems + 1] = path .. ": expected " .. want .. ", got " .. describe(value) end
+  if not ok then problem(path, "expected " .. want .. ", got " .. describe(value)) end
 end
 
 -- A key's default ("ws_path" -> "/ws"), or nil.
 function M.default(path) return defaults[path] end
 
--- Problems in cfg as a list of strings (empty when valid).
-function M.validate(cfg)
+-- Problems in cfg as a list of strings (empty when valid). locations: top-level key ->
+-- where the script set it (hub.config), for the messages.
+function M.validate(cfg, locations)
   local problems = {}
-  check(cfg, schema, "config", problems)
+  for k, v in pairs(cfg) do check({ [k] = v }, schema, "config", problems, locations and locations[k]) end
   local ping, pong = cfg.ping_interval, cfg.pong_timeout
   if ping == nil then ping = defaults.ping_interval end
   if pong == nil then pong = defaults.pong_timeout end

@@ -85,10 +85,14 @@ hooks.set_reporter(hub._report)
 hub.json = json
 
 ----------------------------------------------------------------------------- configuration and handlers
+local config_set_at = {}   -- top-level key -> where hub.config set it last, for problems
+
 function hub.config(t)
   if type(t) ~= "table" then
     mistake.raise("hub.config", "expected a table, got " .. mistake.describe(t), "hub.config { key = value, ... }")
   end
+  local at = mistake.location("hub.config")
+  for k in pairs(t) do config_set_at[k] = at end
   config.merge(script_config, t)
 end
 
@@ -553,8 +557,9 @@ function hub._setup(overrides_json)
     local over, err = cjson.decode(overrides_json)
     if type(over) ~= "table" then return "--config: invalid JSON object: " .. tostring(err or over) end
     cfg = config.merge(script_config, over)
+    for k in pairs(over) do config_set_at[k] = nil end   -- the command line set it, not a line
   end
-  local problems = config.validate(cfg)
+  local problems = config.validate(cfg, config_set_at)
   for _, p in ipairs(routes.problems(cfg.ws_path or config.default("ws_path"), cfg.api_key)) do
     problems[#problems + 1] = p
   end
