@@ -67,11 +67,11 @@ function M.raise(api_name, problem, hint)
   error(loc and loc .. ": " .. msg or msg, 0)
 end
 
--- "a table", "nil", "a number (42)": how a wrong argument is named in a message.
+-- "a table", "nil", "a number (42)", "\"text\"": how a wrong argument is named in a message.
 function M.describe(v)
   local t = type(v)
   if t == "nil" then return "nil" end
-  if t == "string" then return ("a string (%q)"):format(#v > 40 and v:sub(1, 40) .. "..." or v) end
+  if t == "string" then return ("%q"):format(#v > 40 and v:sub(1, 40) .. "..." or v) end
   if t == "number" or t == "boolean" then return ("a %s (%s)"):format(t, tostring(v)) end
   return "a " .. t
 end
