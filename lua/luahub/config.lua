@@ -98,11 +98,10 @@ local function unknown_key_hint(k, section)
   end
 end
 
--- at: where the script set the value ("hub.lua:3"), when known; a problem names it after
--- the key path.
+-- at: where the script set the value ("hub.lua:3"), when known; a problem ends with it.
 local function check(value, rule, path, problems, at)
   local function problem(key_path, text)
-    problems[#problems + 1] = key_path .. (at and " (" .. at .. ")" or "") .. ": " .. text
+    problems[#problems + 1] = key_path .. ": " .. text .. (at and " (set at " .. at .. ")" or "")
   end
   if sections[rule] then
     if type(value) ~= "table" then

@@ -6,7 +6,7 @@ local SCRIPT = [[
 local hub = require "luahub"
 local json = hub.json
 local VALUE = { list = json.empty_array, none = json.null, url = "https://example.org/a/b" }
-hub.config { origins = "*" }
+hub.config { origins = "*", api_key = "k" }
 hub.on("after_connect", function(client)
   client:set_user(client:query("user"))
   client:join("room")
@@ -78,6 +78,14 @@ describe("the JSON senders", function()
   it("return nil, bad_json, detail for a value JSON cannot hold", function()
     ann:send_json { type = "bad" }
     assert.same({ ok = require("cjson").null, err = "bad_json", detail = true }, require("cjson").decode((assert(ann:receive()))))
+  end)
+
+  it("the publish API's JSON data", function()
+    local status = srv:http("POST", "/api/publish", { Authorization = "Bearer k" },
+      '{"broadcast": true, "data": {"url": "https://example.org/a/b"}}')
+    assert.equal(200, status)
+    assert.equal('{"url":"https://example.org/a/b"}', (ann:receive()))
+    assert.equal('{"url":"https://example.org/a/b"}', (bob:receive()))
   end)
 
   it("an HTTP route's table body", function()

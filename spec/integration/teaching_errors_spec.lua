@@ -122,8 +122,8 @@ local hub = require "luahub"
 hub.config { limits = { per_usr = 2 } }  -- @config
 hub.on("after_connect", function() end)
 ]]
-    assert_names(check_fails(source), { "config.limits.per_usr", "hub.lua:" .. line_of(source, "config"),
-      "unknown key; did you mean per_user?" })
+    assert_names(check_fails(source), { "config.limits.per_usr: unknown key; did you mean per_user? (set at ",
+      "hub.lua:" .. line_of(source, "config") .. ")" })
   end)
 
   it("names a key put in the wrong section and where it belongs", function()
