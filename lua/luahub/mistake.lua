@@ -3,8 +3,12 @@
 -- script made the call, what is wrong, and the fix. The location is the script's own line
 -- however deep in this package the check runs, also for a call made as a tail call.
 local util = require "jit.util"
-local bcnames = require("jit.vmdef").bcnames
 local where = require "luahub.where"
+-- The opcode names, from LuaJIT's jit/vmdef.lua (libluajit's Lua files, on the default
+-- package.path). Without it a tail call's line is not found, and the message names the
+-- script function instead.
+local has_vmdef, vmdef = pcall(require, "jit.vmdef")
+local bcnames = has_vmdef and vmdef.bcnames
 
 local getinfo, band, rshift = debug.getinfo, bit.band, bit.rshift
 
@@ -50,7 +54,7 @@ function M.location(api_name)
     running_on_stack = running_on_stack or info.func == running
     if not caller and info.what ~= "C" and not in_package(info) then caller = info end
   end
-  if running and not running_on_stack then
+  if running and not running_on_stack and bcnames then
     local lines = tail_call_lines(running, api_name:match("[%w_]+$"))
     if #lines > 0 then
       return getinfo(running, "S").short_src .. ":" .. table.concat(lines, " or ")
