@@ -108,6 +108,11 @@ void hub_on_open(struct conn *c)
         return;
     }
     cl->in_hub = 1;
+    if (log_min_level <= LOG_DEBUG) {   /* the address is only formatted for the line */
+        char addr[64];
+        conn_remote_addr(c, addr, sizeof addr);
+        log_debug(c->id, "connected from %s", addr);
+    }
     if (script) cl->task_waiting = (uint8_t)script->open(cl);
 }
 
@@ -216,6 +221,7 @@ static void run_close(struct client *cl)
 void hub_on_close(struct conn *c)
 {
     struct client *cl = client_of(c);
+    log_debug(c->id, "closed: %d %s", conn_close_code(c), c->close_reason ? c->close_reason : "");
     cl->close_due = 1;
     if (!cl->task_waiting && !cl->held) run_close(cl);
 }

@@ -59,12 +59,22 @@ uint32_t lh_count(void) { return hub_count(); }
 
 void lh_want_dropped(int on) { hub_want_dropped(on); }
 
+/* A client whose state the script may still change: one being admitted (before_connect)
+ * or open. From client:close on, and in its close hooks, changes answer closed, as sends
+ * do; its state stays readable until it is freed. */
+static struct client *changeable(uint64_t id)
+{
+    struct client *cl = hub_any(id);
+    if (!cl || cl->conn.killed) return NULL;
+    return cl->conn.phase == PHASE_HTTP || conn_writable(&cl->conn) ? cl : NULL;
+}
+
 /* ------------------------------------------------------------------ rooms */
 
 int lh_join(uint64_t id, const char *room, size_t len)
 {
     struct client *cl = hub_client(id);
-    return cl ? room_join(cl, room, len) : LH_ERR_CLOSED;
+    return cl && conn_writable(&cl->conn) ? room_join(cl, room, len) : LH_ERR_CLOSED;
 }
 
 int lh_leave(uint64_t id, const char *room, size_t len)
@@ -182,7 +192,7 @@ size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap)
 
 int lh_set_user(uint64_t id, const char *uid, size_t len)
 {
-    struct client *cl = hub_any(id);
+    struct client *cl = changeable(id);
     return cl ? user_set(cl, uid, len) : LH_ERR_CLOSED;
 }
 
@@ -203,7 +213,7 @@ uint64_t lh_user_member(const char *uid, size_t len, uint32_t i)
 
 int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl)
 {
-    struct client *cl = hub_any(id);
+    struct client *cl = changeable(id);
     return cl ? meta_set(cl, k, kl, v, vl) : LH_ERR_CLOSED;
 }
 

@@ -5,6 +5,7 @@
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local contract = require "luahub.contract"
+local suggest = require "luahub.suggest"
 
 local M = {}
 
@@ -85,30 +86,51 @@ for _, key in ipairs(contract.config) do
   defaults[key.path] = key.default
 end
 
-local function check(value, rule, path, problems)
+-- For an unknown key k of a section: the closest key of that section, else a key of that
+-- name in another section ("per_user" at the top: did you mean limits.per_user?).
+local function unknown_key_hint(k, section)
+  local siblings = {}
+  for name in pairs(section) do siblings[#siblings + 1] = name end
+  local hint = suggest.did_you_mean(k, siblings)
+  if hint then return hint end
+  for _, key in ipairs(contract.config) do
+    if key.path:match("[^.]+$") == k then return "did you mean " .. key.path .. "?" end
+  end
+end
+
+-- at: where the script set the value ("hub.lua:3"), when known; a problem ends with it.
+local function check(value, rule, path, problems, at)
+  local function problem(key_path, text)
+    problems[#problems + 1] = key_path .. ": " .. text .. (at and " (set at " .. at .. ")" or "")
+  end
   if sections[rule] then
     if type(value) ~= "table" then
-      problems[#problems + 1] = path .. ": expected a table, got " .. describe(value)
+      problem(path, "expected a table, got " .. describe(value))
       return
     end
     for k, v in pairs(value) do
       local sub = rule[k]
       if sub == nil then
-        problems[#problems + 1] = path .. "." .. tostring(k) .. ": unknown key"
+        local hint = unknown_key_hint(k, rule)
+        problem(path .. "." .. tostring(k), "unknown key" .. (hint and "; " .. hint or ""))
       else
-        check(v, sub, path .. "." .. k, problems)
+        check(v, sub, path .. "." .. k, problems, at)
       end
     end
     return
   end
   local ok, want = rules[rule.type](value, rule)
-  if not ok then problems[#problems + 1] = path .. ": expected " .. want .. ", got " .. describe(value) end
+  if not ok then problem(path, "expected " .. want .. ", got " .. describe(value)) end
 end
 
--- Problems in cfg as a list of strings (empty when valid).
-function M.validate(cfg)
+-- A key's default ("ws_path" -> "/ws"), or nil.
+function M.default(path) return defaults[path] end
+
+-- Problems in cfg as a list of strings (empty when valid). locations: top-level key ->
+-- where the script set it (hub.config), for the messages.
+function M.validate(cfg, locations)
   local problems = {}
-  check(cfg, schema, "config", problems)
+  for k, v in pairs(cfg) do check({ [k] = v }, schema, "config", problems, locations and locations[k]) end
   local ping, pong = cfg.ping_interval, cfg.pong_timeout
   if ping == nil then ping = defaults.ping_interval end
   if pong == nil then pong = defaults.pong_timeout end
