@@ -65,7 +65,7 @@ local function request(name, level, opts)
     block, why = header_block(name, level + 1, headers)
     if not block then return bad(name, why) end
   end
-  wait.check(name, level)
+  wait.check(name)
   local id = C.lh_http_request(method, #method, url, #url, block, #block, body,
                                body and #body or 0, timeout or 0)
   if id >= 0 then return wait.wait(id, name) end

@@ -3,7 +3,7 @@
 -- hub.http.request, a Redis call) starts in C, which gives it a wait id, and yields that
 -- id here. The core resumes the coroutine with the operation's results.
 local C = require "luahub.ffi"
-local where = require "luahub.where"
+local mistake = require "luahub.mistake"
 local log_limit = require "luahub.log_limit"
 
 local running, yield = coroutine.running, coroutine.yield
@@ -18,13 +18,13 @@ M.threads = setmetatable({}, { __mode = "k" })
 -- (a message borrowing the receive buffer) takes a copy. Set by init.lua.
 M.before_yield = function() end
 
--- Raises, naming the caller, unless the running code may wait.
-function M.check(name, level)
+-- Raises, at the script's line, unless the running code may wait.
+function M.check(name)
   local co = running()
   if co == nil or not M.threads[co] then
-    error(name .. ": cannot wait here: only handlers, middleware, hooks, timers and HTTP "
+    mistake.raise(name, "cannot wait here", "only handlers, middleware, hooks, timers and HTTP "
       .. "routes may wait, in their own coroutine (not at load, not in a coroutine of the "
-      .. "script's own)", (level or 2) + 1)
+      .. "script's own)")
   end
 end
 
@@ -39,7 +39,7 @@ end)
 -- A failed call (nil, code, detail) gets a warning naming the script line that made it.
 local function logged(name, ok, code, detail, ...)
   if ok == nil and type(code) == "string" and name and log_failure() then
-    local msg = ("%s failed at %s: %s (%s)"):format(name, where.caller(), code, tostring(detail))
+    local msg = ("%s failed at %s: %s (%s)"):format(name, (mistake.location(name) or "?"), code, tostring(detail))
     C.lh_log(LOG_WARN, 0, msg, #msg, nil)
   end
   return ok, code, detail, ...
