@@ -204,6 +204,12 @@ router:not_found(function(client) return fail(client, "unknown_type", "unknown m
 
 hub.handle(router)
 
+-- rate_limit drops a message before the handler runs: say so, or the sender would wait
+-- for an answer that never comes
+hub.on("after_message", function(client, _, err)
+  if err == "rate_limited" then fail(client, "rate_limited", "at most 10 messages a second") end
+end)
+
 ----------------------------------------------------------------------------- webhook
 -- Whether s is UTF-8 (RFC 3629). A WebSocket text frame must be, so a stored entry that
 -- is not could never be sent: it would spoil its room's history for every newcomer.

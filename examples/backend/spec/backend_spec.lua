@@ -117,13 +117,24 @@ describe("examples/backend", function()
     if redis then redis:stop() end
     t.cleanup()
   end)
+  -- Each test starts with empty storage and no client of an earlier one in a room.
+  local clients = {}
   before_each(function() assert.equal("+OK", redis_command(redis.port, "FLUSHALL")) end)
+  after_each(function()
+    for _, c in ipairs(clients) do c:close() end
+    clients = {}
+    t.eventually(function()
+      local _, _, metrics = srv:http("GET", "/metrics")
+      return metrics and metrics:find("\nluahub_connections 0\n")
+    end, { message = "the test's clients never left" })
+  end)
 
   -- A client of the user the token belongs to, past its welcome.
   local function login(token, how)
     local opts = how == "header" and { headers = { Authorization = "Bearer " .. token } }
                  or { query = { token = token } }
     local c = assert(srv:connect(opts))
+    clients[#clients + 1] = c
     return c, expect(c, "welcome")
   end
 
@@ -177,6 +188,21 @@ describe("examples/backend", function()
 
     say(bob, "general", "m8")
     assert.equal("m8", expect(ann, "message").text)
+  end)
+
+  it("answers every message over the rate limit with an error, and stores the others", function()
+    local ann = login("ann-token")
+    join(ann, "general")
+    for i = 1, 30 do say(ann, "general", "flood " .. i) end
+    local got = { message = 0, error = 0 }
+    for _ = 1, 30 do
+      local m = assert(ann:receive_json())
+      assert(m.type == "message" or m.code == "rate_limited", m.code)
+      got[m.type] = got[m.type] + 1
+    end
+    -- at least the burst of 20, less the join
+    assert.truthy(got.error > 0 and got.message >= 19, got.message)
+    assert.equal(":" .. got.message, redis_command(redis.port, "INCRBY room:general:seq 0"))
   end)
 
   it("keeps the history and every client across a hot reload", function()
@@ -261,15 +287,17 @@ describe("examples/backend", function()
     local _, pending = raw:receive(1)
     assert.equal("timeout", pending, "the upgrade was answered before the session service")
     raw:settimeout(5)
-    local line = raw:receive("*l")
+    local response = raw:receive("*a")
     raw:close()
     local waited = socket.gettime() - started
-    assert.equal("HTTP/1.1 503 Service Unavailable", line)
+    assert.truthy(response:find("^HTTP/1.1 503 "), response)
+    assert.truthy(response:find("session service unavailable", 1, true), response)
     assert.truthy(waited >= AUTH_TIMEOUT * 0.9 and waited < AUTH_TIMEOUT + 2, waited)
 
     backend:signal("CONT")
-    t.eventually(function() return srv:connect { query = { token = "bob-token" } } end,
-                 { message = "bob was never let in once the session service was back" })
+    local bob = t.eventually(function() return srv:connect { query = { token = "bob-token" } } end,
+                             { message = "bob was never let in once the session service was back" })
+    clients[#clients + 1] = bob
   end)
 
   it("tells the sender when Redis is down, and works again when it is back", function()
