@@ -1,6 +1,6 @@
 # luahub — see README.md. `make run` and `make test` are the two front-door commands.
 CC      ?= cc
-PKGS    := luajit libcrypto zlib hiredis
+PKGS    := luajit libcrypto zlib hiredis libcurl
 CFLAGS  ?= -O2 -g
 # Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them. Deferred
 # (=, not :=): on a fresh machine pkg-config and the -dev packages arrive with the deps
@@ -48,6 +48,12 @@ $(BUILD)/obj $(BUILD)/ctest:
 CTESTS  := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
 $(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h) $(CORE_OBJS) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
+
+# outbound_http_test plays the task runner (task.h) itself, so it links its module and
+# the leaves that module uses instead of the whole core.
+OUTBOUND_HTTP_TESTED := $(addprefix $(BUILD)/obj/,outbound_http.o config.o metrics.o log.o)
+$(BUILD)/ctest/outbound_http_test: spec/c/outbound_http_test.c spec/c/check.h $(OUTBOUND_HTTP_TESTED) | $(BUILD)/ctest
+	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(OUTBOUND_HTTP_TESTED) $(LDLIBS) -o $@
 
 run: all
 	$(BIN) --listen $(LISTEN) $(SCRIPT)

@@ -28,6 +28,8 @@
 /* A heartbeat lists rooms (name, members) until its payload reaches this size; the rest
  * are counted but not named (hub.global_room_count(room) then misses them). */
 #define HEARTBEAT_ROOM_BYTES 60000
+/* The members report: under NATS's default 1 MiB message limit with room to spare. */
+#define PRESENCE_BYTES (768 * 1024)
 /* Except lists up to this length are decoded on the stack. */
 #define EXCEPT_STACK 64
 
@@ -39,6 +41,8 @@ struct peer {
     double last_seen, interval;
     struct heartbeat hb;             /* room_list points into report */
     uint8_t *report;
+    uint8_t *presence;               /* its last presence report (validated), or NULL */
+    size_t presence_len;
 };
 
 static struct {
@@ -49,7 +53,7 @@ static struct {
     char *prefix;                    /* channel_prefix as it was at startup */
     unsigned tag;
     double heartbeat;
-    int up, ever_up, outage_logged, attempts, bad_envelope_logged;
+    int up, ever_up, outage_logged, attempts, bad_envelope_logged, presence_cut_logged;
     double down_since;
     ev_timer retry, beat;
     struct peer *peers;
@@ -241,6 +245,7 @@ static struct peer *peer_find(const char *id, size_t len)
 static void peer_remove(int i)
 {
     free(cl.peers[i].report);
+    free(cl.peers[i].presence);
     cl.peers[i] = cl.peers[--cl.npeers];
 }
 
@@ -314,6 +319,31 @@ static size_t presence_report(uint8_t *out, size_t cap)
     return n;
 }
 
+/* The members of this node's rooms into out: (room, count, (client id, user id)...) for
+ * every room until one does not fit whole. Returns its size; *cut is set when a room was
+ * left out. */
+static size_t members_report(uint8_t *out, size_t cap, int *cut)
+{
+    size_t n = 0;
+    *cut = 0;
+    GROUP_FOREACH(&room_index, g) {
+        size_t at = n, m = presence_encode_room(g->name, g->name_len, g->count, out + n, cap - n);
+        for (uint32_t i = 0; m && i < g->count; i++) {
+            struct client *c = g->members[i].client;
+            const char *user = c->user ? c->user->name : "";
+            size_t k = presence_encode_member(c->conn.id, user, c->user ? c->user->name_len : 0,
+                                              out + at + m, cap - at - m);
+            m = k ? m + k : 0;
+        }
+        if (!m) {
+            *cut = 1;
+            return at;
+        }
+        n = at + m;
+    }
+    return n;
+}
+
 static void send_heartbeat(void)
 {
     if (!cl.up || cl.heartbeat <= 0) return;
@@ -322,6 +352,55 @@ static void send_heartbeat(void)
     struct envelope e = { .kind = ENVELOPE_HEARTBEAT, .origin = cl.node_id, .origin_len = cl.node_len,
                           .payload = (const char *)report, .payload_len = n };
     publish(channel("all", NULL, 0), &e);
+    /* the members follow on the same channel, so every node has the heartbeat first */
+    static uint8_t *members;
+    if (!members && !(members = malloc(PRESENCE_BYTES))) return;
+    int cut;
+    e.kind = ENVELOPE_PRESENCE;
+    e.payload = (const char *)members;
+    e.payload_len = members_report(members, PRESENCE_BYTES, &cut);
+    if (cut && !cl.presence_cut_logged++)
+        log_warn(0, "cluster: the members of this node's rooms exceed %d bytes; the other nodes see "
+                    "the rooms that fit (hub.presence is partial there)", PRESENCE_BYTES);
+    publish(channel("all", NULL, 0), &e);
+}
+
+/* The members a node reported: kept whole (validated) until the next report. */
+static void presence_members(const struct envelope *e)
+{
+    struct peer *p = peer_find(e->origin, e->origin_len);
+    if (!p) return;   /* a node is known from its heartbeat, which comes first */
+    if (presence_validate((const uint8_t *)e->payload, e->payload_len) != 0) {
+        metrics.relay_errors++;
+        return;
+    }
+    uint8_t *copy = malloc(e->payload_len ? e->payload_len : 1);
+    if (!copy) return;
+    memcpy(copy, e->payload, e->payload_len);
+    free(p->presence);
+    p->presence = copy;
+    p->presence_len = e->payload_len;
+}
+
+void cluster_room_members(const char *room, size_t len, cluster_member_fn fn, void *ctx)
+{
+    for (int i = 0; i < cl.npeers; i++) {
+        const struct peer *p = &cl.peers[i];
+        size_t pos = 0;
+        struct presence_room r;
+        while (p->presence && presence_next_room(p->presence, p->presence_len, &pos, &r)) {
+            if (r.len != len || memcmp(r.name, room, len) != 0) continue;
+            size_t at = 0;
+            for (uint32_t m = 0; m < r.members; m++) {
+                uint64_t id;
+                const char *user;
+                size_t ulen;
+                presence_member(&r, &at, &id, &user, &ulen);
+                fn(ctx, i + 1, id, user, ulen);
+            }
+            break;
+        }
+    }
 }
 
 static void beat_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -418,6 +497,9 @@ static void on_message(const char *ch, size_t clen, const uint8_t *data, size_t 
     switch (e.kind) {
     case ENVELOPE_HEARTBEAT:
         presence_update(&e);
+        return;
+    case ENVELOPE_PRESENCE:
+        presence_members(&e);
         return;
     case ENVELOPE_CLIENT:
         if (e.target_len == 8)

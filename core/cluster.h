@@ -96,6 +96,10 @@ int cluster_is_remote(uint64_t id);
 double cluster_global_count(void);
 /* Members of room on every live node; with room NULL, distinct rooms over all nodes. */
 double cluster_global_room_count(const char *room, size_t len);
+/* The members of room on the other live nodes, as their last presence reports (one
+ * heartbeat old at most) list them; node is the index cluster_node gives that node. */
+typedef void (*cluster_member_fn)(void *ctx, int node, uint64_t id, const char *user, size_t ulen);
+void cluster_room_members(const char *room, size_t len, cluster_member_fn fn, void *ctx);
 /* Live nodes, this one first. cluster_node fills the counts and returns the id. */
 int cluster_nodes(void);
 const char *cluster_node(int i, size_t *len, double *clients, double *rooms, double *age);

@@ -40,6 +40,13 @@ static struct group *everyone_group(void)
 
 uint32_t hub_count(void) { return everyone ? everyone->count : 0; }
 
+size_t hub_client_ids(uint64_t *out, size_t cap)
+{
+    uint32_t n = hub_count();
+    for (uint32_t i = 0; i < n && i < cap; i++) out[i] = everyone->members[i].client->conn.id;
+    return n;
+}
+
 struct client *hub_any(uint64_t id)
 {
     struct conn *c = conn_by_id(id);

@@ -38,6 +38,13 @@ int lh_room_size(const char *room, size_t len);
 uint64_t lh_room_member(const char *room, size_t len, uint32_t i);
 uint32_t lh_room_total(void);
 size_t lh_room_names(char *buf, size_t cap);
+/* presence: this node's user ids (as lh_room_names) and client ids (up to cap; returns how
+ * many there are); a room's members on every live node as records (u64 client id, u16
+ * user id length, user id, u8 node index as lh_cluster_node counts), host byte order, as
+ * far as they fit in cap; returns the bytes needed */
+size_t lh_user_names(char *buf, size_t cap);
+size_t lh_client_ids(uint64_t *ids, size_t cap);
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap);
 
 /* users and metadata */
 int lh_set_user(uint64_t id, const char *uid, size_t len);
@@ -69,6 +76,12 @@ void lh_timer_cancel(uint32_t id);
 /* waits (task.h): an operation a script waits on returns a wait id (> 0) for the task to
  * yield, or a negative enum lh_err */
 int lh_sleep(double seconds);
+
+/* outbound HTTP (outbound_http.h), a wait like lh_sleep; headers is a block of
+ * "Name: value\r\n" lines, body NULL for none, timeout <= 0 for outbound.timeout */
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout);
 
 /* process: logs, clocks, state, counters */
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);

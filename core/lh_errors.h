@@ -18,6 +18,7 @@ enum lh_err {
     LH_ERR_NOT_IN_ROOM = -8,     /* not_in_room: the client is not in that room */
     LH_ERR_ALREADY_IN_ROOM = -9, /* already_in_room: the client is already in that room */
     LH_ERR_USER_LIMIT = -10,     /* user_limit: the user has reached limits.per_user connections */
+    LH_ERR_BUSY = -11,           /* busy: outbound.max_in_flight outbound calls are in flight; this one was not started */
 };
 
 #endif

@@ -10,6 +10,7 @@
 #include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "outbound_http.h"
 #include "server.h"
 
 #define LUAHUB_VERSION "0.1.0"
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
     }
     app_wire_cluster();
     int status = server_run();
+    outbound_http_shutdown();   /* while the script can still take the "closed" results */
     cluster_stop();
     lua_bridge_shutdown();
     config_free(&config);

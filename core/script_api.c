@@ -15,6 +15,7 @@
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
+#include "outbound_http.h"
 #include "room.h"
 #include "server.h"
 #include "timer.h"
@@ -127,14 +128,54 @@ uint64_t lh_room_member(const char *room, size_t len, uint32_t i)
 
 uint32_t lh_room_total(void) { return room_index.count; }
 
-size_t lh_room_names(char *buf, size_t cap)
+/* Every group's name, NUL-terminated, into buf as far as it fits; the bytes needed. */
+static size_t group_names(const struct group_index *ix, char *buf, size_t cap)
 {
     size_t need = 0;
-    GROUP_FOREACH(&room_index, g) {
+    GROUP_FOREACH(ix, g) {
         if (need + g->name_len + 1 <= cap) memcpy(buf + need, g->name, g->name_len + 1);
         need += g->name_len + 1;
     }
     return need;
+}
+
+size_t lh_room_names(char *buf, size_t cap) { return group_names(&room_index, buf, cap); }
+size_t lh_user_names(char *buf, size_t cap) { return group_names(&user_index, buf, cap); }
+
+size_t lh_client_ids(uint64_t *ids, size_t cap) { return hub_client_ids(ids, cap); }
+
+/* Presence records into buf as far as they fit: (u64 id, u16 user length, user, u8 node),
+ * numbers in host order. */
+struct presence_out {
+    uint8_t *buf;
+    size_t cap, need;
+};
+
+static void put_member(void *ctx, int node, uint64_t id, const char *user, size_t ulen)
+{
+    struct presence_out *o = ctx;
+    size_t n = 11 + ulen;
+    if (o->need + n <= o->cap) {
+        uint8_t *p = o->buf + o->need;
+        uint16_t ul = (uint16_t)ulen;
+        memcpy(p, &id, 8);
+        memcpy(p + 8, &ul, 2);
+        memcpy(p + 10, user, ulen);
+        p[10 + ulen] = (uint8_t)node;
+    }
+    o->need += n;
+}
+
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap)
+{
+    struct presence_out o = { buf, cap, 0 };
+    struct group *g = group_find(&room_index, room, len);
+    for (uint32_t i = 0; g && i < g->count; i++) {
+        const struct client *c = g->members[i].client;
+        put_member(&o, 0, c->conn.id, c->user ? c->user->name : "", c->user ? c->user->name_len : 0);
+    }
+    cluster_room_members(room, len, put_member, &o);
+    return o.need;
 }
 
 /* ------------------------------------------------------------------ users and metadata */
@@ -254,6 +295,16 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 
 uint32_t lh_timer_start(double after, double repeat) { return timer_start(after, repeat); }
 void lh_timer_cancel(uint32_t id) { timer_cancel(id); }
+
+/* ------------------------------------------------------------------ outbound calls */
+
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout)
+{
+    return outbound_http_request(method, method_len, url, url_len, headers, headers_len, body,
+                                 body_len, timeout);
+}
 
 /* ------------------------------------------------------------------ process */
 

@@ -144,11 +144,11 @@ struct frame *stats_render(const char *extra, size_t extra_len)
     scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", server_uptime());
     scalar(&o, "luahub_heap_bytes", "gauge", "C heap in use (connections, queues, frames).",
            (double)metrics_heap_bytes());
-    static const char *relay_kinds[5] = { "broadcast", "room", "user", "client", "heartbeat" };
+    static const char *relay_kinds[6] = { "broadcast", "room", "user", "client", "heartbeat", "presence" };
     scalar(&o, "luahub_relay_published_total", "counter", "Messages published to the cluster broker.",
            (double)metrics.relay_published);
     labelled(&o, "luahub_relay_received_total", "Messages from other nodes, by kind.", "kind",
-             relay_kinds, metrics.relay_received + 1, 5);
+             relay_kinds, metrics.relay_received + 1, 6);
     scalar(&o, "luahub_relay_errors_total", "counter",
            "Relay failures: publishes without a broker, broker errors, undecodable messages.",
            (double)metrics.relay_errors);

@@ -126,8 +126,19 @@ function Client:leave(room)
   if not ok then return nil, "denied", code or msg or "before_room_leave refused" end
   local left, err, detail = result(C.lh_leave(self._h, room, #room))
   if not left then return nil, err, detail end
-  hooks.notify("after_room_leave", self, room)
+  hooks.notify("after_room_leave", self, room, "leave")
   return true
+end
+
+-- A closing client leaves its rooms one by one, each reported to after_room_leave with
+-- "disconnect" (nothing can refuse it: before_room_leave is not asked), so a room's "X
+-- left" needs no before_disconnect bookkeeping.
+function M.leave_on_close(client)
+  if not hooks.lists.after_room_leave then return end
+  local h = client._h
+  for _, room in ipairs(client:rooms()) do
+    if C.lh_leave(h, room, #room) >= 0 then hooks.notify("after_room_leave", client, room, "disconnect") end
+  end
 end
 
 function Client:leave_all()

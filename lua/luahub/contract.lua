@@ -27,6 +27,10 @@ uint64_t lh_room_member(const char *room, size_t len, uint32_t i);
 uint32_t lh_room_total(void);
 size_t lh_room_names(char *buf, size_t cap);
 
+size_t lh_user_names(char *buf, size_t cap);
+size_t lh_client_ids(uint64_t *ids, size_t cap);
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap);
+
 int lh_set_user(uint64_t id, const char *uid, size_t len);
 const char *lh_user_of(uint64_t id, size_t *len);
 int lh_user_size(const char *uid, size_t len);
@@ -51,6 +55,10 @@ uint32_t lh_timer_start(double after, double repeat);
 void lh_timer_cancel(uint32_t id);
 
 int lh_sleep(double seconds);
+
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout);
 
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);
@@ -82,6 +90,7 @@ int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
     { rc = -8, code = "not_in_room", message = "the client is not in that room" },
     { rc = -9, code = "already_in_room", message = "the client is already in that room" },
     { rc = -10, code = "user_limit", message = "the user has reached limits.per_user connections" },
+    { rc = -11, code = "busy", message = "outbound.max_in_flight outbound calls are in flight; this one was not started" },
   },
   -- every configuration key, in order: path, type, default, values (core/config_keys.h)
   config = {

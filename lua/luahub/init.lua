@@ -45,26 +45,10 @@ hub._stats = { messages = 0, handler_seconds = 0, errors = {}, handler_errors = 
 -- At most this many handler-error lines a second: a client whose every message throws
 -- would otherwise turn each of its frames into a log line with a traceback.
 local ERROR_LINES_PER_SECOND = 10
-local error_window = { started = -math.huge, logged = 0, unlogged = 0 }
-
--- Whether this error gets a log line. The first one of a new second first logs how many
--- the previous ones left out.
-local function log_this_error()
-  local now, w = C.lh_clock(), error_window
-  if now - w.started >= 1 then
-    if w.unlogged > 0 then
-      log(levels.error, ("handler errors: %d more not logged (at most %d a second; "
-        .. "luahub_errors_total{type=\"handler\"} counts them all)"):format(w.unlogged, ERROR_LINES_PER_SECOND))
-    end
-    w.started, w.logged, w.unlogged = now, 0, 0
-  end
-  if w.logged >= ERROR_LINES_PER_SECOND then
-    w.unlogged = w.unlogged + 1
-    return false
-  end
-  w.logged = w.logged + 1
-  return true
-end
+local log_this_error = require("luahub.log_limit").new(ERROR_LINES_PER_SECOND, function(n)
+  log(levels.error, ("handler errors: %d more not logged (at most %d a second; "
+    .. "luahub_errors_total{type=\"handler\"} counts them all)"):format(n, ERROR_LINES_PER_SECOND))
+end)
 
 -- A Lua error in a handler, hook or timer: counted, passed to on_error, and logged with
 -- its traceback (up to ERROR_LINES_PER_SECOND a second). The connection lives on.
@@ -101,6 +85,7 @@ end
 hub.on = function(name, fn) hooks.on(name, fn) end
 hub.router = require "luahub.router"
 hub.middleware = require "luahub.middleware"
+hub.http = require "luahub.http_client"
 
 function hub.handle(h)
   if type(h) == "function" then
@@ -216,16 +201,65 @@ function hub.room_count(room)
   return type(room) == "string" and C.lh_room_size(room, #room) or 0
 end
 
-function hub.rooms()
-  local need = tonumber(C.lh_room_names(nil, 0))
+-- The sorted names a C lister writes NUL-terminated (lh_room_names, lh_user_names).
+local function names(lister)
+  local need = tonumber(lister(nil, 0))
   local list = {}
   if need == 0 then return list end
   local buf = ffi.new("char[?]", need)
-  C.lh_room_names(buf, need)
-  local s = ffi_string(buf, need)
-  for name in s:gmatch("([^%z]*)%z") do list[#list + 1] = name end
+  lister(buf, need)
+  for name in ffi_string(buf, need):gmatch("([^%z]*)%z") do list[#list + 1] = name end
   table.sort(list)
   return list
+end
+
+function hub.rooms() return names(C.lh_room_names) end
+-- The user ids with a connection on this node.
+function hub.users() return names(C.lh_user_names) end
+
+-- Handles of this node's open clients.
+function hub.clients()
+  local n = tonumber(C.lh_client_ids(nil, 0))
+  local list = {}
+  if n == 0 then return list end
+  local ids = ffi.new("uint64_t[?]", n)
+  C.lh_client_ids(ids, n)
+  for i = 0, n - 1 do list[i + 1] = handle(tonumber(ids[i])) end
+  return list
+end
+
+-- Who is in a room on every live node: { client_id, user_id (nil when unset), node } per
+-- member, this node's members live, the others' as of their last heartbeat.
+local id_box, len_box = ffi.new("uint64_t[1]"), ffi.new("uint16_t[1]")
+function hub.presence(room)
+  if type(room) ~= "string" then error("hub.presence: room must be a string", 2) end
+  local need = tonumber(C.lh_presence(room, #room, nil, 0))
+  local list = {}
+  if need == 0 then return list end
+  local buf = ffi.new("uint8_t[?]", need)
+  C.lh_presence(room, #room, buf, need)
+  local nodes, pos = hub.nodes(), 0
+  while pos < need do
+    ffi.copy(id_box, buf + pos, 8)
+    ffi.copy(len_box, buf + pos + 8, 2)
+    local ulen = len_box[0]
+    local node = nodes[buf[pos + 10 + ulen] + 1]
+    list[#list + 1] = { client_id = string.format("%.0f", tonumber(id_box[0])),
+                        user_id = ulen > 0 and ffi_string(buf + pos + 10, ulen) or nil,
+                        node = node and node.id or "" }
+    pos = pos + 11 + ulen
+  end
+  return list
+end
+
+-- { clients = N, users = M }: a room's members and distinct user ids on every live node.
+function hub.presence_stats(room)
+  if type(room) ~= "string" then error("hub.presence_stats: room must be a string", 2) end
+  local members, users, nusers = hub.presence(room), {}, 0
+  for _, m in ipairs(members) do
+    if m.user_id and not users[m.user_id] then users[m.user_id], nusers = true, nusers + 1 end
+  end
+  return { clients = #members, users = nusers }
 end
 
 function hub.count() return tonumber(C.lh_count()) end
@@ -454,6 +488,7 @@ end
 function hub._on_close(h, code, reason)
   local client = handle(h)
   hooks.notify("before_disconnect", client)
+  clients.leave_on_close(client)
   C.lh_detach(h)
   hooks.notify("after_disconnect", client, code, reason)
   clients.forget(h)

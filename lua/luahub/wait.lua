@@ -2,6 +2,10 @@
 -- on a pooled coroutine the core resumes; an operation that waits (hub.sleep,
 -- hub.http.request, a Redis call) starts in C, which gives it a wait id, and yields that
 -- id here. The core resumes the coroutine with the operation's results.
+local C = require "luahub.ffi"
+local where = require "luahub.where"
+local log_limit = require "luahub.log_limit"
+
 local running, yield = coroutine.running, coroutine.yield
 
 local M = {}
@@ -24,10 +28,28 @@ function M.check(name, level)
   end
 end
 
--- Yields the wait id; returns what the operation pushed when it ended.
-function M.wait(id)
+local LOG_WARN = 2
+local FAILURE_LINES_PER_SECOND = 10
+local log_failure = log_limit.new(FAILURE_LINES_PER_SECOND, function(n)
+  local msg = ("outbound calls: %d more failures not logged (at most %d a second; "
+    .. "luahub_outbound_calls_total counts them all)"):format(n, FAILURE_LINES_PER_SECOND)
+  C.lh_log(LOG_WARN, 0, msg, #msg, nil)
+end)
+
+-- A failed call (nil, code, detail) gets a warning naming the script line that made it.
+local function logged(name, ok, code, detail, ...)
+  if ok == nil and type(code) == "string" and name and log_failure() then
+    local msg = ("%s failed at %s: %s (%s)"):format(name, where.caller(), code, tostring(detail))
+    C.lh_log(LOG_WARN, 0, msg, #msg, nil)
+  end
+  return ok, code, detail, ...
+end
+
+-- Yields the wait id; returns what the operation pushed when it ended. With a name
+-- ("hub.http.request"), a failure is logged with the script's line.
+function M.wait(id, name)
   M.before_yield()
-  return yield(id)
+  return logged(name, yield(id))
 end
 
 return M

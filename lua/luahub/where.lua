@@ -18,6 +18,23 @@ function M.of(fn)
   return loc
 end
 
+-- The directory luahub's own modules load from (this file's), to tell them from the script.
+local own = getinfo(1, "S").source:match("^@(.*)where%.lua$")
+
+-- The script's line that called into luahub ("hub.lua:12"): the first frame, from the
+-- innermost out, whose code is not luahub's own.
+function M.caller()
+  for level = 2, 50 do
+    local info = getinfo(level, "Sl")
+    if not info then return "?" end
+    local file = info.source:match("^@(.*)$")
+    if info.what ~= "C" and not (own and file and file:sub(1, #own) == own) then
+      return info.short_src .. ":" .. (info.currentline or 0)
+    end
+  end
+  return "?"
+end
+
 -- Just before calling fn on the script's behalf.
 function M.note(fn) C.lh_guard_where(cache[fn] or M.of(fn)) end
 

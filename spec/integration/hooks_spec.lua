@@ -65,8 +65,8 @@ end)
 hub.on("before_room_leave", function(client, room)
   record("before_room_leave", client.id, room, client:in_room(room))
 end)
-hub.on("after_room_leave", function(client, room)
-  record("after_room_leave", client.id, room, client:in_room(room))
+hub.on("after_room_leave", function(client, room, why)
+  record("after_room_leave", client.id, room, client:in_room(room), why)
 end)
 
 local dropped = 0
@@ -203,10 +203,18 @@ describe("hooks", function()
       leaving:close(1000, "bye")
       leaving:expect_close(1000)
       assert.equal("left " .. id .. " 1000", watcher:receive())
-      local events = observe.wait_events(srv, { "before_disconnect " .. id .. " carol a,b",
+      local leaves = { "after_room_leave " .. id .. " a false disconnect",
+                       "after_room_leave " .. id .. " b false disconnect" }
+      local events = observe.wait_events(srv, { "before_disconnect " .. id .. " carol a,b", leaves[1], leaves[2],
                                                 "after_disconnect " .. id .. " 1000 0 true carol" })
-      assert.is_true(observe.index_of(events, "before_disconnect " .. id .. " carol a,b")
-                     < observe.index_of(events, "after_disconnect " .. id .. " 1000 0 true carol"))
+      -- before_disconnect in its rooms, then one leave per room (told apart from a leave),
+      -- then after_disconnect
+      local before = observe.index_of(events, "before_disconnect " .. id .. " carol a,b")
+      local after = observe.index_of(events, "after_disconnect " .. id .. " 1000 0 true carol")
+      for _, leave in ipairs(leaves) do
+        local at = observe.index_of(events, leave)
+        assert.is_true(before < at and at < after, leave)
+      end
     end)
 
     it("reports 1006 to after_disconnect when the TCP connection drops without a close frame", function()
@@ -323,10 +331,10 @@ describe("hooks", function()
       local events = observe.wait_events(srv, {
         "after_room_join " .. id .. " garden 1",
         "before_room_leave " .. id .. " garden true",
-        "after_room_leave " .. id .. " garden false",
+        "after_room_leave " .. id .. " garden false leave",
       })
       assert.is_true(observe.index_of(events, "before_room_leave " .. id .. " garden true")
-                     < observe.index_of(events, "after_room_leave " .. id .. " garden false"))
+                     < observe.index_of(events, "after_room_leave " .. id .. " garden false leave"))
     end)
   end)
 end)

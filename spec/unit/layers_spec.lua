@@ -8,7 +8,7 @@ local LAYERS = {
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure" },
   top       = { "lua_bridge", "task", "sleep", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
-                "stats", "server" },
+                "stats", "server", "outbound_http" },
   wiring    = { "app", "main" },
 }
 local ORDER = { "leaf", "transport", "hub", "top", "wiring" }
