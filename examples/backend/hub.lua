@@ -80,16 +80,14 @@ end
 hub.on("before_connect", function(req)
   local token = token_of(req)
   if not token then return false, 401, "a session token is required" end
-  -- the handshake waits here; the loop serves everyone else meanwhile
-  local res, err, detail = hub.http.request {
+  -- the handshake waits here; the loop serves everyone else meanwhile. A failed call is
+  -- logged by luahub, with its reason and this line.
+  local res = hub.http.request {
     url = AUTH_URL .. "/session",
     headers = { Authorization = "Bearer " .. token },
     timeout = AUTH_TIMEOUT,
   }
-  if not res then
-    hub.log.warn("session service unreachable", { error = err, detail = detail })
-    return false, 503, "session service unavailable"
-  end
+  if not res then return false, 503, "session service unavailable" end
   if res.status == 401 or res.status == 403 then return false, res.status, "invalid session" end
   local session = res.status == 200 and decode(res.body)
   if not valid_session(session) then
