@@ -6,63 +6,17 @@ local socket = require "socket"
 local cjson = require "cjson.safe"
 local t = require "luahub.testing"
 local brokers = require "support.brokers"
-local tools = require "support.tools"
+local backends = require "support.http_backend"
 
 local EXAMPLE = t.repo_root() .. "/examples/backend"
 local SECRET = "hook-secret"
 local HISTORY = 5
 local AUTH_TIMEOUT = 1
 
------------------------------------------------------------------------------ the session service
--- auth_backend.py as a process: stopped (and restarted on its port), paused with SIGSTOP
--- to play a backend that takes connections and never answers.
-local Backend = {}
-Backend.__index = Backend
-
-local function quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
-
+-- The session service: the example's auth_backend.py, on its own port.
 local function start_backend(port)
-  local dir = t.tmpdir()
-  local b = setmetatable({ port = port or t.free_port(), log_path = dir .. "/backend.log",
-                           exit_path = dir .. "/exited" }, Backend)
-  -- the subshell waits for the backend and marks its exit, so `alive` never sees a zombie
-  local cmd = ("( %s %s --port %d >%s 2>&1 & echo $!; exec >/dev/null 2>&1; wait $!; touch %s ) </dev/null &")
-    :format(tools.PYTHON, quote(EXAMPLE .. "/auth_backend.py"), b.port, quote(b.log_path), quote(b.exit_path))
-  local p = assert(io.popen(cmd))
-  b.pid = tonumber(p:read("*l"))
-  p:close()
-  local up = t.poll(function()
-    if not b:alive() then return nil end
-    local s = socket.tcp()
-    s:settimeout(0.2)
-    local ok = s:connect("127.0.0.1", b.port)
-    s:close()
-    return ok
-  end)
-  if not up then
-    b:stop()
-    error("auth_backend.py did not listen on " .. b.port .. ":\n" .. (io.open(b.log_path):read("*a")), 2)
-  end
-  return b
+  return backends.start { script = EXAMPLE .. "/auth_backend.py", port = port }
 end
-
-function Backend:alive()
-  local f = io.open(self.exit_path)
-  if f then f:close() end
-  return f == nil
-end
-
-function Backend:signal(name) os.execute("kill -" .. name .. " " .. self.pid .. " 2>/dev/null") end
-
--- Stops it, paused or not, and waits until it has exited.
-function Backend:stop()
-  if not self:alive() then return end
-  self:signal("CONT")
-  self:signal("TERM")
-  t.eventually(function() return not self:alive() end, { message = "auth_backend.py did not stop" })
-end
-
-function Backend:url() return "http://127.0.0.1:" .. self.port end
 
 ----------------------------------------------------------------------------- helpers
 -- One command to the test's redis-server over its own connection: the reply's first line.
@@ -107,7 +61,7 @@ describe("examples/backend", function()
     redis = brokers.start("redis")
     backend = start_backend()
     srv = t.start(EXAMPLE .. "/hub.lua", nil, { env = {
-      AUTH_URL = backend:url(), AUTH_TIMEOUT = AUTH_TIMEOUT, REDIS_URL = redis:url(),
+      AUTH_URL = backend.base, AUTH_TIMEOUT = AUTH_TIMEOUT, REDIS_URL = redis:url(),
       HISTORY = HISTORY, WEBHOOK_SECRET = SECRET,
     } })
   end)
