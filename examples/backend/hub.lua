@@ -45,9 +45,12 @@ hub.use(hub.middleware.rate_limit(10, 20))   -- each message costs a Redis round
 ----------------------------------------------------------------------------- helpers
 local encode, decode = hub.json.encode, hub.json.decode
 
+-- ISO 8601 UTC with milliseconds: "2026-11-30T05:27:34.829Z".
 local function timestamp()
   local now = hub.now()
-  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(now)) .. (".%03dZ"):format(math.floor(now % 1 * 1000))
+  local seconds = math.floor(now)
+  local ms = math.floor((now - seconds) * 1000)
+  return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(ms)
 end
 
 local function valid_room(room)
@@ -123,25 +126,22 @@ redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 return { id, entry }
 ]]
 
--- Stores a record (a table with fields) in the room's log: entry (JSON text), id; or
--- nil, code, detail when Redis cannot be reached or refuses.
+-- A failed Redis call returns nil, code, detail, and luahub logs it with the line that
+-- made it; the callers below only tell the client.
+
+-- Stores a record (a table of fields) in the room's log: entry (JSON text), id; or nil, code.
 local function store(room, record)
-  local reply, err, detail = redis:call("EVAL", APPEND, 2, log_key(room), seq_key(room),
-                                        encode(record), HISTORY)
-  if not reply then
-    hub.log.warn("could not store a message", { room = room, error = err, detail = detail })
-    return nil, err, detail
-  end
+  local reply, err = redis:call("EVAL", APPEND, 2, log_key(room), seq_key(room),
+                                encode(record), HISTORY)
+  if not reply then return nil, err end
   return reply[2], reply[1]
 end
 
--- The room's last HISTORY entries, oldest first, as a JSON array (they are JSON already).
+-- The room's last HISTORY entries, oldest first, as a JSON array (they are JSON already);
+-- or nil, code.
 local function history(room)
-  local entries, err, detail = redis:call("LRANGE", log_key(room), -HISTORY, -1)
-  if not entries then
-    hub.log.warn("could not read a room's history", { room = room, error = err, detail = detail })
-    return nil, err
-  end
+  local entries, err = redis:call("LRANGE", log_key(room), -HISTORY, -1)
+  if not entries then return nil, err end
   return "[" .. table.concat(entries, ",") .. "]"
 end
 
@@ -153,8 +153,12 @@ end)
 
 router:on("join", function(client, msg)
   local room = msg:json().room
-  if not valid_room(room) then return fail(client, "bad_room", "rooms are 1-32 letters, digits, - or _") end
-  if not may_join(client, room) then return fail(client, "forbidden", "you may not join " .. room) end
+  if not valid_room(room) then
+    return fail(client, "bad_room", "rooms are 1-32 letters, digits, - or _")
+  end
+  if not may_join(client, room) then
+    return fail(client, "forbidden", "you may not join " .. room)
+  end
   local ok, err = client:join(room)
   if not ok then return fail(client, err, "cannot join " .. room) end
   -- joined first, read after: an entry stored in between is in the history, live, or
@@ -164,7 +168,8 @@ router:on("join", function(client, msg)
     client:leave(room)
     return fail(client, "storage_unavailable", "message storage is unavailable; try again")
   end
-  client:send_raw_json('{"type":"joined","room":' .. encode(room) .. ',"history":' .. entries .. "}")
+  client:send_raw_json('{"type":"joined","room":' .. encode(room)
+                       .. ',"history":' .. entries .. "}")
   return true
 end)
 
@@ -192,7 +197,7 @@ router:on("say", function(client, msg)
   local entry = store(room, { type = "message", room = room, user = client.user_id,
                               text = text, time = timestamp() })
   if not entry then
-    return fail(client, "storage_unavailable", "message not sent: storage is unavailable; try again")
+    return fail(client, "storage_unavailable", "not sent: storage is unavailable; try again")
   end
   hub.to_room(room, entry)
   return true
@@ -239,7 +244,9 @@ end
 -- Stores the event in R's history and sends it to R's members: 200 {id, delivered}.
 if WEBHOOK_SECRET then
   hub.route("POST", "/webhook", function(req)
-    if req.headers["x-webhook-secret"] ~= WEBHOOK_SECRET then return 403, { error = "bad secret" } end
+    if req.headers["x-webhook-secret"] ~= WEBHOOK_SECRET then
+      return 403, { error = "bad secret" }
+    end
     local body = is_utf8(req.body) and decode(req.body)
     if type(body) ~= "table" or not valid_room(body.room) or body.event == nil then
       return 400, { error = 'expected {"room": ROOM, "event": ...}' }
