@@ -23,8 +23,9 @@
 --   server -> client   welcome {user, rooms}   joined {room, history}   left {room}
 --                      message {id, room, user, text, time}   event {id, room, event, time}
 --                      error {code, text}
--- `id` numbers a room's entries (1, 2, ...): the history is read just after joining, so
--- an entry stored meanwhile may come both in `history` and live; drop ids already seen.
+-- `id` numbers a room's entries (1, 2, ...). The history is read just after joining, so
+-- an entry stored meanwhile may come live (even before `joined`) and in the history:
+-- drop ids already seen.
 local hub = require "luahub"
 
 local AUTH_URL = os.getenv("AUTH_URL") or "http://127.0.0.1:8081"
@@ -161,8 +162,8 @@ router:on("join", function(client, msg)
   end
   local ok, err = client:join(room)
   if not ok then return fail(client, err, "cannot join " .. room) end
-  -- joined first, read after: an entry stored in between is in the history, live, or
-  -- both (ids tell), never lost
+  -- joined first, read after: an entry stored in between comes live, in the history or
+  -- both (ids tell), never neither
   local entries = history(room)
   if not entries then
     client:leave(room)
