@@ -116,6 +116,8 @@ LOADGEN_OBJS  := $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/loadgen/
 LOADGEN       := $(BENCH_DIR)/luahub-loadgen
 BASELINE      := $(BENCH_DIR)/baseline
 WSFEED        := $(BENCH_DIR)/wsfeed
+BACKEND       := $(BENCH_DIR)/backend
+HTTPLOAD      := $(BENCH_DIR)/luahub-httpload
 
 $(BENCH_OBJ)/%.o: bench/%.c $(BENCH_HDRS)
 	@mkdir -p $(@D)
@@ -133,17 +135,32 @@ LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o)
 $(BUILD)/ctest/loadgen_test: spec/c/loadgen_test.c spec/c/check.h $(LOADGEN_TESTED) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen $(LDFLAGS) $< $(LOADGEN_TESTED) -o $@
 
+# The outbound case: the HTTP backend hub.http.request calls, and the HTTP load client
+# that measures it directly (with the loadgen's histogram and /proc readers).
+$(BACKEND): $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/backend/*.c))
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -o $@
+
+$(BENCH_OBJ)/httpload/%.o: bench/httpload/%.c $(BENCH_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen -c $< -o $@
+
+$(HTTPLOAD): $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/httpload/*.c)) \
+             $(addprefix $(BENCH_OBJ)/loadgen/,hist.o procstat.o)
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -o $@
+
 $(WSFEED): bench/wsfeed/wsfeed.c $(wildcard core/*.h) $(CORE_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
 
-bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED)
+bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 
 # bench-cluster.sh runs two nodes and a broker; each script skips what is not installed.
+# bench-outbound.sh measures hub.http.request against build/bench/backend.
 bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench.sh
 	@BUILD=$(BUILD) scripts/bench-echo.sh
 	@BUILD=$(BUILD) scripts/bench-cluster.sh
+	@BUILD=$(BUILD) scripts/bench-outbound.sh
 
 # The server and the runtime modules (lua/luahub/*.lua) only; luahub.testing, the busted
 # helpers in lua/luahub/testing/, comes with `make install-testing`.

@@ -1,14 +1,12 @@
 #include "cluster.h"
 
-#include <arpa/inet.h>
 #include <ev.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "conn.h"
 #include "group.h"
@@ -18,11 +16,6 @@
 #include "room.h"
 #include "utf8.h"
 
-/* Reconnection: the delay doubles from BACKOFF_BASE up to BACKOFF_MAX, and each delay is
- * drawn between half and all of it (jitter), so nodes that lost the broker together do
- * not come back in lockstep. */
-#define BACKOFF_BASE 0.1
-#define BACKOFF_MAX 5.0
 #define MISSED_BEATS 3
 #define PEERS_MAX 1024
 /* A heartbeat lists rooms (name, members) until its payload reaches this size; the rest
@@ -47,7 +40,7 @@ struct peer {
 
 static struct {
     struct cluster_adapter *adapter;
-    struct cluster_url url;
+    struct broker_url url;
     char node_id[ENVELOPE_ORIGIN_MAX + 1];
     size_t node_len;
     char *prefix;                    /* channel_prefix as it was at startup */
@@ -521,10 +514,7 @@ static void on_message(const char *ch, size_t clen, const uint8_t *data, size_t 
 
 static void schedule_retry(void)
 {
-    double delay = BACKOFF_BASE;
-    for (int i = 0; i < cl.attempts && delay < BACKOFF_MAX; i++) delay *= 2;
-    if (delay > BACKOFF_MAX) delay = BACKOFF_MAX;
-    delay *= 0.5 + 0.5 * drand48();
+    double delay = backoff_delay(cl.attempts);
     cl.attempts++;
     ev_timer_stop(EV_DEFAULT, &cl.retry);
     ev_timer_set(&cl.retry, delay, 0);
@@ -592,69 +582,6 @@ const char *cluster_status(void)
     return cl.up ? "ok" : "degraded";
 }
 
-/* ------------------------------------------------------------------ URL */
-
-int cluster_url_parse(const char *url, struct cluster_url *u, char *err, size_t errlen)
-{
-    memset(u, 0, sizeof *u);
-    const char *p = strstr(url, "://");
-    if (!p || (size_t)(p - url) >= sizeof u->scheme) {
-        snprintf(err, errlen, "cluster.url \"%s\": expected scheme://host:port", url);
-        return -1;
-    }
-    memcpy(u->scheme, url, (size_t)(p - url));
-    p += 3;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *uend = colon ? colon : at;
-        snprintf(u->user, sizeof u->user, "%.*s", (int)(uend - p), p);
-        if (colon) snprintf(u->password, sizeof u->password, "%.*s", (int)(at - colon - 1), colon + 1);
-        p = at + 1;
-    }
-    char host[256];
-    const char *end = p + strcspn(p, "/");
-    const char *portp = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb) goto bad;
-        snprintf(host, sizeof host, "%.*s", (int)(rb - p - 1), p + 1);
-        if (rb[1] == ':') portp = rb + 2;
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        snprintf(host, sizeof host, "%.*s", (int)((colon ? colon : end) - p), p);
-        if (colon) portp = colon + 1;
-    }
-    u->port = strcmp(u->scheme, "nats") == 0 ? 4222 : 6379;
-    if (portp) {
-        char *pe;
-        long port = strtol(portp, &pe, 10);
-        if (pe != end || port <= 0 || port > 65535) goto bad;
-        u->port = (int)port;
-    }
-    if (*end == '/' && end[1]) {
-        char *de;
-        long db = strtol(end + 1, &de, 10);
-        if (*de || db < 0) goto bad;
-        u->db = (int)db;
-    }
-    if (!host[0]) goto bad;
-    /* Resolved here, once, before the loop runs: getaddrinfo may block on DNS. */
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
-    int gai = getaddrinfo(host, NULL, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "cluster.url: cannot resolve \"%s\": %s", host, gai_strerror(gai));
-        return -1;
-    }
-    getnameinfo(res->ai_addr, res->ai_addrlen, u->host, sizeof u->host, NULL, 0, NI_NUMERICHOST);
-    freeaddrinfo(res);
-    return 0;
-bad:
-    snprintf(err, errlen, "cluster.url \"%s\": expected %s://[[user]:password@]host[:port]%s", url,
-             u->scheme, strcmp(u->scheme, "redis") == 0 ? "[/db]" : "");
-    return -1;
-}
-
 /* ------------------------------------------------------------------ start and stop */
 
 int cluster_start(char *err, size_t errlen)
@@ -664,7 +591,11 @@ int cluster_start(char *err, size_t errlen)
         snprintf(err, errlen, "cluster.url is required with cluster.adapter");
         return -1;
     }
-    if (cluster_url_parse(config.cluster_url, &cl.url, err, errlen) != 0) return -1;
+    char why[512];
+    if (broker_url_parse(config.cluster_url, &cl.url, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cluster.url %s", why);
+        return -1;
+    }
     if (strcmp(cl.url.scheme, config.cluster_adapter) != 0) {
         snprintf(err, errlen, "cluster.url \"%s\" does not match cluster.adapter \"%s\"",
                  config.cluster_url, config.cluster_adapter);

@@ -124,9 +124,10 @@ CONFIG_KEY("cluster.channel_prefix", cluster_channel_prefix, channel_prefix, "lu
 /* seconds an outbound call (`hub.http.request`, a Redis command) may take when it does
  * not say (`timeout =`); then it fails with `timeout` */
 CONFIG_KEY("outbound.timeout", outbound_timeout, seconds, 10)
-/* seconds to connect (TCP and TLS) to an HTTP backend; then `connect` */
+/* seconds to connect (TCP and TLS) to an HTTP backend, or to a Redis server (with its
+ * AUTH and SELECT); then `connect` */
 CONFIG_KEY("outbound.connect_timeout", outbound_connect_timeout, seconds, 5)
-/* bytes of one HTTP response body; a larger one fails with `too_large` */
+/* bytes of one HTTP response body or Redis reply; a larger one fails with `too_large` */
 CONFIG_KEY("outbound.max_response_bytes", outbound_max_response_bytes, bytes, 8388608)
 /* outbound calls (HTTP and Redis) in flight at once; beyond, a call fails at once with
  * `busy` */

@@ -105,6 +105,15 @@ int lh_config_set_string(const char *key, const char *value, char *err, size_t e
 int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
 void lh_config_clear_list(const char *key);
 
+/* hub.redis (outbound_redis.c): one connection per distinct URL, kept across reloads.
+ * open returns its handle (>= 0), or -1 with the cause in err. call starts one command
+ * (arguments with their lengths, binary-safe; timeout <= 0: outbound.timeout) and returns
+ * the wait id the script yields (> 0), LH_ERR_BAD_ARG for a command that would change the
+ * state of the shared connection (pub/sub, MONITOR, transactions, SELECT), or
+ * LH_ERR_CLOSED after the shutdown. */
+int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
+int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
+
 /* encodings: strict base64 (RFC 4648: standard alphabet, "=" only as the last one or two
  * characters, length a multiple of 4) into out, which holds len / 4 * 3 bytes; the decoded
  * length goes to *outlen. 0, or LH_ERR_BAD_ARG for anything else. */

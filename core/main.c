@@ -11,6 +11,7 @@
 #include "log.h"
 #include "lua_bridge.h"
 #include "outbound_http.h"
+#include "outbound_redis.h"
 #include "server.h"
 
 #define LUAHUB_VERSION "0.1.0"
@@ -96,6 +97,7 @@ int main(int argc, char **argv)
     }
     if (check) {
         printf("%s: ok\n", script);
+        outbound_redis_shutdown();
         lua_bridge_shutdown();
         config_free(&config);
         return 0;
@@ -115,6 +117,7 @@ int main(int argc, char **argv)
     app_wire_cluster();
     int status = server_run();
     outbound_http_shutdown();   /* while the script can still take the "closed" results */
+    outbound_redis_shutdown();
     cluster_stop();
     lua_bridge_shutdown();
     config_free(&config);

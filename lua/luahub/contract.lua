@@ -76,6 +76,9 @@ int lh_config_set_string(const char *key, const char *value, char *err, size_t e
 int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
 void lh_config_clear_list(const char *key);
 
+int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
+int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
+
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
 ]],
   -- the codes of hub operations: C value, Lua code, message (core/lh_errors.h)

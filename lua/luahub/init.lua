@@ -86,6 +86,7 @@ hub.on = function(name, fn) hooks.on(name, fn) end
 hub.router = require "luahub.router"
 hub.middleware = require "luahub.middleware"
 hub.http = require "luahub.http_client"
+hub.redis = require "luahub.redis_client"
 
 function hub.handle(h)
   if type(h) == "function" then
