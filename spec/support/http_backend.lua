@@ -1,5 +1,6 @@
 -- A real HTTP(S) backend on loopback for hub.http specs: spec/support/http_backend.py (its
--- routes are listed there) run by the system's Python, stopped by PID.
+-- routes are listed there), or an example's own backend, run by the system's Python,
+-- signalled and stopped by PID.
 local socket = require "socket"
 local cjson = require "cjson"
 local t = require "luahub.testing"
@@ -20,15 +21,17 @@ local function listening(port)
   return ok ~= nil
 end
 
---- Starts the backend on a free port; opts.cert and opts.key (PEM files) make it HTTPS.
--- Raises with its output when it does not listen.
+--- Starts the backend on a free port, or on opts.port (a restart); opts.cert and opts.key
+-- (PEM files) make it HTTPS; opts.script: another server taking --port (default
+-- spec/support/http_backend.py). Raises with its output when it does not listen.
 function M.start(opts)
   opts = opts or {}
   local dir = t.tmpdir()
-  local b = setmetatable({ port = t.free_port(), log_path = dir .. "/backend.log",
+  local b = setmetatable({ port = opts.port or t.free_port(), log_path = dir .. "/backend.log",
                            exit_path = dir .. "/exited" }, Backend)
   b.base = ("%s://127.0.0.1:%d"):format(opts.cert and "https" or "http", b.port)
-  local argv = { tools.PYTHON, t.repo_root() .. "/spec/support/http_backend.py", "--port", b.port }
+  local script = opts.script or t.repo_root() .. "/spec/support/http_backend.py"
+  local argv = { tools.PYTHON, script, "--port", b.port }
   if opts.cert then
     for _, a in ipairs({ "--cert", opts.cert, "--key", opts.key }) do argv[#argv + 1] = a end
   end
@@ -54,9 +57,17 @@ function Backend:alive()
   return f == nil
 end
 
+--- Sends a signal by name: "STOP" makes a backend that takes connections and never
+-- answers, until "CONT".
+function Backend:signal(name)
+  os.execute("kill -" .. name .. " " .. self.pid .. " 2>/dev/null")
+end
+
+--- Stops it (paused or not) and waits until it has exited.
 function Backend:stop()
   if not self:alive() then return end
-  os.execute("kill " .. self.pid .. " 2>/dev/null")
+  self:signal("TERM")
+  self:signal("CONT")   -- a paused process takes the TERM once it runs again
   t.poll(function() return not self:alive() end)
 end
 
