@@ -33,21 +33,26 @@ static char *key_of(struct entry *e) { return (char *)(e + 1); }
 static char *value_of(struct entry *e) { return key_of(e) + e->klen; }
 static int expired(const struct entry *e, double now) { return e->expires != 0 && e->expires <= now; }
 
-/* Word-at-a-time multiply-xorshift mixing, seeded per process: keys may come from
- * clients, and an unseeded hash would let them fill one chain on purpose. */
+/* Words folded in by multiply-xorshift, then murmur3's 64-bit finalizer, so every key
+ * byte reaches the low bits the buckets are picked by; seeded per process, as keys may
+ * come from clients, who could otherwise fill one chain on purpose. */
 static uint32_t hash_key(const char *k, size_t n)
 {
     uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull), w;
     for (; n >= 8; k += 8, n -= 8) {
         memcpy(&w, k, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 32;
     }
     w = 0;
     memcpy(&w, k, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return (uint32_t)(h ^ (h >> 32));
+    h ^= w;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 /* ------------------------------------------------------------------ lists */
