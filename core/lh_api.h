@@ -83,6 +83,30 @@ int lh_http_request(const char *method, size_t method_len, const char *url, size
                     const char *headers, size_t headers_len, const char *body, size_t body_len,
                     double timeout);
 
+/* shared dictionaries (shdict.h), named by the index lh_shared_declare returns; ints are
+ * >= 0 or a negative enum lh_err as everywhere. A value's type: 0 none, 1 string, 2
+ * number, 3 boolean (in num as 0 or 1); a store's mode: 0 set, 1 add, 2 replace, evicting
+ * least recently used keys when evict is 1 (it returns 1 when it did). Expiries are
+ * seconds from now (the loop's clock), 0 for none. lh_shared_declared ends a config's
+ * declarations: the dictionaries it did not declare are hidden from the script. */
+int lh_shared_declare(const char *name, size_t len, uint64_t bytes);
+void lh_shared_declared(void);
+int lh_shared_get(int d, const char *key, size_t klen, const char **str, size_t *len, double *num,
+                  uint32_t *flags);
+int lh_shared_set(int d, const char *key, size_t klen, int type, const char *str, size_t len,
+                  double num, uint32_t flags, double ttl, int mode, int evict);
+int lh_shared_incr(int d, const char *key, size_t klen, double by, const double *init,
+                   double init_ttl, double *value);
+int lh_shared_delete(int d, const char *key, size_t klen);
+int lh_shared_ttl(int d, const char *key, size_t klen, double *left);
+int lh_shared_expire(int d, const char *key, size_t klen, double ttl);
+int lh_shared_flush_all(int d);
+int lh_shared_flush_expired(int d, uint32_t max);
+/* live keys from the most recently used: *cursor 0 starts; NULL at the end */
+const char *lh_shared_next_key(int d, uint32_t *cursor, size_t *len);
+double lh_shared_free_space(int d);
+double lh_shared_capacity(int d);
+
 /* process: logs, clocks, state, counters */
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);

@@ -5,6 +5,7 @@
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local contract = require "luahub.contract"
+local shared = require "luahub.shared"
 local suggest = require "luahub.suggest"
 
 local M = {}
@@ -67,6 +68,16 @@ local rules = {
   channel_prefix = function(v)
     return type(v) == "string" and v:match("^[%w_%-]+$") ~= nil,
       "letters, digits, _ and - (it starts every broker channel name)"
+  end,
+  shared = function(v)
+    local want = 'a table of dictionary names (identifiers) and sizes (bytes, or a string such as "10m"; '
+      .. shared.SIZES .. ")"
+    if type(v) ~= "table" then return false, want end
+    for name, size in pairs(v) do
+      if not shared.is_name(name) then return false, want .. "; " .. describe(name) .. " is no name" end
+      if not shared.bytes(size) then return false, want .. "; " .. name .. " is " .. describe(size) end
+    end
+    return true
   end,
 }
 
@@ -171,10 +182,16 @@ local function value_index(key, v)
   for i, a in ipairs(key.values) do if a == v then return i - 1 end end
 end
 
--- How a validated value reaches the core, by type; the log module keeps log.*.
+-- How a validated value reaches the core, by type; the log module keeps log.*, shdict.c
+-- the dictionaries (a problem of theirs comes back as its text).
 local appliers = {
   log_level = function(key, v) C.lh_set_log(value_index(key, v), -1); return 0 end,
   log_format = function(key, v) C.lh_set_log(-1, value_index(key, v)); return 0 end,
+  shared = function(_, v)
+    local problem = shared.declare(v)
+    if problem then return -1, problem end
+    return 0
+  end,
 }
 
 local function apply_value(key, v)
@@ -198,8 +215,9 @@ local function apply(cfg, rule, problems)
     local key = rule[k]
     if sections[key] then
       apply(v, key, problems)
-    elseif (appliers[key.type] or apply_value)(key, v) ~= 0 then
-      problems[#problems + 1] = "config." .. ffi.string(errbuf)
+    else
+      local rc, problem = (appliers[key.type] or apply_value)(key, v)
+      if rc ~= 0 then problems[#problems + 1] = "config." .. (problem or ffi.string(errbuf)) end
     end
   end
 end
@@ -208,6 +226,8 @@ end
 function M.apply(cfg)
   local problems = {}
   apply(cfg, schema, problems)
+  -- a config without `shared` declares none: the ones a reload no longer declares hide
+  if cfg.shared == nil then shared.declare({}) end
   return problems
 end
 

@@ -81,6 +81,7 @@ function hub.config(t)
 end
 
 hub.on = function(name, fn) hooks.on(name, fn) end
+hub.shared = require("luahub.shared").dicts
 hub.router = require "luahub.router"
 hub.middleware = require "luahub.middleware"
 hub.http = require "luahub.http_client"
