@@ -147,13 +147,10 @@ int heartbeat_next_room(const struct heartbeat *h, size_t *pos, const char **nam
     return 1;
 }
 
+/* A presence room head is laid out as a heartbeat's room entry. */
 size_t presence_encode_room(const char *name, size_t len, uint32_t members, uint8_t *out, size_t cap)
 {
-    if (len > 65535 || cap < len + 6) return 0;
-    put_u16(out, len);
-    memcpy(out + 2, name, len);
-    put_u32(out + 2 + len, members);
-    return len + 6;
+    return heartbeat_encode_room(name, len, members, out, cap);
 }
 
 size_t presence_encode_member(uint64_t id, const char *user, size_t ulen, uint8_t *out, size_t cap)

@@ -1,6 +1,7 @@
 -- Real brokers for the cluster specs: redis-server and nats-server started on free
 -- loopback ports with nothing persisted, stopped by PID, and asked (over their own
 -- protocols) which channels have subscribers.
+local http = require "luahub.testing.http"
 local socket = require "socket"
 local cjson = require "cjson"
 local t = require "luahub.testing"
@@ -26,13 +27,7 @@ end
 local Broker = {}
 Broker.__index = Broker
 
-local function listening(port)
-  local s = socket.tcp()
-  s:settimeout(0.2)
-  local ok = s:connect("127.0.0.1", port)
-  s:close()
-  return ok ~= nil
-end
+local function listening(port) return http.listening("127.0.0.1", port) end
 
 --- Starts a broker of kind ("redis" | "nats"), on `port` when given (a restart on the
 -- same port), else on a free one. opts.password: Redis requirepass. Raises with the

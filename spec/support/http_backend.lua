@@ -1,6 +1,7 @@
 -- A real HTTP(S) backend on loopback for hub.http specs: spec/support/http_backend.py (its
 -- routes are listed there), or an example's own backend, run by the system's Python,
 -- signalled and stopped by PID.
+local http = require "luahub.testing.http"
 local socket = require "socket"
 local cjson = require "cjson"
 local t = require "luahub.testing"
@@ -13,13 +14,7 @@ Backend.__index = Backend
 
 local function quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
 
-local function listening(port)
-  local s = socket.tcp()
-  s:settimeout(0.2)
-  local ok = s:connect("127.0.0.1", port)
-  s:close()
-  return ok ~= nil
-end
+local function listening(port) return http.listening("127.0.0.1", port) end
 
 --- Starts the backend on a free port, or on opts.port (a restart); opts.cert and opts.key
 -- (PEM files) make it HTTPS; opts.script: another server taking --port (default
