@@ -92,6 +92,16 @@ static void drain_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (n) log_info(0, "drain: closed %d clients idle for %.1fs", n, config.drain_timeout);
 }
 
+void server_stop_now(const char *why)
+{
+    if (!stopping) {
+        stopping = 1;
+        notify_state("STOPPING=1");
+        hub_set_draining(1);
+    }
+    close_remaining(EV_DEFAULT, why);
+}
+
 /* SIGTERM/SIGINT: drain. The listener stays open so probes answer (readyz 503) and new
  * upgrades get 503; clients keep sending and receiving; those idle for drain_timeout are
  * closed with 1001; after 2 x drain_timeout, or on a second signal, everyone is. The

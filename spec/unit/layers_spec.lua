@@ -3,11 +3,11 @@
 -- there is no include cycle except the transport pair conn/ws. A new file must be given
 -- a layer here, so the table stays the one map of the core.
 local LAYERS = {
-  leaf      = { "frame", "sendq", "group", "utf8", "log", "config", "config_keys", "envelope",
+  leaf      = { "embedded", "frame", "sendq", "group", "utf8", "log", "config", "config_keys", "envelope",
                 "timer", "metrics", "ws_stream", "lh_errors", "lh_api", "static", "base64" },
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure" },
-  top       = { "lua_bridge", "task", "sleep", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
+  top       = { "lua_bridge", "lua_modules", "parent", "new_project", "task", "sleep", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
                 "stats", "server" },
   wiring    = { "app", "main" },
 }
