@@ -2,6 +2,7 @@
 
 #include <lauxlib.h>
 #include <errno.h>
+#include <limits.h>
 #include <lua.h>
 #include <lualib.h>
 #include <luajit.h>
@@ -100,7 +101,9 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
      * at load (hooks do not run in compiled code); what it defines is compiled later,
      * when it runs hot. */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-    lua_modules_setup(L, script);
+    char file[PATH_MAX];
+    lua_modules_resolve(script, file, sizeof file);
+    lua_modules_setup(L, file);
     lua_pushcfunction(L, traceback);            /* stays at index 1 for every pcall */
 
     lua_getglobal(L, "require");
@@ -108,12 +111,12 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
     if (build_step(L, 1, 1, err, errlen) != 0) return -1;
     int module = lua_gettop(L);                 /* index 2 */
 
-    if (luaL_loadfile(L, script) != 0) {
+    if (luaL_loadfile(L, file) != 0) {
         set_err(err, errlen, lua_tostring(L, -1));
         guard_close_state(L);
         return -1;
     }
-    guard_where(script);
+    guard_where(file);
     if (build_step(L, 0, 0, err, errlen) != 0) return -1;
     lua_getfield(L, module, "_setup");
     if (json) lua_pushstring(L, json);

@@ -5,9 +5,7 @@
  *      the modules it was built with, never another version installed elsewhere. With
  *      $LUAHUB_LUA_DIR set, they come from that directory instead (a checkout's lua/:
  *      an edit is tried without rebuilding);
- *   2. the script's own modules, next to the script's real file (a symlink to hub.lua
- *      finds the modules beside the file it points to, and a reload after the link moved
- *      finds the new ones);
+ *   2. the script's own modules, next to the file loaded (lua_modules_resolve);
  *   3. LuaJIT's package.path: $LUA_PATH, or its default (/usr/local/share/lua/5.1/...). */
 #include "lua_modules.h"
 
@@ -16,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "embedded.h"
 
@@ -58,22 +57,24 @@ static void preload_embedded(lua_State *L)
     lua_pop(L, 2);
 }
 
-/* The directory of the script's real file; the directory of the path as given when it
- * cannot be resolved. */
-static void script_dir(const char *script, char *out, size_t len)
+void lua_modules_resolve(const char *script, char *out, size_t len)
 {
+    struct stat st;
     char real[PATH_MAX];
-    snprintf(out, len, "%s", realpath(script, real) ? real : script);
-    char *slash = strrchr(out, '/');
-    if (slash == out) out[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(out, len, ".");
+    if (lstat(script, &st) == 0 && S_ISLNK(st.st_mode) && realpath(script, real))
+        snprintf(out, len, "%s", real);
+    else
+        snprintf(out, len, "%s", script);
 }
 
-void lua_modules_setup(lua_State *L, const char *script)
+void lua_modules_setup(lua_State *L, const char *file)
 {
     char dir[PATH_MAX];
-    script_dir(script, dir, sizeof dir);
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) dir[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
     const char *dev = getenv("LUAHUB_LUA_DIR");
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
