@@ -73,6 +73,15 @@ describe("make install, luahub new and a project outside the repository", functi
   end)
 end)
 
+describe("$LUAHUB_LUA_DIR", function()
+  lazy_teardown(t.cleanup)
+
+  it("is where the server loads luahub from instead of its compiled-in copy", function()
+    local srv = t.start(t.write_script(ECHO), nil, { env = { LUAHUB_LUA_DIR = t.tmpdir() }, expect_fail = true })
+    assert.matches("module 'luahub' not found", srv:log())
+  end)
+end)
+
 describe("luahub new", function()
   lazy_teardown(t.cleanup)
 
