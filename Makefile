@@ -1,6 +1,6 @@
 # luahub — see README.md. `make run` and `make test` are the two front-door commands.
 CC      ?= cc
-PKGS    := luajit libcrypto zlib hiredis
+PKGS    := luajit libcrypto zlib hiredis libcurl
 CFLAGS  ?= -O2 -g
 # Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them. Deferred
 # (=, not :=): on a fresh machine pkg-config and the -dev packages arrive with the deps
@@ -63,6 +63,12 @@ $(BUILD)/obj $(BUILD)/ctest $(GEN):
 CTESTS  := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
 $(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h) $(CORE_OBJS) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
+
+# outbound_http_test plays the task runner (task.h) itself, so it links its module and
+# the leaves that module uses instead of the whole core.
+OUTBOUND_HTTP_TESTED := $(addprefix $(BUILD)/obj/,outbound_http.o config.o metrics.o log.o)
+$(BUILD)/ctest/outbound_http_test: spec/c/outbound_http_test.c spec/c/check.h $(OUTBOUND_HTTP_TESTED) | $(BUILD)/ctest
+	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(OUTBOUND_HTTP_TESTED) $(LDLIBS) -o $@
 
 run: all
 	$(BIN) --listen $(LISTEN) $(SCRIPT)
@@ -129,6 +135,8 @@ LOADGEN_OBJS  := $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/loadgen/
 LOADGEN       := $(BENCH_DIR)/luahub-loadgen
 BASELINE      := $(BENCH_DIR)/baseline
 WSFEED        := $(BENCH_DIR)/wsfeed
+BACKEND       := $(BENCH_DIR)/backend
+HTTPLOAD      := $(BENCH_DIR)/luahub-httpload
 
 $(BENCH_OBJ)/%.o: bench/%.c $(BENCH_HDRS)
 	@mkdir -p $(@D)
@@ -146,17 +154,34 @@ LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o)
 $(BUILD)/ctest/loadgen_test: spec/c/loadgen_test.c spec/c/check.h $(LOADGEN_TESTED) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen $(LDFLAGS) $< $(LOADGEN_TESTED) -o $@
 
+# The outbound case: the HTTP backend hub.http.request calls, and the HTTP load client
+# that measures it directly (with the loadgen's histogram and /proc readers).
+$(BACKEND): $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/backend/*.c))
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -o $@
+
+$(BENCH_OBJ)/httpload/%.o: bench/httpload/%.c $(BENCH_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen -c $< -o $@
+
+$(HTTPLOAD): $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/httpload/*.c)) \
+             $(addprefix $(BENCH_OBJ)/loadgen/,hist.o procstat.o)
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -o $@
+
 $(WSFEED): bench/wsfeed/wsfeed.c $(wildcard core/*.h) $(CORE_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
 
-bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED)
+bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 
 # bench-cluster.sh runs two nodes and a broker; each script skips what is not installed.
+# bench-outbound.sh measures hub.http.request against build/bench/backend.
+# bench-shared.sh: hub.shared against a Lua table, from a script the server runs.
 bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench.sh
 	@BUILD=$(BUILD) scripts/bench-echo.sh
 	@BUILD=$(BUILD) scripts/bench-cluster.sh
+	@BUILD=$(BUILD) scripts/bench-outbound.sh
+	@BUILD=$(BUILD) scripts/bench-shared.sh
 
 # The server, and under share/lua/5.1 (on LuaJIT's default package.path for PREFIX
 # /usr/local) the runtime modules, for reading (the binary runs its compiled-in copies)

@@ -1,14 +1,12 @@
 #include "cluster.h"
 
-#include <arpa/inet.h>
 #include <ev.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "conn.h"
 #include "group.h"
@@ -18,16 +16,13 @@
 #include "room.h"
 #include "utf8.h"
 
-/* Reconnection: the delay doubles from BACKOFF_BASE up to BACKOFF_MAX, and each delay is
- * drawn between half and all of it (jitter), so nodes that lost the broker together do
- * not come back in lockstep. */
-#define BACKOFF_BASE 0.1
-#define BACKOFF_MAX 5.0
 #define MISSED_BEATS 3
 #define PEERS_MAX 1024
 /* A heartbeat lists rooms (name, members) until its payload reaches this size; the rest
  * are counted but not named (hub.global_room_count(room) then misses them). */
 #define HEARTBEAT_ROOM_BYTES 60000
+/* The members report: under NATS's default 1 MiB message limit with room to spare. */
+#define PRESENCE_BYTES (768 * 1024)
 /* Except lists up to this length are decoded on the stack. */
 #define EXCEPT_STACK 64
 
@@ -39,17 +34,19 @@ struct peer {
     double last_seen, interval;
     struct heartbeat hb;             /* room_list points into report */
     uint8_t *report;
+    uint8_t *presence;               /* its last presence report (validated), or NULL */
+    size_t presence_len;
 };
 
 static struct {
     struct cluster_adapter *adapter;
-    struct cluster_url url;
+    struct broker_url url;
     char node_id[ENVELOPE_ORIGIN_MAX + 1];
     size_t node_len;
     char *prefix;                    /* channel_prefix as it was at startup */
     unsigned tag;
     double heartbeat;
-    int up, ever_up, outage_logged, attempts, bad_envelope_logged;
+    int up, ever_up, outage_logged, attempts, bad_envelope_logged, presence_cut_logged;
     double down_since;
     ev_timer retry, beat;
     struct peer *peers;
@@ -241,6 +238,7 @@ static struct peer *peer_find(const char *id, size_t len)
 static void peer_remove(int i)
 {
     free(cl.peers[i].report);
+    free(cl.peers[i].presence);
     cl.peers[i] = cl.peers[--cl.npeers];
 }
 
@@ -314,6 +312,31 @@ static size_t presence_report(uint8_t *out, size_t cap)
     return n;
 }
 
+/* The members of this node's rooms into out: (room, count, (client id, user id)...) for
+ * every room until one does not fit whole. Returns its size; *cut is set when a room was
+ * left out. */
+static size_t members_report(uint8_t *out, size_t cap, int *cut)
+{
+    size_t n = 0;
+    *cut = 0;
+    GROUP_FOREACH(&room_index, g) {
+        size_t at = n, m = presence_encode_room(g->name, g->name_len, g->count, out + n, cap - n);
+        for (uint32_t i = 0; m && i < g->count; i++) {
+            struct client *c = g->members[i].client;
+            const char *user = c->user ? c->user->name : "";
+            size_t k = presence_encode_member(c->conn.id, user, c->user ? c->user->name_len : 0,
+                                              out + at + m, cap - at - m);
+            m = k ? m + k : 0;
+        }
+        if (!m) {
+            *cut = 1;
+            return at;
+        }
+        n = at + m;
+    }
+    return n;
+}
+
 static void send_heartbeat(void)
 {
     if (!cl.up || cl.heartbeat <= 0) return;
@@ -322,6 +345,55 @@ static void send_heartbeat(void)
     struct envelope e = { .kind = ENVELOPE_HEARTBEAT, .origin = cl.node_id, .origin_len = cl.node_len,
                           .payload = (const char *)report, .payload_len = n };
     publish(channel("all", NULL, 0), &e);
+    /* the members follow on the same channel, so every node has the heartbeat first */
+    static uint8_t *members;
+    if (!members && !(members = malloc(PRESENCE_BYTES))) return;
+    int cut;
+    e.kind = ENVELOPE_PRESENCE;
+    e.payload = (const char *)members;
+    e.payload_len = members_report(members, PRESENCE_BYTES, &cut);
+    if (cut && !cl.presence_cut_logged++)
+        log_warn(0, "cluster: the members of this node's rooms exceed %d bytes; the other nodes see "
+                    "the rooms that fit (hub.presence is partial there)", PRESENCE_BYTES);
+    publish(channel("all", NULL, 0), &e);
+}
+
+/* The members a node reported: kept whole (validated) until the next report. */
+static void presence_members(const struct envelope *e)
+{
+    struct peer *p = peer_find(e->origin, e->origin_len);
+    if (!p) return;   /* a node is known from its heartbeat, which comes first */
+    if (presence_validate((const uint8_t *)e->payload, e->payload_len) != 0) {
+        metrics.relay_errors++;
+        return;
+    }
+    uint8_t *copy = malloc(e->payload_len ? e->payload_len : 1);
+    if (!copy) return;
+    memcpy(copy, e->payload, e->payload_len);
+    free(p->presence);
+    p->presence = copy;
+    p->presence_len = e->payload_len;
+}
+
+void cluster_room_members(const char *room, size_t len, cluster_member_fn fn, void *ctx)
+{
+    for (int i = 0; i < cl.npeers; i++) {
+        const struct peer *p = &cl.peers[i];
+        size_t pos = 0;
+        struct presence_room r;
+        while (p->presence && presence_next_room(p->presence, p->presence_len, &pos, &r)) {
+            if (r.len != len || memcmp(r.name, room, len) != 0) continue;
+            size_t at = 0;
+            for (uint32_t m = 0; m < r.members; m++) {
+                uint64_t id;
+                const char *user;
+                size_t ulen;
+                presence_member(&r, &at, &id, &user, &ulen);
+                fn(ctx, i + 1, id, user, ulen);
+            }
+            break;
+        }
+    }
 }
 
 static void beat_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -419,6 +491,9 @@ static void on_message(const char *ch, size_t clen, const uint8_t *data, size_t 
     case ENVELOPE_HEARTBEAT:
         presence_update(&e);
         return;
+    case ENVELOPE_PRESENCE:
+        presence_members(&e);
+        return;
     case ENVELOPE_CLIENT:
         if (e.target_len == 8)
             hub_send(envelope_get_u64((const uint8_t *)e.target), e.payload, e.payload_len, binary);
@@ -439,10 +514,7 @@ static void on_message(const char *ch, size_t clen, const uint8_t *data, size_t 
 
 static void schedule_retry(void)
 {
-    double delay = BACKOFF_BASE;
-    for (int i = 0; i < cl.attempts && delay < BACKOFF_MAX; i++) delay *= 2;
-    if (delay > BACKOFF_MAX) delay = BACKOFF_MAX;
-    delay *= 0.5 + 0.5 * drand48();
+    double delay = backoff_delay(cl.attempts);
     cl.attempts++;
     ev_timer_stop(EV_DEFAULT, &cl.retry);
     ev_timer_set(&cl.retry, delay, 0);
@@ -510,69 +582,6 @@ const char *cluster_status(void)
     return cl.up ? "ok" : "degraded";
 }
 
-/* ------------------------------------------------------------------ URL */
-
-int cluster_url_parse(const char *url, struct cluster_url *u, char *err, size_t errlen)
-{
-    memset(u, 0, sizeof *u);
-    const char *p = strstr(url, "://");
-    if (!p || (size_t)(p - url) >= sizeof u->scheme) {
-        snprintf(err, errlen, "cluster.url \"%s\": expected scheme://host:port", url);
-        return -1;
-    }
-    memcpy(u->scheme, url, (size_t)(p - url));
-    p += 3;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *uend = colon ? colon : at;
-        snprintf(u->user, sizeof u->user, "%.*s", (int)(uend - p), p);
-        if (colon) snprintf(u->password, sizeof u->password, "%.*s", (int)(at - colon - 1), colon + 1);
-        p = at + 1;
-    }
-    char host[256];
-    const char *end = p + strcspn(p, "/");
-    const char *portp = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb) goto bad;
-        snprintf(host, sizeof host, "%.*s", (int)(rb - p - 1), p + 1);
-        if (rb[1] == ':') portp = rb + 2;
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        snprintf(host, sizeof host, "%.*s", (int)((colon ? colon : end) - p), p);
-        if (colon) portp = colon + 1;
-    }
-    u->port = strcmp(u->scheme, "nats") == 0 ? 4222 : 6379;
-    if (portp) {
-        char *pe;
-        long port = strtol(portp, &pe, 10);
-        if (pe != end || port <= 0 || port > 65535) goto bad;
-        u->port = (int)port;
-    }
-    if (*end == '/' && end[1]) {
-        char *de;
-        long db = strtol(end + 1, &de, 10);
-        if (*de || db < 0) goto bad;
-        u->db = (int)db;
-    }
-    if (!host[0]) goto bad;
-    /* Resolved here, once, before the loop runs: getaddrinfo may block on DNS. */
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
-    int gai = getaddrinfo(host, NULL, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "cluster.url: cannot resolve \"%s\": %s", host, gai_strerror(gai));
-        return -1;
-    }
-    getnameinfo(res->ai_addr, res->ai_addrlen, u->host, sizeof u->host, NULL, 0, NI_NUMERICHOST);
-    freeaddrinfo(res);
-    return 0;
-bad:
-    snprintf(err, errlen, "cluster.url \"%s\": expected %s://[[user]:password@]host[:port]%s", url,
-             u->scheme, strcmp(u->scheme, "redis") == 0 ? "[/db]" : "");
-    return -1;
-}
-
 /* ------------------------------------------------------------------ start and stop */
 
 int cluster_start(char *err, size_t errlen)
@@ -582,7 +591,11 @@ int cluster_start(char *err, size_t errlen)
         snprintf(err, errlen, "cluster.url is required with cluster.adapter");
         return -1;
     }
-    if (cluster_url_parse(config.cluster_url, &cl.url, err, errlen) != 0) return -1;
+    char why[512];
+    if (broker_url_parse(config.cluster_url, &cl.url, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cluster.url %s", why);
+        return -1;
+    }
     if (strcmp(cl.url.scheme, config.cluster_adapter) != 0) {
         snprintf(err, errlen, "cluster.url \"%s\" does not match cluster.adapter \"%s\"",
                  config.cluster_url, config.cluster_adapter);

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker_url.h"
 #include "envelope.h"
 #include "hub.h"
 
@@ -55,21 +56,8 @@ struct cluster_adapter {
     const struct cluster_adapter_ops *ops;
 };
 
-/* A parsed broker URL: scheme://[user][:password]@host[:port][/db]. host is numeric
- * (resolved at startup). Strings are NUL-terminated, empty when absent. */
-struct cluster_url {
-    char scheme[8];
-    char host[64];
-    int port;
-    char user[128], password[256];
-    int db;
-};
-
-/* Parses and resolves (getaddrinfo, at startup only). 0, or -1 with the cause in err. */
-int cluster_url_parse(const char *url, struct cluster_url *u, char *err, size_t errlen);
-
-struct cluster_adapter *cluster_redis_new(const struct cluster_url *u, const struct cluster_events *ev);
-struct cluster_adapter *cluster_nats_new(const struct cluster_url *u, const struct cluster_events *ev);
+struct cluster_adapter *cluster_redis_new(const struct broker_url *u, const struct cluster_events *ev);
+struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struct cluster_events *ev);
 
 /* ------------------------------------------------------------------ the core's side */
 
@@ -96,6 +84,10 @@ int cluster_is_remote(uint64_t id);
 double cluster_global_count(void);
 /* Members of room on every live node; with room NULL, distinct rooms over all nodes. */
 double cluster_global_room_count(const char *room, size_t len);
+/* The members of room on the other live nodes, as their last presence reports (one
+ * heartbeat old at most) list them; node is the index cluster_node gives that node. */
+typedef void (*cluster_member_fn)(void *ctx, int node, uint64_t id, const char *user, size_t ulen);
+void cluster_room_members(const char *room, size_t len, cluster_member_fn fn, void *ctx);
 /* Live nodes, this one first. cluster_node fills the counts and returns the id. */
 int cluster_nodes(void);
 const char *cluster_node(int i, size_t *len, double *clients, double *rooms, double *age);

@@ -40,7 +40,7 @@ struct buf {
 struct nats {
     struct cluster_adapter base;
     struct cluster_events ev;
-    struct cluster_url url;
+    struct broker_url url;
     enum nats_state state;
     int fd, pings_out;
     size_t max_payload;
@@ -405,7 +405,7 @@ static const struct cluster_adapter_ops nats_ops = {
     "nats", nats_connect, nats_publish, nats_subscribe, nats_unsubscribe, nats_close,
 };
 
-struct cluster_adapter *cluster_nats_new(const struct cluster_url *u, const struct cluster_events *ev)
+struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struct cluster_events *ev)
 {
     struct nats *n = calloc(1, sizeof *n);
     if (!n) return NULL;

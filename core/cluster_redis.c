@@ -10,12 +10,13 @@
 #include "cluster.h"
 
 #include <ev.h>
-#include <hiredis/adapters/libev.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "redis_link.h"
 
 #define CONNECT_TIMEOUT 5.0
 /* Publishes are refused while this many bytes wait unsent to Redis: a stalled broker
@@ -35,7 +36,7 @@ struct unsub {
 struct redis {
     struct cluster_adapter base;
     struct cluster_events ev;
-    struct cluster_url url;
+    struct broker_url url;
     redisAsyncContext *pub, *sub;
     int pub_ready, sub_ready, up;
     ev_timer connect_timer;
@@ -102,14 +103,7 @@ static void connect_cb(const redisAsyncContext *ac, int status)
         fail(r, ac->errstr[0] ? ac->errstr : "connect failed");
         return;
     }
-    redisAsyncContext *c = (redisAsyncContext *)ac;
-    if (r->url.password[0]) {
-        if (r->url.user[0])
-            redisAsyncCommand(c, auth_cb, r, "AUTH %s %s", r->url.user, r->url.password);
-        else
-            redisAsyncCommand(c, auth_cb, r, "AUTH %s", r->url.password);
-        return;
-    }
+    if (redis_link_auth((redisAsyncContext *)ac, &r->url, auth_cb, r)) return;
     if (ac == r->pub) r->pub_ready = 1;
     if (ac == r->sub) r->sub_ready = 1;
     maybe_up(r);
@@ -144,17 +138,8 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static redisAsyncContext *open_context(struct redis *r)
 {
-    redisAsyncContext *ac = redisAsyncConnect(r->url.host, r->url.port);
-    if (!ac) return NULL;
-    if (ac->err) {
-        redisAsyncFree(ac);
-        return NULL;
-    }
-    ac->data = r;
-    redisLibevAttach(EV_DEFAULT, ac);
-    redisAsyncSetConnectCallback(ac, connect_cb);
-    redisAsyncSetDisconnectCallback(ac, disconnect_cb);
-    return ac;
+    char why[256];   /* the core reports "connect failed" and retries */
+    return redis_link_open(&r->url, r, connect_cb, disconnect_cb, why, sizeof why);
 }
 
 static int redis_connect(struct cluster_adapter *a)
@@ -261,7 +246,7 @@ static const struct cluster_adapter_ops redis_ops = {
     "redis", redis_connect, redis_publish, redis_subscribe, redis_unsubscribe, redis_close,
 };
 
-struct cluster_adapter *cluster_redis_new(const struct cluster_url *u, const struct cluster_events *ev)
+struct cluster_adapter *cluster_redis_new(const struct broker_url *u, const struct cluster_events *ev)
 {
     struct redis *r = calloc(1, sizeof *r);
     if (!r) return NULL;

@@ -47,6 +47,8 @@ struct key {
 /* the log module keeps these; config.lua applies them through lh_set_log */
 #define KEY_log_level(p, f, d, v)
 #define KEY_log_format(p, f, d, v)
+/* shdict.c keeps the dictionaries; config.lua declares them through lh_shared_declare */
+#define KEY_shared(p, f, d, v)
 
 /* values is stringified at this first expansion, so a name that is also a macro (a libc
  * may define `close` or `debug` as one) stays the name */

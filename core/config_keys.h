@@ -8,7 +8,8 @@
  * path     the key as hub.config{} nests it: "send_queue.policy"
  * field    its member of struct config (config.h); config.c does not compile when the
  *          member's C type is not the one its type is kept in. Empty for log.*: the log
- *          module keeps those (config.lua applies them through lh_set_log).
+ *          module keeps those (config.lua applies them through lh_set_log); and for
+ *          shared.
  * type     how config.lua checks a value, and how C keeps it:
  *            string, path (starts with "/")               char *
  *            boolean                                       int
@@ -23,8 +24,11 @@
  *          and the special ones config.lua checks with its own rule: origins ("same",
  *          "*" or a list: enum origin_policy plus origin_list), url, node_id,
  *          channel_prefix (char *), log_level and log_format (enums in the order of
- *          enum log_level / enum log_format, kept by the log module).
- * default  a C literal: a number, true or false, a string, or NONE (no value; an empty list)
+ *          enum log_level / enum log_format, kept by the log module), shared (a map of
+ *          names to sizes, kept by shdict.c, which config.lua applies through
+ *          lh_shared_declare).
+ * default  a C literal: a number, true or false, a string, or NONE (no value; an empty
+ *          list or map)
  * values   enum, log_level and log_format: the allowed names, as bare words
  *
  * The comment right above a row (no blank line between) is its doc: one row of the table
@@ -124,9 +128,10 @@ CONFIG_KEY("cluster.channel_prefix", cluster_channel_prefix, channel_prefix, "lu
 /* seconds an outbound call (`hub.http.request`, a Redis command) may take when it does
  * not say (`timeout =`); then it fails with `timeout` */
 CONFIG_KEY("outbound.timeout", outbound_timeout, seconds, 10)
-/* seconds to connect (TCP and TLS) to an HTTP backend; then `connect` */
+/* seconds to connect (TCP and TLS) to an HTTP backend, or to a Redis server (with its
+ * AUTH and SELECT); then `connect` */
 CONFIG_KEY("outbound.connect_timeout", outbound_connect_timeout, seconds, 5)
-/* bytes of one HTTP response body; a larger one fails with `too_large` */
+/* bytes of one HTTP response body or Redis reply; a larger one fails with `too_large` */
 CONFIG_KEY("outbound.max_response_bytes", outbound_max_response_bytes, bytes, 8388608)
 /* outbound calls (HTTP and Redis) in flight at once; beyond, a call fails at once with
  * `busy` */
@@ -145,3 +150,9 @@ CONFIG_KEY("reuse_port", reuse_port, boolean, false)
 /* reload the script when its file changes (after it stopped changing for 200 ms), as
  * `SIGHUP` does */
 CONFIG_KEY("watch", watch, boolean, false)
+/* shared dictionaries, `{ name = size }`: state in C memory that every reload keeps (see
+ * [Shared dictionaries](#shared-dictionaries)). Names are identifiers; a size is bytes or
+ * a string with a `k`, `m` or `g` suffix, from `"8k"` to `"16g"`, the bound of all the
+ * dictionary holds. A reload may resize one (the most recently used keys that fit stay)
+ * and hides the ones it no longer declares */
+CONFIG_KEY("shared", , shared, NONE)

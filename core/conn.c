@@ -509,7 +509,8 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     char addr[64];
     if (handshake_check(c->http, &hs) != 101) {
         conn_remote_addr(c, addr, sizeof addr);
-        log_info(c->id, "upgrade from %s refused: %d %s", addr, hs.status, hs.reason);
+        log_info(c->id, "upgrade from %s refused: %d %s%s%s", addr, hs.status, hs.reason,
+                 hs.detail[0] ? ": " : "", hs.detail);
         metrics.refused[hs.status == 403 ? REFUSE_ORIGIN : REFUSE_HANDSHAKE]++;
         answer_error(c, hs.status, hs.extra_headers, hs.reason);
         return;

@@ -146,3 +146,64 @@ int heartbeat_next_room(const struct heartbeat *h, size_t *pos, const char **nam
     *pos += *len + 6;
     return 1;
 }
+
+size_t presence_encode_room(const char *name, size_t len, uint32_t members, uint8_t *out, size_t cap)
+{
+    if (len > 65535 || cap < len + 6) return 0;
+    put_u16(out, len);
+    memcpy(out + 2, name, len);
+    put_u32(out + 2 + len, members);
+    return len + 6;
+}
+
+size_t presence_encode_member(uint64_t id, const char *user, size_t ulen, uint8_t *out, size_t cap)
+{
+    if (ulen > 65535 || cap < ulen + 10) return 0;
+    envelope_put_u64(out, id);
+    put_u16(out + 8, ulen);
+    if (ulen) memcpy(out + 10, user, ulen);
+    return ulen + 10;
+}
+
+int presence_validate(const uint8_t *p, size_t len)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        if (len - pos < 6) return ENVELOPE_ERR_SHORT;
+        size_t n = get_u16(p + pos);
+        if (len - pos < n + 6) return ENVELOPE_ERR_SHORT;
+        uint32_t members = get_u32(p + pos + 2 + n);
+        pos += n + 6;
+        for (uint32_t i = 0; i < members; i++) {
+            if (len - pos < 10) return ENVELOPE_ERR_SHORT;
+            size_t ul = get_u16(p + pos + 8);
+            if (len - pos < ul + 10) return ENVELOPE_ERR_SHORT;
+            pos += ul + 10;
+        }
+    }
+    return 0;
+}
+
+int presence_next_room(const uint8_t *p, size_t len, size_t *pos, struct presence_room *r)
+{
+    if (*pos >= len) return 0;
+    const uint8_t *q = p + *pos;
+    r->len = get_u16(q);
+    r->name = (const char *)q + 2;
+    r->members = get_u32(q + 2 + r->len);
+    r->list = q + 6 + r->len;
+    size_t at = *pos + 6 + r->len;
+    for (uint32_t i = 0; i < r->members; i++) at += 10 + get_u16(p + at + 8);
+    *pos = at;
+    return 1;
+}
+
+void presence_member(const struct presence_room *r, size_t *pos, uint64_t *id, const char **user,
+                     size_t *ulen)
+{
+    const uint8_t *q = r->list + *pos;
+    *id = envelope_get_u64(q);
+    *ulen = get_u16(q + 8);
+    *user = (const char *)q + 10;
+    *pos += 10 + *ulen;
+}

@@ -15,7 +15,9 @@
  *   ...           payload: every remaining byte
  *
  * A heartbeat's payload is a presence report (heartbeat_*): client count, room count,
- * the sender's heartbeat interval, then (name, members) for as many rooms as fit. */
+ * the sender's heartbeat interval, then (name, members) for as many rooms as fit. A
+ * presence envelope follows each heartbeat: the members of the sender's rooms
+ * (presence_*). */
 #ifndef LUAHUB_ENVELOPE_H
 #define LUAHUB_ENVELOPE_H
 
@@ -35,6 +37,7 @@ enum envelope_kind {
     ENVELOPE_USER,
     ENVELOPE_CLIENT,
     ENVELOPE_HEARTBEAT,
+    ENVELOPE_PRESENCE,
     ENVELOPE__KINDS                  /* one past the last kind */
 };
 
@@ -93,5 +96,27 @@ int heartbeat_decode(const char *payload, size_t len, struct heartbeat *h);
 /* Iterates a decoded room list: *pos starts at 0. Returns 1 and fills the entry, or 0 at the end. */
 int heartbeat_next_room(const struct heartbeat *h, size_t *pos, const char **name, size_t *len,
                         uint32_t *members);
+
+/* Members of a node's rooms, carried by a presence envelope:
+ *   (u16 room length, room, u32 n, n x (u64 client id, u16 user length, user id)) repeated */
+struct presence_room {
+    const char *name;
+    size_t len;
+    uint32_t members;
+    const uint8_t *list;             /* the n member entries */
+};
+
+/* Appends a room head (its members follow); its size, or 0 if it does not fit in cap. */
+size_t presence_encode_room(const char *name, size_t len, uint32_t members, uint8_t *out, size_t cap);
+/* Appends one member; its size, or 0 if it does not fit in cap. */
+size_t presence_encode_member(uint64_t id, const char *user, size_t ulen, uint8_t *out, size_t cap);
+/* 0 when the whole report is well formed (every count matches the entries), else
+ * ENVELOPE_ERR_SHORT; the iterators below trust a validated report. */
+int presence_validate(const uint8_t *p, size_t len);
+/* Iterates the rooms of a validated report: *pos starts at 0; 1 and r filled, or 0 at the end. */
+int presence_next_room(const uint8_t *p, size_t len, size_t *pos, struct presence_room *r);
+/* Iterates a room's members: *pos starts at 0, i counts to r->members. */
+void presence_member(const struct presence_room *r, size_t *pos, uint64_t *id, const char **user,
+                     size_t *ulen);
 
 #endif

@@ -68,6 +68,25 @@ static int origin_allowed(const struct http_req *r)
     return hl == ohl && strncasecmp(host, oh, hl) == 0;
 }
 
+/* For the log of an origin refusal: the Origin and Host the request carried, the policy
+ * that refused it, and the setting that would let it in. Only the log gets this; the
+ * client's answer says "origin not allowed". */
+static void explain_origin(const struct http_req *r, struct handshake *hs)
+{
+    size_t ol = 0, hl = 0;
+    const char *origin = http_header(r, "Origin", &ol);
+    const char *host = http_header(r, "Host", &hl);
+    trim(&origin, &ol);
+    trim(&host, &hl);
+    int o = ol > 200 ? 200 : (int)ol, h = hl > 200 ? 200 : (int)hl;
+    snprintf(hs->detail, sizeof hs->detail,
+             "Origin \"%.*s\" is not allowed (Host \"%.*s\", origins = %s); to allow it: "
+             "hub.config { origins = { \"%.*s\" } }, or origins = \"*\" for any",
+             o, origin, h, host ? host : "",
+             config.origins == ORIGINS_LIST ? "a list without it" : "\"same\": the Origin must name the Host",
+             o, origin);
+}
+
 /* Server preference order: the first configured subprotocol the client offered. */
 static const char *pick_protocol(const struct http_req *r)
 {
@@ -120,7 +139,10 @@ int handshake_check(const struct http_req *r, struct handshake *hs)
     const char *key = http_header(r, "Sec-WebSocket-Key", &kl);
     if (key) trim(&key, &kl);
     if (!key || !key_valid(key, kl)) return refuse(hs, 400, "missing or invalid Sec-WebSocket-Key");
-    if (!origin_allowed(r)) return refuse(hs, 403, "origin not allowed");
+    if (!origin_allowed(r)) {
+        explain_origin(r, hs);
+        return refuse(hs, 403, "origin not allowed");
+    }
     handshake_accept_key(key, kl, hs->accept);
     hs->protocol = pick_protocol(r);
     hs->deflate = config.compression && deflate_accept(r);

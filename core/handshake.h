@@ -15,6 +15,7 @@ struct handshake {
     char accept[32];            /* Sec-WebSocket-Accept value */
     const char *protocol;       /* chosen subprotocol (points into config), or NULL */
     int deflate;                /* permessage-deflate negotiated (config.compression) */
+    char detail[512];           /* for the log: what was seen and how to allow it, or "" */
 };
 
 /* Fills hs; returns hs->status. */

@@ -40,6 +40,13 @@ static struct group *everyone_group(void)
 
 uint32_t hub_count(void) { return everyone ? everyone->count : 0; }
 
+size_t hub_client_ids(uint64_t *out, size_t cap)
+{
+    uint32_t n = hub_count();
+    for (uint32_t i = 0; i < n && i < cap; i++) out[i] = everyone->members[i].client->conn.id;
+    return n;
+}
+
 struct client *hub_any(uint64_t id)
 {
     struct conn *c = conn_by_id(id);
@@ -101,6 +108,11 @@ void hub_on_open(struct conn *c)
         return;
     }
     cl->in_hub = 1;
+    if (log_min_level <= LOG_DEBUG) {   /* the address is only formatted for the line */
+        char addr[64];
+        conn_remote_addr(c, addr, sizeof addr);
+        log_debug(c->id, "connected from %s", addr);
+    }
     if (script) cl->task_waiting = (uint8_t)script->open(cl);
 }
 
@@ -209,6 +221,7 @@ static void run_close(struct client *cl)
 void hub_on_close(struct conn *c)
 {
     struct client *cl = client_of(c);
+    log_debug(c->id, "closed: %d %s", conn_close_code(c), c->close_reason ? c->close_reason : "");
     cl->close_due = 1;
     if (!cl->task_waiting && !cl->held) run_close(cl);
 }

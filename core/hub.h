@@ -68,6 +68,8 @@ void hub_set_draining(int on);
 int hub_draining(void);
 
 uint32_t hub_count(void);
+/* The ids of the open clients into out (up to cap); returns how many there are. */
+size_t hub_client_ids(uint64_t *out, size_t cap);
 /* An open client by id (NULL when closed, closing past detach, or not on this node). */
 struct client *hub_client(uint64_t id);
 /* Any connection of this node's by id, even one whose close hooks are running. */

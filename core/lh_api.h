@@ -38,6 +38,13 @@ int lh_room_size(const char *room, size_t len);
 uint64_t lh_room_member(const char *room, size_t len, uint32_t i);
 uint32_t lh_room_total(void);
 size_t lh_room_names(char *buf, size_t cap);
+/* presence: this node's user ids (as lh_room_names) and client ids (up to cap; returns how
+ * many there are); a room's members on every live node as records (u64 client id, u16
+ * user id length, user id, u8 node index as lh_cluster_node counts), host byte order, as
+ * far as they fit in cap; returns the bytes needed */
+size_t lh_user_names(char *buf, size_t cap);
+size_t lh_client_ids(uint64_t *ids, size_t cap);
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap);
 
 /* users and metadata */
 int lh_set_user(uint64_t id, const char *uid, size_t len);
@@ -70,6 +77,36 @@ void lh_timer_cancel(uint32_t id);
  * yield, or a negative enum lh_err */
 int lh_sleep(double seconds);
 
+/* outbound HTTP (outbound_http.h), a wait like lh_sleep; headers is a block of
+ * "Name: value\r\n" lines, body NULL for none, timeout <= 0 for outbound.timeout */
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout);
+
+/* shared dictionaries (shdict.h), named by the index lh_shared_declare returns; ints are
+ * >= 0 or a negative enum lh_err as everywhere. A value's type: 0 none, 1 string, 2
+ * number, 3 boolean (in num as 0 or 1); a store's mode: 0 set, 1 add, 2 replace, evicting
+ * least recently used keys when evict is 1 (it returns 1 when it did). Expiries are
+ * seconds from now (the loop's clock), 0 for none. lh_shared_declared ends a config's
+ * declarations: the dictionaries it did not declare are hidden from the script. */
+int lh_shared_declare(const char *name, size_t len, uint64_t bytes);
+void lh_shared_declared(void);
+int lh_shared_get(int d, const char *key, size_t klen, const char **str, size_t *len, double *num,
+                  uint32_t *flags);
+int lh_shared_set(int d, const char *key, size_t klen, int type, const char *str, size_t len,
+                  double num, uint32_t flags, double ttl, int mode, int evict);
+int lh_shared_incr(int d, const char *key, size_t klen, double by, const double *init,
+                   double init_ttl, double *value);
+int lh_shared_delete(int d, const char *key, size_t klen);
+int lh_shared_ttl(int d, const char *key, size_t klen, double *left);
+int lh_shared_expire(int d, const char *key, size_t klen, double ttl);
+int lh_shared_flush_all(int d);
+int lh_shared_flush_expired(int d, uint32_t max);
+/* live keys from the most recently used: *cursor 0 starts; NULL at the end */
+const char *lh_shared_next_key(int d, uint32_t *cursor, size_t *len);
+double lh_shared_free_space(int d);
+double lh_shared_capacity(int d);
+
 /* process: logs, clocks, state, counters */
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);
@@ -91,6 +128,15 @@ int lh_config_set_number(const char *key, double value, char *err, size_t errlen
 int lh_config_set_string(const char *key, const char *value, char *err, size_t errlen);
 int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
 void lh_config_clear_list(const char *key);
+
+/* hub.redis (outbound_redis.c): one connection per distinct URL, kept across reloads.
+ * open returns its handle (>= 0), or -1 with the cause in err. call starts one command
+ * (arguments with their lengths, binary-safe; timeout <= 0: outbound.timeout) and returns
+ * the wait id the script yields (> 0), LH_ERR_BAD_ARG for a command that would change the
+ * state of the shared connection (pub/sub, MONITOR, transactions, SELECT), or
+ * LH_ERR_CLOSED after the shutdown. */
+int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
+int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
 
 /* encodings: strict base64 (RFC 4648: standard alphabet, "=" only as the last one or two
  * characters, length a multiple of 4) into out, which holds len / 4 * 3 bytes; the decoded

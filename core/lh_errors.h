@@ -1,5 +1,6 @@
-/* lh_errors.h — the error codes of hub operations (send, close, rooms, users, metadata),
- * as C returns them and as the Lua API names them. One line per code, in the form
+/* lh_errors.h — the error codes of hub operations (send, close, rooms, users, metadata,
+ * shared dictionaries), as C returns them and as the Lua API names them. One line per
+ * code, in the form
  *     LH_ERR_NAME = -N,   / * lua_name: message * /
  * which scripts/gen_contract.lua reads to build the Lua table and the docs table: this
  * file is the only place a code is defined. */
@@ -18,6 +19,9 @@ enum lh_err {
     LH_ERR_NOT_IN_ROOM = -8,     /* not_in_room: the client is not in that room */
     LH_ERR_ALREADY_IN_ROOM = -9, /* already_in_room: the client is already in that room */
     LH_ERR_USER_LIMIT = -10,     /* user_limit: the user has reached limits.per_user connections */
+    LH_ERR_BUSY = -11,           /* busy: outbound.max_in_flight outbound calls are in flight; this one was not started */
+    LH_ERR_EXISTS = -12,         /* exists: the key exists already */
+    LH_ERR_NOT_A_NUMBER = -13,   /* not_a_number: the value is not a number */
 };
 
 #endif

@@ -34,12 +34,16 @@ int log_format_parse(const char *name)
     return -1;
 }
 
-/* Escapes for a JSON string body; text mode keeps the message as is (one line per
- * event is still guaranteed: newlines become \n). */
-static void put_escaped(FILE *out, const char *s, size_t n)
+/* Escapes for a JSON string body: a JSON record stays one line. In text mode a newline
+ * (a traceback's) starts an indented continuation line and a tab stays a tab, so a
+ * traceback reads as Lua prints it while a record still starts with its timestamp; every
+ * other control character is escaped as in JSON. */
+static void put_escaped(FILE *out, const char *s, size_t n, int text)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
+        if (text && ch == '\n') { fputs("\n    ", out); continue; }
+        if (text && ch == '\t') { fputc('\t', out); continue; }
         switch (ch) {
         case '"':  fputs("\\\"", out); break;
         case '\\': fputs("\\\\", out); break;
@@ -73,7 +77,7 @@ void log_write(enum log_level level, uint64_t client, const char *msg, size_t ms
     if (!out) return;
     if (log_output_format == LOG_JSON) {
         fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
-        put_escaped(out, msg, msg_len);
+        put_escaped(out, msg, msg_len, 0);
         fputc('"', out);
         if (client) fprintf(out, ",\"client\":\"%llu\"", (unsigned long long)client);
         if (fields_json && *fields_json) fprintf(out, ",%s", fields_json);
@@ -81,7 +85,7 @@ void log_write(enum log_level level, uint64_t client, const char *msg, size_t ms
     } else {
         fprintf(out, "%s %-5s ", ts, level_names[level]);
         if (client) fprintf(out, "client=%llu ", (unsigned long long)client);
-        put_escaped(out, msg, msg_len);
+        put_escaped(out, msg, msg_len, 1);
         if (fields_json && *fields_json) fprintf(out, " {%s}", fields_json);
         fputc('\n', out);
     }

@@ -12,6 +12,8 @@
 #include "log.h"
 #include "lua_bridge.h"
 #include "new_project.h"
+#include "outbound_http.h"
+#include "outbound_redis.h"
 #include "parent.h"
 #include "server.h"
 
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
     }
     if (check) {
         printf("%s: ok\n", script);
+        outbound_redis_shutdown();
         lua_bridge_shutdown();
         config_free(&config);
         return 0;
@@ -133,6 +136,8 @@ int main(int argc, char **argv)
     }
     app_wire_cluster();
     int status = server_run();
+    outbound_http_shutdown();   /* while the script can still take the "closed" results */
+    outbound_redis_shutdown();
     cluster_stop();
     lua_bridge_shutdown();
     config_free(&config);

@@ -37,7 +37,7 @@ struct metrics {
     uint64_t errors[ERR__COUNT];
     uint64_t reloads_ok, reloads_failed;
     /* cluster relay (cluster.c); relay_received is indexed by enum envelope_kind */
-    uint64_t relay_published, relay_received[6], relay_errors, relay_reconnects;
+    uint64_t relay_published, relay_received[7], relay_errors, relay_reconnects;
     int64_t queued_frames, queued_bytes;  /* gauges over all send queues */
     struct histogram handler_seconds, broadcast_seconds;
     /* scripts that wait (task.c, outbound_*.c) */

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "client.h"
 #include "lh_errors.h"
+#include "log.h"
 #include "metrics.h"
 
 struct group_index room_index, user_index;
@@ -59,6 +60,7 @@ int room_join(struct client *c, const char *name, size_t len)
     }
     c->nrooms++;
     metrics.joins++;
+    log_debug(c->conn.id, "joined room %.*s", (int)g->name_len, g->name);
     if (g->count == 1) note_interest(HUB_ROOM, g, 1);
     return LH_OK;
 }
@@ -67,6 +69,7 @@ static void leave_at(struct client *c, int i)
 {
     metrics.leaves++;
     struct group *g = c->rooms[i].room;
+    log_debug(c->conn.id, "left room %.*s", (int)g->name_len, g->name);   /* g may go below */
     if (g->count == 1) note_interest(HUB_ROOM, g, 0);
     group_remove(&room_index, g, c->rooms[i].index);
     int last = --c->nrooms;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
+#include "outbound_http.h"
 #include "room.h"
 #include "server.h"
 #include "timer.h"
@@ -58,12 +59,22 @@ uint32_t lh_count(void) { return hub_count(); }
 
 void lh_want_dropped(int on) { hub_want_dropped(on); }
 
+/* A client whose state the script may still change: one being admitted (before_connect)
+ * or open. From client:close on, and in its close hooks, changes answer closed, as sends
+ * do; its state stays readable until it is freed. */
+static struct client *changeable(uint64_t id)
+{
+    struct client *cl = hub_any(id);
+    if (!cl || cl->conn.killed) return NULL;
+    return cl->conn.phase == PHASE_HTTP || conn_writable(&cl->conn) ? cl : NULL;
+}
+
 /* ------------------------------------------------------------------ rooms */
 
 int lh_join(uint64_t id, const char *room, size_t len)
 {
     struct client *cl = hub_client(id);
-    return cl ? room_join(cl, room, len) : LH_ERR_CLOSED;
+    return cl && conn_writable(&cl->conn) ? room_join(cl, room, len) : LH_ERR_CLOSED;
 }
 
 int lh_leave(uint64_t id, const char *room, size_t len)
@@ -127,21 +138,61 @@ uint64_t lh_room_member(const char *room, size_t len, uint32_t i)
 
 uint32_t lh_room_total(void) { return room_index.count; }
 
-size_t lh_room_names(char *buf, size_t cap)
+/* Every group's name, NUL-terminated, into buf as far as it fits; the bytes needed. */
+static size_t group_names(const struct group_index *ix, char *buf, size_t cap)
 {
     size_t need = 0;
-    GROUP_FOREACH(&room_index, g) {
+    GROUP_FOREACH(ix, g) {
         if (need + g->name_len + 1 <= cap) memcpy(buf + need, g->name, g->name_len + 1);
         need += g->name_len + 1;
     }
     return need;
 }
 
+size_t lh_room_names(char *buf, size_t cap) { return group_names(&room_index, buf, cap); }
+size_t lh_user_names(char *buf, size_t cap) { return group_names(&user_index, buf, cap); }
+
+size_t lh_client_ids(uint64_t *ids, size_t cap) { return hub_client_ids(ids, cap); }
+
+/* Presence records into buf as far as they fit: (u64 id, u16 user length, user, u8 node),
+ * numbers in host order. */
+struct presence_out {
+    uint8_t *buf;
+    size_t cap, need;
+};
+
+static void put_member(void *ctx, int node, uint64_t id, const char *user, size_t ulen)
+{
+    struct presence_out *o = ctx;
+    size_t n = 11 + ulen;
+    if (o->need + n <= o->cap) {
+        uint8_t *p = o->buf + o->need;
+        uint16_t ul = (uint16_t)ulen;
+        memcpy(p, &id, 8);
+        memcpy(p + 8, &ul, 2);
+        memcpy(p + 10, user, ulen);
+        p[10 + ulen] = (uint8_t)node;
+    }
+    o->need += n;
+}
+
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap)
+{
+    struct presence_out o = { buf, cap, 0 };
+    struct group *g = group_find(&room_index, room, len);
+    for (uint32_t i = 0; g && i < g->count; i++) {
+        const struct client *c = g->members[i].client;
+        put_member(&o, 0, c->conn.id, c->user ? c->user->name : "", c->user ? c->user->name_len : 0);
+    }
+    cluster_room_members(room, len, put_member, &o);
+    return o.need;
+}
+
 /* ------------------------------------------------------------------ users and metadata */
 
 int lh_set_user(uint64_t id, const char *uid, size_t len)
 {
-    struct client *cl = hub_any(id);
+    struct client *cl = changeable(id);
     return cl ? user_set(cl, uid, len) : LH_ERR_CLOSED;
 }
 
@@ -162,7 +213,7 @@ uint64_t lh_user_member(const char *uid, size_t len, uint32_t i)
 
 int lh_meta_set(uint64_t id, const char *k, size_t kl, const char *v, size_t vl)
 {
-    struct client *cl = hub_any(id);
+    struct client *cl = changeable(id);
     return cl ? meta_set(cl, k, kl, v, vl) : LH_ERR_CLOSED;
 }
 
@@ -254,6 +305,16 @@ const char *lh_cluster_node(int i, size_t *len, double *clients, double *rooms, 
 
 uint32_t lh_timer_start(double after, double repeat) { return timer_start(after, repeat); }
 void lh_timer_cancel(uint32_t id) { timer_cancel(id); }
+
+/* ------------------------------------------------------------------ outbound calls */
+
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout)
+{
+    return outbound_http_request(method, method_len, url, url_len, headers, headers_len, body,
+                                 body_len, timeout);
+}
 
 /* ------------------------------------------------------------------ process */
 

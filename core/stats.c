@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "room.h"
 #include "server.h"
+#include "shdict.h"
 
 struct out { char *buf; size_t len, cap; int failed; };
 
@@ -101,6 +102,28 @@ static void outbound(struct out *o)
            (double)metrics.tasks_waiting);
 }
 
+/* Shared dictionaries, by name (an identifier, so a label value as it is): what each
+ * region holds, its size, and the keys evicted to make room (resizes included). */
+static void shared(struct out *o)
+{
+    static const char *const names[3] = { "luahub_shared_used_bytes", "luahub_shared_capacity_bytes",
+                                          "luahub_shared_evictions_total" };
+    static const char *const types[3] = { "gauge", "gauge", "counter" };
+    static const char *const helps[3] = {
+        "Bytes of a shared dictionary's region in use: entries, their bookkeeping, the hash buckets.",
+        "Bytes of a shared dictionary's region (its declared size).",
+        "Live keys a shared dictionary freed to make room for others.",
+    };
+    for (int m = 0; m < 3; m++) {
+        head(o, names[m], types[m], helps[m]);
+        for (int i = 0; i < shdict_total(); i++) {
+            const struct shdict *d = shdict_at(i);
+            uint64_t v = m == 0 ? d->bytes - shdict_free_bytes(d) : m == 1 ? d->bytes : d->evictions;
+            put(o, "%s{dict=\"%s\"} %llu\n", names[m], d->name, (unsigned long long)v);
+        }
+    }
+}
+
 struct frame *stats_render(const char *extra, size_t extra_len)
 {
     struct out o = { malloc(8192), 0, 8192, 0 };
@@ -144,17 +167,18 @@ struct frame *stats_render(const char *extra, size_t extra_len)
     scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", server_uptime());
     scalar(&o, "luahub_heap_bytes", "gauge", "C heap in use (connections, queues, frames).",
            (double)metrics_heap_bytes());
-    static const char *relay_kinds[5] = { "broadcast", "room", "user", "client", "heartbeat" };
+    static const char *relay_kinds[6] = { "broadcast", "room", "user", "client", "heartbeat", "presence" };
     scalar(&o, "luahub_relay_published_total", "counter", "Messages published to the cluster broker.",
            (double)metrics.relay_published);
     labelled(&o, "luahub_relay_received_total", "Messages from other nodes, by kind.", "kind",
-             relay_kinds, metrics.relay_received + 1, 5);
+             relay_kinds, metrics.relay_received + 1, 6);
     scalar(&o, "luahub_relay_errors_total", "counter",
            "Relay failures: publishes without a broker, broker errors, undecodable messages.",
            (double)metrics.relay_errors);
     scalar(&o, "luahub_relay_reconnects_total", "counter", "Reconnections to the broker after a loss.",
            (double)metrics.relay_reconnects);
     scalar(&o, "luahub_cluster_nodes", "gauge", "Live cluster nodes, this one included.", cluster_nodes());
+    shared(&o);
     if (extra && extra_len) put(&o, "%.*s", (int)extra_len, extra);
     struct frame *f = o.failed ? NULL
         : http_response(200, NULL, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len);

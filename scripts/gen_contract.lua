@@ -29,9 +29,10 @@ local TYPES = {
   boolean = "boolean",
   count = "number", bytes = "number", positive = "number", seconds = "number", rate = "number",
   strings = "list",
+  shared = "map",
 }
 local HAS_VALUES = { enum = true, log_level = true, log_format = true }
-local NO_FIELD = { log_level = true, log_format = true }
+local NO_FIELD = { log_level = true, log_format = true, shared = true }
 
 local function fail(file, line, fmt, ...)
   error({ where = line and (file .. ":" .. line) or file, msg = fmt:format(...) }, 0)
@@ -153,7 +154,7 @@ local function parse_default(path, lit, ctype, file, line)
   if ctype == "boolean" and (lit == "true" or lit == "false") then return lit == "true" end
   if ctype == "string" and lit:sub(1, 1) == '"' then return c_string(lit, file, line) end
   fail(file, line, "%s: default %s is not a literal of its type (a %s, or NONE)", path, lit,
-       ctype == "list" and "list, so only NONE," or ctype)
+       (ctype == "list" or ctype == "map") and ctype .. ", so only NONE," or ctype)
 end
 
 local function parse_row(args, doc, file, line, seen)
@@ -300,7 +301,7 @@ end
 local function cell(s) return (s:gsub("|", "\\|")) end
 
 local function default_cell(k)
-  if k.default == nil then return TYPES[k.type] == "list" and "`{}`" or "none" end
+  if k.default == nil then return (TYPES[k.type] == "list" or TYPES[k.type] == "map") and "`{}`" or "none" end
   return "`" .. lua_value(k.default) .. "`"
 end
 

@@ -4,12 +4,12 @@
 --                       "data": string or JSON value, "binary": false, "except": [ids]}
 --   GET  /api/stats
 local ffi = require "ffi"
-local cjson = require "cjson.safe"
 local C = require "luahub.ffi"
+local json = require "luahub.json"
 
 local M = {}
 
-local function answer(status, t) return status, cjson.encode(t) .. "\n" end
+local function answer(status, t) return status, json.encode(t) .. "\n" end
 
 local decoded_len = ffi.new("size_t[1]")
 
@@ -52,7 +52,7 @@ end
 
 local function publish(hub, req)
   if req.method ~= "POST" then return answer(405, { error = "use POST" }) end
-  local body, err = cjson.decode(req.body)
+  local body, _, err = json.decode(req.body)
   if type(body) ~= "table" then
     return answer(400, { error = "malformed JSON body: " .. tostring(err or "expected an object") })
   end
@@ -64,7 +64,7 @@ local function publish(hub, req)
   local data = body.data
   if data == nil then return answer(400, { error = '"data" is required' }) end
   if type(data) ~= "string" then
-    local encoded, why = cjson.encode(data)   -- nil for numbers JSON cannot carry (1e400)
+    local encoded, _, why = json.encode(data)   -- nil for numbers JSON cannot carry (1e400)
     if not encoded then return answer(400, { error = '"data" cannot be sent as JSON: ' .. tostring(why) }) end
     data = encoded
   end
@@ -108,7 +108,7 @@ local function stats(hub, req)
   for _, name in ipairs(hub.rooms()) do rooms[name] = hub.room_count(name) end
   return answer(200, { node = hub.node_id(), state = hub.state(), uptime = hub.uptime(),
                        clients = hub.count(), room_count = hub.room_count(),
-                       rooms = setmetatable(rooms, cjson.empty_table_mt) })
+                       rooms = rooms })   -- with no room, {}: still an object
 end
 
 function M.handle(hub, req)

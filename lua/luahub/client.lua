@@ -2,11 +2,12 @@
 -- id, metadata, request head) so it survives a reload. Handles are made on demand, one
 -- per connection per Lua state.
 local ffi = require "ffi"
-local cjson = require "cjson.safe"
 local C = require "luahub.ffi"
 local errors = require "luahub.errors"
 local hooks = require "luahub.hooks"
+local json = require "luahub.json"
 local message = require "luahub.message"
+local mistake = require "luahub.mistake"
 
 local ffi_string, result, payload = ffi.string, errors.result, message.payload
 local format, tonumber, type = string.format, tonumber, type
@@ -58,31 +59,35 @@ function M.id_of(x)
   return tonumber(x)
 end
 
-local function check_string(v, what, level)
+local function check_string(v, what, api_name)
   if type(v) ~= "string" or v == "" then
-    error(what .. " must be a non-empty string, got " .. type(v), level + 1)
+    mistake.raise(api_name, what .. " must be a non-empty string, got " .. mistake.describe(v),
+      type(v) == "number" and "convert it first, e.g. with tostring" or nil)
   end
 end
 
 ----------------------------------------------------------------------------- sending
 function Client:send(data)
-  local p, n, binary = payload(data, 2)
+  local p, n, binary = payload(data, "client:send", "client:send_json")
   return result(C.lh_send(self._h, p, n, binary and 1 or 0))
 end
 
 function Client:send_binary(data)
-  local p, n = payload(data, 2)
+  local p, n = payload(data, "client:send_binary")
   return result(C.lh_send(self._h, p, n, 1))
 end
 
 function Client:send_json(v)
-  local s, err = cjson.encode(v)
-  if not s then return nil, "bad_json", err end
+  local s, err, detail = json.encode(v)
+  if not s then return nil, err, detail end
   return result(C.lh_send(self._h, s, #s, 0))
 end
 
 function Client:send_raw_json(s)
-  if type(s) ~= "string" then error("send_raw_json expects a string", 2) end
+  if type(s) ~= "string" then
+    mistake.raise("client:send_raw_json", "expected a string of JSON, got " .. mistake.describe(s),
+      type(s) == "table" and "use client:send_json to encode a table" or nil)
+  end
   return result(C.lh_send(self._h, s, #s, 0))
 end
 
@@ -95,7 +100,8 @@ function Client:close(code, reason)
   code = code or 1000
   reason = reason or ""
   if type(code) ~= "number" or not valid_close_code(code) then
-    error("client:close: invalid close code " .. tostring(code), 2)
+    mistake.raise("client:close", "invalid close code " .. mistake.describe(code),
+      "use 1000 (normal), 1001 to 1003, 1007 to 1014, or 3000 to 4999 for your own")
   end
   if #reason > 123 then return nil, "bad_argument", "close reason longer than 123 bytes" end
   return result(C.lh_close(self._h, code, reason, #reason))
@@ -105,7 +111,9 @@ function Client:is_closed() return C.lh_is_open(self._h) == 0 end
 
 ----------------------------------------------------------------------------- rooms
 function Client:join(room)
-  check_string(room, "room", 2)
+  check_string(room, "room", "client:join")
+  -- a closing client joins nothing, and no hook is asked: C answers closed
+  if C.lh_is_open(self._h) == 0 then return result(C.lh_join(self._h, room, #room)) end
   if C.lh_in_room(self._h, room, #room) == 1 then
     return nil, "already_in_room", "the client is already in that room"
   end
@@ -118,7 +126,7 @@ function Client:join(room)
 end
 
 function Client:leave(room)
-  check_string(room, "room", 2)
+  check_string(room, "room", "client:leave")
   if C.lh_in_room(self._h, room, #room) == 0 then
     return nil, "not_in_room", "the client is not in that room"
   end
@@ -170,28 +178,28 @@ function Client:set_user(id)
 end
 
 function Client:set(k, v)
-  check_string(k, "metadata key", 2)
+  check_string(k, "metadata key", "client:set")
   if v == nil then return self:del(k) end
-  local s, err = cjson.encode(v)
-  if not s then return nil, "bad_argument", "metadata value is not JSON-encodable: " .. tostring(err) end
+  local s, _, detail = json.encode(v)
+  if not s then return nil, "bad_argument", "metadata value is not JSON-encodable: " .. tostring(detail) end
   return result(C.lh_meta_set(self._h, k, #k, s, #s))
 end
 
 function Client:get(k)
-  check_string(k, "metadata key", 2)
+  check_string(k, "metadata key", "client:get")
   local p = C.lh_meta_get(self._h, k, #k, lenbuf)
   if p == nil then return nil end
-  return (cjson.decode(ffi_string(p, lenbuf[0])))
+  return (json.decode(ffi_string(p, lenbuf[0])))
 end
 
 function Client:del(k)
-  check_string(k, "metadata key", 2)
+  check_string(k, "metadata key", "client:del")
   C.lh_meta_del(self._h, k, #k)
   return true
 end
 
 function Client:header(name)
-  check_string(name, "header name", 2)
+  check_string(name, "header name", "client:header")
   local p = C.lh_header(self._h, name, #name, lenbuf)
   if p == nil then return nil end
   return ffi_string(p, lenbuf[0])

@@ -5,6 +5,8 @@
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local contract = require "luahub.contract"
+local shared = require "luahub.shared"
+local suggest = require "luahub.suggest"
 
 local M = {}
 
@@ -67,6 +69,16 @@ local rules = {
     return type(v) == "string" and v:match("^[%w_%-]+$") ~= nil,
       "letters, digits, _ and - (it starts every broker channel name)"
   end,
+  shared = function(v)
+    local want = 'a table of dictionary names (identifiers) and sizes (bytes, or a string such as "10m"; '
+      .. shared.SIZES .. ")"
+    if type(v) ~= "table" then return false, want end
+    for name, size in pairs(v) do
+      if not shared.is_name(name) then return false, want .. "; " .. describe(name) .. " is no name" end
+      if not shared.bytes(size) then return false, want .. "; " .. name .. " is " .. describe(size) end
+    end
+    return true
+  end,
 }
 
 -- The keys nested as hub.config{} takes them: schema.send_queue.policy is the contract's
@@ -85,30 +97,51 @@ for _, key in ipairs(contract.config) do
   defaults[key.path] = key.default
 end
 
-local function check(value, rule, path, problems)
+-- For an unknown key k of a section: the closest key of that section, else a key of that
+-- name in another section ("per_user" at the top: did you mean limits.per_user?).
+local function unknown_key_hint(k, section)
+  local siblings = {}
+  for name in pairs(section) do siblings[#siblings + 1] = name end
+  local hint = suggest.did_you_mean(k, siblings)
+  if hint then return hint end
+  for _, key in ipairs(contract.config) do
+    if key.path:match("[^.]+$") == k then return "did you mean " .. key.path .. "?" end
+  end
+end
+
+-- at: where the script set the value ("hub.lua:3"), when known; a problem ends with it.
+local function check(value, rule, path, problems, at)
+  local function problem(key_path, text)
+    problems[#problems + 1] = key_path .. ": " .. text .. (at and " (set at " .. at .. ")" or "")
+  end
   if sections[rule] then
     if type(value) ~= "table" then
-      problems[#problems + 1] = path .. ": expected a table, got " .. describe(value)
+      problem(path, "expected a table, got " .. describe(value))
       return
     end
     for k, v in pairs(value) do
       local sub = rule[k]
       if sub == nil then
-        problems[#problems + 1] = path .. "." .. tostring(k) .. ": unknown key"
+        local hint = unknown_key_hint(k, rule)
+        problem(path .. "." .. tostring(k), "unknown key" .. (hint and "; " .. hint or ""))
       else
-        check(v, sub, path .. "." .. k, problems)
+        check(v, sub, path .. "." .. k, problems, at)
       end
     end
     return
   end
   local ok, want = rules[rule.type](value, rule)
-  if not ok then problems[#problems + 1] = path .. ": expected " .. want .. ", got " .. describe(value) end
+  if not ok then problem(path, "expected " .. want .. ", got " .. describe(value)) end
 end
 
--- Problems in cfg as a list of strings (empty when valid).
-function M.validate(cfg)
+-- A key's default ("ws_path" -> "/ws"), or nil.
+function M.default(path) return defaults[path] end
+
+-- Problems in cfg as a list of strings (empty when valid). locations: top-level key ->
+-- where the script set it (hub.config), for the messages.
+function M.validate(cfg, locations)
   local problems = {}
-  check(cfg, schema, "config", problems)
+  for k, v in pairs(cfg) do check({ [k] = v }, schema, "config", problems, locations and locations[k]) end
   local ping, pong = cfg.ping_interval, cfg.pong_timeout
   if ping == nil then ping = defaults.ping_interval end
   if pong == nil then pong = defaults.pong_timeout end
@@ -149,10 +182,16 @@ local function value_index(key, v)
   for i, a in ipairs(key.values) do if a == v then return i - 1 end end
 end
 
--- How a validated value reaches the core, by type; the log module keeps log.*.
+-- How a validated value reaches the core, by type; the log module keeps log.*, shdict.c
+-- the dictionaries (a problem of theirs comes back as its text).
 local appliers = {
   log_level = function(key, v) C.lh_set_log(value_index(key, v), -1); return 0 end,
   log_format = function(key, v) C.lh_set_log(-1, value_index(key, v)); return 0 end,
+  shared = function(_, v)
+    local problem = shared.declare(v)
+    if problem then return -1, problem end
+    return 0
+  end,
 }
 
 local function apply_value(key, v)
@@ -176,8 +215,9 @@ local function apply(cfg, rule, problems)
     local key = rule[k]
     if sections[key] then
       apply(v, key, problems)
-    elseif (appliers[key.type] or apply_value)(key, v) ~= 0 then
-      problems[#problems + 1] = "config." .. ffi.string(errbuf)
+    else
+      local rc, problem = (appliers[key.type] or apply_value)(key, v)
+      if rc ~= 0 then problems[#problems + 1] = "config." .. (problem or ffi.string(errbuf)) end
     end
   end
 end
@@ -186,6 +226,8 @@ end
 function M.apply(cfg)
   local problems = {}
   apply(cfg, schema, problems)
+  -- a config without `shared` declares none: the ones a reload no longer declares hide
+  if cfg.shared == nil then shared.declare({}) end
   return problems
 end
 

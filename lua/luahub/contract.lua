@@ -27,6 +27,10 @@ uint64_t lh_room_member(const char *room, size_t len, uint32_t i);
 uint32_t lh_room_total(void);
 size_t lh_room_names(char *buf, size_t cap);
 
+size_t lh_user_names(char *buf, size_t cap);
+size_t lh_client_ids(uint64_t *ids, size_t cap);
+size_t lh_presence(const char *room, size_t len, uint8_t *buf, size_t cap);
+
 int lh_set_user(uint64_t id, const char *uid, size_t len);
 const char *lh_user_of(uint64_t id, size_t *len);
 int lh_user_size(const char *uid, size_t len);
@@ -52,6 +56,28 @@ void lh_timer_cancel(uint32_t id);
 
 int lh_sleep(double seconds);
 
+int lh_http_request(const char *method, size_t method_len, const char *url, size_t url_len,
+                    const char *headers, size_t headers_len, const char *body, size_t body_len,
+                    double timeout);
+
+int lh_shared_declare(const char *name, size_t len, uint64_t bytes);
+void lh_shared_declared(void);
+int lh_shared_get(int d, const char *key, size_t klen, const char **str, size_t *len, double *num,
+                  uint32_t *flags);
+int lh_shared_set(int d, const char *key, size_t klen, int type, const char *str, size_t len,
+                  double num, uint32_t flags, double ttl, int mode, int evict);
+int lh_shared_incr(int d, const char *key, size_t klen, double by, const double *init,
+                   double init_ttl, double *value);
+int lh_shared_delete(int d, const char *key, size_t klen);
+int lh_shared_ttl(int d, const char *key, size_t klen, double *left);
+int lh_shared_expire(int d, const char *key, size_t klen, double ttl);
+int lh_shared_flush_all(int d);
+int lh_shared_flush_expired(int d, uint32_t max);
+
+const char *lh_shared_next_key(int d, uint32_t *cursor, size_t *len);
+double lh_shared_free_space(int d);
+double lh_shared_capacity(int d);
+
 void lh_log(int level, uint64_t client, const char *msg, size_t len, const char *fields_json);
 void lh_set_log(int level, int format);
 double lh_now(void);
@@ -68,6 +94,9 @@ int lh_config_set_string(const char *key, const char *value, char *err, size_t e
 int lh_config_add_string(const char *key, const char *value, char *err, size_t errlen);
 void lh_config_clear_list(const char *key);
 
+int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
+int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
+
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
 ]],
   -- the codes of hub operations: C value, Lua code, message (core/lh_errors.h)
@@ -82,6 +111,9 @@ int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
     { rc = -8, code = "not_in_room", message = "the client is not in that room" },
     { rc = -9, code = "already_in_room", message = "the client is already in that room" },
     { rc = -10, code = "user_limit", message = "the user has reached limits.per_user connections" },
+    { rc = -11, code = "busy", message = "outbound.max_in_flight outbound calls are in flight; this one was not started" },
+    { rc = -12, code = "exists", message = "the key exists already" },
+    { rc = -13, code = "not_a_number", message = "the value is not a number" },
   },
   -- every configuration key, in order: path, type, default, values (core/config_keys.h)
   config = {
@@ -128,6 +160,7 @@ int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
     { path = "limits.waiting_messages", type = "count", default = 64 },
     { path = "reuse_port", type = "boolean", default = false },
     { path = "watch", type = "boolean", default = false },
+    { path = "shared", type = "shared" },
   },
   -- entries of a string list (origins, subprotocols; core/config.h)
   list_max = 32,

@@ -2,6 +2,8 @@
 -- in registration order. A hook that throws is reported to on_error and logged, never
 -- propagated (an on_error hook that throws is only logged).
 local where = require "luahub.where"
+local mistake = require "luahub.mistake"
+local suggest = require "luahub.suggest"
 
 local M = {}
 
@@ -18,9 +20,19 @@ local report                     -- set by init: function(client, err)
 
 function M.set_reporter(fn) report = fn end
 
+local sorted_names = {}
+for name in pairs(names) do sorted_names[#sorted_names + 1] = name end
+table.sort(sorted_names)
+
 function M.on(name, fn)
-  if not names[name] then error("hub.on: unknown hook '" .. tostring(name) .. "'", 3) end
-  if type(fn) ~= "function" then error("hub.on: expected a function for '" .. name .. "'", 3) end
+  if not names[name] then
+    mistake.raise("hub.on", "unknown hook " .. mistake.describe(name),
+      suggest.did_you_mean(name, sorted_names) or "the hooks are " .. table.concat(sorted_names, ", "))
+  end
+  if type(fn) ~= "function" then
+    mistake.raise("hub.on", "expected a function for '" .. name .. "', got " .. mistake.describe(fn),
+      ("hub.on(%q, function(...) ... end)"):format(name))
+  end
   local l = lists[name]
   if not l then l = {}; lists[name] = l end
   l[#l + 1] = fn

@@ -10,6 +10,8 @@ local where = require "luahub.where"
 local message = require "luahub.message"
 local clients = require "luahub.client"
 local wait = require "luahub.wait"
+local json = require "luahub.json"
+local mistake = require "luahub.mistake"
 
 local ffi_string, result, payload = ffi.string, errors.result, message.payload
 local handle, id_of = clients.handle, clients.id_of
@@ -29,7 +31,7 @@ local function log(level, msg, fields, client_h)
   msg = tostring(msg)
   local body
   if fields ~= nil then
-    local encoded = cjson.encode(fields)
+    local encoded = json.encode(fields)
     if encoded and encoded:sub(1, 1) == "{" and #encoded > 2 then body = encoded:sub(2, -2) end
   end
   C.lh_log(level, client_h or 0, msg, #msg, body)
@@ -45,26 +47,10 @@ hub._stats = { messages = 0, handler_seconds = 0, errors = {}, handler_errors = 
 -- At most this many handler-error lines a second: a client whose every message throws
 -- would otherwise turn each of its frames into a log line with a traceback.
 local ERROR_LINES_PER_SECOND = 10
-local error_window = { started = -math.huge, logged = 0, unlogged = 0 }
-
--- Whether this error gets a log line. The first one of a new second first logs how many
--- the previous ones left out.
-local function log_this_error()
-  local now, w = C.lh_clock(), error_window
-  if now - w.started >= 1 then
-    if w.unlogged > 0 then
-      log(levels.error, ("handler errors: %d more not logged (at most %d a second; "
-        .. "luahub_errors_total{type=\"handler\"} counts them all)"):format(w.unlogged, ERROR_LINES_PER_SECOND))
-    end
-    w.started, w.logged, w.unlogged = now, 0, 0
-  end
-  if w.logged >= ERROR_LINES_PER_SECOND then
-    w.unlogged = w.unlogged + 1
-    return false
-  end
-  w.logged = w.logged + 1
-  return true
-end
+local log_this_error = require("luahub.log_limit").new(ERROR_LINES_PER_SECOND, function(n)
+  log(levels.error, ("handler errors: %d more not logged (at most %d a second; "
+    .. "luahub_errors_total{type=\"handler\"} counts them all)"):format(n, ERROR_LINES_PER_SECOND))
+end)
 
 -- A Lua error in a handler, hook or timer: counted, passed to on_error, and logged with
 -- its traceback (up to ERROR_LINES_PER_SECOND a second). The connection lives on.
@@ -78,29 +64,28 @@ function hub._report(client, err)
 end
 hooks.set_reporter(hub._report)
 
--- Errors as everywhere else in the API: nil, "bad_json", detail (as msg:json()).
-hub.json = {
-  encode = function(v)
-    local s, err = cjson.encode(v)
-    if s == nil then return nil, "bad_json", err end
-    return s
-  end,
-  decode = function(s)
-    local v, err = cjson.decode(s)
-    if v == nil then return nil, "bad_json", err end
-    return v
-  end,
-}
+-- encode, decode, array, empty_array, null (luahub.json); errors as everywhere else in
+-- the API: nil, "bad_json", detail (as msg:json()).
+hub.json = json
 
 ----------------------------------------------------------------------------- configuration and handlers
+local config_set_at = {}   -- top-level key -> where hub.config set it last, for problems
+
 function hub.config(t)
-  if type(t) ~= "table" then error("hub.config expects a table", 2) end
+  if type(t) ~= "table" then
+    mistake.raise("hub.config", "expected a table, got " .. mistake.describe(t), "hub.config { key = value, ... }")
+  end
+  local at = mistake.location("hub.config")
+  for k in pairs(t) do config_set_at[k] = at end
   config.merge(script_config, t)
 end
 
 hub.on = function(name, fn) hooks.on(name, fn) end
+hub.shared = require("luahub.shared").dicts
 hub.router = require "luahub.router"
 hub.middleware = require "luahub.middleware"
+hub.http = require "luahub.http_client"
+hub.redis = require "luahub.redis_client"
 
 function hub.handle(h)
   if type(h) == "function" then
@@ -108,13 +93,18 @@ function hub.handle(h)
   elseif type(h) == "table" and type(h.dispatch) == "function" then
     handler = function(client, msg) return h:dispatch(client, msg) end
   else
-    error("hub.handle expects a function(client, msg) or a router", 2)
+    mistake.raise("hub.handle", "expected a function(client, msg) or a router, got " .. mistake.describe(h),
+      "hub.handle(function(client, msg) ... end) or hub.handle(hub.router(\"type\"))")
   end
   chain = nil
 end
 
 function hub.use(mw)
-  if type(mw) ~= "function" then error("hub.use expects function(next) -> function(client, msg)", 2) end
+  if type(mw) ~= "function" then
+    mistake.raise("hub.use", "expected a middleware, got " .. mistake.describe(mw),
+      "a middleware is function(next) return function(client, msg) ... end end"
+        .. (type(mw) == "table" and " (to route messages, use hub.handle(router))" or ""))
+  end
   middlewares[#middlewares + 1] = mw
   chain = nil
 end
@@ -138,8 +128,8 @@ local function except_list(except)
   return ffi.new("uint64_t[1]", id_of(except) or 0), 1
 end
 
-local function options(data, opts)
-  local p, n, binary = payload(data, 3)
+local function options(data, opts, api_name, json_name)
+  local p, n, binary = payload(data, api_name, json_name)
   if opts and opts.binary ~= nil then binary = opts.binary end
   return p, n, binary and 1 or 0
 end
@@ -150,27 +140,30 @@ local function count_or_error(rc)
 end
 
 function hub.broadcast(data, opts)
-  local p, n, binary = options(data, opts)
+  local p, n, binary = options(data, opts, "hub.broadcast", "hub.broadcast_json")
   local ex, nex = except_list(opts and opts.except)
   return count_or_error(C.lh_broadcast(p, n, binary, ex, nex))
 end
 
-function hub.broadcast_json(v, opts)
-  local s, err = cjson.encode(v)
-  if not s then return nil, "bad_json", err end
-  return hub.broadcast(s, opts)
+-- room, or a raise naming api_name.
+local function room_name(room, api_name)
+  if type(room) ~= "string" then
+    mistake.raise(api_name, "room must be a string, got " .. mistake.describe(room),
+      api_name .. "(room, data, opts)")
+  end
+  return room
 end
 
 function hub.to_room(room, data, opts)
-  if type(room) ~= "string" then error("hub.to_room: room must be a string", 2) end
-  local p, n, binary = options(data, opts)
+  room = room_name(room, "hub.to_room")
+  local p, n, binary = options(data, opts, "hub.to_room", "hub.to_room_json")
   local ex, nex = except_list(opts and opts.except)
   return count_or_error(C.lh_to_room(room, #room, p, n, binary, ex, nex))
 end
 
 function hub.to_user(user_id, data, opts)
   user_id = tostring(user_id)
-  local p, n, binary = options(data, opts)
+  local p, n, binary = options(data, opts, "hub.to_user", "hub.to_user_json")
   local ex, nex = except_list(opts and opts.except)
   return count_or_error(C.lh_to_user(user_id, #user_id, p, n, binary, ex, nex))
 end
@@ -181,9 +174,26 @@ function hub.to_client(id, data, opts)
   if not h or (C.lh_is_open(h) == 0 and C.lh_is_remote(h) == 0) then
     return nil, "not_found", "no such client"
   end
-  local p, n, binary = options(data, opts)
+  local p, n, binary = options(data, opts, "hub.to_client", "hub.to_client_json")
   return result(C.lh_send(h, p, n, binary))
 end
+
+-- The JSON twin of a targeted sender: send(target, v, opts) with v encoded once
+-- (luahub.json), or nil, "bad_json", detail.
+local function json_twin(send)
+  return function(target, v, opts)
+    local s, err, detail = json.encode(v)
+    if not s then return nil, err, detail end
+    return send(target, s, opts)
+  end
+end
+hub.to_room_json = json_twin(function(room, s, opts)
+  return hub.to_room(room_name(room, "hub.to_room_json"), s, opts)
+end)
+hub.to_user_json = json_twin(hub.to_user)
+hub.to_client_json = json_twin(hub.to_client)
+local broadcast_json = json_twin(function(_, s, opts) return hub.broadcast(s, opts) end)
+function hub.broadcast_json(v, opts) return broadcast_json(nil, v, opts) end
 
 ----------------------------------------------------------------------------- lookups
 function hub.client(id)
@@ -216,16 +226,65 @@ function hub.room_count(room)
   return type(room) == "string" and C.lh_room_size(room, #room) or 0
 end
 
-function hub.rooms()
-  local need = tonumber(C.lh_room_names(nil, 0))
+-- The sorted names a C lister writes NUL-terminated (lh_room_names, lh_user_names).
+local function names(lister)
+  local need = tonumber(lister(nil, 0))
   local list = {}
   if need == 0 then return list end
   local buf = ffi.new("char[?]", need)
-  C.lh_room_names(buf, need)
-  local s = ffi_string(buf, need)
-  for name in s:gmatch("([^%z]*)%z") do list[#list + 1] = name end
+  lister(buf, need)
+  for name in ffi_string(buf, need):gmatch("([^%z]*)%z") do list[#list + 1] = name end
   table.sort(list)
   return list
+end
+
+function hub.rooms() return names(C.lh_room_names) end
+-- The user ids with a connection on this node.
+function hub.users() return names(C.lh_user_names) end
+
+-- Handles of this node's open clients.
+function hub.clients()
+  local n = tonumber(C.lh_client_ids(nil, 0))
+  local list = {}
+  if n == 0 then return list end
+  local ids = ffi.new("uint64_t[?]", n)
+  C.lh_client_ids(ids, n)
+  for i = 0, n - 1 do list[i + 1] = handle(tonumber(ids[i])) end
+  return list
+end
+
+-- Who is in a room on every live node: { client_id, user_id (nil when unset), node } per
+-- member, this node's members live, the others' as of their last heartbeat.
+local id_box, len_box = ffi.new("uint64_t[1]"), ffi.new("uint16_t[1]")
+function hub.presence(room)
+  if type(room) ~= "string" then error("hub.presence: room must be a string", 2) end
+  local need = tonumber(C.lh_presence(room, #room, nil, 0))
+  local list = {}
+  if need == 0 then return list end
+  local buf = ffi.new("uint8_t[?]", need)
+  C.lh_presence(room, #room, buf, need)
+  local nodes, pos = hub.nodes(), 0
+  while pos < need do
+    ffi.copy(id_box, buf + pos, 8)
+    ffi.copy(len_box, buf + pos + 8, 2)
+    local ulen = len_box[0]
+    local node = nodes[buf[pos + 10 + ulen] + 1]
+    list[#list + 1] = { client_id = string.format("%.0f", tonumber(id_box[0])),
+                        user_id = ulen > 0 and ffi_string(buf + pos + 10, ulen) or nil,
+                        node = node and node.id or "" }
+    pos = pos + 11 + ulen
+  end
+  return list
+end
+
+-- { clients = N, users = M }: a room's members and distinct user ids on every live node.
+function hub.presence_stats(room)
+  if type(room) ~= "string" then error("hub.presence_stats: room must be a string", 2) end
+  local members, users, nusers = hub.presence(room), {}, 0
+  for _, m in ipairs(members) do
+    if m.user_id and not users[m.user_id] then users[m.user_id], nusers = true, nusers + 1 end
+  end
+  return { clients = #members, users = nusers }
 end
 
 function hub.count() return tonumber(C.lh_count()) end
@@ -235,7 +294,7 @@ function hub.now() return C.lh_now() end
 function hub.global_count() return C.lh_global_count() end
 function hub.global_room_count(room)
   if room == nil then return C.lh_global_room_count(nil, 0) end
-  if type(room) ~= "string" then error("hub.global_room_count: room must be a string", 2) end
+  room = room_name(room, "hub.global_room_count")
   return C.lh_global_room_count(room, #room)
 end
 function hub.state() return C.lh_draining() == 1 and "draining" or "running" end
@@ -278,8 +337,12 @@ function Timer:cancel()
 end
 
 local function start_timer(after, every, fn, name)
-  if type(after) ~= "number" or after < 0 then error(name .. ": seconds must be a number >= 0", 3) end
-  if type(fn) ~= "function" then error(name .. ": expected a function", 3) end
+  if type(after) ~= "number" or after < 0 then
+    mistake.raise(name, "seconds must be a number >= 0, got " .. mistake.describe(after), name .. "(seconds, fn)")
+  end
+  if type(fn) ~= "function" then
+    mistake.raise(name, "expected a function, got " .. mistake.describe(fn), name .. "(seconds, function() ... end)")
+  end
   local id = C.lh_timer_start(after, every)
   if id == 0 then return nil, "no_memory", "cannot create a timer" end
   local t = setmetatable({ id = id, fn = fn }, Timer)
@@ -288,7 +351,9 @@ local function start_timer(after, every, fn, name)
 end
 
 function hub.every(seconds, fn)
-  if type(seconds) == "number" and seconds <= 0 then error("hub.every: seconds must be > 0", 2) end
+  if type(seconds) == "number" and seconds <= 0 then
+    mistake.raise("hub.every", "seconds must be > 0, got " .. seconds, "for a call on the next loop pass use hub.after(0, fn)")
+  end
   return start_timer(seconds, seconds, fn, "hub.every")
 end
 
@@ -297,7 +362,7 @@ function hub.after(seconds, fn) return start_timer(seconds, 0, fn, "hub.after") 
 -- Waits seconds (>= 0) without holding the loop; true. Only where waiting is allowed.
 function hub.sleep(seconds)
   if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
-    error("hub.sleep: seconds must be a number >= 0", 2)
+    mistake.raise("hub.sleep", "seconds must be a number >= 0, got " .. mistake.describe(seconds))
   end
   wait.check("hub.sleep")
   local id = C.lh_sleep(seconds)
@@ -315,16 +380,20 @@ function hub._on_timer(id, once)
 end
 
 ----------------------------------------------------------------------------- HTTP routes
-local routes = {}
+local routes = require "luahub.routes"
 
+-- path: exact ("/rooms"), with parameters ("/items/:id": req.params.id), or ending in *
+-- ("/static/*": req.splat); see luahub.routes for the order they are tried in.
 function hub.route(method, path, fn)
   if type(method) ~= "string" or type(path) ~= "string" or path:sub(1, 1) ~= "/" then
-    error("hub.route expects (method, path starting with /, function(req))", 2)
+    mistake.raise("hub.route", ("expected (method, path starting with /, function(req)), got %s, %s"):format(
+      mistake.describe(method), mistake.describe(path)), 'hub.route("GET", "/items/:id", function(req) ... end)')
   end
-  if type(fn) ~= "function" then error("hub.route: expected a function(req)", 2) end
-  method = method:upper()
-  routes[method] = routes[method] or {}
-  routes[method][path] = fn
+  if type(fn) ~= "function" then
+    mistake.raise("hub.route", "expected a function(req), got " .. mistake.describe(fn),
+      ("hub.route(%q, %q, function(req) return 200, \"body\" end)"):format(method, path))
+  end
+  routes.add(method:upper(), path, fn)
 end
 
 -- The content type and the other header lines of a route's answer; nil, why for a name
@@ -349,28 +418,20 @@ local function header_lines(headers)
   return ctype, table.concat(lines)
 end
 
-local function route_of(method, path) return routes[method] and routes[method][path] end
-
--- Every method path answers to, for a 405's Allow header (a GET route answers HEAD too).
-local function allowed_methods(path)
-  local list = {}
-  for method, paths in pairs(routes) do
-    if paths[path] then list[#list + 1] = method end
-  end
-  if route_of("GET", path) and not route_of("HEAD", path) then list[#list + 1] = "HEAD" end
-  table.sort(list)
-  return list
-end
-
 function hub._on_http(req)
-  local fn = route_of(req.method, req.path) or (req.method == "HEAD" and route_of("GET", req.path))
-  if not fn then
-    local allowed = allowed_methods(req.path)
+  local route, path_params, splat = routes.find(req.method, req.path)
+  if not route and req.method == "HEAD" then route, path_params, splat = routes.find("GET", req.path) end
+  if not route then
+    local allowed = routes.allowed(req.path)
     if #allowed == 0 then return nil end
     return 405, "405 Method Not Allowed\n", "text/plain; charset=utf-8",
       "Allow: " .. table.concat(allowed, ", ") .. "\r\n"
   end
+  local fn = route.fn
+  -- the path's own parameters win over query parameters of the same name
   req.params = clients.parse_query(req.query)
+  for k, v in pairs(path_params) do req.params[k] = v end
+  req.splat = splat
   where.note(fn)
   local ok, status, body, headers = xpcall(fn, traceback, req)
   if not ok then
@@ -388,8 +449,12 @@ function hub._on_http(req)
     return 500, "500 Internal Server Error\n", "text/plain; charset=utf-8", nil
   end
   if type(body) == "table" then
-    body = cjson.encode(body)
-    ctype = ctype or "application/json"
+    local encoded, _, detail = json.encode(body)
+    if not encoded then
+      hub._report(nil, ("HTTP route %s %s: the body table is not JSON: %s"):format(req.method, req.path, detail))
+      return 500, "500 Internal Server Error\n", "text/plain; charset=utf-8", nil
+    end
+    body, ctype = encoded, ctype or "application/json"
   end
   return status, body and tostring(body) or "", ctype or "text/plain; charset=utf-8", extra
 end
@@ -405,6 +470,7 @@ end
 local function before_message(client, msg)
   local l = hooks.lists.before_message
   for i = 1, #l do
+    where.note(l[i])
     local ok, n, r, reason = hook_results(xpcall(l[i], traceback, client, msg))
     if not ok then
       hub._report(client, r)
@@ -469,6 +535,7 @@ end
 local function admit(client, req)
   local l = hooks.lists.before_connect
   for i = 1, #l do
+    where.note(l[i])
     local ok, r1, r2, r3 = xpcall(l[i], traceback, req)
     if not ok then
       hub._report(nil, r1)
@@ -513,7 +580,7 @@ function hub._metrics_text() return api.metrics_text(hub._stats) end
 -- reload would silently drop every handler of the running script, so it is refused there,
 -- and at start and by `luahub check` alike, so the mistake shows before it is deployed.
 local function registers_something()
-  return handler ~= nil or #middlewares > 0 or next(hooks.lists) ~= nil or next(routes) ~= nil
+  return handler ~= nil or #middlewares > 0 or next(hooks.lists) ~= nil or routes.any()
     or next(timers) ~= nil
 end
 
@@ -526,8 +593,12 @@ function hub._setup(overrides_json)
     local over, err = cjson.decode(overrides_json)
     if type(over) ~= "table" then return "--config: invalid JSON object: " .. tostring(err or over) end
     cfg = config.merge(script_config, over)
+    for k in pairs(over) do config_set_at[k] = nil end   -- the command line set it, not a line
   end
-  local problems = config.validate(cfg)
+  local problems = config.validate(cfg, config_set_at)
+  for _, p in ipairs(routes.problems(cfg.ws_path or config.default("ws_path"), cfg.api_key)) do
+    problems[#problems + 1] = p
+  end
   if not registers_something() then
     problems[#problems + 1] = "the script registers no handler, middleware, hook, HTTP route or timer"
       .. " (hub.handle, hub.use, hub.on, hub.route, hub.every, hub.after): refused, as it would serve nothing"

@@ -4,6 +4,7 @@
 -- hub.broadcast(msg), hub.to_room(r, msg)) hands the pointer to C without a copy.
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
+local mistake = require "luahub.mistake"
 
 local ffi_string, rawget, rawset, setmetatable = ffi.string, rawget, rawset, setmetatable
 
@@ -71,8 +72,22 @@ function M.pin()
   end
 end
 
--- Pointer, length and binary flag for anything the send functions accept.
-function M.payload(data, level)
+-- What to do instead of passing v to a send function named api_name; json_name is the
+-- sender of the same target that takes a table, if there is one.
+local function payload_hint(v, json_name)
+  local t = type(v)
+  if t == "table" then
+    return json_name and "use " .. json_name .. " to send a table as JSON"
+      or "encode it first, e.g. with hub.json.encode"
+  end
+  if t == "number" or t == "boolean" then return "convert it first, e.g. with tostring" end
+  if t == "nil" then return "nothing to send: pass a string or a message" end
+  return "pass a string or a message"
+end
+
+-- Pointer, length and binary flag for anything the send functions accept. Anything else
+-- raises at the script's line, naming api_name.
+function M.payload(data, api_name, json_name)
   local t = type(data)
   if t == "string" then return data, #data, false end
   if t == "table" and getmetatable(data) == mt then
@@ -81,7 +96,8 @@ function M.payload(data, level)
     local s = data.data
     return s, #s, data.kind == "binary"
   end
-  error("expected a string or a message, got " .. t, (level or 2) + 1)
+  mistake.raise(api_name, "expected a string or a message, got " .. mistake.describe(data),
+    payload_hint(data, json_name))
 end
 
 return M

@@ -2,6 +2,7 @@
 -- run code around next(client, msg), skip it, or return nil, code to report an error to
 -- after_message.
 local C = require "luahub.ffi"
+local mistake = require "luahub.mistake"
 
 local M = {}
 
@@ -54,7 +55,8 @@ end
 -- limit the message is dropped and after_message sees "rate_limited".
 function M.rate_limit(per_second, burst)
   if type(per_second) ~= "number" or per_second <= 0 then
-    error("rate_limit: per_second must be a number > 0", 2)
+    mistake.raise("hub.middleware.rate_limit", "per_second must be a number > 0, got "
+      .. mistake.describe(per_second), "hub.middleware.rate_limit(per_second, burst)")
   end
   burst = burst or per_second
   local buckets = setmetatable({}, { __mode = "k" })

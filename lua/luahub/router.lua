@@ -2,6 +2,7 @@
 -- picks (e.g. the JSON "type" field). Unknown events go to not_found, which by default
 -- answers nothing and reports the "not_found" error to after_message.
 local note = require("luahub.where").note
+local mistake = require "luahub.mistake"
 
 local Router = {}
 Router.__index = Router
@@ -18,21 +19,25 @@ local function new(extractor)
     end
   end
   if type(extractor) ~= "function" then
-    error("hub.router expects an extractor function(msg) or a JSON field name", 2)
+    mistake.raise("hub.router", "expected an extractor function(msg) or a JSON field name, got "
+      .. mistake.describe(extractor), 'hub.router("type") routes {"type": "say", ...} to router:on("say", fn)')
   end
   return setmetatable({ extractor = extractor, routes = {}, missing = default_not_found }, Router)
 end
 
 function Router:on(event, fn)
   if event == nil or type(fn) ~= "function" then
-    error("router:on expects an event name and a function(client, msg)", 2)
+    mistake.raise("router:on", ("expected an event name and a function(client, msg), got %s and %s"):format(
+      mistake.describe(event), mistake.describe(fn)), 'router:on("say", function(client, msg) ... end)')
   end
   self.routes[event] = fn
   return self
 end
 
 function Router:not_found(fn)
-  if type(fn) ~= "function" then error("router:not_found expects a function(client, msg)", 2) end
+  if type(fn) ~= "function" then
+    mistake.raise("router:not_found", "expected a function(client, msg), got " .. mistake.describe(fn))
+  end
   self.missing = fn
   return self
 end

@@ -2,6 +2,10 @@
 -- on a pooled coroutine the core resumes; an operation that waits (hub.sleep,
 -- hub.http.request, a Redis call) starts in C, which gives it a wait id, and yields that
 -- id here. The core resumes the coroutine with the operation's results.
+local C = require "luahub.ffi"
+local mistake = require "luahub.mistake"
+local log_limit = require "luahub.log_limit"
+
 local running, yield = coroutine.running, coroutine.yield
 
 local M = {}
@@ -14,20 +18,38 @@ M.threads = setmetatable({}, { __mode = "k" })
 -- (a message borrowing the receive buffer) takes a copy. Set by init.lua.
 M.before_yield = function() end
 
--- Raises, naming the caller, unless the running code may wait.
-function M.check(name, level)
+-- Raises, at the script's line, unless the running code may wait.
+function M.check(name)
   local co = running()
   if co == nil or not M.threads[co] then
-    error(name .. ": cannot wait here: only handlers, middleware, hooks, timers and HTTP "
+    mistake.raise(name, "cannot wait here", "only handlers, middleware, hooks, timers and HTTP "
       .. "routes may wait, in their own coroutine (not at load, not in a coroutine of the "
-      .. "script's own)", (level or 2) + 1)
+      .. "script's own)")
   end
 end
 
--- Yields the wait id; returns what the operation pushed when it ended.
-function M.wait(id)
+local LOG_WARN = 2
+local FAILURE_LINES_PER_SECOND = 10
+local log_failure = log_limit.new(FAILURE_LINES_PER_SECOND, function(n)
+  local msg = ("outbound calls: %d more failures not logged (at most %d a second; "
+    .. "luahub_outbound_calls_total counts them all)"):format(n, FAILURE_LINES_PER_SECOND)
+  C.lh_log(LOG_WARN, 0, msg, #msg, nil)
+end)
+
+-- A failed call (nil, code, detail) gets a warning naming the script line that made it.
+local function logged(name, ok, code, detail, ...)
+  if ok == nil and type(code) == "string" and name and log_failure() then
+    local msg = ("%s failed at %s: %s (%s)"):format(name, (mistake.location(name) or "?"), code, tostring(detail))
+    C.lh_log(LOG_WARN, 0, msg, #msg, nil)
+  end
+  return ok, code, detail, ...
+end
+
+-- Yields the wait id; returns what the operation pushed when it ended. With a name
+-- ("hub.http.request"), a failure is logged with the script's line.
+function M.wait(id, name)
   M.before_yield()
-  return yield(id)
+  return logged(name, yield(id))
 end
 
 return M

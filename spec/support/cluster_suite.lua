@@ -38,8 +38,14 @@ hub.handle(function(client, msg)
   end
 end)
 hub.route("GET", "/presence", function()
+  local members = {}
+  for _, m in ipairs(hub.presence("r")) do
+    members[#members + 1] = ("%s %s %s"):format(m.client_id, m.user_id or "-", m.node)
+  end
+  table.sort(members)
   return 200, { global_count = hub.global_count(), global_room_count = hub.global_room_count(),
-                room_r = hub.global_room_count("r"), nodes = hub.nodes(), node_id = hub.node_id() }
+                room_r = hub.global_room_count("r"), nodes = hub.nodes(), node_id = hub.node_id(),
+                members_r = members, stats_r = hub.presence_stats("r") }
 end)
 ]]
 
@@ -208,19 +214,31 @@ local function suite(kind)
       for _, x in pairs(c) do x:disconnect() end
     end)
 
-    it("converges presence counts and evicts a killed node after 3 heartbeats", function()
+    it("converges presence counts and members and evicts a killed node after 3 heartbeats", function()
       local D = start_node("d")
-      local c = { connect(nodes.a), connect(nodes.b), connect(D), connect(D) }
+      local c = { connect(nodes.a, "ann"), connect(nodes.b), connect(D, "dan"), connect(D, "dan") }
       command(c[1], { op = "join", room = "r" })
       command(c[3], { op = "join", room = "r" })
+      command(c[4], { op = "join", room = "r" })
+      local members = { c[1].id .. " ann a", c[3].id .. " dan d", c[4].id .. " dan d" }
+      table.sort(members)
       for _, srv in ipairs { nodes.a, nodes.b, nodes.c, D } do
         local p = t.eventually(function()
           local p = presence(srv)
-          return p and #p.nodes == 4 and p.global_count == 4 and p.room_r == 2 and p, p
+          return p and #p.nodes == 4 and p.global_count == 4 and p.room_r == 3 and #p.members_r == 3 and p, p
         end, { message = "presence never converged on " .. srv.port })
         assert.equal(1, p.global_room_count)
         assert.is_true(p.nodes[1].self)
+        -- who is in the room, wherever they are: client id, user id and node
+        assert.same(members, p.members_r)
+        assert.same({ clients = 3, users = 2 }, p.stats_r)
       end
+      -- a leave shows everywhere within a heartbeat
+      command(c[4], { op = "leave", room = "r" })
+      t.eventually(function()
+        local p = presence(nodes.b)
+        return p and #p.members_r == 2, p
+      end, { message = "a leave never reached node b's presence" })
       D:signal("KILL")
       local killed = socket.gettime()
       t.eventually(function() return not D:is_running() end, { message = "node d survived SIGKILL" })
@@ -231,6 +249,9 @@ local function suite(kind)
       local elapsed = socket.gettime() - killed
       assert.equal(2, p.global_count)
       assert.equal(1, p.room_r)
+      -- the killed node's members vanish with it
+      assert.same({ c[1].id .. " ann a" }, p.members_r)
+      assert.same({ clients = 1, users = 1 }, p.stats_r)
       -- 3 missed beats, not the first: the last beat left at most about one interval
       -- before the kill (later on a loaded machine), so eviction comes at least one
       -- interval after it, and not much later than 4

@@ -1,6 +1,6 @@
-/* cluster_url_test — cluster_url_parse: the URL forms the adapters accept, the defaults,
- * and the refusals, each with its message. */
-#include "cluster.h"
+/* broker_url_test — broker_url_parse: the URL forms the cluster adapters and hub.redis
+ * accept, the defaults, and the refusals, each with its message. */
+#include "broker_url.h"
 
 #include <string.h>
 
@@ -9,9 +9,9 @@
 static void accepts(const char *url, const char *scheme, const char *host, int port,
                     const char *user, const char *password, int db)
 {
-    struct cluster_url u;
+    struct broker_url u;
     char err[256] = "";
-    int rc = cluster_url_parse(url, &u, err, sizeof err);
+    int rc = broker_url_parse(url, &u, err, sizeof err);
     CHECK(rc == 0 && strcmp(u.scheme, scheme) == 0 && strcmp(u.host, host) == 0 && u.port == port &&
           strcmp(u.user, user) == 0 && strcmp(u.password, password) == 0 && u.db == db,
           "%s -> %s %s:%d user '%s' password '%s' db %d (%s)", url, scheme, host, port, user,
@@ -20,9 +20,9 @@ static void accepts(const char *url, const char *scheme, const char *host, int p
 
 static void refuses(const char *url, const char *want)
 {
-    struct cluster_url u;
+    struct broker_url u;
     char err[256] = "";
-    int rc = cluster_url_parse(url, &u, err, sizeof err);
+    int rc = broker_url_parse(url, &u, err, sizeof err);
     CHECK(rc == -1 && strstr(err, want), "%s refused: \"%s\" mentions \"%s\"", url, err, want);
 }
 
@@ -43,12 +43,13 @@ int main(void)
     refuses("redis://127.0.0.1:63x9", "expected redis://");
     refuses("redis://127.0.0.1:6379/x", "[/db]");
     refuses("redis://:pw@", "expected redis://");
+    refuses("redis://:s3cret@127.0.0.1:x", "\"redis://***@127.0.0.1:x\": expected");
 
     /* a name is resolved once, here, to the numeric address the adapters connect to
      * (from /etc/hosts: no DNS query in a test) */
-    struct cluster_url u;
+    struct broker_url u;
     char err[256] = "";
-    int rc = cluster_url_parse("nats://localhost:4222", &u, err, sizeof err);
+    int rc = broker_url_parse("nats://localhost:4222", &u, err, sizeof err);
     CHECK(rc == 0 && (strcmp(u.host, "127.0.0.1") == 0 || strcmp(u.host, "::1") == 0),
           "localhost resolves to a numeric loopback address (%s) %s", u.host, err);
     return check_summary();
