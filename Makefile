@@ -12,7 +12,13 @@ LDLIBS   = -Wl,-E $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lwslay -l
 
 BUILD   ?= build
 SRCS    := $(wildcard core/*.c)
-OBJS    := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
+GEN     := $(BUILD)/gen
+# Compiled into the binary (scripts/embed.lua, core/embedded.h): the runtime modules, so a
+# copied binary needs nothing beside it, and the starter project of `luahub new`.
+LUA_MODULES := $(wildcard lua/luahub/*.lua)
+SCAFFOLD    := $(shell find scaffold -type f | sort)
+EMBEDDED    := embedded_lua embedded_scaffold
+OBJS    := $(SRCS:core/%.c=$(BUILD)/obj/%.o) $(EMBEDDED:%=$(BUILD)/obj/%.o)
 CORE_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 BIN     := $(BUILD)/luahub
 CONTRACT_SRC := core/lh_api.h core/lh_errors.h core/config_keys.h core/config.h
@@ -20,7 +26,7 @@ CONTRACT_OUT := lua/luahub/contract.lua docs/lua-api.md
 SCRIPT  ?= hub.lua
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all deps run test asan soak bench bench-tools fuzz fuzz-deps install install-testing clean
+.PHONY: all deps run test asan soak bench bench-tools fuzz fuzz-deps install clean
 
 all: deps $(CONTRACT_OUT) $(BIN)
 
@@ -38,10 +44,19 @@ $(CONTRACT_OUT) &: $(CONTRACT_SRC) scripts/gen_contract.lua
 $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
 	$(CC) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
+$(GEN)/embedded_lua.c: $(LUA_MODULES) scripts/embed.lua | $(GEN)
+	luajit scripts/embed.lua $@ embedded_lua lua $(LUA_MODULES)
+
+$(GEN)/embedded_scaffold.c: $(SCAFFOLD) scripts/embed.lua | $(GEN)
+	luajit scripts/embed.lua $@ embedded_scaffold scaffold $(SCAFFOLD)
+
+$(BUILD)/obj/embedded_%.o: $(GEN)/embedded_%.c core/embedded.h | $(BUILD)/obj
+	$(CC) $(WFLAGS) $(CFLAGS) -Icore -c $< -o $@
+
 $(BIN): $(OBJS)
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $(OBJS) $(LDLIBS) -o $@
 
-$(BUILD)/obj $(BUILD)/ctest:
+$(BUILD)/obj $(BUILD)/ctest $(GEN):
 	@mkdir -p $@
 
 # C unit tests: each spec/c/*_test.c links against the core minus main.
@@ -83,7 +98,8 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_OBJS    := $(filter-out $(FUZZ_DIR)/obj/main.o,$(SRCS:core/%.c=$(FUZZ_DIR)/obj/%.o))
+FUZZ_OBJS    := $(filter-out $(FUZZ_DIR)/obj/main.o,$(SRCS:core/%.c=$(FUZZ_DIR)/obj/%.o)) \
+                $(EMBEDDED:%=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(patsubst spec/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard spec/fuzz/*_fuzz.c))
 
 $(FUZZ_DIR)/obj/%.o: core/%.c $(wildcard core/*.h) | fuzz-deps $(FUZZ_DIR)/obj
@@ -91,6 +107,9 @@ $(FUZZ_DIR)/obj/%.o: core/%.c $(wildcard core/*.h) | fuzz-deps $(FUZZ_DIR)/obj
 
 $(FUZZ_BINS): $(FUZZ_DIR)/%: spec/fuzz/%.c spec/fuzz/fuzz.h $(FUZZ_OBJS)
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Icore $< $(FUZZ_OBJS) $(LDLIBS) -o $@
+
+$(FUZZ_DIR)/obj/embedded_%.o: $(GEN)/embedded_%.c core/embedded.h | fuzz-deps $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Icore -c $< -o $@
 
 $(FUZZ_DIR)/obj:
 	@mkdir -p $@
@@ -164,15 +183,17 @@ bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench-outbound.sh
 	@BUILD=$(BUILD) scripts/bench-shared.sh
 
-# The server and the runtime modules (lua/luahub/*.lua) only; luahub.testing, the busted
-# helpers in lua/luahub/testing/, comes with `make install-testing`.
-LUADIR  := $(DESTDIR)/usr/local/share/luahub/lua/luahub
+# The server, and under share/lua/5.1 (on LuaJIT's default package.path for PREFIX
+# /usr/local) the runtime modules, for reading (the binary runs its compiled-in copies)
+# and the busted helpers `luahub.testing`. `make install PREFIX=/opt/luahub DESTDIR=pkg`
+# for a package or another prefix (docs/testing.md: LUA_PATH for a prefix LuaJIT does
+# not search).
+PREFIX  ?= /usr/local
+LUA_SHARE = $(DESTDIR)$(PREFIX)/share/lua/5.1/luahub
 install: all
-	install -D -m 755 $(BIN) $(DESTDIR)/usr/local/bin/luahub
-	install -D -m 644 -t $(LUADIR) lua/luahub/*.lua
-
-install-testing: install
-	install -D -m 644 -t $(LUADIR)/testing lua/luahub/testing/*.lua
+	install -D -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/luahub
+	install -D -m 644 -t $(LUA_SHARE) $(LUA_MODULES)
+	install -D -m 644 -t $(LUA_SHARE)/testing lua/luahub/testing/*.lua
 
 clean:
 	rm -rf build

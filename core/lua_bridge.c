@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -18,6 +17,7 @@
 #include "http.h"
 #include "hub.h"
 #include "log.h"
+#include "lua_modules.h"
 #include "metrics.h"
 #include "task.h"
 #include "timer.h"
@@ -45,57 +45,6 @@ static int traceback(lua_State *L)
     const char *msg = lua_tostring(L, 1);
     luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
     return 1;
-}
-
-static int file_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
-/* Where lua/luahub lives: $LUAHUB_LUA_DIR, next to the binary in a checkout (build/luahub
- * or build/asan/luahub), or the installed share directory. */
-static void find_lua_dir(char *out, size_t len)
-{
-    const char *env = getenv("LUAHUB_LUA_DIR");
-    if (env && *env) {
-        snprintf(out, len, "%s", env);
-        return;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        const char *ups[] = { "/../lua", "/../../lua", "/../share/luahub/lua" };
-        for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) {
-            char probe[PATH_MAX + 64];
-            snprintf(probe, sizeof probe, "%s%s/luahub/init.lua", exe, ups[i]);
-            if (file_exists(probe)) {
-                snprintf(out, len, "%s%s", exe, ups[i]);
-                return;
-            }
-        }
-    }
-    snprintf(out, len, "/usr/local/share/luahub/lua");
-}
-
-static void set_package_path(lua_State *L, const char *script)
-{
-    char lua_dir[PATH_MAX];
-    find_lua_dir(lua_dir, sizeof lua_dir);
-    char script_dir[PATH_MAX];
-    snprintf(script_dir, sizeof script_dir, "%s", script);
-    char *slash = strrchr(script_dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(script_dir, sizeof script_dir, ".");
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s", lua_dir, lua_dir, script_dir,
-                    lua_tostring(L, -1));
-    lua_setfield(L, -3, "path");
-    lua_pop(L, 2);
 }
 
 static void set_err(char *err, size_t errlen, const char *msg)
@@ -152,7 +101,9 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
      * at load (hooks do not run in compiled code); what it defines is compiled later,
      * when it runs hot. */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-    set_package_path(L, script);
+    char file[PATH_MAX];
+    lua_modules_resolve(script, file, sizeof file);
+    lua_modules_setup(L, file);
     lua_pushcfunction(L, traceback);            /* stays at index 1 for every pcall */
 
     lua_getglobal(L, "require");
@@ -160,12 +111,12 @@ static int vm_build(struct lua_vm *out, const char *script, const char *json, ch
     if (build_step(L, 1, 1, err, errlen) != 0) return -1;
     int module = lua_gettop(L);                 /* index 2 */
 
-    if (luaL_loadfile(L, script) != 0) {
+    if (luaL_loadfile(L, file) != 0) {
         set_err(err, errlen, lua_tostring(L, -1));
         guard_close_state(L);
         return -1;
     }
-    guard_where(script);
+    guard_where(file);
     if (build_step(L, 0, 0, err, errlen) != 0) return -1;
     lua_getfield(L, module, "_setup");
     if (json) lua_pushstring(L, json);

@@ -1,4 +1,5 @@
-/* main.c — the command line: serve a script, check a script, version and help. */
+/* main.c — the command line: serve a script, check a script, start a project, version and
+ * help. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,10 @@
 #include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "new_project.h"
 #include "outbound_http.h"
 #include "outbound_redis.h"
+#include "parent.h"
 #include "server.h"
 
 #define LUAHUB_VERSION "0.1.0"
@@ -19,6 +22,8 @@
 static const char usage[] =
     "usage: luahub [options] SCRIPT       serve SCRIPT (a hub.lua)\n"
     "       luahub check [options] SCRIPT load and validate SCRIPT, print problems\n"
+    "       luahub new DIR                a starter project in DIR (new or empty): hub.lua,\n"
+    "                                     its spec, .busted, README.md, a systemd unit\n"
     "       luahub --version | --help\n"
     "\n"
     "options:\n"
@@ -26,6 +31,7 @@ static const char usage[] =
     "  --config JSON          JSON object merged over the script's hub.config{}\n"
     "  --log-level LEVEL      debug | info | warn | error (default info)\n"
     "  --log-format FORMAT    text | json (default text)\n"
+    "  --parent-pid PID       stop when process PID ends (luahub.testing passes the spec's)\n"
     "\n"
     "signals: SIGHUP reloads the script; SIGTERM / SIGINT close clients (1001) and stop.\n";
 
@@ -40,8 +46,12 @@ static void die(const char *fmt, const char *a, const char *b)
 int main(int argc, char **argv)
 {
     const char *script = NULL, *listen = NULL, *json = NULL;
-    const char *level = NULL, *format = NULL;
+    const char *level = NULL, *format = NULL, *parent = NULL;
     int check = 0;
+    if (argc >= 2 && strcmp(argv[1], "new") == 0) {
+        if (argc != 3 || argv[2][0] == '-') die("usage: luahub new DIR%s%s", "", "");
+        return new_project(argv[2]);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -55,7 +65,8 @@ int main(int argc, char **argv)
         const char **opt = strcmp(a, "--listen") == 0     ? &listen
                          : strcmp(a, "--config") == 0     ? &json
                          : strcmp(a, "--log-level") == 0  ? &level
-                         : strcmp(a, "--log-format") == 0 ? &format : NULL;
+                         : strcmp(a, "--log-format") == 0 ? &format
+                         : strcmp(a, "--parent-pid") == 0 ? &parent : NULL;
         if (opt) {
             if (i + 1 >= argc) die("option %s needs a value%s", a, "");
             *opt = argv[++i];
@@ -105,6 +116,15 @@ int main(int argc, char **argv)
     if (listen) {
         free(config.listen);
         config.listen = strdup(listen);
+    }
+    if (parent) {
+        char *end;
+        long pid = strtol(parent, &end, 10);
+        if (*end || pid <= 0 || pid > 0x7fffffff) die("--parent-pid '%s' is not a process id%s", parent, "");
+        if (parent_watch((int)pid, err, sizeof err) != 0) {
+            fprintf(stderr, "luahub: %s\n", err);
+            return 1;
+        }
     }
     if (listener_open(config.listen, config.reuse_port, err, sizeof err) != 0) {
         fprintf(stderr, "luahub: %s\n", err);

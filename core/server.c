@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <ev.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "listener.h"
 #include "log.h"
 #include "lua_bridge.h"
+#include "lua_modules.h"
 #include "notify.h"
 
 #define STOP_GRACE_SECONDS 2.0
@@ -36,10 +38,24 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);
 }
 
+static char watched_file[PATH_MAX];
+
+/* watch = true watches the file the script resolves to (lua_modules_resolve: a symlink's
+ * target, whose own stat is what changes on a save), resolved again after each reload. */
+static void watch_script(struct ev_loop *loop)
+{
+    if (!config.watch) return;
+    ev_stat_stop(loop, &script_watcher);
+    lua_modules_resolve(lua_bridge_script(), watched_file, sizeof watched_file);
+    ev_stat_set(&script_watcher, watched_file, 0.25);
+    ev_stat_start(loop, &script_watcher);
+}
+
 static void reload(void)
 {
     notify_state("RELOADING=1");
     lua_bridge_reload();
+    watch_script(EV_DEFAULT);
     notify_state("READY=1");
 }
 
@@ -92,6 +108,16 @@ static void drain_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (n) log_info(0, "drain: closed %d clients idle for %.1fs", n, config.drain_timeout);
 }
 
+void server_stop_now(const char *why)
+{
+    if (!stopping) {
+        stopping = 1;
+        notify_state("STOPPING=1");
+        hub_set_draining(1);
+    }
+    close_remaining(EV_DEFAULT, why);
+}
+
 /* SIGTERM/SIGINT: drain. The listener stays open so probes answer (readyz 503) and new
  * upgrades get 503; clients keep sending and receiving; those idle for drain_timeout are
  * closed with 1001; after 2 x drain_timeout, or on a second signal, everyone is. The
@@ -134,11 +160,9 @@ int server_run(void)
     listener_start();
     ev_prepare_init(&flush_watcher, flush_cb);
     ev_prepare_start(loop, &flush_watcher);
-    if (config.watch) {
-        ev_stat_init(&script_watcher, script_changed_cb, lua_bridge_script(), 0.25);
-        ev_init(&script_settle, script_settled_cb);
-        ev_stat_start(loop, &script_watcher);
-    }
+    ev_init(&script_watcher, script_changed_cb);
+    ev_init(&script_settle, script_settled_cb);
+    watch_script(loop);
     ev_signal_init(&sighup_watcher, reload_cb, SIGHUP);
     ev_signal_start(loop, &sighup_watcher);
     ev_signal_init(&sigterm_watcher, stop_cb, SIGTERM);

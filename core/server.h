@@ -6,6 +6,9 @@
 
 /* Runs the loop until stopped (the listener is open); returns the process exit status. */
 int server_run(void);
+/* Stops without a drain, as a second SIGTERM does: every client gets 1001 and the loop
+ * ends; why is logged. Called from the loop (parent.c). */
+void server_stop_now(const char *why);
 /* Seconds since the loop started. */
 double server_uptime(void);
 

@@ -252,6 +252,52 @@ function Client:receive_until(predicate, timeout)
   return nil, "timeout"
 end
 
+-- "got none within 5s", "the connection closed (1008 "too fast")", for a failed expectation.
+local function describe_end(err, code, reason, timeout)
+  if err == "timeout" then return ("got none within %gs"):format(timeout) end
+  if err == "closed" then return ("the connection closed (%s %q)"):format(tostring(code), tostring(reason or "")) end
+  return ("the connection failed: %s %s"):format(tostring(err), tostring(code or ""))
+end
+
+local function excerpt(data) return ("%q"):format(#data > 200 and data:sub(1, 200) .. "..." or data) end
+
+--- The next JSON message whose "type" field is type_name (any JSON value when type_name
+-- is nil), decoded. Messages before it are skipped (a timer's ticks between the replies
+-- a spec waits for). Raises, naming the skipped messages, when none comes within timeout
+-- (t.default_timeout) or the connection ends.
+--   assert.equal("hi", bob:expect_json("said").text)
+function Client:expect_json(type_name, timeout)
+  timeout = timeout or wait.default_timeout
+  local skipped = {}
+  local found, err, code, reason = self:receive_until(function(data)
+    local value = cjson.decode(data)
+    if value ~= nil and (type_name == nil or type(value) == "table" and value.type == type_name) then
+      return value
+    end
+    skipped[#skipped + 1] = excerpt(data)
+  end, timeout)
+  if found then return found end
+  local wanted = type_name and ("a JSON message of type %q"):format(type_name) or "a JSON message"
+  local seen = #skipped == 0 and "" or ("; skipped %d: %s"):format(#skipped, concat(skipped, ", ", max(1, #skipped - 4)))
+  error(("expected %s, %s%s"):format(wanted, describe_end(err, code, reason, timeout), seen), 2)
+end
+
+--- Raises when a data message arrives (one sent earlier and not read yet included), or
+-- the connection ends, within seconds; returns true after seconds of silence. Silence
+-- can only be sampled: pick seconds well above the time the server takes to answer.
+--   ann:send_json { type = "say", text = "hi" }; ann:expect_silence(0.2)   -- not echoed
+function Client:expect_silence(seconds)
+  if type(seconds) ~= "number" or seconds < 0 then
+    error("expect_silence: argument #1 must be the seconds to listen for", 2)
+  end
+  local data, err, code, reason = self:receive(seconds)
+  if data then error(("expected no message for %gs, got %s"):format(seconds, excerpt(data)), 2) end
+  if err ~= "timeout" then
+    error(("expected no message for %gs, but %s"):format(seconds, describe_end(err, code, reason, seconds)), 2)
+  end
+  return true
+end
+
 --- Waits until the server closes the TCP connection. Returns true, or nil, "timeout".
 -- Data arriving meanwhile is discarded.
 function Client:wait_tcp_close(timeout)

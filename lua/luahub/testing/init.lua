@@ -33,6 +33,8 @@ local M = {
 
   tmpdir = sys.tmpdir,
   write_file = sys.write_file,
+  read_file = sys.read_file,
+  file_exists = sys.file_exists,
   write_script = sys.write_script,
   repo_root = sys.repo_root,
 

@@ -67,17 +67,36 @@ function Server:signal(name)
   return sys.run("kill -" .. name .. " " .. self.pid)
 end
 
---- Reloads the script with SIGHUP; with a path, first copies that file over the
--- served script (the original content is restored by stop()).
-function Server:reload(new_script_path)
-  if new_script_path then
-    local content = assert(sys.read_file(new_script_path), "reload: cannot read " .. new_script_path)
-    if not self.original_script then self.original_script = sys.read_file(self.script) end
-    local staging = self.script .. ".luahub-reload"
-    sys.write_file(staging, content)
-    assert(os.rename(staging, self.script))
-  end
-  return self:signal("HUP")
+-- Reloads the server has reported, from /metrics: ok, failed (nil when it does not answer).
+function Server:_reloads()
+  local status, _, body = self:http("GET", "/metrics", nil, nil, 2)
+  if status ~= 200 then return nil end
+  return tonumber(body:match('luahub_reloads_total{result="ok"} (%d+)')),
+         tonumber(body:match('luahub_reloads_total{result="failed"} (%d+)'))
+end
+
+--- Reloads the script (SIGHUP) and returns once the server has done it: true when the
+-- new script serves (every message from now on goes to it), or false and the server's
+-- reason when it refused it (the running script keeps serving). Raises when the server
+-- reports nothing within timeout (t.default_timeout). With a path, the server serves that
+-- file from now on: the link the harness serves (srv.script) is pointed at it; no file is
+-- ever written, so the script given to start() stays as it was.
+-- It waits for the server's own reload count (/metrics) to move past the one read before
+-- the signal, so an earlier reload, or its log line, is never taken for this one.
+function Server:reload(new_script_path, timeout)
+  if new_script_path then sys.link(new_script_path, self.script) end
+  local ok_before, failed_before = self:_reloads()
+  if not ok_before then error("reload: the server does not answer /metrics:\n" .. self:log(), 2) end
+  if not self:signal("HUP") then error("reload: cannot signal the server (it has exited):\n" .. self:log(), 2) end
+  local ok_after = wait.eventually(function()
+    if not self:is_running() then error("reload: the server exited:\n" .. self:log(), 0) end
+    local ok, failed = self:_reloads()
+    return ok and ok + failed > ok_before + failed_before and ok, ok, failed
+  end, { timeout = timeout, message = "reload: the server never reported the reload" })
+  if ok_after > ok_before then return true end
+  local reasons = {}
+  for line in self:log():gmatch("[^\n]*reload of [^\n]* failed[^\n]*") do reasons[#reasons + 1] = line end
+  return false, reasons[#reasons]
 end
 
 --- Stops the server: drops its test clients' connections, SIGTERM, waits (timeout,
@@ -98,10 +117,6 @@ function Server:stop(timeout)
         wait.poll(stopped, { timeout = 5 })
       end
     end
-  end
-  if self.original_script then
-    sys.write_file(self.script, self.original_script)
-    self.original_script = nil
   end
   running_servers[self] = nil
   return status_of(self)
@@ -129,15 +144,16 @@ function Server:raw(bytes, timeout)
   return http.raw(self.host, self.port, bytes, timeout)
 end
 
---- Path of the luahub binary: $LUAHUB_BIN, else build/luahub in the repository,
--- else `luahub` from PATH (an installed server).
+--- Path of the luahub binary: $LUAHUB_BIN; else, when this package is loaded from a
+-- luahub checkout, its build/luahub; else `luahub` from PATH (an installed server).
+-- nil when there is none.
 function M.binary()
   local from_env = os.getenv("LUAHUB_BIN")
-  if from_env then return from_env end
-  local built = sys.repo_root() .. "/build/luahub"
-  if sys.file_exists(built) then return built end
+  if from_env and from_env ~= "" then return from_env end
+  local root = sys.repo_root()
+  if root and sys.file_exists(root .. "/build/luahub") then return root .. "/build/luahub" end
   local installed = sys.command_output("command -v luahub 2>/dev/null"):gsub("%s+$", "")
-  return installed ~= "" and installed or built
+  return installed ~= "" and installed or nil
 end
 
 --- A loopback TCP port that was free a moment ago.
@@ -154,7 +170,9 @@ end
 --         port = N (default: a free one; e.g. a second process with reuse_port),
 --         binary = path (default M.binary(); e.g. a wrapper that sets limits or
 --         supervises, and execs or runs the real binary with the same arguments) }
--- Returns a server with host, port, pid, url, log_path, script. Raises, with the
+-- Returns a server with host, port, pid, url, log_path, source (script_path), script
+-- (the link to it the server serves; see reload). The server stops when this process
+-- ends, however it ends (--parent-pid). Raises, with the
 -- log, when the server exits or does not listen in time. With expect_fail, waits
 -- for the process to exit instead and returns the server (see srv.exit_status,
 -- srv:log()); raises if it starts listening.
@@ -164,14 +182,20 @@ function M.start(script_path, overrides, opts)
   end
   opts = opts or {}
   local bin = opts.binary or M.binary()
-  if not sys.file_exists(bin) then
-    error("luahub binary not found at " .. bin .. " (run make, or set LUAHUB_BIN)", 2)
+  if not bin or not sys.file_exists(bin) then
+    error(("luahub binary not found%s: put luahub on PATH or set LUAHUB_BIN"):format(
+      bin and " at " .. bin or ""), 2)
   end
   local dir = sys.tmpdir()
+  -- The server serves a link the harness owns, pointing at the script: reload(path) moves
+  -- the link, so the script given here is never written, even by a spec that crashes.
+  local served = dir .. "/" .. script_path:match("[^/]*$")
+  sys.link(script_path, served)
   local srv = setmetatable({
     host = "127.0.0.1",
     port = opts.port or M.free_port(),
-    script = script_path,
+    script = served,
+    source = script_path,
     ws_path = overrides and overrides.ws_path or "/ws",
     log_path = dir .. "/luahub.log",
     status_path = dir .. "/exit_status",
@@ -179,13 +203,14 @@ function M.start(script_path, overrides, opts)
   }, Server)
   srv.url = ("ws://%s:%d%s"):format(srv.host, srv.port, srv.ws_path)
 
-  local argv = { bin, "--listen", srv.host .. ":" .. srv.port }
+  -- --parent-pid: the server stops when this process ends, even killed with SIGKILL.
+  local argv = { bin, "--listen", srv.host .. ":" .. srv.port, "--parent-pid", tostring(sys.pid()) }
   if overrides and next(overrides) then
     argv[#argv + 1] = "--config"
     argv[#argv + 1] = assert(cjson.encode(overrides))
   end
   for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
-  argv[#argv + 1] = script_path
+  argv[#argv + 1] = srv.script
   local words = {}
   for name, value in pairs(opts.env or {}) do
     assert(tostring(name):match("^[%a_][%w_]*$"), "start: bad environment variable name " .. tostring(name))

@@ -68,13 +68,31 @@ function M.remove_temp_dirs()
   temp_dirs = {}
 end
 
---- The repository root, found from this file's path (lua/luahub/testing/sys.lua);
--- "." when loaded from a relative path.
+--- Points link_path at target (made absolute): a symbolic link, replaced in one rename
+-- when it exists, so whoever opens link_path sees the old target or the new one.
+function M.link(target, link_path)
+  local staged = link_path .. ".new"
+  local command = ('ln -sfn "$(readlink -m %s)" %s && mv -T %s %s'):format(
+    M.shell_quote(target), M.shell_quote(staged), M.shell_quote(staged), M.shell_quote(link_path))
+  if not M.run(command) then error("cannot link " .. link_path .. " to " .. target, 2) end
+end
+
+local pid
+--- The PID of this process: the parent of the shell io.popen starts.
+function M.pid()
+  pid = pid or tonumber(M.command_output("echo $PPID"))
+  return pid
+end
+
+--- The root of the luahub checkout this package is loaded from (found from this file's
+-- path, lua/luahub/testing/sys.lua; "." when that path is relative), or nil when it is
+-- an installed copy.
 function M.repo_root()
   local source = debug.getinfo(1, "S").source
   local dir = source:match("^@(.*)/lua/luahub/testing/[^/]+$")
-  if dir and dir ~= "" then return dir end
-  return "."
+  if not dir and source:match("^@lua/luahub/testing/") then dir = "." end
+  if dir and M.file_exists(dir .. "/core/main.c") then return dir end
+  return nil
 end
 
 return M
