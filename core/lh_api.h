@@ -165,5 +165,7 @@ int lh_history_rule(const char *name, size_t len, double size, double ttl);
  * characters, length a multiple of 4) into out, which holds len / 4 * 3 bytes; the decoded
  * length goes to *outlen. 0, or LH_ERR_BAD_ARG for anything else. */
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
+/* 1 when s is valid UTF-8, else 0 */
+int lh_utf8_valid(const char *s, size_t len);
 
 #endif

@@ -110,6 +110,8 @@ void lh_history_rules_clear(void);
 int lh_history_rule(const char *name, size_t len, double size, double ttl);
 
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
+
+int lh_utf8_valid(const char *s, size_t len);
 ]],
   -- the codes of hub operations: C value, Lua code, message (core/lh_errors.h)
   errors = {
