@@ -257,6 +257,7 @@ function M.apply(cfg)
   if cfg.shared == nil then shared.declare({}) end
   -- nor history.rooms: the rules a reload no longer has are gone
   if type(cfg.history) ~= "table" or cfg.history.rooms == nil then C.lh_history_rules_clear() end
+  if #problems == 0 then require("luahub.history").configured() end
   return problems
 end
 

@@ -175,19 +175,28 @@ function nats.read() return nil, "unavailable", NOT_BUILT end
 
 ----------------------------------------------------------------------------- the API
 local backend
+local prefix_box = ffi.new("const char *[1]")
 
--- The backend of the running process, chosen at first use (the cluster is started by then
--- and does not change).
+-- The backend of the running process. The cluster starts after the script's first load,
+-- so a broker is looked for until there is one; then it stays for the process.
 local function where()
   if backend then return backend end
-  local prefix = ffi.new("const char *[1]")
-  local url = C.lh_history_broker(prefix)
-  if url == nil then backend = memory
-  else
-    url = ffi_string(url)
-    backend = url:match("^redis:") and redis_backend(url, ffi_string(prefix[0])) or nats
-  end
+  local url = C.lh_history_broker(prefix_box)
+  if url == nil then return memory end
+  url = ffi_string(url)
+  backend = url:match("^redis:") and redis_backend(url, ffi_string(prefix_box[0])) or nats
   return backend
+end
+
+-- The bounds of rooms come with the config, applied once the script's load has run.
+local configured = false
+function M.configured() configured = true end
+
+local function usable(name)
+  if not configured then
+    mistake.raise(name, "not usable while the script loads (the config, which gives rooms their "
+      .. "history, is applied once it ran)", "publish from a handler, hook, timer or route")
+  end
 end
 
 local function bounds(room)
@@ -205,6 +214,7 @@ end
 -- to room (p a Lua string when M.waits(room): what points into the core's buffers would
 -- not outlive the wait).
 function M.append(room, p, n, binary)
+  usable("hub.publish")
   local size, ttl = bounds(room)
   local b = size > 0 and where()
   if not b then
@@ -228,6 +238,7 @@ local function checked_since(since)
 end
 
 function M.read(room, opts)
+  usable("hub.history")
   if opts ~= nil and type(opts) ~= "table" then
     mistake.raise("hub.history", "opts must be a table, got " .. mistake.describe(opts), "hub.history(room, { since = pos, limit = n })")
   end
