@@ -95,6 +95,19 @@ describe("room history over Redis", function()
     assert.same({ epoch = r[3].epoch, offset = 1 }, again)
   end)
 
+  it("publishes from the publish API in a task (202), as the API cannot wait", function()
+    local srv = t.start(script, { api_key = "k", cluster = { adapter = "redis", url = broker:url(), node_id = "api" } })
+    local c = assert(srv:connect())
+    local status, _, body = srv:http("POST", "/api/publish", { Authorization = "Bearer k" },
+                                     '{"room":"api","data":"queued"}')
+    assert.equal(202, status, body)
+    local h = t.eventually(function()
+      local r = call(c, { op = "history", room = "api" })
+      return r[1] and r[1][1] and r
+    end)
+    assert.equal("queued", datas(h[1]))
+  end)
+
   it("may only be called where a task may wait", function()
     local srv = t.start(t.write_script(([[
       local hub = require "luahub"

@@ -171,6 +171,22 @@ describe("room history on a single node", function()
   end)
 end)
 
+describe("the publish API", function()
+  lazy_teardown(t.cleanup)
+
+  it("publishes a room through its history and answers with the position", function()
+    local srv = t.start(t.write_script(history_hub("{ api_key = 'k', history = { size = 10 } }")))
+    local c = assert(srv:connect())
+    local status, _, body = srv:http("POST", "/api/publish", { Authorization = "Bearer k" },
+                                     '{"room":"api","data":"from the API"}')
+    assert.equal(200, status, body)
+    local answer = require("cjson").decode(body)
+    assert.equal(1, answer.position.offset)
+    local h = history(c, "api", { epoch = answer.position.epoch, offset = 0 })
+    assert.equal("from the API", datas(h[1]))
+  end)
+end)
+
 describe("room history bounds", function()
   lazy_teardown(t.cleanup)
 
