@@ -81,7 +81,7 @@ uint64_t history_bytes(void);
 uint64_t history_entries(void);
 uint32_t history_rooms(void);
 
-/* Frees everything (tests, and the exit under ASan). */
+/* Frees everything (the C tests). */
 void history_free_all(void);
 
 #endif
