@@ -176,12 +176,14 @@ bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 # bench-cluster.sh runs two nodes and a broker; each script skips what is not installed.
 # bench-outbound.sh measures hub.http.request against build/bench/backend.
 # bench-shared.sh: hub.shared against a Lua table, from a script the server runs.
+# bench-history.sh: fan-out through hub.publish with room history off and on.
 bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench.sh
 	@BUILD=$(BUILD) scripts/bench-echo.sh
 	@BUILD=$(BUILD) scripts/bench-cluster.sh
 	@BUILD=$(BUILD) scripts/bench-outbound.sh
 	@BUILD=$(BUILD) scripts/bench-shared.sh
+	@BUILD=$(BUILD) scripts/bench-history.sh
 
 # The server, and under share/lua/5.1 (on LuaJIT's default package.path for PREFIX
 # /usr/local) the runtime modules, for reading (the binary runs its compiled-in copies)

@@ -2,10 +2,12 @@
 -- constant time before calling here) and the script's series for GET /metrics.
 --   POST /api/publish  {"room": R | "user": U | "client": C | "broadcast": true,
 --                       "data": string or JSON value, "binary": false, "except": [ids]}
+--                      (a room through hub.publish: kept in its history, if it has one)
 --   GET  /api/stats
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local json = require "luahub.json"
+local history = require "luahub.history"
 
 local M = {}
 
@@ -77,10 +79,16 @@ local function publish(hub, req)
                                 .. MAX_EXCEPT .. ' client ids' })
   end
   local opts = { binary = body.binary == true, except = body.except }
-  local n, code, msg
+  local n, code, msg, pos
   if body.room ~= nil then
     if type(body.room) ~= "string" then return answer(400, { error = '"room" must be a string' }) end
-    n, code, msg = hub.to_room(body.room, data, opts)
+    -- the API cannot wait: a room whose history is in the broker is published from a task
+    if history.waits(body.room) then
+      hub.after(0, function() hub.publish(body.room, data, opts) end)
+      return answer(202, { ok = true, queued = true })
+    end
+    n, code, msg = hub.publish(body.room, data, opts)
+    pos = n and code
   elseif body.user ~= nil then
     -- user ids are strings (client:set_user stores tostring(id)); tostring here would turn
     -- {} into "table: 0x..." and answer 200 having reached no one
@@ -99,7 +107,7 @@ local function publish(hub, req)
   if not n then
     return answer(code == "not_found" and 404 or 400, { error = code, message = msg })
   end
-  return answer(200, { ok = true, delivered = n })
+  return answer(200, { ok = true, delivered = n, position = pos })
 end
 
 local function stats(hub, req)

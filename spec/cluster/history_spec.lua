@@ -1,0 +1,146 @@
+-- Room history in a cluster (docs/lua-api.md, "History"): with the Redis adapter it lives
+-- in Redis Streams, so a publication made on one node is recovered on another, also after
+-- the first is killed, and a Redis that lost its data starts a new epoch. With NATS it is
+-- not built yet, and says so.
+local t = require "luahub.testing"
+local brokers = require "support.brokers"
+local history_hub = require "support.history_hub"
+
+local function call(c, req)
+  assert(c:send_json(req))
+  return assert(c:receive_json()).r
+end
+
+local function datas(pubs)
+  local list = {}
+  for i, p in ipairs(pubs) do list[i] = p.data end
+  return table.concat(list, ",")
+end
+
+local CONFIG = [[{ history = { size = 5, rooms = { ["short:*"] = { ttl = 0.3 } } } }]]
+
+describe("room history over Redis", function()
+  brokers.need("redis")
+  local broker, script
+  lazy_setup(function()
+    broker = brokers.start("redis")
+    script = t.write_script(history_hub(CONFIG))
+  end)
+  lazy_teardown(function()
+    t.cleanup()
+    broker:stop()
+  end)
+
+  local function node(name)
+    return t.start(script, { cluster = { adapter = "redis", url = broker:url(), node_id = name } })
+  end
+
+  it("recovers on node B what was published on node A, also once A is killed", function()
+    local a, b = node("a"), node("b")
+    local ca, cb = assert(a:connect()), assert(b:connect())
+    assert.same({ true }, call(cb, { op = "join", room = "r" }))
+    t.eventually(function() return broker:subscribers("luahub.room.r") == 1 end)
+    local p1 = call(ca, { op = "publish", room = "r", data = "one" })
+    assert.equal(0, p1[1])   -- no member on A
+    assert.equal(1, p1[2].offset)
+    assert.equal("one", cb:receive())   -- relayed as to_room
+    local pb = assert(b:connect())
+    local p2 = call(pb, { op = "publish", room = "r", data = "two" })[2]
+    assert.equal(2, p2.offset)
+    assert.equal(p1[2].epoch, p2.epoch)
+    assert.equal("two", cb:receive())
+    local since0 = { epoch = p2.epoch, offset = 0 }
+    local r = call(cb, { op = "history", room = "r", since = since0 })
+    assert.equal("one,two", datas(r[1]))
+    assert.same(p2, r[2])
+    call(ca, { op = "publish", room = "r", data = "three" })
+    assert.equal("three", cb:receive())
+    a:signal("KILL")
+    t.eventually(function() return not a:is_running() end)
+    r = call(cb, { op = "history", room = "r", since = p2 })
+    assert.equal("three", datas(r[1]))
+    assert.equal(3, r[1][1].offset)
+    assert.equal("two,three", datas(call(cb, { op = "history", room = "r", limit = 2 })[1]))
+  end)
+
+  it("is unrecoverable past size and past ttl", function()
+    local b = node("b2")
+    local c = assert(b:connect())
+    local first = call(c, { op = "publish", room = "s", data = "1" })[2]
+    for i = 2, 7 do call(c, { op = "publish", room = "s", data = tostring(i) }) end
+    local r = call(c, { op = "history", room = "s", since = first })
+    assert.same({ false, "unrecoverable", { epoch = first.epoch, offset = 7 } }, r)
+    assert.equal("3,4,5,6,7", datas(call(c, { op = "history", room = "s" })[1]))
+    local aged = call(c, { op = "publish", room = "short:x", data = "old" })[2]
+    call(c, { op = "publish", room = "short:x", data = "older" })
+    t.eventually(function()
+      return call(c, { op = "history", room = "short:x", since = aged })[2] == "unrecoverable"
+    end, { message = "the publications never aged out in Redis" })
+  end)
+
+  it("starts a new epoch when Redis lost its data", function()
+    local b = node("b3")
+    local c = assert(b:connect())
+    local p = call(c, { op = "publish", room = "lost", data = "x" })[2]
+    local port = broker.port
+    broker:kill()
+    broker = brokers.start("redis", port)   -- nothing persisted: empty
+    local r = t.eventually(function()
+      local h = call(c, { op = "history", room = "lost", since = p })
+      return h[2] == "unrecoverable" and h
+    end, { message = "history never came back after Redis restarted" })
+    assert.are_not.equal(p.epoch, r[3].epoch)
+    assert.equal(0, r[3].offset)
+    local again = call(c, { op = "publish", room = "lost", data = "y" })[2]
+    assert.same({ epoch = r[3].epoch, offset = 1 }, again)
+  end)
+
+  it("publishes from the publish API in a task (202), as the API cannot wait", function()
+    local srv = t.start(script, { api_key = "k", cluster = { adapter = "redis", url = broker:url(), node_id = "api" } })
+    local c = assert(srv:connect())
+    local status, _, body = srv:http("POST", "/api/publish", { Authorization = "Bearer k" },
+                                     '{"room":"api","data":"queued"}')
+    assert.equal(202, status, body)
+    local h = t.eventually(function()
+      local r = call(c, { op = "history", room = "api" })
+      return r[1] and r[1][1] and r
+    end)
+    assert.equal("queued", datas(h[1]))
+  end)
+
+  it("may only be called where a task may wait", function()
+    local srv = t.start(t.write_script(([[
+      local hub = require "luahub"
+      hub.config(%s)
+      hub.handle(function() end)
+      hub.after(0, function()
+        local ok, err = pcall(coroutine.wrap(function() return hub.history("r") end))
+        hub.log.info("own coroutine: " .. tostring(err))
+      end)
+      local ok, err = pcall(hub.history, "r")
+      hub.log.info("at load: " .. tostring(err))
+    ]]):format(CONFIG)), { cluster = { adapter = "redis", url = broker:url(), node_id = "w" } })
+    assert(srv:wait_log("at load: .-hub.history: not usable while the script loads"), srv:log())
+    assert(srv:wait_log("own coroutine: .-hub.history: cannot wait here"), srv:log())
+  end)
+end)
+
+describe("room history over NATS", function()
+  brokers.need("nats")
+  local broker
+  lazy_setup(function() broker = brokers.start("nats") end)
+  lazy_teardown(function()
+    t.cleanup()
+    broker:stop()
+  end)
+
+  it("is not built yet: unavailable, saying why; rooms without history still publish", function()
+    local srv = t.start(t.write_script(history_hub(CONFIG)),
+                        { cluster = { adapter = "nats", url = broker:url(), node_id = "n" } })
+    local c = assert(srv:connect())
+    local r = call(c, { op = "publish", room = "r", data = "x" })
+    assert.same({ false, "unavailable", "history over NATS needs JetStream: not built yet" }, r)
+    r = call(c, { op = "history", room = "r" })
+    assert.same({ false, "unavailable", "history over NATS needs JetStream: not built yet" }, r)
+  end)
+end)
