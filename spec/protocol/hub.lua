@@ -38,13 +38,15 @@ local proto = protocol.new {
 
 hub.handle(proto)
 
--- Publications from the server side at a steady pace, for the race spec: POST
--- /burst?room=R&n=N publishes N publications {i = 1..N} one every loop pass or so.
-hub.route("POST", "/burst", function(req)
-  local room, n = req.params.room, tonumber(req.params.n)
-  for i = 1, n do
-    proto:publish(room, { i = i })
-    if i % 10 == 0 then hub.sleep(0.001) end
-  end
-  return 200, "ok"
-end)
+-- Publications from the server side at a steady pace, for the race spec: the RPC
+-- "burst" {room, n} starts publishing {i = 1..n}, a few every millisecond, and answers
+-- at once.
+proto.rpc.burst = function(_, data)
+  hub.after(0, function()
+    for i = 1, data.n do
+      proto:publish(data.room, { i = i })
+      if i % 5 == 0 then hub.sleep(0.001) end
+    end
+  end)
+  return true
+end
