@@ -226,8 +226,9 @@ function Protocol:publish(room, data)
   return self.rooms.publish(room, text)
 end
 
---- Sends data to the room's subscribers without keeping it (typing, presence, notices).
-function Protocol:send_room(room, data) return self.rooms.send(room, frames.data(data)) end
+--- Sends data to the room's subscribers without keeping it (typing, presence, notices);
+--- opts as hub.to_room's (except).
+function Protocol:send_room(room, data, opts) return self.rooms.send(room, frames.data(data), opts) end
 
 --- Sends data to one client as a message push.
 function Protocol:send(client, data) return client:send(frames.message(nil, frames.data(data))) end

@@ -26,8 +26,8 @@ return function(hub, prefix)
     return n + (pushed or 0), pos
   end
 
-  function M.send(room, data)
-    return hub.to_room(prefix .. room, frames.message(room, data))
+  function M.send(room, data, opts)
+    return hub.to_room(prefix .. room, frames.message(room, data), opts)
   end
 
   local function last(room, count)
