@@ -170,6 +170,7 @@ LUADIR  := $(DESTDIR)/usr/local/share/luahub/lua/luahub
 install: all
 	install -D -m 755 $(BIN) $(DESTDIR)/usr/local/bin/luahub
 	install -D -m 644 -t $(LUADIR) lua/luahub/*.lua
+	install -D -m 644 -t $(LUADIR)/protocol lua/luahub/protocol/*.lua lua/luahub/protocol/luahub.js
 
 install-testing: install
 	install -D -m 644 -t $(LUADIR)/testing lua/luahub/testing/*.lua
