@@ -52,7 +52,10 @@ end
 
 local function position(v)
   if type(v) ~= "table" then return nil end
-  if type(v.epoch) ~= "string" or type(v.offset) ~= "number" then return nil end
+  local offset = v.offset
+  if type(v.epoch) ~= "string" or type(offset) ~= "number" or offset < 0 or offset % 1 ~= 0 or offset >= 2 ^ 53 then
+    return nil
+  end
   return { epoch = v.epoch, offset = v.offset }
 end
 

@@ -30,11 +30,10 @@ return function(hub, prefix)
     return hub.to_room(prefix .. room, frames.message(room, data), opts)
   end
 
+  -- hub.history without since gives the last `limit` publications (0: all of them).
   local function last(room, count)
-    local pubs, now = hub.history(room)
-    if not pubs then return {}, now end
-    local from = math.max(1, #pubs - math.min(count, MAX_RECENT) + 1)
-    return { unpack(pubs, from) }, now
+    local pubs, now = hub.history(room, { limit = math.min(count, MAX_RECENT) })
+    return pubs or {}, now
   end
 
   -- Joins first, then reads the history: a publication made between the two is both in
@@ -61,7 +60,7 @@ return function(hub, prefix)
       pubs, now = last(room, recent)
     elseif not now then
       local _
-      _, now = hub.history(room, { limit = 0 })
+      _, now = hub.history(room, { limit = 1 })      -- only for the position
     end
     return frames.subscribed(now, recovered, pubs)
   end
