@@ -44,6 +44,7 @@ static struct {
     char node_id[ENVELOPE_ORIGIN_MAX + 1];
     size_t node_len;
     char *prefix;                    /* channel_prefix as it was at startup */
+    char *url_text;                  /* cluster.url as it was at startup */
     unsigned tag;
     double heartbeat;
     int up, ever_up, outage_logged, attempts, bad_envelope_logged, presence_cut_logged;
@@ -576,6 +577,13 @@ const struct hub_relay cluster_relay = {
     .to_client = relay_to_client,
 };
 
+const char *cluster_broker_url(const char **prefix)
+{
+    if (!cl.adapter) return NULL;
+    *prefix = cl.prefix;
+    return cl.url_text;
+}
+
 const char *cluster_status(void)
 {
     if (!cl.adapter) return NULL;
@@ -610,10 +618,11 @@ int cluster_start(char *err, size_t errlen)
     cl.tag = node_tag(cl.node_id, cl.node_len);
     cl.heartbeat = config.cluster_heartbeat;
     cl.prefix = strdup(config.cluster_channel_prefix ? config.cluster_channel_prefix : "luahub");
+    cl.url_text = strdup(config.cluster_url);
     srand48((long)getpid() ^ (long)ev_time());
     cl.adapter = strcmp(config.cluster_adapter, "nats") == 0 ? cluster_nats_new(&cl.url, &events)
                                                              : cluster_redis_new(&cl.url, &events);
-    if (!cl.adapter || !cl.prefix) {
+    if (!cl.adapter || !cl.prefix || !cl.url_text) {
         snprintf(err, errlen, "cluster: out of memory");
         return -1;
     }
@@ -639,7 +648,8 @@ void cluster_stop(void)
     free(cl.buf);
     free(cl.chan);
     free(cl.prefix);
-    cl.prefix = NULL;
+    free(cl.url_text);
+    cl.prefix = cl.url_text = NULL;
     cl.peers = NULL;
     cl.buf = NULL;
     cl.chan = NULL;

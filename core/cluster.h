@@ -76,6 +76,9 @@ extern const struct hub_relay cluster_relay;
 /* Subscribes to (on = 1) or from a room's or user's channel (scope: enum hub_target). */
 void cluster_interest(int scope, const char *name, size_t len, int on);
 
+/* The running cluster's broker URL and channel prefix (as they were at its start), for
+ * what keeps state in the broker (room history); NULL without a cluster. */
+const char *cluster_broker_url(const char **prefix);
 /* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. */
 const char *cluster_node_id(void);
 /* 1 for an id of another node's client. */

@@ -49,6 +49,8 @@ struct key {
 #define KEY_log_format(p, f, d, v)
 /* shdict.c keeps the dictionaries; config.lua declares them through lh_shared_declare */
 #define KEY_shared(p, f, d, v)
+/* history_policy.c keeps the rules; config.lua sets them through lh_history_rule */
+#define KEY_history_rooms(p, f, d, v)
 
 /* values is stringified at this first expansion, so a name that is also a macro (a libc
  * may define `close` or `debug` as one) stays the name */

@@ -56,6 +56,10 @@ struct config {
     char *cluster_adapter;        /* "redis" | "nats"; NULL = single node */
     char *cluster_url, *cluster_node_id, *cluster_channel_prefix;
     double cluster_heartbeat;     /* seconds; 0 = no presence */
+    /* history.*: the default bounds of every room and the bound of all (history_policy.h) */
+    uint32_t history_size;
+    double history_ttl;
+    uint64_t history_max_bytes;
 };
 
 extern struct config config;

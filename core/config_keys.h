@@ -9,7 +9,7 @@
  * field    its member of struct config (config.h); config.c does not compile when the
  *          member's C type is not the one its type is kept in. Empty for log.*: the log
  *          module keeps those (config.lua applies them through lh_set_log); and for
- *          shared.
+ *          shared and history.rooms.
  * type     how config.lua checks a value, and how C keeps it:
  *            string, path (starts with "/")               char *
  *            boolean                                       int
@@ -26,7 +26,8 @@
  *          channel_prefix (char *), log_level and log_format (enums in the order of
  *          enum log_level / enum log_format, kept by the log module), shared (a map of
  *          names to sizes, kept by shdict.c, which config.lua applies through
- *          lh_shared_declare).
+ *          lh_shared_declare), history_rooms (a map of room names or patterns to
+ *          { size, ttl }, kept by history_policy.c, applied through lh_history_rule).
  * default  a C literal: a number, true or false, a string, or NONE (no value; an empty
  *          list or map)
  * values   enum, log_level and log_format: the allowed names, as bare words
@@ -156,3 +157,16 @@ CONFIG_KEY("watch", watch, boolean, false)
  * dictionary holds. A reload may resize one (the most recently used keys that fit stay)
  * and hides the ones it no longer declares */
 CONFIG_KEY("shared", , shared, NONE)
+/* publications every room keeps for [hub.history](#history) (`hub.publish` appends them);
+ * 0: rooms keep no history unless `history.rooms` says so */
+CONFIG_KEY("history.size", history_size, count, 0)
+/* seconds a publication is kept; 0: no age bound (only `size` and `max_bytes`) */
+CONFIG_KEY("history.ttl", history_ttl, seconds, 0)
+/* bytes of publications (each one's data plus 48) all rooms together keep on a single
+ * node; past it the oldest publications of the room published to least recently are
+ * dropped. 0: no bound. In a cluster, Redis keeps the history and its own memory rules */
+CONFIG_KEY("history.max_bytes", history_max_bytes, bytes, 67108864)
+/* `{ ["name"] = { size = N, ttl = S }, ["prefix*"] = {...} }`: bounds for one room, or
+ * every room whose name starts with the prefix; an exact name wins, then the longest
+ * prefix; a bound left out is `history.size` / `history.ttl` */
+CONFIG_KEY("history.rooms", , history_rooms, NONE)

@@ -138,9 +138,34 @@ void lh_config_clear_list(const char *key);
 int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
 int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
 
+/* room history (history.h; docs/lua-api.md, "History"): positions are (epoch, offset).
+ * bounds: the room's size (0: no history) and *ttl as the config gives them. append (this
+ * process's history only) stores a publication: LH_OK, LH_ERR_BAD_ARG when the room has no
+ * history, LH_ERR_NOMEM. read: the publications after (epoch, since), or with epoch NULL
+ * the last limit ones (0: all kept); their count, or LH_ERR_UNRECOVERABLE. Both leave the
+ * room's position for lh_history_position (the epoch, NUL-terminated) and read's entries
+ * for lh_history_entry (i from 0; NULL past them), valid until the next call into the core.
+ * count: the metrics, event 0 an append, 1 a recovery served, 2 an unrecoverable one.
+ * broker: the running cluster's URL and channel prefix, where the history lives then;
+ * NULL on a single node. */
+uint32_t lh_history_bounds(const char *room, size_t len, double *ttl);
+int lh_history_append(const char *room, size_t rlen, const char *data, size_t len, int binary);
+int lh_history_read(const char *room, size_t rlen, const char *epoch, size_t elen, uint64_t since,
+                    uint32_t limit);
+const char *lh_history_position(uint64_t *offset);
+const char *lh_history_entry(uint32_t i, uint64_t *offset, int *binary, size_t *len);
+void lh_history_count(int event);
+const char *lh_history_broker(const char **prefix);
+/* history.rooms: rules are cleared, then given one at a time (history_policy.h); a size
+ * or ttl of -1 is the default's. LH_ERR_BAD_ARG for a `*` before the end. */
+void lh_history_rules_clear(void);
+int lh_history_rule(const char *name, size_t len, double size, double ttl);
+
 /* encodings: strict base64 (RFC 4648: standard alphabet, "=" only as the last one or two
  * characters, length a multiple of 4) into out, which holds len / 4 * 3 bytes; the decoded
  * length goes to *outlen. 0, or LH_ERR_BAD_ARG for anything else. */
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
+/* 1 when s is valid UTF-8, else 0 */
+int lh_utf8_valid(const char *s, size_t len);
 
 #endif

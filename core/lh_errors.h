@@ -1,5 +1,5 @@
 /* lh_errors.h — the error codes of hub operations (send, close, rooms, users, metadata,
- * shared dictionaries), as C returns them and as the Lua API names them. One line per
+ * shared dictionaries, room history), as C returns them and as the Lua API names them. One line per
  * code, in the form
  *     LH_ERR_NAME = -N,   / * lua_name: message * /
  * which scripts/gen_contract.lua reads to build the Lua table and the docs table: this
@@ -22,6 +22,7 @@ enum lh_err {
     LH_ERR_BUSY = -11,           /* busy: outbound.max_in_flight outbound calls are in flight; this one was not started */
     LH_ERR_EXISTS = -12,         /* exists: the key exists already */
     LH_ERR_NOT_A_NUMBER = -13,   /* not_a_number: the value is not a number */
+    LH_ERR_UNRECOVERABLE = -14,  /* unrecoverable: the publications since that position are no longer kept */
 };
 
 #endif

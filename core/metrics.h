@@ -45,6 +45,8 @@ struct metrics {
     uint64_t outbound_calls[OUT__COUNT][OUT_RESULT__COUNT];
     int64_t outbound_in_flight[OUT__COUNT];
     struct histogram outbound_seconds[OUT__COUNT];
+    /* room history (history_api.c, lua/luahub/history.lua) */
+    uint64_t history_appends, history_recoveries, history_unrecoverable;
 };
 
 extern struct metrics metrics;

@@ -10,6 +10,7 @@
 #include "cluster.h"
 #include "http.h"
 #include "hub.h"
+#include "history.h"
 #include "metrics.h"
 #include "room.h"
 #include "server.h"
@@ -124,6 +125,25 @@ static void shared(struct out *o)
     }
 }
 
+/* Room history: what this process keeps (0 in a cluster, where the broker keeps it), and
+ * what publishes and recoveries did on either. */
+static void history_series(struct out *o)
+{
+    scalar(o, "luahub_history_bytes", "gauge",
+           "Bytes of room history this process keeps (data plus 48 per publication).",
+           (double)history_bytes());
+    scalar(o, "luahub_history_entries", "gauge", "Publications this process keeps in room history.",
+           (double)history_entries());
+    scalar(o, "luahub_history_appends_total", "counter", "Publications appended to room history.",
+           (double)metrics.history_appends);
+    scalar(o, "luahub_history_recoveries_total", "counter",
+           "hub.history calls with a position that got the publications since it.",
+           (double)metrics.history_recoveries);
+    scalar(o, "luahub_history_unrecoverable_total", "counter",
+           "hub.history calls with a position whose publications were no longer kept.",
+           (double)metrics.history_unrecoverable);
+}
+
 struct frame *stats_render(const char *extra, size_t extra_len)
 {
     struct out o = { malloc(8192), 0, 8192, 0 };
@@ -179,6 +199,7 @@ struct frame *stats_render(const char *extra, size_t extra_len)
            (double)metrics.relay_reconnects);
     scalar(&o, "luahub_cluster_nodes", "gauge", "Live cluster nodes, this one included.", cluster_nodes());
     shared(&o);
+    history_series(&o);
     if (extra && extra_len) put(&o, "%.*s", (int)extra_len, extra);
     struct frame *f = o.failed ? NULL
         : http_response(200, NULL, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len);

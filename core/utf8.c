@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "lh_api.h"
+
 enum {
     S_OK = UTF8_OK,
     S_BAD = UTF8_BAD,
@@ -106,3 +108,6 @@ int utf8_valid(const uint8_t *p, size_t n)
 {
     return utf8_feed(UTF8_OK, p, n) == UTF8_OK;
 }
+
+/* for hub.publish, which checks a text publication before storing it */
+int lh_utf8_valid(const char *s, size_t len) { return utf8_valid((const uint8_t *)s, len); }

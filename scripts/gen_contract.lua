@@ -29,10 +29,10 @@ local TYPES = {
   boolean = "boolean",
   count = "number", bytes = "number", positive = "number", seconds = "number", rate = "number",
   strings = "list",
-  shared = "map",
+  shared = "map", history_rooms = "map",
 }
 local HAS_VALUES = { enum = true, log_level = true, log_format = true }
-local NO_FIELD = { log_level = true, log_format = true, shared = true }
+local NO_FIELD = { log_level = true, log_format = true, shared = true, history_rooms = true }
 
 local function fail(file, line, fmt, ...)
   error({ where = line and (file .. ":" .. line) or file, msg = fmt:format(...) }, 0)

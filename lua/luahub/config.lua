@@ -69,6 +69,23 @@ local rules = {
     return type(v) == "string" and v:match("^[%w_%-]+$") ~= nil,
       "letters, digits, _ and - (it starts every broker channel name)"
   end,
+  history_rooms = function(v)
+    local want = 'a table of room names or patterns ("chat:*", a `*` only at the end) and '
+      .. "{ size = whole number, ttl = seconds }"
+    if type(v) ~= "table" then return false, want end
+    for name, b in pairs(v) do
+      local star = type(name) == "string" and name:find("*", 1, true)
+      if type(name) ~= "string" or star and star < #name then
+        return false, want .. "; " .. describe(name) .. " is no room name or pattern"
+      end
+      if type(b) ~= "table" then return false, want .. "; " .. name .. " is " .. describe(b) end
+      for k, x in pairs(b) do
+        local ok = (k == "size" and is_whole(x, 2^32)) or (k == "ttl" and is_seconds(x))
+        if not ok then return false, want .. "; " .. name .. "." .. tostring(k) .. " is " .. describe(x) end
+      end
+    end
+    return true
+  end,
   shared = function(v)
     local want = 'a table of dictionary names (identifiers) and sizes (bytes, or a string such as "10m"; '
       .. shared.SIZES .. ")"
@@ -183,13 +200,23 @@ local function value_index(key, v)
 end
 
 -- How a validated value reaches the core, by type; the log module keeps log.*, shdict.c
--- the dictionaries (a problem of theirs comes back as its text).
+-- the dictionaries, history_policy.c the history rules (a problem of theirs comes back as
+-- its text).
 local appliers = {
   log_level = function(key, v) C.lh_set_log(value_index(key, v), -1); return 0 end,
   log_format = function(key, v) C.lh_set_log(-1, value_index(key, v)); return 0 end,
   shared = function(_, v)
     local problem = shared.declare(v)
     if problem then return -1, problem end
+    return 0
+  end,
+  history_rooms = function(_, v)
+    C.lh_history_rules_clear()
+    for name, b in pairs(v) do
+      if C.lh_history_rule(name, #name, b.size or -1, b.ttl or -1) ~= 0 then
+        return -1, "history.rooms." .. name .. ": cannot be kept"
+      end
+    end
     return 0
   end,
 }
@@ -228,6 +255,8 @@ function M.apply(cfg)
   apply(cfg, schema, problems)
   -- a config without `shared` declares none: the ones a reload no longer declares hide
   if cfg.shared == nil then shared.declare({}) end
+  -- nor history.rooms: the rules a reload no longer has are gone
+  if type(cfg.history) ~= "table" or cfg.history.rooms == nil then C.lh_history_rules_clear() end
   return problems
 end
 

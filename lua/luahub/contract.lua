@@ -97,7 +97,21 @@ void lh_config_clear_list(const char *key);
 int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
 int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
 
+uint32_t lh_history_bounds(const char *room, size_t len, double *ttl);
+int lh_history_append(const char *room, size_t rlen, const char *data, size_t len, int binary);
+int lh_history_read(const char *room, size_t rlen, const char *epoch, size_t elen, uint64_t since,
+                    uint32_t limit);
+const char *lh_history_position(uint64_t *offset);
+const char *lh_history_entry(uint32_t i, uint64_t *offset, int *binary, size_t *len);
+void lh_history_count(int event);
+const char *lh_history_broker(const char **prefix);
+
+void lh_history_rules_clear(void);
+int lh_history_rule(const char *name, size_t len, double size, double ttl);
+
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
+
+int lh_utf8_valid(const char *s, size_t len);
 ]],
   -- the codes of hub operations: C value, Lua code, message (core/lh_errors.h)
   errors = {
@@ -114,6 +128,7 @@ int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
     { rc = -11, code = "busy", message = "outbound.max_in_flight outbound calls are in flight; this one was not started" },
     { rc = -12, code = "exists", message = "the key exists already" },
     { rc = -13, code = "not_a_number", message = "the value is not a number" },
+    { rc = -14, code = "unrecoverable", message = "the publications since that position are no longer kept" },
   },
   -- every configuration key, in order: path, type, default, values (core/config_keys.h)
   config = {
@@ -161,6 +176,10 @@ int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
     { path = "reuse_port", type = "boolean", default = false },
     { path = "watch", type = "boolean", default = false },
     { path = "shared", type = "shared" },
+    { path = "history.size", type = "count", default = 0 },
+    { path = "history.ttl", type = "seconds", default = 0 },
+    { path = "history.max_bytes", type = "bytes", default = 67108864 },
+    { path = "history.rooms", type = "history_rooms" },
   },
   -- entries of a string list (origins, subprotocols; core/config.h)
   list_max = 32,

@@ -12,6 +12,7 @@ local clients = require "luahub.client"
 local wait = require "luahub.wait"
 local json = require "luahub.json"
 local mistake = require "luahub.mistake"
+local history = require "luahub.history"
 
 local ffi_string, result, payload = ffi.string, errors.result, message.payload
 local handle, id_of = clients.handle, clients.id_of
@@ -159,6 +160,29 @@ function hub.to_room(room, data, opts)
   local p, n, binary = options(data, opts, "hub.to_room", "hub.to_room_json")
   local ex, nex = except_list(opts and opts.except)
   return count_or_error(C.lh_to_room(room, #room, p, n, binary, ex, nex))
+end
+
+-- To the room's members as hub.to_room, after appending to its history (luahub.history):
+-- the recipients here and the publication's position. opts.fan_out = false only appends.
+function hub.publish(room, data, opts)
+  room = room_name(room, "hub.publish")
+  local p, n, binary = options(data, opts, "hub.publish")
+  if binary == 0 and C.lh_utf8_valid(p, n) == 0 then
+    return nil, "bad_argument", "a text publication must be valid UTF-8 (or pass binary = true)"
+  end
+  if history.waits(room) and type(p) ~= "string" then p = ffi_string(p, n) end
+  local pos, code, detail = history.append(room, p, n, binary == 1)
+  if not pos then return nil, code, detail end
+  if opts and opts.fan_out == false then return 0, pos end
+  local ex, nex = except_list(opts and opts.except)
+  local sent = C.lh_to_room(room, #room, p, n, binary, ex, nex)
+  if sent < 0 then return result(sent) end
+  return sent, pos
+end
+
+-- The publications of room after opts.since, or its last opts.limit, with its position.
+function hub.history(room, opts)
+  return history.read(room_name(room, "hub.history"), opts)
 end
 
 function hub.to_user(user_id, data, opts)
