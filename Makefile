@@ -15,7 +15,7 @@ SRCS    := $(wildcard core/*.c)
 GEN     := $(BUILD)/gen
 # Compiled into the binary (scripts/embed.lua, core/embedded.h): the runtime modules, so a
 # copied binary needs nothing beside it, and the starter project of `luahub new`.
-LUA_MODULES := $(wildcard lua/luahub/*.lua)
+LUA_MODULES := $(wildcard lua/luahub/*.lua lua/luahub/protocol/*)
 SCAFFOLD    := $(shell find scaffold -type f | sort)
 EMBEDDED    := embedded_lua embedded_scaffold
 OBJS    := $(SRCS:core/%.c=$(BUILD)/obj/%.o) $(EMBEDDED:%=$(BUILD)/obj/%.o)
@@ -194,7 +194,8 @@ PREFIX  ?= /usr/local
 LUA_SHARE = $(DESTDIR)$(PREFIX)/share/lua/5.1/luahub
 install: all
 	install -D -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/luahub
-	install -D -m 644 -t $(LUA_SHARE) $(LUA_MODULES)
+	install -D -m 644 -t $(LUA_SHARE) $(wildcard lua/luahub/*.lua)
+	install -D -m 644 -t $(LUA_SHARE)/protocol $(wildcard lua/luahub/protocol/*)
 	install -D -m 644 -t $(LUA_SHARE)/testing lua/luahub/testing/*.lua
 
 clean:

@@ -12,7 +12,8 @@ struct embedded_file {
     size_t len;
 };
 
-/* The runtime modules of lua/luahub/ (not testing/): "luahub/init.lua", "luahub/client.lua", ... */
+/* The runtime modules of lua/luahub/ (not testing/): "luahub/init.lua", "luahub/client.lua",
+ * ..., and their assets: "luahub/protocol/luahub.js" (lh_embedded_file) */
 extern const struct embedded_file embedded_lua[];
 /* scaffold/, the starter project of `luahub new`: "hub.lua", "spec/hub_spec.lua", ... */
 extern const struct embedded_file embedded_scaffold[];

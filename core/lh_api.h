@@ -161,6 +161,10 @@ const char *lh_history_broker(const char **prefix);
 void lh_history_rules_clear(void);
 int lh_history_rule(const char *name, size_t len, double size, double ttl);
 
+/* a file compiled into the binary beside the runtime modules, by its name under lua/
+ * ("luahub/protocol/luahub.js"): its bytes (size in *size), or NULL */
+const char *lh_embedded_file(const char *name, size_t len, size_t *size);
+
 /* encodings: strict base64 (RFC 4648: standard alphabet, "=" only as the last one or two
  * characters, length a multiple of 4) into out, which holds len / 4 * 3 bytes; the decoded
  * length goes to *outlen. 0, or LH_ERR_BAD_ARG for anything else. */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "embedded.h"
+#include "lh_api.h"
 
 /* package.preload's loader for one embedded module (its entry is the upvalue). The chunk
  * is named "@luahub/init.lua", so tracebacks and locations read as a path. */
@@ -48,6 +49,8 @@ static void preload_embedded(lua_State *L)
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");
     for (const struct embedded_file *f = embedded_lua; f->name; f++) {
+        size_t n = strlen(f->name);
+        if (n < 4 || strcmp(f->name + n - 4, ".lua") != 0) continue;   /* an asset (luahub.js) */
         char name[128];
         module_name(f->name, name, sizeof name);
         lua_pushlightuserdata(L, (void *)f);
@@ -55,6 +58,16 @@ static void preload_embedded(lua_State *L)
         lua_setfield(L, -2, name);
     }
     lua_pop(L, 2);
+}
+
+const char *lh_embedded_file(const char *name, size_t len, size_t *size)
+{
+    for (const struct embedded_file *f = embedded_lua; f->name; f++)
+        if (strlen(f->name) == len && memcmp(f->name, name, len) == 0) {
+            *size = f->len;
+            return (const char *)f->data;
+        }
+    return NULL;
 }
 
 void lua_modules_resolve(const char *script, char *out, size_t len)

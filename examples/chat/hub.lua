@@ -8,7 +8,15 @@
 --   server -> client   join, leave, message, typing, presence {members},
 --                      history {messages}, rooms {rooms}, error {code, text}
 -- Errors go to the client that caused them only.
+--
+-- The web client speaks luahub's room protocol instead (docs/protocol.md, the /luahub.js
+-- library): it subscribes to the room with {username} as data and calls the RPCs
+-- message, typing, presence and rooms; it gets the same frames, messages as
+-- publications with a position, so after a lost connection or a restart it is given
+-- what it missed exactly once, or told that some were missed. Both kinds of client
+-- share the rooms, the usernames and the messages.
 local hub = require "luahub"
+local protocol = require "luahub.protocol"
 
 local concat, sort, format, floor, byte = table.concat, table.sort, string.format, math.floor, string.byte
 local encode = hub.json.encode
@@ -20,8 +28,8 @@ local LIMITS = {
   username = 24,          -- characters
   room = 32,              -- characters: letters, digits, '-' and '_'
   text = 1000,            -- characters of one chat message
-  history = 50,           -- messages kept per room for newcomers
-  history_rooms = 200,    -- rooms whose history is kept once they are empty
+  history = 50,           -- messages a newcomer is sent
+  kept = 500,             -- messages kept per room, for pages that come back
   clients_per_room = 200,
 }
 local DEFAULT_ROOM = "general"
@@ -29,6 +37,7 @@ local DEFAULT_ROOM = "general"
 hub.config {
   static = HERE .. "/public",
   max_message_size = 16 * 1024,   -- a longer frame closes the connection (1009)
+  history = { size = LIMITS.kept, ttl = 24 * 3600 },
   limits = {
     connections = 2000,
     rooms_per_client = 1,          -- a client is in one room at a time
@@ -112,35 +121,39 @@ local function check_text(v)
 end
 
 ----------------------------------------------------------------------------- rooms and history
--- room -> list of encoded message frames, oldest first (at most LIMITS.history).
-local history, history_rooms = {}, 0
+local proto   -- the room protocol, made below with the handlers
 
-local function remember(room, frame)
-  local list = history[room]
-  if not list then
-    if history_rooms >= LIMITS.history_rooms then
-      for name in pairs(history) do
-        if not hub.room_exists(name) then history[name] = nil; history_rooms = history_rooms - 1 end
-      end
-    end
-    list = {}
-    history[room] = list
-    history_rooms = history_rooms + 1
-  end
-  list[#list + 1] = frame
-  if #list > LIMITS.history then table.remove(list, 1) end
+-- Every notice goes to both kinds of client: the room's members and its subscribers.
+local function tell(room, frame, except)
+  local opts = except and { except = except }
+  hub.to_room(room, frame, opts)
+  proto:send_room(room, frame, opts)
+end
+
+-- The last LIMITS.history messages of the room, oldest first (encoded frames).
+local function recent(room)
+  local pubs = hub.history(room) or {}
+  local list = {}
+  for i = math.max(1, #pubs - LIMITS.history + 1), #pubs do list[#list + 1] = pubs[i].data end
+  return list
+end
+
+local function in_room(room)
+  local list = hub.room_clients(room)
+  for _, c in ipairs(proto:subscribers(room)) do list[#list + 1] = c end
+  return list
 end
 
 local function members(room)
   local names = {}
-  for _, c in ipairs(hub.room_clients(room)) do names[#names + 1] = c:get("username") end
+  for _, c in ipairs(in_room(room)) do names[#names + 1] = c:get("username") end
   sort(names)
   return names
 end
 
 local function username_taken(room, name, asking)
   local key = name:lower()
-  for _, c in ipairs(hub.room_clients(room)) do
+  for _, c in ipairs(in_room(room)) do
     local other = c:get("username")
     if c.id ~= asking.id and other and other:lower() == key then return true end
   end
@@ -154,10 +167,15 @@ end
 -- The room list every client's room switcher shows; several changes within a quarter
 -- second are sent as one update.
 local function rooms_frame()
-  local items = {}
-  for _, name in ipairs(hub.rooms()) do
-    items[#items + 1] = encode { name = name, members = hub.room_count(name) }
+  local counts, order = {}, {}
+  for _, core in ipairs(hub.rooms()) do
+    local name = core:match("^~(.*)$") or core       -- "~general": subscribers of general
+    if not counts[name] then order[#order + 1] = name; counts[name] = 0 end
+    counts[name] = counts[name] + hub.room_count(core)
   end
+  sort(order)
+  local items = {}
+  for _, name in ipairs(order) do items[#items + 1] = encode { name = name, members = counts[name] } end
   return with_array({ type = "rooms" }, "rooms", items)
 end
 
@@ -175,16 +193,52 @@ end
 -- start, to no one).
 rooms_changed()
 
--- Takes a client out of its room and tells the room (and the client).
-local function leave_room(client, room, reason)
+-- Tells the room (and the client) that the client left it.
+local function left(client, room, reason)
   local name = client:get("username")
-  client:leave(room)
   client:del("room")
   local notice = encode { type = "leave", username = name, room = room, timestamp = timestamp(),
                           text = name .. (reason or " left") }
-  if not client:is_closed() then client:send(notice) end
-  hub.to_room(room, notice)
-  hub.to_room(room, presence_frame(room))
+  if not client:is_closed() then
+    if proto:is_connected(client) then proto:send(client, notice) else client:send(notice) end
+  end
+  tell(room, notice)
+  tell(room, presence_frame(room))
+  rooms_changed()
+end
+
+-- Takes a client out of its room and tells the room (and the client).
+local function leave_room(client, room, reason)
+  if proto:is_connected(client) then
+    proto:unsubscribe(client, room, "left")       -- on_unsubscribe tells the room
+  else
+    client:leave(room)
+    left(client, room, reason)
+  end
+end
+
+-- The checks of a join; returns the clean username and room, or nil, code, text.
+local function may_join(client, username, wanted_room)
+  local name, code, text = check_username(username or client:get("username"))
+  if not name then return nil, code, text end
+  local room
+  room, code, text = check_room(wanted_room)
+  if not room then return nil, code, text end
+  if username_taken(room, name, client) then
+    return nil, "username_taken", '"' .. name .. '" is already taken in #' .. room
+  end
+  if client:get("room") ~= room and #in_room(room) >= LIMITS.clients_per_room then
+    return nil, "room_full", "#" .. room .. " is full"
+  end
+  return name, room
+end
+
+local function joined(client, room, name, time)
+  client:set("username", name)
+  client:set("room", room)
+  tell(room, encode { type = "join", username = name, room = room,
+                      timestamp = timestamp(time), text = name .. " joined" })
+  tell(room, presence_frame(room))
   rooms_changed()
 end
 
@@ -197,35 +251,18 @@ end)
 -- join {username, room}: enters a room (leaving the current one), or renames.
 router:on("join", function(client, msg)
   local data = msg:json()
-  local name, code, text = check_username(data.username or client:get("username"))
-  if not name then return fail(client, code, text) end
-  local room
-  room, code, text = check_room(data.room)
-  if not room then return fail(client, code, text) end
-
+  local name, room, text = may_join(client, data.username, data.room)
+  if not name then return fail(client, room, text) end
   local current, current_name = client:get("room"), client:get("username")
   if current == room and current_name == name then
     client:send(presence_frame(room))
     return true
   end
-  if username_taken(room, name, client) then
-    return fail(client, "username_taken", '"' .. name .. '" is already taken in #' .. room)
-  end
-  if current ~= room and hub.room_count(room) >= LIMITS.clients_per_room then
-    return fail(client, "room_full", "#" .. room .. " is full")
-  end
-
   if current then leave_room(client, current, current == room and " is now " .. name or " left") end
-  local joined, err = client:join(room)
-  if not joined then return fail(client, err, "cannot join #" .. room .. " (" .. err .. ")") end
-  client:set("username", name)
-  client:set("room", room)
-
-  client:send(with_array({ type = "history", room = room }, "messages", history[room] or {}))
-  hub.to_room(room, encode { type = "join", username = name, room = room,
-                             timestamp = timestamp(msg.time), text = name .. " joined" })
-  hub.to_room(room, presence_frame(room))
-  rooms_changed()
+  local ok, err = client:join(room)
+  if not ok then return fail(client, err, "cannot join #" .. room .. " (" .. err .. ")") end
+  client:send(with_array({ type = "history", room = room }, "messages", recent(room)))
+  joined(client, room, name, msg.time)
   return true
 end)
 
@@ -236,28 +273,36 @@ router:on("leave", function(client)
   return true
 end)
 
-router:on("message", function(client, msg)
+-- A message to the client's room: kept in its history, so a page that comes back gets
+-- it. Returns true, or nil, code, text.
+local function say(client, text, time)
   local room = client:get("room")
-  if not room then return fail(client, "not_in_room", "join a room first") end
-  local text, code, detail = check_text(msg:json().text)
-  if not text then return fail(client, code, detail) end
+  if not room then return nil, "not_in_room", "join a room first" end
+  local clean, code, detail = check_text(text)
+  if not clean then return nil, code, detail end
   seq = seq + 1
-  local frame = encode { type = "message", id = format("%x-%x", boot, seq),
-                         username = client:get("username"), text = text, room = room,
-                         timestamp = timestamp(msg.time) }
-  remember(room, frame)
-  hub.to_room(room, frame)
+  proto:publish(room, encode { type = "message", id = format("%x-%x", boot, seq),
+                               username = client:get("username"), text = clean, room = room,
+                               timestamp = timestamp(time) })
   return true
-end)
+end
 
-router:on("typing", function(client, msg)
+local function typing(client, on, time)
   local room = client:get("room")
-  if not room then return fail(client, "not_in_room", "join a room first") end
-  hub.to_room(room, encode { type = "typing", username = client:get("username"), room = room,
-                             typing = msg:json().typing ~= false, timestamp = timestamp(msg.time) },
-              { except = client })
+  if not room then return nil, "not_in_room", "join a room first" end
+  tell(room, encode { type = "typing", username = client:get("username"), room = room,
+                      typing = on ~= false, timestamp = timestamp(time) }, client)
   return true
-end)
+end
+
+-- The router's handlers answer a failure with an error frame.
+local function answered(client, ok, code, text)
+  if not ok then return fail(client, code, text) end
+  return true
+end
+
+router:on("message", function(client, msg) return answered(client, say(client, msg:json().text, msg.time)) end)
+router:on("typing", function(client, msg) return answered(client, typing(client, msg:json().typing, msg.time)) end)
 
 router:on("presence", function(client)
   local room = client:get("room")
@@ -276,7 +321,30 @@ router:not_found(function(client, msg)
   return fail(client, "unknown_type", "unknown message type")
 end)
 
-hub.handle(router)
+----------------------------------------------------------------------------- the room protocol
+-- A page subscribes to a room with {username} as data, and calls the RPCs message
+-- {text} and typing {typing}; their errors come back as the RPC's.
+proto = protocol.new {
+  can_subscribe = function(client, room, cmd)
+    local data = type(cmd.data) == "table" and cmd.data or {}
+    local name, clean, text = may_join(client, data.username, room)
+    if not name then return nil, clean, text end
+    if clean ~= room then return nil, "bad_room", "room names are lower case" end
+    local current = client:get("room")
+    if current then leave_room(client, current, current == room and " is now " .. name or " left") end
+    client:set("username", name)
+    return true
+  end,
+  on_subscribe = function(client, room) joined(client, room, client:get("username"), hub.now()) end,
+  on_unsubscribe = function(client, room) left(client, room) end,
+  rpc = {
+    message = function(client, data) return say(client, type(data) == "table" and data.text, hub.now()) end,
+    typing = function(client, data) return typing(client, type(data) == "table" and data.typing, hub.now()) end,
+  },
+  fallback = router,
+}
+
+hub.handle(proto)
 
 ----------------------------------------------------------------------------- hooks
 hub.on("after_connect", function(client)
@@ -288,18 +356,19 @@ end)
 hub.on("after_disconnect", function(client)
   local room, name = client:get("room"), client:get("username")
   if not room then return end
-  hub.to_room(room, encode { type = "leave", username = name, room = room, timestamp = timestamp(),
-                             text = name .. " left" })
-  if hub.room_exists(room) then hub.to_room(room, presence_frame(room)) end
+  tell(room, encode { type = "leave", username = name, room = room, timestamp = timestamp(),
+                      text = name .. " left" })
+  tell(room, presence_frame(room))
   rooms_changed()
 end)
 
 -- At most one rate-limit notice a second per client, so a flood is not answered by one.
 local last_notice = setmetatable({}, { __mode = "k" })
-hub.on("after_message", function(client, _, err)
+hub.on("after_message", function(client, msg, err)
   if err ~= "rate_limited" or client:is_closed() then return end
   local now = os.time()
   if last_notice[client] == now then return end
   last_notice[client] = now
-  fail(client, "rate_limited", "slow down: at most 5 messages a second")
+  local text = "slow down: at most 5 messages a second"
+  if not proto:reject(client, msg, "rate_limited", text) then fail(client, "rate_limited", text) end
 end)

@@ -1,10 +1,11 @@
-// luahub chat web client: plain JavaScript, no build step.
-// Everything that came from the network is put on the page with textContent, never
-// parsed as HTML. The connection reconnects on its own (exponential backoff with
-// jitter) and rejoins the room it was in.
-'use strict';
+// luahub chat web client: plain JavaScript, no build step, on luahub's client library
+// (/luahub.js, the room protocol). Everything that came from the network is put on the
+// page with textContent, never parsed as HTML. The library reconnects on its own
+// (backoff with jitter) and resubscribes to the room since the last message shown, so
+// the messages sent meanwhile appear exactly once, or the page says some were missed.
+import { Hub } from '/luahub.js';
 
-(() => {
+{
   const $ = (id) => document.getElementById(id);
   const ui = {
     app: $('app'), status: $('status'), statusText: $('status-text'), roomTitle: $('room-title'),
@@ -18,8 +19,6 @@
     loginError: $('login-error'), join: $('join'),
   };
 
-  const RECONNECT_BASE_MS = 500;
-  const RECONNECT_MAX_MS = 15000;
   const TYPING_REFRESH_MS = 2500;   // while typing, tell the room this often
   const TYPING_IDLE_MS = 4000;      // stop "typing" after this long without a key
   const TYPING_EXPIRE_MS = 7000;    // forget someone's "typing" after this long
@@ -41,14 +40,9 @@
   };
 
   // ------------------------------------------------------------------ connection
-  let ws = null;
-  let attempt = 0;
-  let retryTimer = null;
+  const hub = new Hub({ name: 'chat', backoff: { min: 500, max: 15000 } });
+  let sub = null;          // the room subscribed to (a Room of the library)
   let countdownTimer = null;
-
-  function socketURL() {
-    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
-  }
 
   function setStatus(kind, text) {
     ui.status.dataset.state = kind;
@@ -56,68 +50,60 @@
     ui.status.title = text;
   }
 
-  function connect() {
-    clearTimeout(retryTimer);
+  hub.on('state', ({ state: now, previous }) => {
     clearInterval(countdownTimer);
-    retryTimer = countdownTimer = null;
-    setStatus('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
-    const sock = new WebSocket(socketURL());
-    ws = sock;
-    sock.onopen = () => {
-      if (ws !== sock) return;
-      attempt = 0;
+    if (now === 'connecting') {
+      setStatus('connecting', previous === 'disconnected' && state.wasJoined ? 'Reconnecting…' : 'Connecting…');
+    } else if (now === 'connected') {
       setStatus('online', 'Connected');
       ui.send.disabled = false;
-      if (state.wanted) send({ type: 'join', ...state.wanted });
-    };
-    sock.onmessage = (event) => {
-      if (ws !== sock) return;
-      let m;
-      try { m = JSON.parse(event.data); } catch { return; }
-      if (m && typeof m === 'object' && handlers[m.type]) handlers[m.type](m);
-    };
-    sock.onclose = () => {
-      if (ws !== sock) return;
-      ws = null;
+    } else {
       ui.send.disabled = true;
       if (state.joined) state.wasJoined = true;
       state.joined = false;
       clearTypers();
-      scheduleReconnect();
-    };
-  }
+      const tick = () => {
+        const seconds = Math.max(1, Math.ceil(((hub.retryAt || Date.now()) - Date.now()) / 1000));
+        setStatus(navigator.onLine === false ? 'offline' : 'reconnecting',
+          navigator.onLine === false ? 'Offline' : `Reconnecting in ${seconds}s`);
+      };
+      tick();
+      countdownTimer = setInterval(tick, 250);
+    }
+  });
 
-  // Full-jitter-ish backoff: the wait is between half and all of min(max, base * 2^n),
-  // so a restarted server is not hit by every client at the same instant.
-  function scheduleReconnect() {
-    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    attempt += 1;
-    const due = Date.now() + delay;
-    const tick = () => {
-      const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
-      setStatus(navigator.onLine === false ? 'offline' : 'reconnecting',
-        navigator.onLine === false ? 'Offline' : `Reconnecting in ${seconds}s`);
-    };
-    tick();
-    countdownTimer = setInterval(tick, 250);
-    retryTimer = setTimeout(connect, delay);
-  }
+  // The server's own frames (the room list, errors, the leaver's own notice).
+  hub.on('message', (m) => {
+    if (m && typeof m === 'object' && handlers[m.type]) handlers[m.type](m);
+  });
 
-  function reconnectNow() {
-    if (ws || !retryTimer) return;
-    attempt = 0;
-    connect();
-  }
+  function reconnectNow() { hub.reconnectNow(); }
 
-  function send(obj) {
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify(obj));
+  function send(kind, data) {
+    if (hub.state !== 'connected') return false;
+    hub.rpc(kind, data).catch((err) => {
+      if (err.code !== 'disconnected' && err.code !== 'timeout') handlers.error({ text: err.message });
+    });
     return true;
   }
 
+  // The room's events: its messages are publications, the rest (join, leave, typing,
+  // presence) messages pushed without being kept.
+  function watch(room) {
+    if (room.watched) return;
+    room.watched = true;
+    room.on('subscribed', (s) => {
+      if (sub !== room) return;
+      handlers.history({ room: room.name, messages: [], replayed: s.count });
+      if (s.missed) addNotice('Some messages were missed while you were away', null, 'divider');
+    });
+    room.on('publication', (p) => { if (sub === room) handlers.message(p.data); });
+    room.on('message', (m) => { if (sub === room && m && handlers[m.type]) handlers[m.type](m); });
+    room.on('error', (err) => { if (sub === room) handlers.error({ text: err.message }); });
+  }
+
   window.addEventListener('online', reconnectNow);
-  window.addEventListener('offline', () => { if (!ws) setStatus('offline', 'Offline'); });
+  window.addEventListener('offline', () => { if (hub.state !== 'connected') setStatus('offline', 'Offline'); });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) {
       reconnectNow();
@@ -323,9 +309,7 @@
         clearMessages();
         clearTypers();
       }
-      const list = Array.isArray(m.messages) ? m.messages : [];
-      if (switched && list.length === 0) showEmpty(m.room);
-      for (const item of list) addMessage(item, true);
+      if (switched && !m.replayed) showEmpty(m.room);
       ui.messages.scrollTop = ui.messages.scrollHeight;
       renderRooms();
       ui.text.focus();
@@ -391,12 +375,23 @@
     return value.trim().toLowerCase().replace(/\s+/g, '-');
   }
 
+  // Subscribes to the room as username; the server leaves the current room first. Not
+  // connected: the library subscribes as soon as the connection is back.
   function requestJoin(username, room) {
     state.me = username;
     state.wanted = { username, room };
-    if (!send({ type: 'join', username, room })) {
-      // not connected: the join goes out as soon as the connection opens
-      if (!ws) reconnectNow();
+    const old = sub;
+    sub = hub.room(room, { recent: 50 });
+    sub.options.data = { username };
+    watch(sub);
+    if (old && old !== sub) {
+      old.wanted = false;
+      old.state = 'unsubscribed';
+    }
+    if (old === sub && sub.state !== 'unsubscribed') {
+      sub.unsubscribe().then(() => sub.subscribe());
+    } else {
+      sub.subscribe();
     }
   }
 
@@ -430,7 +425,10 @@
 
   ui.leave.addEventListener('click', () => {
     state.wanted = null;
-    if (!send({ type: 'leave' })) {
+    const room = sub;
+    sub = null;
+    if (room) room.unsubscribe();
+    if (hub.state !== 'connected') {
       state.room = null;
       state.joined = false;
       clearMessages();
@@ -443,7 +441,7 @@
 
   function stopTyping() {
     clearTimeout(typingIdleTimer);
-    if (typingSentAt) send({ type: 'typing', typing: false });
+    if (typingSentAt) send('typing', { typing: false });
     typingSentAt = 0;
   }
 
@@ -460,7 +458,7 @@
       return;
     }
     const now = Date.now();
-    if (now - typingSentAt > TYPING_REFRESH_MS && send({ type: 'typing', typing: true })) typingSentAt = now;
+    if (now - typingSentAt > TYPING_REFRESH_MS && send('typing', { typing: true })) typingSentAt = now;
     clearTimeout(typingIdleTimer);
     typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
   });
@@ -476,7 +474,7 @@
     event.preventDefault();
     const text = ui.text.value;
     if (!text.trim()) return;
-    if (!state.joined || !send({ type: 'message', text })) {
+    if (!state.joined || !send('message', { text })) {
       toast('Not connected: your message is kept until the connection is back.');
       return;
     }
@@ -507,5 +505,5 @@
   ui.send.disabled = true;
   renderRooms();
   showLogin();
-  connect();
-})();
+  hub.connect();
+}

@@ -1,0 +1,74 @@
+// What the chat's browser specs share: the luahub process (start on a port, stop by its
+// PID) and a wait with a deadline. Not a spec itself (browser-test.sh runs *.test.mjs).
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const BIN = process.env.LUAHUB_BIN || path.join(ROOT, 'build/luahub');
+export const SCRIPT = path.join(ROOT, 'examples/chat/hub.lua');
+export const ARTIFACTS = path.join(ROOT, 'spec/artifacts');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--no-first-run', '--disable-sync'];
+export const WAIT = 10000;            // ms for any one expected event
+export const RECONNECT_WAIT = 30000;  // ms for a page to notice a restart and come back
+
+// ------------------------------------------------------------------ server process
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+export async function until(what, deadlineMs, predicate) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    if (await predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+// Starts build/luahub on port; resolves once it accepts connections.
+export async function startServer(port) {
+  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--config', '{"drain_timeout":0}', SCRIPT],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = { proc, port, log: '', exited: false };
+  proc.stdout.on('data', (chunk) => { server.log += chunk; });
+  proc.stderr.on('data', (chunk) => { server.log += chunk; });
+  proc.once('exit', () => { server.exited = true; });
+  await until(`luahub to listen on ${port}`, WAIT, async () => {
+    if (server.exited) throw new Error(`luahub exited during startup:\n${server.log}`);
+    return canConnect(port);
+  });
+  return server;
+}
+
+// Stops the server by its PID: SIGTERM, then SIGKILL when it has not exited in time
+// (or right away with hard = true, as a crash would).
+export async function stopServer(server, hard = false) {
+  if (!server || server.exited) return;
+  server.proc.kill(hard ? 'SIGKILL' : 'SIGTERM');
+  try {
+    await until('luahub to exit', 5000, () => server.exited);
+  } catch {
+    server.proc.kill('SIGKILL');
+    await until('luahub to exit after SIGKILL', 5000, () => server.exited);
+  }
+}
+

@@ -1,0 +1,73 @@
+-- Rooms of the protocol on the core's primitives. The subscribers of room R are members
+-- of the core room PREFIX .. R, not of R itself: hub.publish(R, data) hands `data` as it
+-- is to the members of R (clients speaking the script's own frames), while subscribers
+-- need it wrapped with its room and position, which only exists once hub.publish
+-- returned. So a publication is stored and fanned out raw by hub.publish, then pushed
+-- once, encoded once, to the subscribers.
+local frames = require "luahub.protocol.frames"
+
+local MAX_RECENT = 1000
+
+return function(hub, prefix)
+  local M = {}
+
+  function M.core(room) return prefix .. room end
+
+  function M.is_subscribed(client, room) return client:in_room(prefix .. room) end
+
+  function M.subscribers(room) return hub.room_clients(prefix .. room) end
+
+  -- data: JSON text. Returns the clients reached (raw and subscribers) and the position
+  -- (nil when the room keeps no history).
+  function M.publish(room, data)
+    local n, pos = hub.publish(room, data)
+    if not n then return nil, pos end
+    local pushed = hub.to_room(prefix .. room, frames.publication(room, pos, data))
+    return n + (pushed or 0), pos
+  end
+
+  function M.send(room, data, opts)
+    return hub.to_room(prefix .. room, frames.message(room, data), opts)
+  end
+
+  -- hub.history without since gives the last `limit` publications (0: all of them).
+  local function last(room, count)
+    local pubs, now = hub.history(room, { limit = math.min(count, MAX_RECENT) })
+    return pubs or {}, now
+  end
+
+  -- Joins first, then reads the history: a publication made between the two is both in
+  -- the history read and pushed live, never in neither; the client drops the second copy
+  -- by its offset. since: a position or nil; recent: how many of the latest
+  -- publications to send when there is nothing to recover from. Returns the result of
+  -- subscribe, or nil, code, message (and the client is not subscribed).
+  function M.subscribe(client, room, since, recent)
+    local ok, err = client:join(prefix .. room)
+    if not ok then return nil, err, "cannot subscribe to " .. room .. " (" .. err .. ")" end
+    local pubs, now, recovered
+    if since then
+      local got, why, at = hub.history(room, { since = since })
+      if got then
+        pubs, now, recovered = got, why, true
+      elseif why == "unrecoverable" then
+        now, recovered = at, false
+      else
+        client:leave(prefix .. room)
+        return nil, "unavailable", "the history of " .. room .. " cannot be read now (" .. tostring(why) .. ")"
+      end
+    end
+    if not recovered and recent then
+      pubs, now = last(room, recent)
+    elseif not now then
+      local _
+      _, now = hub.history(room, { limit = 1 })      -- only for the position
+    end
+    return frames.subscribed(now, recovered, pubs)
+  end
+
+  function M.unsubscribe(client, room)
+    return client:leave(prefix .. room)
+  end
+
+  return M
+end
