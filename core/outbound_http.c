@@ -13,7 +13,8 @@
  *     calls beyond wait in a FIFO of their host (struct host) without a handle and start
  *     as transfers end, so curl never holds waiting handles (its lists are walked per
  *     transfer). A waiting call's deadline counts from when the script made it: it fails
- *     with timeout without ever starting when it waits that long (its queue_timer);
+ *     with timeout without ever starting when it waits that long (one timer per host,
+ *     armed for the earliest deadline in its queue: no timer work per call);
  *   - a socket's watcher is only touched when the events curl wants change: kept on
  *     EV_READ while its connection sits idle in curl's cache (no epoll_ctl per call),
  *     stopped when curl closes the socket (CURLOPT_CLOSESOCKETFUNCTION) or the idle
@@ -79,7 +80,6 @@ struct call {
     uint64_t max_body;              /* outbound.max_response_bytes when it was made */
     int too_large, no_memory;
     long status;
-    ev_timer queue_timer;           /* while queued: the call's deadline */
     struct buf url;                 /* NUL-terminated */
     struct buf method;              /* NUL-terminated; empty for GET and HEAD */
     struct buf req_body;
@@ -97,6 +97,8 @@ struct host {
     uint32_t hash;
     unsigned running;
     struct call *queue, *queue_tail;
+    ev_timer timer;                 /* while calls wait: the earliest deadline among them */
+    double timer_at;                /* that deadline (metrics_clock()) */
     size_t key_len;
     char key[];
 };
@@ -477,8 +479,6 @@ static int easy_apply(struct easy *e, struct call *c, long timeout_ms)
 
 /* ------------------------------------------------------------------ call records */
 
-static void on_queue_timeout(struct ev_loop *loop, ev_timer *w, int revents);
-
 static struct call *call_take(void)
 {
     struct call *c = call_pool;
@@ -488,7 +488,6 @@ static struct call *call_take(void)
         c->qnext = NULL;
     } else {
         if (!(c = calloc(1, sizeof *c))) return NULL;
-        ev_init(&c->queue_timer, on_queue_timeout);
     }
     c->too_large = c->no_memory = 0;
     c->status = 0;
@@ -536,6 +535,8 @@ static uint32_t key_hash(const char *k, size_t len)
     return h;
 }
 
+static void on_host_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
 static struct host *host_get(const char *key, size_t len)
 {
     uint32_t hash = key_hash(key, len);
@@ -560,6 +561,7 @@ static struct host *host_get(const char *key, size_t len)
     }
     struct host *h = calloc(1, sizeof *h + len + 1);
     if (!h) return NULL;
+    ev_init(&h->timer, on_host_timer);
     h->hash = hash;
     h->key_len = len;
     memcpy(h->key, key, len);
@@ -577,6 +579,7 @@ static void host_release(struct host *h)
     while (*p != h) p = &(*p)->hnext;
     *p = h->hnext;
     host_count--;
+    ev_timer_stop(EV_DEFAULT, &h->timer);
     free(h);
 }
 
@@ -634,11 +637,24 @@ static int start_transfer(struct call *c)
     return LH_OK;
 }
 
-/* Seconds from the loop's time until c's deadline: libev's timers count from the time it
+static double deadline(const struct call *c) { return c->started + c->timeout; }
+
+/* Arms h's timer for at (a metrics_clock() time). libev's timers count from the time it
  * read at the start of this loop pass, metrics_clock() is now. */
-static double until_deadline(const struct call *c)
+static void host_timer_arm(struct host *h, double at)
 {
-    return c->started + c->timeout - metrics_clock() + (ev_time() - ev_now(EV_DEFAULT));
+    ev_timer_stop(EV_DEFAULT, &h->timer);
+    h->timer_at = at;
+    ev_timer_set(&h->timer, at - metrics_clock() + (ev_time() - ev_now(EV_DEFAULT)), 0.);
+    ev_timer_start(EV_DEFAULT, &h->timer);
+}
+
+/* A call joins its host's queue; the timer is re-armed only for an earlier deadline (with
+ * one timeout for all, never). */
+static void enqueue(struct host *h, struct call *c)
+{
+    queue_push(h, c);
+    if (!ev_is_active(&h->timer) || deadline(c) < h->timer_at) host_timer_arm(h, deadline(c));
 }
 
 /* Starts the calls waiting for h while it has room (outbound.connections_per_host, read
@@ -650,7 +666,6 @@ static void host_pump(struct host *h, struct call **ended)
     while (!closed && h->queue && (limit == 0 || h->running < limit)) {
         struct call *c = h->queue;
         queue_remove(h, c);
-        ev_timer_stop(EV_DEFAULT, &c->queue_timer);
         if (metrics_clock() - c->started >= c->timeout) {
             snprintf(c->detail, sizeof c->detail,
                      "no connection to %s became free within the call's timeout (%g s)", h->key, c->timeout);
@@ -664,6 +679,8 @@ static void host_pump(struct host *h, struct call **ended)
         c->qnext = *ended;
         *ended = c;
     }
+    /* a timer left armed for calls that started finds nothing when it fires */
+    if (!h->queue) ev_timer_stop(EV_DEFAULT, &h->timer);
 }
 
 /* Counts c, wakes its task with its result and recycles it; c is in no list. */
@@ -692,7 +709,6 @@ static void finish(struct call *c, enum outbound_result result)
         h->running--;
     } else {
         queue_remove(h, c);
-        ev_timer_stop(EV_DEFAULT, &c->queue_timer);
     }
     host_pump(h, &ended);
     host_release(h);
@@ -706,18 +722,35 @@ static void finish(struct call *c, enum outbound_result result)
     }
 }
 
-static void on_queue_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+/* Fails the waiting calls of a host whose deadline passed, without their ever starting;
+ * re-arms for the earliest deadline left. */
+static void on_host_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct call *c = (struct call *)((char *)w - offsetof(struct call, queue_timer));
-    double left = until_deadline(c);
-    if (metrics_clock() - c->started < c->timeout) {     /* the loop's clock ran ahead */
-        ev_timer_set(w, left, 0.);
-        ev_timer_start(loop, w);
-        return;
+    struct host *h = (struct host *)((char *)w - offsetof(struct host, timer));
+    struct call *ended = NULL, *next;
+    double now = metrics_clock(), earliest = 0;
+    for (struct call *c = h->queue; c; c = next) {
+        next = c->qnext;
+        if (now - c->started >= c->timeout) {
+            queue_remove(h, c);
+            snprintf(c->detail, sizeof c->detail,
+                     "no connection to %s became free within the call's timeout (%g s)", h->key, c->timeout);
+            c->result = OUT_TIMEOUT;
+            c->qnext = ended;
+            ended = c;
+        } else if (!earliest || deadline(c) < earliest) {
+            earliest = deadline(c);
+        }
     }
-    snprintf(c->detail, sizeof c->detail,
-             "no connection to %s became free within the call's timeout (%g s)", c->host->key, c->timeout);
-    finish(c, OUT_TIMEOUT);
+    if (h->queue) host_timer_arm(h, earliest);
+    host_release(h);
+    while (ended) {                 /* h may be gone */
+        next = ended->qnext;
+        ended->qnext = NULL;
+        calls_unlink(ended);
+        conclude(ended);
+        ended = next;
+    }
 }
 
 /* Ends every transfer curl reports done. A woken task may start new calls meanwhile. */
@@ -956,9 +989,7 @@ int outbound_http_request(const char *method, size_t method_len, const char *url
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)(limit * host_count));
     if (limit && c->host->running >= limit) {
         c->state = CALL_QUEUED;
-        queue_push(c->host, c);
-        ev_timer_set(&c->queue_timer, until_deadline(c), 0.);
-        ev_timer_start(EV_DEFAULT, &c->queue_timer);
+        enqueue(c->host, c);
     } else if ((rc = start_transfer(c)) != LH_OK) {
         host_release(c->host);
         call_recycle(c);
@@ -972,7 +1003,7 @@ int outbound_http_request(const char *method, size_t method_len, const char *url
             c->host->running--;
         } else {
             queue_remove(c->host, c);
-            ev_timer_stop(EV_DEFAULT, &c->queue_timer);
+            if (!c->host->queue) ev_timer_stop(EV_DEFAULT, &c->host->timer);
         }
         host_release(c->host);
         call_recycle(c);

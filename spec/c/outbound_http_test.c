@@ -443,6 +443,20 @@ static void queued_calls(const struct backend *b)
           "a call that waits past its timeout fails with timeout without starting (%s: %s, %.2f s)",
           code_of((uint32_t)hasty), detail_of((uint32_t)hasty), took);
     CHECK(slow > 0 && run_until((uint32_t)slow) && status_of((uint32_t)slow) == 200, "the call it waited for ends well");
+
+    t0 = metrics_clock();
+    slow = request("GET", url(b, "/slow?s=1"), NULL, NULL, 0);
+    int later = request("GET", url(b, "/echo"), NULL, NULL, 0.7);
+    int sooner = request("GET", url(b, "/echo"), NULL, NULL, 0.3);
+    ended = sooner > 0 && run_until((uint32_t)sooner);
+    took = metrics_clock() - t0;
+    CHECK(ended && strcmp(code_of((uint32_t)sooner), "timeout") == 0 && took < 0.6 && !woken((uint32_t)later),
+          "a call queued later with a shorter timeout fails first (%s, %.2f s)", code_of((uint32_t)sooner), took);
+    ended = later > 0 && run_until((uint32_t)later);
+    took = metrics_clock() - t0;
+    CHECK(ended && strcmp(code_of((uint32_t)later), "timeout") == 0 && took >= 0.69 && took < 0.95 && !woken((uint32_t)slow),
+          "then the earlier one at its own deadline (%s, %.2f s)", code_of((uint32_t)later), took);
+    CHECK(slow > 0 && run_until((uint32_t)slow) && status_of((uint32_t)slow) == 200, "the call they waited for ends well");
     config.outbound_connections_per_host = 64;
     CHECK(backend_connections(b) == before, "one connection served them all (%ld then %ld)", before,
           backend_connections(b));
