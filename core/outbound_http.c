@@ -9,7 +9,8 @@
  *   - easy handles are pooled, set up once with what every call shares, and given per
  *     call only what changes (url, method, body, headers, timeout, size limit); a handle
  *     is reset when the outbound config it was set up with changed (a reload);
- *   - at most outbound.connections_per_host transfers per host are in the multi; the
+ *   - at most outbound.connections_per_host transfers per host are in the multi (times
+ *     curl's 100 streams per connection once the host answered over HTTP/2); the
  *     calls beyond wait in a FIFO of their host (struct host) without a handle and start
  *     as transfers end, so curl never holds waiting handles (its lists are walked per
  *     transfer). A waiting call's deadline counts from when the script made it: it fails
@@ -96,6 +97,7 @@ struct host {
     struct host *hnext;
     uint32_t hash;
     unsigned running;
+    int multiplexed;                /* its last answer came over HTTP/2: streams share connections */
     struct call *queue, *queue_tail;
     ev_timer timer;                 /* while calls wait: the earliest deadline among them */
     double timer_at;                /* that deadline (metrics_clock()) */
@@ -657,12 +659,20 @@ static void enqueue(struct host *h, struct call *c)
     if (!ev_is_active(&h->timer) || deadline(c) < h->timer_at) host_timer_arm(h, deadline(c));
 }
 
-/* Starts the calls waiting for h while it has room (outbound.connections_per_host, read
- * now so that a reload holds for the next start). A call whose deadline passed, or that
+/* Transfers h may have in the multi (0: no limit): outbound.connections_per_host, read
+ * now so that a reload holds for the next start; over HTTP/2, each connection carries up
+ * to curl's 100 streams (CURLMOPT_MAX_CONCURRENT_STREAMS). */
+static unsigned long host_limit(const struct host *h)
+{
+    unsigned long limit = config.outbound_connections_per_host;
+    return h->multiplexed ? limit * 100 : limit;
+}
+
+/* Starts the calls waiting for h while it has room (host_limit). A call whose deadline passed, or that
  * could not start, is put on *ended with its result, to be ended by the caller. */
 static void host_pump(struct host *h, struct call **ended)
 {
-    unsigned long limit = config.outbound_connections_per_host;
+    unsigned long limit = host_limit(h);
     while (!closed && h->queue && (limit == 0 || h->running < limit)) {
         struct call *c = h->queue;
         queue_remove(h, c);
@@ -702,7 +712,12 @@ static void finish(struct call *c, enum outbound_result result)
     c->result = result;
     calls_unlink(c);
     if (c->state == CALL_RUNNING) {
-        if (result == OUT_OK) curl_easy_getinfo(c->easy->curl, CURLINFO_RESPONSE_CODE, &c->status);
+        if (result == OUT_OK) {
+            long version = 0;
+            curl_easy_getinfo(c->easy->curl, CURLINFO_RESPONSE_CODE, &c->status);
+            curl_easy_getinfo(c->easy->curl, CURLINFO_HTTP_VERSION, &version);
+            h->multiplexed = version >= CURL_HTTP_VERSION_2_0;
+        }
         curl_multi_remove_handle(multi, c->easy->curl);
         easy_give(c->easy);
         c->easy = NULL;
@@ -987,7 +1002,7 @@ int outbound_http_request(const char *method, size_t method_len, const char *url
     unsigned long limit = config.outbound_connections_per_host;
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)limit);
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)(limit * host_count));
-    if (limit && c->host->running >= limit) {
+    if (limit && c->host->running >= host_limit(c->host)) {
         c->state = CALL_QUEUED;
         enqueue(c->host, c);
     } else if ((rc = start_transfer(c)) != LH_OK) {
