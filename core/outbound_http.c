@@ -127,8 +127,9 @@ static size_t host_buckets, host_count;
 static struct sock **socks;
 static int socks_cap;
 
-/* The url last checked (check_url). */
-static struct buf last_url;
+/* The url last checked and its host's key (check_url); scratch for a header line and a
+ * call's host key. */
+static struct buf last_url, last_key, scratch_line, scratch_key;
 static CURLU *url_parser;
 
 /* ------------------------------------------------------------------ buffers */
@@ -668,8 +669,9 @@ static unsigned long host_limit(const struct host *h)
     return h->multiplexed ? limit * 100 : limit;
 }
 
-/* Starts the calls waiting for h while it has room (host_limit). A call whose deadline passed, or that
- * could not start, is put on *ended with its result, to be ended by the caller. */
+/* Starts the calls waiting for h while it has room (host_limit). A call whose deadline
+ * passed, or that could not start, is put on *ended with its result, for the caller to
+ * end. */
 static void host_pump(struct host *h, struct call **ended)
 {
     unsigned long limit = host_limit(h);
@@ -886,7 +888,7 @@ static int add_line(struct call *c, const char *line)
  * script set them. */
 static int set_headers(struct call *c, const char *block, size_t len, int has_body)
 {
-    static struct buf line;
+    struct buf *line = &scratch_line;
     int content_type = 0, expect = 0, rc;
     const char *p = block, *end = block + len;
     while (p < end) {
@@ -902,13 +904,13 @@ static int set_headers(struct call *c, const char *block, size_t len, int has_bo
         const char *value = colon + 1;
         while (value < eol && (*value == ' ' || *value == '\t')) value++;
         size_t value_len = (size_t)(eol - value);
-        line.len = 0;
-        if (buf_add(&line, p, name_len) != 0
-            || (value_len ? buf_add(&line, ": ", 2) != 0 || buf_add(&line, value, value_len) != 0
-                          : buf_add(&line, ";", 1) != 0)
-            || buf_add(&line, "", 1) != 0)
+        line->len = 0;
+        if (buf_add(line, p, name_len) != 0
+            || (value_len ? buf_add(line, ": ", 2) != 0 || buf_add(line, value, value_len) != 0
+                          : buf_add(line, ";", 1) != 0)
+            || buf_add(line, "", 1) != 0)
             return LH_ERR_NOMEM;
-        if ((rc = add_line(c, line.data)) != LH_OK) return rc;
+        if ((rc = add_line(c, line->data)) != LH_OK) return rc;
         p = eol + 2;
     }
     /* "Name:" with nothing after it tells curl to send no such header */
@@ -922,7 +924,6 @@ static int set_headers(struct call *c, const char *block, size_t len, int has_bo
  * remembered, so a script calling one endpoint has it parsed once. */
 static int check_url(struct call *c, struct buf *key)
 {
-    static struct buf last_key;
     const char *z = c->url.data;
     size_t len = c->url.len;
     if (len == 0 || memchr(z, '\0', len)) return LH_ERR_BAD_ARG;
@@ -976,7 +977,7 @@ int outbound_http_request(const char *method, size_t method_len, const char *url
                           const char *headers, size_t headers_len, const char *body, size_t body_len,
                           double timeout)
 {
-    static struct buf key;
+    struct buf *key = &scratch_key;
     if (closed) return LH_ERR_CLOSED;
     if (metrics.outbound_in_flight[OUTBOUND_HTTP] + metrics.outbound_in_flight[OUTBOUND_REDIS]
         >= (int64_t)config.outbound_max_in_flight) {
@@ -989,8 +990,8 @@ int outbound_http_request(const char *method, size_t method_len, const char *url
     c->started = metrics_clock();
     c->timeout = timeout > 0 ? timeout : config.outbound_timeout;
     c->max_body = config.outbound_max_response_bytes;
-    int rc = prepare(c, method, method_len, url, url_len, headers, headers_len, body, body_len, &key);
-    if (rc == LH_OK && !(c->host = host_get(key.data, key.len))) rc = LH_ERR_NOMEM;
+    int rc = prepare(c, method, method_len, url, url_len, headers, headers_len, body, body_len, key);
+    if (rc == LH_OK && !(c->host = host_get(key->data, key->len))) rc = LH_ERR_NOMEM;
     if (rc != LH_OK) {
         if (c->host) host_release(c->host);
         call_recycle(c);
@@ -1066,5 +1067,8 @@ void outbound_http_shutdown(void)
     curl_url_cleanup(url_parser);
     url_parser = NULL;
     buf_free(&last_url);
+    buf_free(&last_key);
+    buf_free(&scratch_line);
+    buf_free(&scratch_key);
     curl_global_cleanup();
 }
