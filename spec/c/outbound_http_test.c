@@ -12,6 +12,9 @@
  *     busy (outbound.max_in_flight), bad arguments (no wait taken), tls and ca_file;
  *   - sequential calls share one TCP connection; the loop keeps turning while a call
  *     waits on a slow backend;
+ *   - a pooled handle sends only what its call says (after HEAD, bodies, methods);
+ *   - beyond outbound.connections_per_host calls wait in order of arrival, one that waits
+ *     past its timeout fails with timeout without starting; 0: no limit;
  *   - metrics per call; shutdown ends calls in flight with "closed", refuses later ones. */
 #include "outbound_http.h"
 
@@ -60,6 +63,8 @@ void task_wake(uint32_t wait, task_push_fn push, void *ctx)
     }
     lua_pushinteger(L, n);
     lua_setfield(L, -2, "n");
+    lua_pushinteger(L, wakes);
+    lua_setfield(L, -2, "order");
     lua_rawseti(L, base, (int)wait);
     lua_settop(L, base - 1);
 }
@@ -120,6 +125,21 @@ static const char *field(uint32_t wait, const char *name, const char *header)
     const char *s = lua_tostring(L, -1);
     lua_pop(L, 2);
     return s;
+}
+
+/* The how-manieth wake ended wait (0: not yet). */
+static int wake_order(uint32_t wait)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "results");
+    lua_rawgeti(L, -1, (int)wait);
+    int order = 0;
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "order");
+        order = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return order;
 }
 
 static const char *shown(const char *s) { return s ? s : "(nil)"; }
@@ -367,6 +387,91 @@ static void reuse_and_loop(const struct backend *b)
     ev_timer_stop(EV_DEFAULT, &t);
 }
 
+/* Handles are pooled: a call after calls of other shapes (HEAD, a body, another method,
+ * headers) sends only what it says. */
+static void reused_handles(const struct backend *b)
+{
+    call("HEAD", url(b, "/big?n=10"), "X-Old: 1\r\n", NULL, 0);
+    call("PATCH", url(b, "/echo"), "Content-Type: text/plain\r\n", "patched", 0);
+    uint32_t id = call("GET", url(b, "/echo"), NULL, NULL, 0);
+    const char *body = field(id, "body", NULL);
+    CHECK(body && strstr(body, "\"method\": \"GET\"") && strstr(body, "\"body\": \"\"")
+          && !strstr(body, "content-length") && !strstr(body, "content-type") && !strstr(body, "x-old"),
+          "a GET after a HEAD and a PATCH with a body: a plain GET (%s)", shown(body));
+    id = call("HEAD", url(b, "/big?n=10"), NULL, NULL, 0);
+    body = field(id, "body", NULL);
+    CHECK(status_of(id) == 200 && body && body[0] == '\0', "a HEAD after them: no body (%ld)", status_of(id));
+    id = call("POST", url(b, "/echo"), NULL, "again", 0);
+    body = field(id, "body", NULL);
+    CHECK(body && strstr(body, "\"method\": \"POST\"") && strstr(body, "\"body\": \"again\""),
+          "a POST after a HEAD: its body (%s)", shown(body));
+    id = call("GET", url(b, "/echo"), NULL, "with a body", 0);
+    body = field(id, "body", NULL);
+    CHECK(body && strstr(body, "\"method\": \"GET\"") && strstr(body, "\"body\": \"with a body\""),
+          "a GET with a body stays a GET (%s)", shown(body));
+}
+
+/* Beyond outbound.connections_per_host, calls wait for a connection in order of arrival;
+ * their deadline counts from the call. */
+static void queued_calls(const struct backend *b)
+{
+    long before = backend_connections(b);
+    config.outbound_connections_per_host = 1;
+    int slow = request("GET", url(b, "/slow?s=0.3"), NULL, NULL, 0);
+    int second = request("GET", url(b, "/echo?n=2"), NULL, NULL, 0);
+    int third = request("POST", url(b, "/echo?n=3"), NULL, "three", 0);
+    CHECK(slow > 0 && second > 0 && third > 0 && !woken((uint32_t)slow) && !woken((uint32_t)second) && !woken((uint32_t)third),
+          "calls beyond the host's connections are taken and wait (%d %d %d)", slow, second, third);
+    CHECK(metrics.outbound_in_flight[OUTBOUND_HTTP] == 3, "all three in flight");
+    CHECK(third > 0 && run_until((uint32_t)third) && woken((uint32_t)slow) && woken((uint32_t)second),
+          "the waiting calls ran once the first ended");
+    CHECK(status_of((uint32_t)second) == 200 && status_of((uint32_t)third) == 200
+          && wake_order((uint32_t)slow) < wake_order((uint32_t)second)
+          && wake_order((uint32_t)second) < wake_order((uint32_t)third),
+          "in order of arrival (%d %d %d)", wake_order((uint32_t)slow), wake_order((uint32_t)second),
+          wake_order((uint32_t)third));
+    const char *body = field((uint32_t)third, "body", NULL);
+    CHECK(body && strstr(body, "\"body\": \"three\""), "a waiting call keeps its body (%s)", shown(body));
+
+    double t0 = metrics_clock();
+    slow = request("GET", url(b, "/slow?s=1"), NULL, NULL, 0);
+    int hasty = request("GET", url(b, "/echo"), NULL, NULL, 0.3);
+    int ended = hasty > 0 && run_until((uint32_t)hasty);
+    double took = metrics_clock() - t0;
+    CHECK(ended && strcmp(code_of((uint32_t)hasty), "timeout") == 0 && strstr(detail_of((uint32_t)hasty), "no connection")
+          && took >= 0.29 && took < 0.8 && !woken((uint32_t)slow),
+          "a call that waits past its timeout fails with timeout without starting (%s: %s, %.2f s)",
+          code_of((uint32_t)hasty), detail_of((uint32_t)hasty), took);
+    CHECK(slow > 0 && run_until((uint32_t)slow) && status_of((uint32_t)slow) == 200, "the call it waited for ends well");
+
+    t0 = metrics_clock();
+    slow = request("GET", url(b, "/slow?s=1"), NULL, NULL, 0);
+    int later = request("GET", url(b, "/echo"), NULL, NULL, 0.7);
+    int sooner = request("GET", url(b, "/echo"), NULL, NULL, 0.3);
+    ended = sooner > 0 && run_until((uint32_t)sooner);
+    took = metrics_clock() - t0;
+    CHECK(ended && strcmp(code_of((uint32_t)sooner), "timeout") == 0 && took < 0.6 && !woken((uint32_t)later),
+          "a call queued later with a shorter timeout fails first (%s, %.2f s)", code_of((uint32_t)sooner), took);
+    ended = later > 0 && run_until((uint32_t)later);
+    took = metrics_clock() - t0;
+    CHECK(ended && strcmp(code_of((uint32_t)later), "timeout") == 0 && took >= 0.69 && took < 0.95 && !woken((uint32_t)slow),
+          "then the earlier one at its own deadline (%s, %.2f s)", code_of((uint32_t)later), took);
+    CHECK(slow > 0 && run_until((uint32_t)slow) && status_of((uint32_t)slow) == 200, "the call they waited for ends well");
+    config.outbound_connections_per_host = 64;
+    CHECK(backend_connections(b) == before, "one connection served them all (%ld then %ld)", before,
+          backend_connections(b));
+
+    config.outbound_connections_per_host = 0;     /* no limit */
+    t0 = metrics_clock();
+    int one = request("GET", url(b, "/slow?s=0.4"), NULL, NULL, 0);
+    int two = request("GET", url(b, "/slow?s=0.4"), NULL, NULL, 0);
+    ended = one > 0 && two > 0 && run_until((uint32_t)one) && run_until((uint32_t)two);
+    took = metrics_clock() - t0;
+    CHECK(ended && took < 0.75, "outbound.connections_per_host 0: calls to one host run at once (%.2f s)", took);
+    config.outbound_connections_per_host = 64;
+    CHECK(metrics.outbound_in_flight[OUTBOUND_HTTP] == 0, "nothing in flight after");
+}
+
 static void tls(const char *dir)
 {
     char cert[256], key[256], cmd[1024];
@@ -419,6 +524,8 @@ int main(void)
     failures(&b);
     refusals(&b);
     reuse_and_loop(&b);
+    reused_handles(&b);
+    queued_calls(&b);
     if (CHECK(mkdtemp(dir) != NULL, "a temp dir for the certificate")) {
         tls(dir);
         char cmd[128];
