@@ -164,12 +164,14 @@ bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench-outbound.sh
 	@BUILD=$(BUILD) scripts/bench-shared.sh
 
-# The server and the runtime modules (lua/luahub/*.lua) only; luahub.testing, the busted
+# The server, the runtime modules (lua/luahub/*.lua) and the admin page (lua/luahub/admin/)
+# only; luahub.testing, the busted
 # helpers in lua/luahub/testing/, comes with `make install-testing`.
 LUADIR  := $(DESTDIR)/usr/local/share/luahub/lua/luahub
 install: all
 	install -D -m 755 $(BIN) $(DESTDIR)/usr/local/bin/luahub
 	install -D -m 644 -t $(LUADIR) lua/luahub/*.lua
+	install -D -m 644 -t $(LUADIR)/admin lua/luahub/admin/*
 
 install-testing: install
 	install -D -m 644 -t $(LUADIR)/testing lua/luahub/testing/*.lua

@@ -39,6 +39,7 @@ void app_wire(void)
         .route = lua_bridge_http,
         .api = lua_bridge_api,
         .metrics_text = lua_bridge_metrics_text,
+        .admin_dir = lua_bridge_admin_dir,
     };
     conn_init(&transport, sizeof(struct client));
     hub_set_script(&script);

@@ -81,6 +81,17 @@ static void find_lua_dir(char *out, size_t len)
     snprintf(out, len, "/usr/local/share/luahub/lua");
 }
 
+const char *lua_bridge_admin_dir(void)
+{
+    static char dir[PATH_MAX + 16];
+    if (!dir[0]) {
+        char lua_dir[PATH_MAX];
+        find_lua_dir(lua_dir, sizeof lua_dir);
+        snprintf(dir, sizeof dir, "%s/luahub/admin", lua_dir);
+    }
+    return dir;
+}
+
 static void set_package_path(lua_State *L, const char *script)
 {
     char lua_dir[PATH_MAX];

@@ -41,5 +41,7 @@ void lua_bridge_on_timer(uint32_t id, int once);
 struct frame *lua_bridge_http(struct conn *c, const struct http_req *r);
 struct frame *lua_bridge_api(struct conn *c, const struct http_req *r);
 const char *lua_bridge_metrics_text(size_t *len);
+/* Where the admin page's files are: lua/luahub/admin next to the modules. */
+const char *lua_bridge_admin_dir(void);
 
 #endif

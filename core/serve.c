@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "cluster.h"
 #include "config.h"
 #include "conn.h"
@@ -16,6 +17,7 @@
 #include "server.h"
 #include "static.h"
 #include "stats.h"
+#include "textbuf.h"
 
 static const struct serve_script *script;
 
@@ -32,10 +34,11 @@ static struct frame *text(int status, const char *extra, const char *msg)
 /* A static file: the head is the answer, the body goes from the file with sendfile
  * (conn_send_file), a slice at a time, so a large file costs no memory and one reader
  * of it does not hold up the others. */
-static struct frame *serve_static(struct conn *c, const struct http_req *r)
+static struct frame *serve_static(struct conn *c, const struct http_req *r, const char *dir,
+                                  const char *target, size_t target_len)
 {
     struct static_file sf;
-    int status = static_resolve(config.static_dir, r->buf + r->url.off, r->url.len, &sf);
+    int status = static_resolve(dir, target, target_len, &sf);
     if (status != 200) return text(status, NULL, NULL);
     struct frame *f = http_response_head(200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
                                          sf.content_type, (uint64_t)sf.size);
@@ -87,6 +90,38 @@ static int api_authorized(const struct http_req *r)
     return gl == 32 && wl == 32 && CRYPTO_memcmp(given, want, 32) == 0;
 }
 
+/* POST /api/admin/ticket: a one-time ticket for the admin page's WebSocket (admin.h),
+ * with where to use it. */
+static struct frame *admin_ticket(const struct http_req *r)
+{
+    if (r->parser.method != HTTP_POST) return text(405, "Allow: POST\r\n", NULL);
+    char ticket[65];
+    if (admin_ticket_issue(ticket) != 0) return text(503, NULL, "no random bytes for a ticket");
+    struct textbuf t;
+    textbuf_init(&t, 256);
+    textbuf_printf(&t, "{\"param\":\"%s\",\"ticket\":\"%s\",\"expires_in\":%d,\"ws_path\":",
+                   ADMIN_TICKET_PARAM, ticket, ADMIN_TICKET_SECONDS);
+    textbuf_json_string(&t, config.ws_path, strlen(config.ws_path));
+    textbuf_printf(&t, "}\n");
+    struct frame *f = t.failed ? NULL
+        : http_response(200, "Cache-Control: no-store\r\n", "application/json", t.buf, t.len);
+    textbuf_free(&t);
+    return f;
+}
+
+/* The admin page, /admin/ and its files, served from the runtime's own directory while an
+ * api_key is set. The page holds no data: everything it shows needs the key. */
+static struct frame *admin_page(struct conn *c, const struct http_req *r, const char *p, size_t n)
+{
+    if (r->parser.method != HTTP_GET && r->parser.method != HTTP_HEAD)
+        return text(405, "Allow: GET, HEAD\r\n", NULL);
+    if (n == 6) return http_response(308, "Location: /admin/\r\n", "text/plain; charset=utf-8", "/admin/\n", 8);
+    const char *dir = script ? script->admin_dir() : NULL;
+    if (!dir) return text(404, NULL, NULL);
+    /* the target past "/admin", query and all: static_resolve drops the query */
+    return serve_static(c, r, dir, r->buf + r->url.off + 6, r->url.len - 6);
+}
+
 static struct frame *builtin(struct conn *c, const struct http_req *r)
 {
     int get = r->parser.method == HTTP_GET || r->parser.method == HTTP_HEAD;
@@ -107,9 +142,12 @@ static struct frame *builtin(struct conn *c, const struct http_req *r)
             log_info(c->id, "API request without a valid key refused");
             return text(401, "WWW-Authenticate: Bearer\r\n", NULL);
         }
+        if (path_is(r, "/api/admin/ticket")) return admin_ticket(r);
         if (!script) return http_response(503, NULL, "application/json", "{\"error\":\"no script\"}\n", 21);
         return script->api(c, r);
     }
+    if (config.api_key && n >= 6 && memcmp(p, "/admin", 6) == 0 && (n == 6 || p[6] == '/'))
+        return admin_page(c, r, p, n);
     return NULL;
 }
 
@@ -121,7 +159,8 @@ struct frame *serve_http(struct conn *c, const struct http_req *r)
     struct frame *routed = script ? script->route(c, r) : NULL;
     if (routed) return routed;
     if (config.static_dir) {
-        if (method == HTTP_GET || method == HTTP_HEAD) return serve_static(c, r);
+        if (method == HTTP_GET || method == HTTP_HEAD)
+            return serve_static(c, r, config.static_dir, r->buf + r->url.off, r->url.len);
         return text(405, "Allow: GET, HEAD\r\n", NULL);
     }
     return text(404, NULL, NULL);
