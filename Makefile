@@ -165,8 +165,8 @@ bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench-shared.sh
 
 # The server, the runtime modules (lua/luahub/*.lua) and the admin page (lua/luahub/admin/)
-# only; luahub.testing, the busted
-# helpers in lua/luahub/testing/, comes with `make install-testing`.
+# only; luahub.testing, the busted helpers in lua/luahub/testing/, comes with
+# `make install-testing`.
 LUADIR  := $(DESTDIR)/usr/local/share/luahub/lua/luahub
 install: all
 	install -D -m 755 $(BIN) $(DESTDIR)/usr/local/bin/luahub

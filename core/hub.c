@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
 #include "backpressure.h"
 #include "config.h"
 #include "deflate.h"
@@ -21,10 +20,12 @@
 static struct group *everyone;
 static const struct hub_script_events *script;
 static const struct hub_relay *relay;
+static const struct hub_admin *admin;
 static int draining;
 
 void hub_set_script(const struct hub_script_events *ev) { script = ev; }
 void hub_set_relay(const struct hub_relay *r) { relay = r; }
+void hub_set_admin(const struct hub_admin *a) { admin = a; }
 void hub_set_draining(int on) { draining = on; }
 int hub_draining(void) { return draining; }
 
@@ -75,7 +76,7 @@ static void log_refusal(struct conn *c, const struct admission *a)
  * the script never sees either. 0 when the upgrade is not asking. */
 static int admit_admin(struct conn *c, const struct http_req *r, struct admission *a)
 {
-    int ticket = admin_ticket_check(r->buf + r->url.off, r->url.len);
+    int ticket = admin ? admin->check(r->buf + r->url.off, r->url.len) : 0;
     if (ticket == 0) return 0;
     if (ticket < 0 || !config.api_key) {
         char addr[64];
@@ -124,7 +125,7 @@ void hub_on_open(struct conn *c)
 {
     struct client *cl = client_of(c);
     if (cl->admin) {
-        admin_open(cl);
+        admin->open(cl);
         return;
     }
     if (group_add(everyone_group(), cl, &cl->hub_index) != 0) {
@@ -247,7 +248,7 @@ void hub_on_close(struct conn *c)
 {
     struct client *cl = client_of(c);
     log_debug(c->id, "closed: %d %s", conn_close_code(c), c->close_reason ? c->close_reason : "");
-    if (cl->admin) admin_close(cl);
+    if (cl->admin) admin->close(cl);
     cl->close_due = 1;
     if (!cl->task_waiting && !cl->held) run_close(cl);
 }

@@ -5,10 +5,10 @@
 local LAYERS = {
   leaf      = { "frame", "sendq", "group", "utf8", "log", "config", "config_keys", "envelope",
                 "timer", "metrics", "ws_stream", "lh_errors", "lh_api", "static", "base64",
-                "broker_url", "backoff", "redis_link", "redis_reply", "arena", "shdict" },
+                "broker_url", "backoff", "redis_link", "redis_reply", "arena", "shdict", "textbuf" },
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure" },
-  top       = { "lua_bridge", "task", "sleep", "shared", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve",
+  top       = { "lua_bridge", "task", "sleep", "shared", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve", "admin",
                 "stats", "server", "outbound_http",
                 "outbound_redis" },
   wiring    = { "app", "main" },

@@ -86,7 +86,7 @@ $('login').addEventListener('submit', async (ev) => {
   sessionStorage.setItem(KEY_STORE, key);
   $('login-error').textContent = '';
   showDash(true);
-  $('main').focus();
+  $('main').focus({ preventScroll: true });
   connect();
 });
 $('signout').addEventListener('click', () => signOut());

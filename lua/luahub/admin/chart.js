@@ -13,6 +13,9 @@ function niceMax(v) {
   return 10 * p;
 }
 
+// An axis label: gridlines fall on halves of the maximum, so one decimal at most.
+const tick = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+
 function el(name, attrs, text) {
   const e = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -21,7 +24,7 @@ function el(name, attrs, text) {
 }
 
 // series: [{ name, cls ('s1'..'s4'), points: [numbers, oldest first] }]; window: how many
-// samples span the width; format(v): a value as text.
+// samples span the width; format(v): a current value as the legend shows it.
 export function drawChart(svg, legend, series, window, format) {
   const width = Math.max(svg.clientWidth || 0, 200), height = svg.clientHeight || 140;
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.points)));
@@ -33,7 +36,7 @@ export function drawChart(svg, legend, series, window, format) {
   for (const frac of [0, 0.5, 1]) {
     const gy = y(max * frac);
     svg.append(el('line', { class: 'grid', x1: LEFT, x2: width - 4, y1: gy, y2: gy }));
-    svg.append(el('text', { class: 'axis', x: LEFT - 6, y: gy + 4, 'text-anchor': 'end' }, format(max * frac)));
+    svg.append(el('text', { class: 'axis', x: LEFT - 6, y: gy + 4, 'text-anchor': 'end' }, tick(max * frac)));
   }
   for (const s of series) {
     const n = s.points.length;
