@@ -128,13 +128,15 @@ static void rooms(struct textbuf *t)
 
 static void nodes(struct textbuf *t)
 {
+    const char *sep = "";
     textbuf_printf(t, "[");
     for (int i = 0; i < cluster_nodes(); i++) {
         size_t len;
         double clients, nrooms, age;
         const char *id = cluster_node(i, &len, &clients, &nrooms, &age);
         if (!id || !utf8_valid((const uint8_t *)id, len)) continue;
-        textbuf_printf(t, "%s{\"id\":", t->buf[t->len - 1] == '[' ? "" : ",");
+        textbuf_printf(t, "%s{\"id\":", sep);
+        sep = ",";
         textbuf_json_string(t, id, len);
         textbuf_printf(t, ",\"clients\":%.0f,\"rooms\":%.0f,\"age\":%.3f,\"self\":%s}", clients,
                        nrooms, age, i == 0 ? "true" : "false");
