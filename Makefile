@@ -15,7 +15,7 @@ SRCS    := $(wildcard core/*.c)
 GEN     := $(BUILD)/gen
 # Compiled into the binary (scripts/embed.lua, core/embedded.h): the runtime modules, so a
 # copied binary needs nothing beside it, and the starter project of `luahub new`.
-LUA_MODULES := $(wildcard lua/luahub/*.lua lua/luahub/protocol/*)
+LUA_MODULES := $(wildcard lua/luahub/*.lua lua/luahub/protocol/* lua/luahub/admin/*)
 SCAFFOLD    := $(shell find scaffold -type f | sort)
 EMBEDDED    := embedded_lua embedded_scaffold
 OBJS    := $(SRCS:core/%.c=$(BUILD)/obj/%.o) $(EMBEDDED:%=$(BUILD)/obj/%.o)
@@ -44,7 +44,7 @@ $(CONTRACT_OUT) &: $(CONTRACT_SRC) scripts/gen_contract.lua
 $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
 	$(CC) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
-$(GEN)/embedded_lua.c: $(LUA_MODULES) scripts/embed.lua | $(GEN)
+$(GEN)/embedded_lua.c: $(LUA_MODULES) scripts/embed.lua Makefile | $(GEN)
 	luajit scripts/embed.lua $@ embedded_lua lua $(LUA_MODULES)
 
 $(GEN)/embedded_scaffold.c: $(SCAFFOLD) scripts/embed.lua | $(GEN)
@@ -197,6 +197,7 @@ install: all
 	install -D -m 644 -t $(LUA_SHARE) $(wildcard lua/luahub/*.lua)
 	install -D -m 644 -t $(LUA_SHARE)/protocol $(wildcard lua/luahub/protocol/*)
 	install -D -m 644 -t $(LUA_SHARE)/testing lua/luahub/testing/*.lua
+	install -D -m 644 -t $(LUA_SHARE)/admin $(wildcard lua/luahub/admin/*)
 
 clean:
 	rm -rf build

@@ -1,6 +1,6 @@
 /* app.c — the wiring. Layers, each talking upward only through the tables set here:
  *
- *   script bridge (lua_bridge)   cluster (relay)   plain HTTP (serve, stats)
+ *   script bridge (lua_bridge)   cluster (relay)   plain HTTP (serve, stats, admin)
  *                  \                   |                 /
  *        hub: clients, rooms, users, metadata, fan-out, admission, backpressure
  *                                      |
@@ -10,6 +10,7 @@
  * callbacks. */
 #include "app.h"
 
+#include "admin.h"
 #include "cluster.h"
 #include "conn.h"
 #include "hub.h"
@@ -40,8 +41,14 @@ void app_wire(void)
         .api = lua_bridge_api,
         .metrics_text = lua_bridge_metrics_text,
     };
+    static const struct hub_admin admin = {
+        .check = admin_ticket_check,
+        .open = admin_open,
+        .close = admin_close,
+    };
     conn_init(&transport, sizeof(struct client));
     hub_set_script(&script);
+    hub_set_admin(&admin);
     serve_set_script(&routes);
     timer_on_fire(lua_bridge_on_timer);
 }

@@ -42,6 +42,7 @@ struct held_queue {
 struct client {
     struct conn conn;            /* first: a struct conn * of the hub's is a struct client * */
     uint8_t in_hub;
+    uint8_t admin;               /* an admin page's socket (admin.h), never in the hub */
     /* per-client order while a script task of this client waits (hub.c) */
     uint8_t task_waiting;        /* its open, message or close task is parked */
     uint8_t close_due;           /* the connection is over; its close hooks have not run */

@@ -13,9 +13,13 @@ struct embedded_file {
 };
 
 /* The runtime modules of lua/luahub/ (not testing/): "luahub/init.lua", "luahub/client.lua",
- * ..., and their assets: "luahub/protocol/luahub.js" (lh_embedded_file) */
+ * ..., and their assets: "luahub/protocol/luahub.js" (lh_embedded_file), the admin page's
+ * files "luahub/admin/index.html", ... (serve.c) */
 extern const struct embedded_file embedded_lua[];
 /* scaffold/, the starter project of `luahub new`: "hub.lua", "spec/hub_spec.lua", ... */
 extern const struct embedded_file embedded_scaffold[];
+
+/* The embedded_lua entry named name ("luahub/admin/index.html"), or NULL. */
+const struct embedded_file *embedded_find(const char *name, size_t len);
 
 #endif

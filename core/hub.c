@@ -8,6 +8,7 @@
 #include "config.h"
 #include "deflate.h"
 #include "group.h"
+#include "http.h"
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
@@ -19,10 +20,12 @@
 static struct group *everyone;
 static const struct hub_script_events *script;
 static const struct hub_relay *relay;
+static const struct hub_admin *admin;
 static int draining;
 
 void hub_set_script(const struct hub_script_events *ev) { script = ev; }
 void hub_set_relay(const struct hub_relay *r) { relay = r; }
+void hub_set_admin(const struct hub_admin *a) { admin = a; }
 void hub_set_draining(int on) { draining = on; }
 int hub_draining(void) { return draining; }
 
@@ -69,10 +72,29 @@ static void log_refusal(struct conn *c, const struct admission *a)
     metrics.refused[a->status == 429 ? REFUSE_USER_LIMIT : REFUSE_HOOK]++;
 }
 
+/* An upgrade asking for an admin socket: let in with a live ticket, refused without one;
+ * the script never sees either. 0 when the upgrade is not asking. */
+static int admit_admin(struct conn *c, const struct http_req *r, struct admission *a)
+{
+    int ticket = admin ? admin->check(r->buf + r->url.off, r->url.len) : 0;
+    if (ticket == 0) return 0;
+    if (ticket < 0 || !config.api_key) {
+        char addr[64];
+        conn_remote_addr(c, addr, sizeof addr);
+        log_info(c->id, "admin upgrade from %s refused: no valid ticket", addr);
+        metrics.refused[REFUSE_HANDSHAKE]++;
+        *a = (struct admission){ 401, NULL, "admin ticket missing, used or expired" };
+        return 1;
+    }
+    client_of(c)->admin = 1;
+    return 1;
+}
+
 /* Admission: the hub's own limits first, then the script's before_connect hooks. */
 void hub_on_admit(struct conn *c, const struct http_req *r, struct admission *a)
 {
     char addr[64];
+    if (!draining && admit_admin(c, r, a)) return;
     if (config.limit_connections && hub_count() >= config.limit_connections) {
         conn_remote_addr(c, addr, sizeof addr);
         log_warn(c->id, "upgrade from %s refused: %u connections is the limit", addr,
@@ -102,6 +124,10 @@ void hub_admit_done(uint64_t id, const struct admission *a)
 void hub_on_open(struct conn *c)
 {
     struct client *cl = client_of(c);
+    if (cl->admin) {
+        admin->open(cl);
+        return;
+    }
     if (group_add(everyone_group(), cl, &cl->hub_index) != 0) {
         log_error(c->id, "out of memory adding a client");
         conn_kill(c, 1011);
@@ -222,6 +248,7 @@ void hub_on_close(struct conn *c)
 {
     struct client *cl = client_of(c);
     log_debug(c->id, "closed: %d %s", conn_close_code(c), c->close_reason ? c->close_reason : "");
+    if (cl->admin) admin->close(cl);
     cl->close_due = 1;
     if (!cl->task_waiting && !cl->held) run_close(cl);
 }

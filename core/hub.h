@@ -39,6 +39,16 @@ struct hub_script_events {
     void (*dropped)(uint64_t id, const uint8_t *data, size_t len, int binary);
 };
 
+/* The admin page's sockets (admin.h). An upgrade that check claims by its request target
+ * (1: a live ticket, -1: a refused one, 0: not an admin upgrade) never reaches the
+ * script, is no client (not counted, in no room, sent nothing by fan-outs) and is told to
+ * open and close only. */
+struct hub_admin {
+    int (*check)(const char *target, size_t len);
+    void (*open)(struct client *cl);
+    void (*close)(struct client *cl);
+};
+
 /* What the hub reports to the relay (the cluster): after each local fan-out, the same send
  * for the other nodes, and a send to a client id that is not open here. (Interest, a room
  * or user getting its first local member or losing its last, comes from room.h.) */
@@ -63,6 +73,7 @@ void hub_admit_done(uint64_t id, const struct admission *a);
 
 void hub_set_script(const struct hub_script_events *ev);
 void hub_set_relay(const struct hub_relay *relay);
+void hub_set_admin(const struct hub_admin *admin);
 /* 1 refuses new upgrades with 503 (draining); probes and stats read it back. */
 void hub_set_draining(int on);
 int hub_draining(void);

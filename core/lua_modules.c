@@ -60,14 +60,19 @@ static void preload_embedded(lua_State *L)
     lua_pop(L, 2);
 }
 
-const char *lh_embedded_file(const char *name, size_t len, size_t *size)
+const struct embedded_file *embedded_find(const char *name, size_t len)
 {
     for (const struct embedded_file *f = embedded_lua; f->name; f++)
-        if (strlen(f->name) == len && memcmp(f->name, name, len) == 0) {
-            *size = f->len;
-            return (const char *)f->data;
-        }
+        if (strlen(f->name) == len && memcmp(f->name, name, len) == 0) return f;
     return NULL;
+}
+
+const char *lh_embedded_file(const char *name, size_t len, size_t *size)
+{
+    const struct embedded_file *f = embedded_find(name, len);
+    if (!f) return NULL;
+    *size = f->len;
+    return (const char *)f->data;
 }
 
 void lua_modules_resolve(const char *script, char *out, size_t len)

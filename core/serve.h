@@ -1,7 +1,8 @@
 /* serve.h — answers plain HTTP requests on the WebSocket port (the transport's http
  * event): the probes (/healthz, /readyz), /metrics, the authorized /api/ (answered by the
- * script), the script's routes, static files (when config.static is set), 404 for unknown
- * paths, 405 for methods a path does not take. */
+ * script, but for the admin page's tickets), the admin page (/admin/, with an api_key),
+ * the script's routes, static files (when config.static is set), 404 for unknown paths,
+ * 405 for methods a path does not take. */
 #ifndef LUAHUB_SERVE_H
 #define LUAHUB_SERVE_H
 

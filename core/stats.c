@@ -3,9 +3,7 @@
  * series. A scrape never walks the clients. */
 #include "stats.h"
 
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "cluster.h"
 #include "http.h"
@@ -15,47 +13,29 @@
 #include "room.h"
 #include "server.h"
 #include "shdict.h"
+#include "textbuf.h"
 
-struct out { char *buf; size_t len, cap; int failed; };
-
-static void put(struct out *o, const char *fmt, ...)
+static void head(struct textbuf *o, const char *name, const char *type, const char *help)
 {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) { o->failed = 1; return; }
-        if ((size_t)n < o->cap - o->len) { o->len += (size_t)n; return; }
-        size_t cap = o->cap * 2 + (size_t)n;
-        char *b = realloc(o->buf, cap);
-        if (!b) { o->failed = 1; return; }
-        o->buf = b;
-        o->cap = cap;
-    }
+    textbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void head(struct out *o, const char *name, const char *type, const char *help)
-{
-    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void scalar(struct out *o, const char *name, const char *type, const char *help, double v)
+static void scalar(struct textbuf *o, const char *name, const char *type, const char *help, double v)
 {
     head(o, name, type, help);
-    put(o, "%s %.17g\n", name, v);
+    textbuf_printf(o, "%s %.17g\n", name, v);
 }
 
-static void labelled(struct out *o, const char *name, const char *help, const char *label,
+static void labelled(struct textbuf *o, const char *name, const char *help, const char *label,
                      const char *const *values, const uint64_t *counts, int n)
 {
     head(o, name, "counter", help);
     for (int i = 0; i < n; i++)
-        put(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i], (unsigned long long)counts[i]);
+        textbuf_printf(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i], (unsigned long long)counts[i]);
 }
 
 /* The series of one histogram; labels ("kind=\"http\"") or NULL. The caller wrote the head. */
-static void histogram_series(struct out *o, const char *name, const char *labels,
+static void histogram_series(struct textbuf *o, const char *name, const char *labels,
                              const struct histogram *h)
 {
     const char *sep = labels ? "," : "";
@@ -63,35 +43,35 @@ static void histogram_series(struct out *o, const char *name, const char *labels
     uint64_t cum = 0;
     for (int i = 0; i < HISTO_BUCKETS; i++) {
         cum += h->counts[i];
-        put(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, metrics_bucket_bounds[i],
+        textbuf_printf(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, metrics_bucket_bounds[i],
             (unsigned long long)cum);
     }
     cum += h->counts[HISTO_BUCKETS];
     const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
-    put(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum%s%s%s %.17g\n%s_count%s%s%s %llu\n", name,
+    textbuf_printf(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum%s%s%s %.17g\n%s_count%s%s%s %llu\n", name,
         labels, sep, (unsigned long long)cum, name, open, labels, close, h->sum, name, open,
         labels, close, (unsigned long long)h->total);
 }
 
-static void histogram(struct out *o, const char *name, const char *help, const struct histogram *h)
+static void histogram(struct textbuf *o, const char *name, const char *help, const struct histogram *h)
 {
     head(o, name, "histogram", help);
     histogram_series(o, name, NULL, h);
 }
 
 /* Outbound calls: counted by kind and result, timed and gauged by kind. */
-static void outbound(struct out *o)
+static void outbound(struct textbuf *o)
 {
     char labels[64];
     head(o, "luahub_outbound_calls_total", "counter", "Outbound calls of scripts, by kind and result.");
     for (int k = 0; k < OUT__COUNT; k++)
         for (int r = 0; r < OUT_RESULT__COUNT; r++)
-            put(o, "luahub_outbound_calls_total{kind=\"%s\",result=\"%s\"} %llu\n",
+            textbuf_printf(o, "luahub_outbound_calls_total{kind=\"%s\",result=\"%s\"} %llu\n",
                 metrics_outbound_kinds[k], metrics_outbound_results[r],
                 (unsigned long long)metrics.outbound_calls[k][r]);
     head(o, "luahub_outbound_in_flight", "gauge", "Outbound calls of scripts in flight, by kind.");
     for (int k = 0; k < OUT__COUNT; k++)
-        put(o, "luahub_outbound_in_flight{kind=\"%s\"} %lld\n", metrics_outbound_kinds[k],
+        textbuf_printf(o, "luahub_outbound_in_flight{kind=\"%s\"} %lld\n", metrics_outbound_kinds[k],
             (long long)metrics.outbound_in_flight[k]);
     head(o, "luahub_outbound_duration_seconds", "histogram", "Time of outbound calls, by kind.");
     for (int k = 0; k < OUT__COUNT; k++) {
@@ -105,7 +85,7 @@ static void outbound(struct out *o)
 
 /* Shared dictionaries, by name (an identifier, so a label value as it is): what each
  * region holds, its size, and the keys evicted to make room (resizes included). */
-static void shared(struct out *o)
+static void shared(struct textbuf *o)
 {
     static const char *const names[3] = { "luahub_shared_used_bytes", "luahub_shared_capacity_bytes",
                                           "luahub_shared_evictions_total" };
@@ -120,14 +100,14 @@ static void shared(struct out *o)
         for (int i = 0; i < shdict_total(); i++) {
             const struct shdict *d = shdict_at(i);
             uint64_t v = m == 0 ? d->bytes - shdict_free_bytes(d) : m == 1 ? d->bytes : d->evictions;
-            put(o, "%s{dict=\"%s\"} %llu\n", names[m], d->name, (unsigned long long)v);
+            textbuf_printf(o, "%s{dict=\"%s\"} %llu\n", names[m], d->name, (unsigned long long)v);
         }
     }
 }
 
 /* Room history: what this process keeps (0 in a cluster, where the broker keeps it), and
  * what publishes and recoveries did on either. */
-static void history_series(struct out *o)
+static void history_series(struct textbuf *o)
 {
     scalar(o, "luahub_history_bytes", "gauge",
            "Bytes of room history this process keeps (data plus 48 per publication).",
@@ -146,8 +126,9 @@ static void history_series(struct out *o)
 
 struct frame *stats_render(const char *extra, size_t extra_len)
 {
-    struct out o = { malloc(8192), 0, 8192, 0 };
-    if (!o.buf) return NULL;
+    struct textbuf o;
+    textbuf_init(&o, 8192);
+    if (o.failed) return NULL;
     static const char *kinds[2] = { "text", "binary" };
     scalar(&o, "luahub_connections", "gauge", "Open WebSocket connections.", hub_count());
     scalar(&o, "luahub_connections_total", "counter", "WebSocket connections accepted.",
@@ -182,7 +163,7 @@ struct frame *stats_render(const char *extra, size_t extra_len)
     uint64_t reloads[2] = { metrics.reloads_ok, metrics.reloads_failed };
     labelled(&o, "luahub_reloads_total", "Script reloads, by result.", "result", results, reloads, 2);
     head(&o, "luahub_state", "gauge", "1 for the current state (running, draining).");
-    put(&o, "luahub_state{state=\"running\"} %d\nluahub_state{state=\"draining\"} %d\n",
+    textbuf_printf(&o, "luahub_state{state=\"running\"} %d\nluahub_state{state=\"draining\"} %d\n",
         !hub_draining(), hub_draining());
     scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", server_uptime());
     scalar(&o, "luahub_heap_bytes", "gauge", "C heap in use (connections, queues, frames).",
@@ -200,9 +181,9 @@ struct frame *stats_render(const char *extra, size_t extra_len)
     scalar(&o, "luahub_cluster_nodes", "gauge", "Live cluster nodes, this one included.", cluster_nodes());
     shared(&o);
     history_series(&o);
-    if (extra && extra_len) put(&o, "%.*s", (int)extra_len, extra);
+    if (extra && extra_len) textbuf_printf(&o, "%.*s", (int)extra_len, extra);
     struct frame *f = o.failed ? NULL
         : http_response(200, NULL, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len);
-    free(o.buf);
+    textbuf_free(&o);
     return f;
 }

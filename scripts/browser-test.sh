@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Browser specs: installs what is missing (scripts/browser-deps.sh), then runs every
-# examples/*/spec/browser/*.test.mjs with node's test runner against build/luahub in
-# headless Chromium. The last line printed is "N passed, M failed"; exits non-zero on
-# any failure.
+# spec/browser/*.test.mjs (the admin page) and examples/*/spec/browser/*.test.mjs with
+# node's test runner against build/luahub in headless Chromium. The last line printed is
+# "N passed, M failed"; exits non-zero on any failure.
 # Env: LUAHUB_BIN (server binary, default build/luahub).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +13,9 @@ if ! scripts/browser-deps.sh; then
   exit 1
 fi
 
-specs=(examples/*/spec/browser/*.test.mjs)
-if [[ ! -e ${specs[0]} ]]; then
+shopt -s nullglob
+specs=(spec/browser/*.test.mjs examples/*/spec/browser/*.test.mjs)
+if (( ${#specs[@]} == 0 )); then
   echo "browser-test: no browser specs found"
   echo "0 passed, 1 failed"
   exit 1

@@ -4,10 +4,13 @@
 --                       "data": string or JSON value, "binary": false, "except": [ids]}
 --                      (a room through hub.publish: kept in its history, if it has one)
 --   GET  /api/stats
+--   GET  /api/presence?room=R   (the admin page's room view)
+-- (POST /api/admin/ticket is the core's: core/admin.h.)
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local json = require "luahub.json"
 local history = require "luahub.history"
+local parse_query = require("luahub.client").parse_query
 
 local M = {}
 
@@ -119,9 +122,20 @@ local function stats(hub, req)
                        rooms = rooms })   -- with no room, {}: still an object
 end
 
+-- A room's members on every live node, as hub.presence lists them.
+local function presence(hub, req)
+  if req.method ~= "GET" and req.method ~= "HEAD" then return answer(405, { error = "use GET" }) end
+  local room = parse_query(req.query).room
+  if type(room) ~= "string" then return answer(400, { error = '"room" is required: ?room=NAME' }) end
+  local members = hub.presence(room)
+  if #members == 0 then members = json.empty_array end
+  return answer(200, { room = room, members = members })
+end
+
 function M.handle(hub, req)
   if req.path == "/api/publish" then return publish(hub, req) end
   if req.path == "/api/stats" then return stats(hub, req) end
+  if req.path == "/api/presence" then return presence(hub, req) end
   return answer(404, { error = "no such API endpoint" })
 end
 

@@ -161,6 +161,9 @@ local function served_before_routes(route, ws_path, api_key)
   if api_key and first and first.literal == "api" and (#route.segs > 1 or route.splat) then
     return "with api_key set the server answers /api/* itself"
   end
+  if api_key and first and first.literal == "admin" then
+    return "with api_key set the server answers /admin and /admin/* itself (the admin page)"
+  end
 end
 
 -- The routes that can never match, one sentence each (empty when none).
