@@ -330,6 +330,32 @@ describe("examples/chat across a reload", function()
   end)
 end)
 
+describe("examples/chat across several reloads", function()
+  local srv
+
+  lazy_setup(function() srv = t.start(CHAT) end)
+  lazy_teardown(t.cleanup)
+
+  it("keeps the room's history and members (both live in the core, not in the script)", function()
+    local alice, bob = join_on(srv, "alice", "kept"), join_on(srv, "bob", "kept")
+    say(alice, "before the reloads")
+    expect(bob, "message")
+    for _ = 1, 3 do assert.is_true(srv:reload()) end
+    say(bob, "after them")
+    expect(alice, "message")
+    local carol = assert(srv:connect())
+    carol:send_json { type = "join", username = "carol", room = "kept" }
+    local history = expect(carol, "history")
+    local texts = {}
+    for _, m in ipairs(history.messages) do texts[#texts + 1] = m.text end
+    assert.same({ "before the reloads", "after them" }, texts)
+    carol:send_json { type = "presence" }
+    local presence
+    repeat presence = expect(carol, "presence") until #presence.members == 3
+    assert.same({ "alice", "bob", "carol" }, presence.members)
+  end)
+end)
+
 describe("the root hub.lua", function()
   local srv
 
