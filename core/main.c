@@ -16,6 +16,7 @@
 #include "outbound_redis.h"
 #include "parent.h"
 #include "server.h"
+#include "timer.h"
 
 #define LUAHUB_VERSION "0.1.0"
 
@@ -32,6 +33,8 @@ static const char usage[] =
     "  --log-level LEVEL      debug | info | warn | error (default info)\n"
     "  --log-format FORMAT    text | json (default text)\n"
     "  --parent-pid PID       stop when process PID ends (luahub.testing passes the spec's)\n"
+    "  --time-scale X         script timers and hub.sleep take X times their seconds (specs:\n"
+    "                         0.01 fires a 30 s hub.every every 0.3 s; hub.now is not scaled)\n"
     "\n"
     "signals: SIGHUP reloads the script; SIGTERM / SIGINT close clients (1001) and stop.\n";
 
@@ -46,7 +49,7 @@ static void die(const char *fmt, const char *a, const char *b)
 int main(int argc, char **argv)
 {
     const char *script = NULL, *listen = NULL, *json = NULL;
-    const char *level = NULL, *format = NULL, *parent = NULL;
+    const char *level = NULL, *format = NULL, *parent = NULL, *time_scale = NULL;
     int check = 0;
     if (argc >= 2 && strcmp(argv[1], "new") == 0) {
         if (argc != 3 || argv[2][0] == '-') die("usage: luahub new DIR%s%s", "", "");
@@ -66,7 +69,8 @@ int main(int argc, char **argv)
                          : strcmp(a, "--config") == 0     ? &json
                          : strcmp(a, "--log-level") == 0  ? &level
                          : strcmp(a, "--log-format") == 0 ? &format
-                         : strcmp(a, "--parent-pid") == 0 ? &parent : NULL;
+                         : strcmp(a, "--parent-pid") == 0 ? &parent
+                         : strcmp(a, "--time-scale") == 0 ? &time_scale : NULL;
         if (opt) {
             if (i + 1 >= argc) die("option %s needs a value%s", a, "");
             *opt = argv[++i];
@@ -92,6 +96,13 @@ int main(int argc, char **argv)
         if (f < 0) die("--log-format '%s' is not one of text, json%s", format, "");
         log_output_format = (enum log_format)f;
         log_pinned_format = 1;
+    }
+
+    if (time_scale) {
+        char *end;
+        double x = strtod(time_scale, &end);
+        if (*end || !(x > 0) || x > 1e6) die("--time-scale '%s' is not a number > 0%s", time_scale, "");
+        timer_set_scale(x);
     }
 
     config_defaults(&config);

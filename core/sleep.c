@@ -7,6 +7,7 @@
 #include "lh_api.h"
 #include "lh_errors.h"
 #include "task.h"
+#include "timer.h"
 
 struct sleeper {
     ev_timer timer;
@@ -35,7 +36,7 @@ int lh_sleep(double seconds)
         return LH_ERR_NOMEM;
     }
     s->wait = wait;
-    ev_timer_init(&s->timer, woke, seconds > 0 ? seconds : 0, 0);
+    ev_timer_init(&s->timer, woke, seconds > 0 ? timer_scaled(seconds) : 0, 0);
     s->timer.data = s;
     ev_timer_start(EV_DEFAULT, &s->timer);
     return (int)wait;

@@ -12,6 +12,10 @@ struct timer {
 static struct timer *timers;
 static uint32_t next_id = 1, current_generation;
 static void (*on_fire)(uint32_t id, int once);
+static double scale = 1;
+
+void timer_set_scale(double s) { scale = s; }
+double timer_scaled(double seconds) { return seconds * scale; }
 
 void timer_on_fire(void (*fire)(uint32_t id, int once)) { on_fire = fire; }
 
@@ -39,7 +43,7 @@ uint32_t timer_start(double after, double repeat)
     if (!t) return 0;
     t->id = next_id++;
     t->generation = current_generation;
-    ev_timer_init(&t->w, fire, after < 0 ? 0 : after, repeat < 0 ? 0 : repeat);
+    ev_timer_init(&t->w, fire, after < 0 ? 0 : timer_scaled(after), repeat < 0 ? 0 : timer_scaled(repeat));
     t->w.data = t;
     ev_timer_start(EV_DEFAULT, &t->w);
     t->next = timers;

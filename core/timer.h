@@ -13,6 +13,12 @@ void timer_on_fire(void (*fire)(uint32_t id, int once));
 uint32_t timer_start(double after, double repeat);
 void timer_cancel(uint32_t id);
 
+/* Script time runs this many times as fast as real time would take it (--time-scale, for
+ * specs: 0.01 makes a 30 s hub.every fire every 0.3 s); hub.every, hub.after and
+ * hub.sleep durations go through timer_scaled. Default 1. */
+void timer_set_scale(double scale);
+double timer_scaled(double seconds);
+
 void timer_set_generation(uint32_t generation);
 void timer_cancel_generation(uint32_t generation);
 void timer_cancel_all(void);

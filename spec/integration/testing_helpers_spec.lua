@@ -101,6 +101,36 @@ describe("srv:reload", function()
   end)
 end)
 
+describe("time_scale", function()
+  lazy_teardown(t.cleanup)
+
+  it("fires a script's long timers and sleeps at the scale asked, without waiting real time", function()
+    local srv = t.start(t.write_script([[
+local hub = require "luahub"
+local ticks = 0
+hub.every(30, function() ticks = ticks + 1 end)
+hub.handle(function(client, msg)
+  if msg.data == "ticks" then return client:send(tostring(ticks)) end
+  local started = hub.now()
+  hub.sleep(60)
+  client:send(("slept %.1f"):format(hub.now() - started))
+end)
+]]), nil, { time_scale = 0.01 })
+    local c = assert(srv:connect())
+    -- every 30 s of script time is 0.3 s here: a few ticks within a couple of seconds
+    assert.truthy(t.eventually(function()
+      c:send("ticks")
+      local ticks = c:receive(2)
+      return tonumber(ticks) >= 3
+    end, { timeout = 5 }))
+    c:send("sleep")
+    local got = assert(c:receive(5))
+    local slept = tonumber(got:match("^slept (%S+)"))
+    -- 60 s of script time took about 0.6 s of the clock hub.now reads
+    assert.truthy(slept and slept >= 0.5 and slept < 3, got)
+  end)
+end)
+
 describe("a spec process killed with SIGKILL", function()
   lazy_teardown(t.cleanup)
 

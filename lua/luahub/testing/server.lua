@@ -151,7 +151,10 @@ function M.binary()
   local from_env = os.getenv("LUAHUB_BIN")
   if from_env and from_env ~= "" then return from_env end
   local root = sys.repo_root()
-  if root and sys.file_exists(root .. "/build/luahub") then return root .. "/build/luahub" end
+  if root and sys.file_exists(root .. "/build/luahub") then
+    -- absolute: a spec may start a server (or another spec) from another directory
+    return sys.command_output(("cd %s && pwd"):format(quote(root))):gsub("%s+$", "") .. "/build/luahub"
+  end
   local installed = sys.command_output("command -v luahub 2>/dev/null"):gsub("%s+$", "")
   return installed ~= "" and installed or nil
 end
@@ -167,6 +170,8 @@ end
 --- Starts the luahub binary on a free loopback port with script_path.
 -- overrides: table deep-merged over the script's hub.config (passed as --config JSON).
 -- opts: { env = {K = V}, args = {...extra CLI args}, expect_fail = false, timeout = 5,
+--         time_scale = X (hub.every, hub.after and hub.sleep take X times their
+--         seconds: 0.01 fires a script's 30 s timer every 0.3 s; --time-scale),
 --         port = N (default: a free one; e.g. a second process with reuse_port),
 --         binary = path (default M.binary(); e.g. a wrapper that sets limits or
 --         supervises, and execs or runs the real binary with the same arguments) }
@@ -208,6 +213,10 @@ function M.start(script_path, overrides, opts)
   if overrides and next(overrides) then
     argv[#argv + 1] = "--config"
     argv[#argv + 1] = assert(cjson.encode(overrides))
+  end
+  if opts.time_scale then
+    argv[#argv + 1] = "--time-scale"
+    argv[#argv + 1] = ("%.17g"):format(opts.time_scale)
   end
   for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
   argv[#argv + 1] = srv.script
