@@ -137,6 +137,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    server_hold_signals();
     if (listener_open(config.listen, config.reuse_port, err, sizeof err) != 0) {
         fprintf(stderr, "luahub: %s\n", err);
         return 1;

@@ -151,6 +151,16 @@ static void stop_signal(int signum)
     ev_feed_signal(signum);
 }
 
+void server_hold_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int server_run(void)
 {
     struct ev_loop *loop = EV_DEFAULT;
@@ -176,6 +186,14 @@ int server_run(void)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* main held these back from before the socket listened (server_hold_signals): one
+     * that came meanwhile is handled now, by the handlers above */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
 
     log_info(0, "listening on %s (WebSocket at %s%s%s)", config.listen, config.ws_path,
              config.static_dir ? ", static files from " : "",
