@@ -33,6 +33,7 @@ import { Hub } from '/luahub.js';
     rooms: [],
     members: [],
     seen: new Set(),     // ids of the messages on screen
+    senders: new Set(),  // this page's connections (the server's sender ids): own messages
     typers: new Map(),   // username -> expiry timer
     lastAuthor: null,
     lastTime: 0,
@@ -56,7 +57,7 @@ import { Hub } from '/luahub.js';
       setStatus('connecting', previous === 'disconnected' && state.wasJoined ? 'Reconnecting…' : 'Connecting…');
     } else if (now === 'connected') {
       setStatus('online', 'Connected');
-      ui.send.disabled = false;
+      ui.send.disabled = sending;
     } else {
       ui.send.disabled = true;
       if (state.joined) state.wasJoined = true;
@@ -72,6 +73,13 @@ import { Hub } from '/luahub.js';
     }
   });
 
+  // Own messages are those sent from one of this page's connections, never those of a
+  // name: whoever had the name before may have left it to a newcomer.
+  hub.on('connected', (result) => {
+    const id = result && result.data && result.data.sender;
+    if (typeof id === 'string') state.senders.add(id);
+  });
+
   // The server's own frames (the room list, errors, the leaver's own notice).
   hub.on('message', (m) => {
     if (m && typeof m === 'object' && handlers[m.type]) handlers[m.type](m);
@@ -79,10 +87,16 @@ import { Hub } from '/luahub.js';
 
   function reconnectNow() { hub.reconnectNow(); }
 
-  function send(kind, data) {
+  const RATE_RETRY_MS = 500;   // the rate limit lets a frame through again by then
+
+  // "typing" is best effort and says nothing when refused, but its end must arrive or the
+  // others see "typing" until it expires: a refused end is sent again once.
+  function sendTyping(typing, retried) {
     if (hub.state !== 'connected') return false;
-    hub.rpc(kind, data).catch((err) => {
-      if (err.code !== 'disconnected' && err.code !== 'timeout') handlers.error({ text: err.message });
+    hub.rpc('typing', { typing }).catch((err) => {
+      if (err.code === 'rate_limited' && !typing && !retried && !typingSentAt) {
+        setTimeout(() => { if (!typingSentAt) sendTyping(false, true); }, RATE_RETRY_MS);
+      }
     });
     return true;
   }
@@ -151,9 +165,11 @@ import { Hub } from '/luahub.js';
     return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   }
 
+  // The empty-room welcome stays until the first message: notices ("You joined") are
+  // not a conversation.
   function append(node, force) {
     const stick = force || nearBottom();
-    const empty = ui.messages.querySelector('.empty');
+    const empty = node.classList.contains('msg') && ui.messages.querySelector('.empty');
     if (empty) empty.remove();
     ui.messages.append(node);
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
@@ -181,7 +197,7 @@ import { Hub } from '/luahub.js';
   function addMessage(m, fromHistory) {
     if (m.id && state.seen.has(m.id)) return;
     if (m.id) state.seen.add(m.id);
-    const own = m.username === state.me;
+    const own = typeof m.sender === 'string' && state.senders.has(m.sender);
     const time = timeOf(m.timestamp);
     const first = state.lastAuthor !== m.username || time.ms - state.lastTime > GROUP_WINDOW_MS;
     state.lastAuthor = m.username;
@@ -441,7 +457,7 @@ import { Hub } from '/luahub.js';
 
   function stopTyping() {
     clearTimeout(typingIdleTimer);
-    if (typingSentAt) send('typing', { typing: false });
+    if (typingSentAt) sendTyping(false);
     typingSentAt = 0;
   }
 
@@ -458,7 +474,7 @@ import { Hub } from '/luahub.js';
       return;
     }
     const now = Date.now();
-    if (now - typingSentAt > TYPING_REFRESH_MS && send('typing', { typing: true })) typingSentAt = now;
+    if (now - typingSentAt > TYPING_REFRESH_MS && sendTyping(true)) typingSentAt = now;
     clearTimeout(typingIdleTimer);
     typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
   });
@@ -470,18 +486,42 @@ import { Hub } from '/luahub.js';
     }
   });
 
+  // A message stays in the box, read-only ("sending"), until the server has taken it: a
+  // refusal (the rate limit) or a lost connection hands it back, to be sent again.
+  let sending = false;
+  function setSending(on) {
+    sending = on;
+    ui.text.readOnly = on;
+    ui.composer.setAttribute('aria-busy', String(on));
+    ui.send.disabled = on || hub.state !== 'connected';
+  }
+
+  function notSent(err) {
+    if (err.code === 'rate_limited') return 'Slow down: at most 5 messages a second. Your message is still in the box.';
+    if (err.code === 'disconnected' || err.code === 'timeout') {
+      return 'Not sent: the connection dropped. Your message is still in the box.';
+    }
+    return `Not sent: ${err.message}`;
+  }
+
   ui.composer.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = ui.text.value;
-    if (!text.trim()) return;
-    if (!state.joined || !send('message', { text })) {
+    if (!text.trim() || sending) return;
+    if (!state.joined || hub.state !== 'connected') {
       toast('Not connected: your message is kept until the connection is back.');
       return;
     }
     clearTimeout(typingIdleTimer);
-    typingSentAt = 0;   // the message itself ends "typing" for the others
-    ui.text.value = '';
-    autosize();
+    setSending(true);
+    hub.rpc('message', { text }).then(() => {
+      typingSentAt = 0;   // the message itself ends "typing" for the others
+      ui.text.value = '';
+      autosize();
+    }, (err) => {
+      stopTyping();
+      toast(notSent(err));
+    }).finally(() => setSending(false));
   });
 
   function closeSidebar() {
