@@ -14,6 +14,7 @@ import { Hub } from '/luahub.js';
     memberList: $('member-list'), memberCount: $('member-count'),
     meAvatar: $('me-avatar'), meName: $('me-name'), leave: $('leave-button'),
     messages: $('messages'), typing: $('typing'), toast: $('toast'),
+    outage: $('outage'), outageText: $('outage-text'), retry: $('retry'),
     composer: $('composer'), text: $('text'), send: $('send'),
     loginForm: $('login-form'), username: $('username'), room: $('room'), roomOptions: $('room-options'),
     loginError: $('login-error'), join: $('join'),
@@ -45,18 +46,35 @@ import { Hub } from '/luahub.js';
   let sub = null;          // the room subscribed to (a Room of the library)
   let countdownTimer = null;
 
+  // The status is a live region: it is written only when it changes, so the countdown
+  // does not have it read out four times a second.
   function setStatus(kind, text) {
+    if (ui.status.dataset.state === kind && ui.statusText.textContent === text) return;
     ui.status.dataset.state = kind;
     ui.statusText.textContent = text;
     ui.status.title = text;
   }
 
+  // The outage banner, in the chat itself (on a phone the status is only a dot): from
+  // the lost connection until it is back, with a button that retries at once.
+  function setOutage(text, retrying) {
+    ui.outage.hidden = text === null;
+    if (text === null) return;
+    if (ui.outageText.textContent !== text) ui.outageText.textContent = text;
+    ui.retry.disabled = retrying;
+  }
+
   hub.on('state', ({ state: now, previous }) => {
     clearInterval(countdownTimer);
+    ui.app.dataset.connection = now;
     if (now === 'connecting') {
-      setStatus('connecting', previous === 'disconnected' && state.wasJoined ? 'Reconnecting…' : 'Connecting…');
+      const again = previous === 'disconnected' && state.wasJoined;
+      setStatus('connecting', again ? 'Reconnecting…' : 'Connecting…');
+      if (again) setOutage('Reconnecting…', true);
     } else if (now === 'connected') {
       setStatus('online', 'Connected');
+      setOutage(null);
+      hideToast();   // "not connected" and the like are out of date now
       ui.send.disabled = sending;
     } else {
       ui.send.disabled = true;
@@ -65,8 +83,12 @@ import { Hub } from '/luahub.js';
       clearTypers();
       const tick = () => {
         const seconds = Math.max(1, Math.ceil(((hub.retryAt || Date.now()) - Date.now()) / 1000));
-        setStatus(navigator.onLine === false ? 'offline' : 'reconnecting',
-          navigator.onLine === false ? 'Offline' : `Reconnecting in ${seconds}s`);
+        const offline = navigator.onLine === false;
+        setStatus(offline ? 'offline' : 'reconnecting', offline ? 'Offline' : `Reconnecting in ${seconds}s`);
+        if (state.wasJoined) {
+          setOutage(offline ? 'You are offline. What you type is kept until the connection is back.'
+            : `Trying again in ${seconds}s. What you type is kept until the connection is back.`, false);
+        }
       };
       tick();
       countdownTimer = setInterval(tick, 250);
@@ -86,6 +108,7 @@ import { Hub } from '/luahub.js';
   });
 
   function reconnectNow() { hub.reconnectNow(); }
+  ui.retry.addEventListener('click', reconnectNow);
 
   const RATE_RETRY_MS = 500;   // the rate limit lets a frame through again by then
 
@@ -290,7 +313,12 @@ import { Hub } from '/luahub.js';
     ui.toast.textContent = text;
     ui.toast.hidden = false;
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { ui.toast.hidden = true; }, 4000);
+    toastTimer = setTimeout(hideToast, 4000);
+  }
+
+  function hideToast() {
+    clearTimeout(toastTimer);
+    ui.toast.hidden = true;
   }
 
   function showLogin(error) {
