@@ -9,7 +9,8 @@ import { Hub } from '/luahub.js';
   const $ = (id) => document.getElementById(id);
   const ui = {
     app: $('app'), status: $('status'), statusText: $('status-text'), roomTitle: $('room-title'),
-    sidebarToggle: $('sidebar-toggle'), scrim: $('scrim'),
+    sidebarToggle: $('sidebar-toggle'), scrim: $('scrim'), sidebar: $('sidebar'),
+    sidebarClose: $('sidebar-close'), chat: $('chat'), announcer: $('announcer'),
     roomList: $('room-list'), newRoomForm: $('new-room-form'), newRoom: $('new-room'),
     memberList: $('member-list'), memberCount: $('member-count'),
     meAvatar: $('me-avatar'), meName: $('me-name'), leave: $('leave-button'),
@@ -39,6 +40,7 @@ import { Hub } from '/luahub.js';
     lastAuthor: null,
     lastTime: 0,
     unread: 0,
+    replaying: false,    // the publications of a (re)subscribe are coming: not announced
   };
 
   // ------------------------------------------------------------------ connection
@@ -133,8 +135,11 @@ import { Hub } from '/luahub.js';
       if (sub !== room) return;
       handlers.history({ room: room.name, messages: [], replayed: s.count });
       if (s.missed) addNotice('Some messages were missed while you were away', null, 'divider');
+      // the library hands them over right after this event, in the same task
+      state.replaying = true;
+      queueMicrotask(() => { state.replaying = false; });
     });
-    room.on('publication', (p) => { if (sub === room) handlers.message(p.data); });
+    room.on('publication', (p) => { if (sub === room) handlers.message(p.data, state.replaying); });
     room.on('message', (m) => { if (sub === room && m && handlers[m.type]) handlers[m.type](m); });
     room.on('error', (err) => { if (sub === room) handlers.error({ text: err.message }); });
   }
@@ -237,10 +242,18 @@ import { Hub } from '/luahub.js';
     item.append(avatar(m.username), body);
     append(item, own && !fromHistory);
 
+    if (!fromHistory && !own) announce(`${m.username}: ${m.text}`);
     if (!fromHistory && document.hidden) {
       state.unread += 1;
       updateTitle();
     }
+  }
+
+  // The message list is not a live region, so a room's history is not read out at once:
+  // new messages from others are, through this one (its last few lines kept).
+  function announce(text) {
+    ui.announcer.append(make('p', '', text));
+    while (ui.announcer.childElementCount > 3) ui.announcer.firstElementChild.remove();
   }
 
   function updateTitle() {
@@ -259,6 +272,7 @@ import { Hub } from '/luahub.js';
       const li = make('li', name === state.room ? 'current' : '');
       const button = make('button');
       button.type = 'button';
+      if (name === state.room) button.setAttribute('aria-current', 'true');
       button.append(make('span', 'name', name), make('span', 'n', n ? String(n) : ''));
       button.addEventListener('click', () => switchRoom(name));
       li.append(button);
@@ -322,7 +336,7 @@ import { Hub } from '/luahub.js';
   }
 
   function showLogin(error) {
-    ui.app.dataset.view = 'login';
+    setView('login');
     ui.loginError.textContent = error || '';
     ui.join.disabled = false;
     ui.username.value = ui.username.value || state.me;
@@ -344,7 +358,7 @@ import { Hub } from '/luahub.js';
       state.wanted = { username: state.me, room: m.room };
       localStorage.setItem('luahub.chat.username', state.me);
       if (location.hash !== '#' + m.room) history.replaceState(null, '', '#' + m.room);
-      ui.app.dataset.view = 'chat';
+      setView('chat');
       ui.roomTitle.textContent = m.room;
       ui.meName.textContent = state.me;
       avatar(state.me, ui.meAvatar);
@@ -384,10 +398,10 @@ import { Hub } from '/luahub.js';
       if (m.username !== state.me) addNotice(`${m.username} left`, m.timestamp);
     },
 
-    message(m) {
+    message(m, fromHistory = false) {
       if (m.room !== state.room) return;
       setTyper(m.username, false);
-      addMessage(m, false);
+      addMessage(m, fromHistory);
     },
 
     typing(m) {
@@ -552,20 +566,51 @@ import { Hub } from '/luahub.js';
     }).finally(() => setSending(false));
   });
 
+  // ------------------------------------------------------------------ focus
+  // Tab stays on the surface in sight: what is behind the login card, the drawer while
+  // it is off screen, and what is behind it while it is open are inert.
+  const drawerLayout = matchMedia('(max-width: 760px)');
+
+  function syncInert() {
+    const login = ui.app.dataset.view === 'login';
+    const drawer = drawerLayout.matches;
+    const open = drawer && ui.app.dataset.sidebar === 'open';
+    ui.sidebar.inert = login || (drawer && !open);
+    ui.chat.inert = login || open;
+    ui.sidebarToggle.inert = login || open;
+  }
+  drawerLayout.addEventListener('change', syncInert);
+
+  function setView(view) {
+    ui.app.dataset.view = view;
+    syncInert();
+  }
+
   function closeSidebar() {
+    const wasOpen = ui.app.dataset.sidebar === 'open';
     delete ui.app.dataset.sidebar;
     ui.scrim.hidden = true;
     ui.sidebarToggle.setAttribute('aria-expanded', 'false');
+    syncInert();
+    if (wasOpen) ui.sidebarToggle.focus();
   }
 
-  ui.sidebarToggle.addEventListener('click', () => {
-    const open = ui.app.dataset.sidebar !== 'open';
-    if (!open) return closeSidebar();
+  function openSidebar() {
     ui.app.dataset.sidebar = 'open';
     ui.scrim.hidden = false;
     ui.sidebarToggle.setAttribute('aria-expanded', 'true');
+    syncInert();
+    ui.sidebarClose.focus();
+  }
+
+  ui.sidebarToggle.addEventListener('click', () => {
+    if (ui.app.dataset.sidebar === 'open') closeSidebar(); else openSidebar();
   });
+  ui.sidebarClose.addEventListener('click', closeSidebar);
   ui.scrim.addEventListener('click', closeSidebar);
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && ui.app.dataset.sidebar === 'open') closeSidebar();
+  });
 
   // ------------------------------------------------------------------ start
   ui.username.value = state.me;
