@@ -14,7 +14,7 @@ import { Hub } from '/luahub.js';
     roomList: $('room-list'), newRoomForm: $('new-room-form'), newRoom: $('new-room'),
     memberList: $('member-list'), memberCount: $('member-count'),
     meAvatar: $('me-avatar'), meName: $('me-name'), leave: $('leave-button'),
-    messages: $('messages'), typing: $('typing'), toast: $('toast'),
+    messages: $('messages'), typing: $('typing'), toast: $('toast'), jump: $('jump'),
     outage: $('outage'), outageText: $('outage-text'), retry: $('retry'),
     composer: $('composer'), text: $('text'), send: $('send'),
     loginForm: $('login-form'), username: $('username'), room: $('room'), roomOptions: $('room-options'),
@@ -200,11 +200,58 @@ import { Hub } from '/luahub.js';
     const empty = node.classList.contains('msg') && ui.messages.querySelector('.empty');
     if (empty) empty.remove();
     ui.messages.append(node);
-    if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
+    if (stick) scrollToEnd();
+    else if (node.classList.contains('msg')) ui.jump.hidden = false;   // a message out of sight
+  }
+
+  function scrollToEnd() {
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+    ui.jump.hidden = true;
+  }
+
+  ui.jump.addEventListener('click', () => {
+    scrollToEnd();
+    ui.text.focus();
+  });
+  ui.messages.addEventListener('scroll', () => { if (nearBottom()) ui.jump.hidden = true; });
+
+  // Web addresses in a message become links, the rest stays text: only http and https
+  // addresses the URL parser takes, opened apart from this page (noopener noreferrer).
+  const ADDRESS = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+
+  // The end of a sentence is not part of an address, nor a ")" that closes a parenthesis
+  // opened before it ("(see https://example.com)").
+  function trimAddress(address) {
+    for (;;) {
+      if (/[.,;:!?'"]$/.test(address)) address = address.slice(0, -1);
+      else if (address.endsWith(')') && address.split(')').length > address.split('(').length) address = address.slice(0, -1);
+      else return address;
+    }
+  }
+
+  function linkified(text) {
+    const parts = [];
+    let last = 0;
+    for (const match of text.matchAll(ADDRESS)) {
+      const address = trimAddress(match[0]);
+      let url = null;
+      try { url = new URL(address); } catch { continue; }   // not an address: stays text
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
+      parts.push(text.slice(last, match.index));
+      const link = make('a', '', address);
+      link.href = url.href;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      parts.push(link);
+      last = match.index + address.length;
+    }
+    parts.push(text.slice(last));
+    return parts;
   }
 
   function clearMessages() {
     ui.messages.replaceChildren();
+    ui.jump.hidden = true;
     state.seen.clear();
     state.lastAuthor = null;
   }
@@ -237,7 +284,9 @@ import { Hub } from '/luahub.js';
     const meta = make('div', 'meta');
     meta.append(make('span', 'author', own ? 'You' : m.username), timeOf(m.timestamp).node);
     const row = make('div', 'bubble-row');
-    row.append(make('div', 'bubble', m.text), time.node);
+    const text = make('div', 'bubble');
+    text.append(...linkified(String(m.text)));
+    row.append(text, time.node);
     body.append(meta, row);
     item.append(avatar(m.username), body);
     append(item, own && !fromHistory);

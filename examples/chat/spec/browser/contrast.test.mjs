@@ -1,9 +1,10 @@
 // axe-core on the chat in headless Chromium: no serious or critical violation (WCAG 2.1
 // A and AA, contrast and names among them) in the light and dark themes, desktop and
 // phone, on the login card, a conversation (own and others' messages, notices, typing),
-// the phone drawer, the outage banner, a toast and every state of the status pill; and
-// white text measured on the avatars of all 360 hues and on the own bubbles (axe cannot
-// measure a gradient, and skips the avatars' aria-hidden initials).
+// links, the phone drawer, the outage banner, a toast, the "new messages" jump and every
+// state of the status pill; and white text measured on the avatars of all 360 hues and
+// on the own bubbles (axe cannot measure a gradient, and skips the avatars' aria-hidden
+// initials).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -121,9 +122,10 @@ test('the chat has no serious accessibility violation, light and dark, desktop a
         found.push(...(await seriousViolations(page)).map((v) => `${where} drawer: ${v}`));
         await page.keyboard.press('Escape');
       } else {
-        // the outage banner, a toast and the status in each of its states
+        // the outage banner, a toast, the jump and the status in each of its states
         await page.evaluate(() => {
           document.getElementById('outage').hidden = false;
+          document.getElementById('jump').hidden = false;
           document.getElementById('outage-text').textContent = 'Trying again in 3s.';
           document.getElementById('toast').hidden = false;
           document.getElementById('toast').textContent = 'Not connected: your message is kept.';
