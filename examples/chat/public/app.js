@@ -39,6 +39,7 @@ import { Hub } from '/luahub.js';
     typers: new Map(),   // username -> expiry timer
     lastAuthor: null,
     lastTime: 0,
+    lastDay: null,       // the local date of the last message shown: a divider on change
     unread: 0,
     replaying: false,    // the publications of a (re)subscribe are coming: not announced
   };
@@ -254,6 +255,7 @@ import { Hub } from '/luahub.js';
     ui.jump.hidden = true;
     state.seen.clear();
     state.lastAuthor = null;
+    state.lastDay = null;
   }
 
   function showEmpty(room) {
@@ -269,11 +271,25 @@ import { Hub } from '/luahub.js';
     append(node);
   }
 
+  // "Today", "Yesterday" or the date, in the reader's time zone.
+  function dayLabel(ms) {
+    const midnight = (t) => new Date(t).setHours(0, 0, 0, 0);
+    const days = Math.round((midnight(Date.now()) - midnight(ms)) / 86400000);
+    if (days === 0) return 'Today';
+    if (days === 1) return 'Yesterday';
+    return new Date(ms).toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+  }
+
   function addMessage(m, fromHistory) {
     if (m.id && state.seen.has(m.id)) return;
     if (m.id) state.seen.add(m.id);
     const own = typeof m.sender === 'string' && state.senders.has(m.sender);
     const time = timeOf(m.timestamp);
+    const day = new Date(time.ms).toDateString();
+    if (day !== state.lastDay) {
+      state.lastDay = day;
+      addNotice(dayLabel(time.ms), null, 'divider day');
+    }
     const first = state.lastAuthor !== m.username || time.ms - state.lastTime > GROUP_WINDOW_MS;
     state.lastAuthor = m.username;
     state.lastTime = time.ms;

@@ -1,7 +1,7 @@
-// Links and the "new messages" jump in headless Chromium: http(s) addresses in a message
-// are links (noopener noreferrer, a new tab), anything else stays text and no text is
-// ever read as HTML; a message that arrives while the reader has scrolled up offers a
-// jump to it instead of moving the page.
+// Reading aids in headless Chromium: http(s) addresses in a message are links
+// (noopener noreferrer, a new tab), anything else stays text and no text is ever read as
+// HTML; a message that arrives while the reader has scrolled up offers a jump to it
+// instead of moving the page; messages sit under a divider of their day.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -85,5 +85,33 @@ test('a message below the fold shows a "new messages" jump, which scrolls to it'
     return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   }, null, { timeout: WAIT });
   assert.equal(await reader.isVisible('#jump'), false);
+  assert.deepEqual(errors, []);
+});
+
+test('messages are under a divider of their day: "Today", "Yesterday" for a reader a day later', async () => {
+  const writer = await openChat(browser, port, 'diarist', 'days', { errors });
+  for (const text of ['first of the day', 'second of the day']) {
+    await writer.fill('#text', text);
+    await writer.press('#text', 'Enter');
+    await bubble(writer, text).waitFor({ timeout: WAIT });
+  }
+  const days = (page) => page.$$eval('#messages .notice.day', (ns) => ns.map((n) => n.textContent));
+  assert.deepEqual(await days(writer), ['Today'], 'one divider for the day, before its first message');
+
+  // a reader whose clock says tomorrow sees the same history as yesterday's
+  const context = await browser.newContext();
+  const later = await context.newPage();
+  await later.clock.setFixedTime(Date.now() + 24 * 3600 * 1000);
+  await later.goto(`http://127.0.0.1:${port}/`);
+  await later.locator('#status[data-state="online"]').waitFor({ timeout: WAIT });
+  await later.fill('#username', 'reader-tomorrow');
+  await later.fill('#room', 'days');
+  await later.click('#join');
+  await bubble(later, 'second of the day').waitFor({ timeout: WAIT });
+  assert.deepEqual(await days(later), ['Yesterday']);
+  const order = await later.$$eval('#messages > li', (ns) => ns.map((n) => n.textContent));
+  assert.ok(order.indexOf('Yesterday') < order.findIndex((t) => t.includes('first of the day')));
+  await context.close();
+  await writer.context().close();
   assert.deepEqual(errors, []);
 });
