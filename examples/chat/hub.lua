@@ -2,7 +2,11 @@
 -- room for a newcomer, typing indicators and presence. The default hub.lua (`make run`)
 -- runs this script; the web client is in public/ beside it.
 --
--- Every frame is a JSON object {type, username, text, timestamp, room, ...}.
+-- Every frame is a JSON object {type, username, text, timestamp, room, ...}; timestamps
+-- are ISO 8601 UTC with milliseconds, from the event loop's clock, on every frame.
+-- A message carries its sender's connection ("sender"), which that connection is told
+-- (the history frame's "you", the room protocol's connect result data.sender): pages mark
+-- their own messages by it, never by name, since a name is free again once its user left.
 --   client -> server   join {username, room}   leave   message {text}
 --                      typing {typing = true|false}   presence   rooms
 --   server -> client   join, leave, message, typing, presence {members},
@@ -49,11 +53,12 @@ hub.use(hub.middleware.recover())
 hub.use(hub.middleware.rate_limit(5, 10))   -- 5 messages a second, bursts of 10
 
 ----------------------------------------------------------------------------- helpers
-local boot, seq = os.time(), 0
+local boot, seq, connections = os.time(), 0, 0
+local loaded_ms = floor(hub.now() * 1000)   -- this load of the script, in sender ids
 
 -- ISO 8601 UTC with milliseconds: "2025-01-18T10:30:00.123Z".
 local function timestamp(t)
-  t = t or os.time()
+  t = t or hub.now()
   local seconds = floor(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. format(".%03dZ", floor((t - seconds) * 1000))
 end
@@ -79,6 +84,19 @@ end
 -- JSON arrays of already encoded items.
 local function with_array(fields, key, items)
   return encode(fields):sub(1, -2) .. ',"' .. key .. '":[' .. concat(items, ",") .. "]}"
+end
+
+-- The connection's sender id, made on first use: never reused by a later connection,
+-- unlike a username (the script's load time in milliseconds keeps it so across reloads;
+-- it is kept in the client's metadata, which a reload keeps).
+local function sender(client)
+  local id = client:get("sender")
+  if not id then
+    connections = connections + 1
+    id = format("%x-%x", loaded_ms, connections)
+    client:set("sender", id)
+  end
+  return id
 end
 
 local function fail(client, code, text)
@@ -261,7 +279,7 @@ router:on("join", function(client, msg)
   if current then leave_room(client, current, current == room and " is now " .. name or " left") end
   local ok, err = client:join(room)
   if not ok then return fail(client, err, "cannot join #" .. room .. " (" .. err .. ")") end
-  client:send(with_array({ type = "history", room = room }, "messages", recent(room)))
+  client:send(with_array({ type = "history", room = room, you = sender(client) }, "messages", recent(room)))
   joined(client, room, name, msg.time)
   return true
 end)
@@ -282,8 +300,8 @@ local function say(client, text, time)
   if not clean then return nil, code, detail end
   seq = seq + 1
   proto:publish(room, encode { type = "message", id = format("%x-%x", boot, seq),
-                               username = client:get("username"), text = clean, room = room,
-                               timestamp = timestamp(time) })
+                               username = client:get("username"), sender = sender(client),
+                               text = clean, room = room, timestamp = timestamp(time) })
   return true
 end
 
@@ -325,6 +343,7 @@ end)
 -- A page subscribes to a room with {username} as data, and calls the RPCs message
 -- {text} and typing {typing}; their errors come back as the RPC's.
 proto = protocol.new {
+  on_connect = function(client) return { data = { sender = sender(client) } } end,
   can_subscribe = function(client, room, cmd)
     local data = type(cmd.data) == "table" and cmd.data or {}
     local name, clean, text = may_join(client, data.username, room)
@@ -362,13 +381,16 @@ hub.on("after_disconnect", function(client)
   rooms_changed()
 end)
 
--- At most one rate-limit notice a second per client, so a flood is not answered by one.
+-- A dropped room-protocol command is always answered, one reply per request: the page
+-- waits for it to put the message back in its box. A seed client gets at most one notice
+-- a second, so a flood of plain frames is not answered by one.
 local last_notice = setmetatable({}, { __mode = "k" })
 hub.on("after_message", function(client, msg, err)
   if err ~= "rate_limited" or client:is_closed() then return end
-  local now = os.time()
+  local text = "slow down: at most 5 messages a second"
+  if proto:reject(client, msg, "rate_limited", text) then return end
+  local now = floor(hub.now())
   if last_notice[client] == now then return end
   last_notice[client] = now
-  local text = "slow down: at most 5 messages a second"
-  if not proto:reject(client, msg, "rate_limited", text) then fail(client, "rate_limited", text) end
+  fail(client, "rate_limited", text)
 end)

@@ -9,11 +9,13 @@ import { Hub } from '/luahub.js';
   const $ = (id) => document.getElementById(id);
   const ui = {
     app: $('app'), status: $('status'), statusText: $('status-text'), roomTitle: $('room-title'),
-    sidebarToggle: $('sidebar-toggle'), scrim: $('scrim'),
+    sidebarToggle: $('sidebar-toggle'), scrim: $('scrim'), sidebar: $('sidebar'),
+    sidebarClose: $('sidebar-close'), chat: $('chat'), announcer: $('announcer'),
     roomList: $('room-list'), newRoomForm: $('new-room-form'), newRoom: $('new-room'),
     memberList: $('member-list'), memberCount: $('member-count'),
     meAvatar: $('me-avatar'), meName: $('me-name'), leave: $('leave-button'),
-    messages: $('messages'), typing: $('typing'), toast: $('toast'),
+    messages: $('messages'), typing: $('typing'), toast: $('toast'), jump: $('jump'),
+    outage: $('outage'), outageText: $('outage-text'), retry: $('retry'),
     composer: $('composer'), text: $('text'), send: $('send'),
     loginForm: $('login-form'), username: $('username'), room: $('room'), roomOptions: $('room-options'),
     loginError: $('login-error'), join: $('join'),
@@ -33,10 +35,13 @@ import { Hub } from '/luahub.js';
     rooms: [],
     members: [],
     seen: new Set(),     // ids of the messages on screen
+    senders: new Set(),  // this page's connections (the server's sender ids): own messages
     typers: new Map(),   // username -> expiry timer
     lastAuthor: null,
     lastTime: 0,
+    lastDay: null,       // the local date of the last message shown: a divider on change
     unread: 0,
+    replaying: false,    // the publications of a (re)subscribe are coming: not announced
   };
 
   // ------------------------------------------------------------------ connection
@@ -44,19 +49,36 @@ import { Hub } from '/luahub.js';
   let sub = null;          // the room subscribed to (a Room of the library)
   let countdownTimer = null;
 
+  // The status is a live region: it is written only when it changes, so the countdown
+  // does not have it read out four times a second.
   function setStatus(kind, text) {
+    if (ui.status.dataset.state === kind && ui.statusText.textContent === text) return;
     ui.status.dataset.state = kind;
     ui.statusText.textContent = text;
     ui.status.title = text;
   }
 
+  // The outage banner, in the chat itself (on a phone the status is only a dot): from
+  // the lost connection until it is back, with a button that retries at once.
+  function setOutage(text, retrying) {
+    ui.outage.hidden = text === null;
+    if (text === null) return;
+    if (ui.outageText.textContent !== text) ui.outageText.textContent = text;
+    ui.retry.disabled = retrying;
+  }
+
   hub.on('state', ({ state: now, previous }) => {
     clearInterval(countdownTimer);
+    ui.app.dataset.connection = now;
     if (now === 'connecting') {
-      setStatus('connecting', previous === 'disconnected' && state.wasJoined ? 'Reconnecting…' : 'Connecting…');
+      const again = previous === 'disconnected' && state.wasJoined;
+      setStatus('connecting', again ? 'Reconnecting…' : 'Connecting…');
+      if (again) setOutage('Reconnecting…', true);
     } else if (now === 'connected') {
       setStatus('online', 'Connected');
-      ui.send.disabled = false;
+      setOutage(null);
+      hideToast();   // "not connected" and the like are out of date now
+      ui.send.disabled = sending;
     } else {
       ui.send.disabled = true;
       if (state.joined) state.wasJoined = true;
@@ -64,12 +86,23 @@ import { Hub } from '/luahub.js';
       clearTypers();
       const tick = () => {
         const seconds = Math.max(1, Math.ceil(((hub.retryAt || Date.now()) - Date.now()) / 1000));
-        setStatus(navigator.onLine === false ? 'offline' : 'reconnecting',
-          navigator.onLine === false ? 'Offline' : `Reconnecting in ${seconds}s`);
+        const offline = navigator.onLine === false;
+        setStatus(offline ? 'offline' : 'reconnecting', offline ? 'Offline' : `Reconnecting in ${seconds}s`);
+        if (state.wasJoined) {
+          setOutage(offline ? 'You are offline. What you type is kept until the connection is back.'
+            : `Trying again in ${seconds}s. What you type is kept until the connection is back.`, false);
+        }
       };
       tick();
       countdownTimer = setInterval(tick, 250);
     }
+  });
+
+  // Own messages are those sent from one of this page's connections, never those of a
+  // name: whoever had the name before may have left it to a newcomer.
+  hub.on('connected', (result) => {
+    const id = result && result.data && result.data.sender;
+    if (typeof id === 'string') state.senders.add(id);
   });
 
   // The server's own frames (the room list, errors, the leaver's own notice).
@@ -78,11 +111,18 @@ import { Hub } from '/luahub.js';
   });
 
   function reconnectNow() { hub.reconnectNow(); }
+  ui.retry.addEventListener('click', reconnectNow);
 
-  function send(kind, data) {
+  const RATE_RETRY_MS = 500;   // the rate limit lets a frame through again by then
+
+  // "typing" is best effort and says nothing when refused, but its end must arrive or the
+  // others see "typing" until it expires: a refused end is sent again once.
+  function sendTyping(typing, retried) {
     if (hub.state !== 'connected') return false;
-    hub.rpc(kind, data).catch((err) => {
-      if (err.code !== 'disconnected' && err.code !== 'timeout') handlers.error({ text: err.message });
+    hub.rpc('typing', { typing }).catch((err) => {
+      if (err.code === 'rate_limited' && !typing && !retried && !typingSentAt) {
+        setTimeout(() => { if (!typingSentAt) sendTyping(false, true); }, RATE_RETRY_MS);
+      }
     });
     return true;
   }
@@ -96,8 +136,11 @@ import { Hub } from '/luahub.js';
       if (sub !== room) return;
       handlers.history({ room: room.name, messages: [], replayed: s.count });
       if (s.missed) addNotice('Some messages were missed while you were away', null, 'divider');
+      // the library hands them over right after this event, in the same task
+      state.replaying = true;
+      queueMicrotask(() => { state.replaying = false; });
     });
-    room.on('publication', (p) => { if (sub === room) handlers.message(p.data); });
+    room.on('publication', (p) => { if (sub === room) handlers.message(p.data, state.replaying); });
     room.on('message', (m) => { if (sub === room && m && handlers[m.type]) handlers[m.type](m); });
     room.on('error', (err) => { if (sub === room) handlers.error({ text: err.message }); });
   }
@@ -151,18 +194,68 @@ import { Hub } from '/luahub.js';
     return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   }
 
+  // The empty-room welcome stays until the first message: notices ("You joined") are
+  // not a conversation.
   function append(node, force) {
     const stick = force || nearBottom();
-    const empty = ui.messages.querySelector('.empty');
+    const empty = node.classList.contains('msg') && ui.messages.querySelector('.empty');
     if (empty) empty.remove();
     ui.messages.append(node);
-    if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
+    if (stick) scrollToEnd();
+    else if (node.classList.contains('msg')) ui.jump.hidden = false;   // a message out of sight
+  }
+
+  function scrollToEnd() {
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+    ui.jump.hidden = true;
+  }
+
+  ui.jump.addEventListener('click', () => {
+    scrollToEnd();
+    ui.text.focus();
+  });
+  ui.messages.addEventListener('scroll', () => { if (nearBottom()) ui.jump.hidden = true; });
+
+  // Web addresses in a message become links, the rest stays text: only http and https
+  // addresses the URL parser takes, opened apart from this page (noopener noreferrer).
+  const ADDRESS = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+
+  // The end of a sentence is not part of an address, nor a ")" that closes a parenthesis
+  // opened before it ("(see https://example.com)").
+  function trimAddress(address) {
+    for (;;) {
+      if (/[.,;:!?'"]$/.test(address)) address = address.slice(0, -1);
+      else if (address.endsWith(')') && address.split(')').length > address.split('(').length) address = address.slice(0, -1);
+      else return address;
+    }
+  }
+
+  function linkified(text) {
+    const parts = [];
+    let last = 0;
+    for (const match of text.matchAll(ADDRESS)) {
+      const address = trimAddress(match[0]);
+      let url = null;
+      try { url = new URL(address); } catch { continue; }   // not an address: stays text
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
+      parts.push(text.slice(last, match.index));
+      const link = make('a', '', address);
+      link.href = url.href;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      parts.push(link);
+      last = match.index + address.length;
+    }
+    parts.push(text.slice(last));
+    return parts;
   }
 
   function clearMessages() {
     ui.messages.replaceChildren();
+    ui.jump.hidden = true;
     state.seen.clear();
     state.lastAuthor = null;
+    state.lastDay = null;
   }
 
   function showEmpty(room) {
@@ -178,11 +271,25 @@ import { Hub } from '/luahub.js';
     append(node);
   }
 
+  // "Today", "Yesterday" or the date, in the reader's time zone.
+  function dayLabel(ms) {
+    const midnight = (t) => new Date(t).setHours(0, 0, 0, 0);
+    const days = Math.round((midnight(Date.now()) - midnight(ms)) / 86400000);
+    if (days === 0) return 'Today';
+    if (days === 1) return 'Yesterday';
+    return new Date(ms).toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+  }
+
   function addMessage(m, fromHistory) {
     if (m.id && state.seen.has(m.id)) return;
     if (m.id) state.seen.add(m.id);
-    const own = m.username === state.me;
+    const own = typeof m.sender === 'string' && state.senders.has(m.sender);
     const time = timeOf(m.timestamp);
+    const day = new Date(time.ms).toDateString();
+    if (day !== state.lastDay) {
+      state.lastDay = day;
+      addNotice(dayLabel(time.ms), null, 'divider day');
+    }
     const first = state.lastAuthor !== m.username || time.ms - state.lastTime > GROUP_WINDOW_MS;
     state.lastAuthor = m.username;
     state.lastTime = time.ms;
@@ -193,15 +300,25 @@ import { Hub } from '/luahub.js';
     const meta = make('div', 'meta');
     meta.append(make('span', 'author', own ? 'You' : m.username), timeOf(m.timestamp).node);
     const row = make('div', 'bubble-row');
-    row.append(make('div', 'bubble', m.text), time.node);
+    const text = make('div', 'bubble');
+    text.append(...linkified(String(m.text)));
+    row.append(text, time.node);
     body.append(meta, row);
     item.append(avatar(m.username), body);
     append(item, own && !fromHistory);
 
+    if (!fromHistory && !own) announce(`${m.username}: ${m.text}`);
     if (!fromHistory && document.hidden) {
       state.unread += 1;
       updateTitle();
     }
+  }
+
+  // The message list is not a live region, so a room's history is not read out at once:
+  // new messages from others are, through this one (its last few lines kept).
+  function announce(text) {
+    ui.announcer.append(make('p', '', text));
+    while (ui.announcer.childElementCount > 3) ui.announcer.firstElementChild.remove();
   }
 
   function updateTitle() {
@@ -220,6 +337,7 @@ import { Hub } from '/luahub.js';
       const li = make('li', name === state.room ? 'current' : '');
       const button = make('button');
       button.type = 'button';
+      if (name === state.room) button.setAttribute('aria-current', 'true');
       button.append(make('span', 'name', name), make('span', 'n', n ? String(n) : ''));
       button.addEventListener('click', () => switchRoom(name));
       li.append(button);
@@ -274,11 +392,16 @@ import { Hub } from '/luahub.js';
     ui.toast.textContent = text;
     ui.toast.hidden = false;
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { ui.toast.hidden = true; }, 4000);
+    toastTimer = setTimeout(hideToast, 4000);
+  }
+
+  function hideToast() {
+    clearTimeout(toastTimer);
+    ui.toast.hidden = true;
   }
 
   function showLogin(error) {
-    ui.app.dataset.view = 'login';
+    setView('login');
     ui.loginError.textContent = error || '';
     ui.join.disabled = false;
     ui.username.value = ui.username.value || state.me;
@@ -300,7 +423,7 @@ import { Hub } from '/luahub.js';
       state.wanted = { username: state.me, room: m.room };
       localStorage.setItem('luahub.chat.username', state.me);
       if (location.hash !== '#' + m.room) history.replaceState(null, '', '#' + m.room);
-      ui.app.dataset.view = 'chat';
+      setView('chat');
       ui.roomTitle.textContent = m.room;
       ui.meName.textContent = state.me;
       avatar(state.me, ui.meAvatar);
@@ -340,10 +463,10 @@ import { Hub } from '/luahub.js';
       if (m.username !== state.me) addNotice(`${m.username} left`, m.timestamp);
     },
 
-    message(m) {
+    message(m, fromHistory = false) {
       if (m.room !== state.room) return;
       setTyper(m.username, false);
-      addMessage(m, false);
+      addMessage(m, fromHistory);
     },
 
     typing(m) {
@@ -441,7 +564,7 @@ import { Hub } from '/luahub.js';
 
   function stopTyping() {
     clearTimeout(typingIdleTimer);
-    if (typingSentAt) send('typing', { typing: false });
+    if (typingSentAt) sendTyping(false);
     typingSentAt = 0;
   }
 
@@ -458,7 +581,7 @@ import { Hub } from '/luahub.js';
       return;
     }
     const now = Date.now();
-    if (now - typingSentAt > TYPING_REFRESH_MS && send('typing', { typing: true })) typingSentAt = now;
+    if (now - typingSentAt > TYPING_REFRESH_MS && sendTyping(true)) typingSentAt = now;
     clearTimeout(typingIdleTimer);
     typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
   });
@@ -470,34 +593,89 @@ import { Hub } from '/luahub.js';
     }
   });
 
+  // A message stays in the box, read-only ("sending"), until the server has taken it: a
+  // refusal (the rate limit) or a lost connection hands it back, to be sent again.
+  let sending = false;
+  function setSending(on) {
+    sending = on;
+    ui.text.readOnly = on;
+    ui.composer.setAttribute('aria-busy', String(on));
+    ui.send.disabled = on || hub.state !== 'connected';
+  }
+
+  function notSent(err) {
+    if (err.code === 'rate_limited') return 'Slow down: at most 5 messages a second. Your message is still in the box.';
+    if (err.code === 'disconnected' || err.code === 'timeout') {
+      return 'Not sent: the connection dropped. Your message is still in the box.';
+    }
+    return `Not sent: ${err.message}`;
+  }
+
   ui.composer.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = ui.text.value;
-    if (!text.trim()) return;
-    if (!state.joined || !send('message', { text })) {
+    if (!text.trim() || sending) return;
+    if (!state.joined || hub.state !== 'connected') {
       toast('Not connected: your message is kept until the connection is back.');
       return;
     }
     clearTimeout(typingIdleTimer);
-    typingSentAt = 0;   // the message itself ends "typing" for the others
-    ui.text.value = '';
-    autosize();
+    setSending(true);
+    hub.rpc('message', { text }).then(() => {
+      typingSentAt = 0;   // the message itself ends "typing" for the others
+      ui.text.value = '';
+      autosize();
+    }, (err) => {
+      stopTyping();
+      toast(notSent(err));
+    }).finally(() => setSending(false));
   });
 
+  // ------------------------------------------------------------------ focus
+  // Tab stays on the surface in sight: what is behind the login card, the drawer while
+  // it is off screen, and what is behind it while it is open are inert.
+  const drawerLayout = matchMedia('(max-width: 760px)');
+
+  function syncInert() {
+    const login = ui.app.dataset.view === 'login';
+    const drawer = drawerLayout.matches;
+    const open = drawer && ui.app.dataset.sidebar === 'open';
+    ui.sidebar.inert = login || (drawer && !open);
+    ui.chat.inert = login || open;
+    ui.sidebarToggle.inert = login || open;
+  }
+  drawerLayout.addEventListener('change', syncInert);
+
+  function setView(view) {
+    ui.app.dataset.view = view;
+    syncInert();
+  }
+
   function closeSidebar() {
+    const wasOpen = ui.app.dataset.sidebar === 'open';
     delete ui.app.dataset.sidebar;
     ui.scrim.hidden = true;
     ui.sidebarToggle.setAttribute('aria-expanded', 'false');
+    syncInert();
+    if (wasOpen) ui.sidebarToggle.focus();
   }
 
-  ui.sidebarToggle.addEventListener('click', () => {
-    const open = ui.app.dataset.sidebar !== 'open';
-    if (!open) return closeSidebar();
+  function openSidebar() {
     ui.app.dataset.sidebar = 'open';
     ui.scrim.hidden = false;
     ui.sidebarToggle.setAttribute('aria-expanded', 'true');
+    syncInert();
+    ui.sidebarClose.focus();
+  }
+
+  ui.sidebarToggle.addEventListener('click', () => {
+    if (ui.app.dataset.sidebar === 'open') closeSidebar(); else openSidebar();
   });
+  ui.sidebarClose.addEventListener('click', closeSidebar);
   ui.scrim.addEventListener('click', closeSidebar);
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && ui.app.dataset.sidebar === 'open') closeSidebar();
+  });
 
   // ------------------------------------------------------------------ start
   ui.username.value = state.me;

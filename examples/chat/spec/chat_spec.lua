@@ -67,6 +67,37 @@ describe("examples/chat", function()
     end
   end)
 
+  it("marks a message with its sender's connection, which a namesake does not share", function()
+    local ada = assert(srv:connect())
+    ada:send_json { type = "join", username = "ada", room = "namesake" }
+    local you = expect(ada, "history").you
+    assert.is_string(you)
+    say(ada, "from the first ada")
+    assert.equal(you, expect(ada, "message").sender)
+    ada:disconnect()
+    local again = assert(srv:connect())
+    again:send_json { type = "join", username = "ada", room = "namesake" }
+    local h = expect(again, "history")
+    assert.are_not.equal(you, h.you)
+    assert.equal(you, h.messages[#h.messages].sender, "history keeps the sender")
+  end)
+
+  it("stamps every frame in milliseconds, in order: join, message, error, leave", function()
+    local MS = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$"
+    local watcher, talker = join("watcher", "stamps"), join("talker", "stamps")
+    local stamps = { expect(watcher, "join").timestamp }
+    say(talker, "tick")
+    stamps[#stamps + 1] = expect(watcher, "message").timestamp
+    talker:send_json { type = "message", text = "" }
+    stamps[#stamps + 1] = expect(talker, "error").timestamp
+    talker:disconnect()
+    stamps[#stamps + 1] = expect(watcher, "leave").timestamp
+    for i, stamp in ipairs(stamps) do
+      assert.matches(MS, stamp)
+      if i > 1 then assert.is_true(stamps[i - 1] <= stamp, stamps[i - 1] .. " > " .. stamp) end
+    end
+  end)
+
   it("keeps rooms apart", function()
     local here, there = join("ann", "room-a"), join("ann", "room-b")
     say(here, "only in a")

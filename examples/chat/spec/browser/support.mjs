@@ -72,3 +72,26 @@ export async function stopServer(server, hard = false) {
   }
 }
 
+
+// ------------------------------------------------------------------ pages
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 760 };
+
+// A chat page of its own browser context, logged in as name in room, once its own join
+// notice shows. Page errors are pushed to errors.
+export async function openChat(browser, port, name, room, { viewport = DESKTOP, errors = [] } = {}) {
+  const context = await browser.newContext({ viewport, isMobile: viewport === PHONE });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => errors.push(`${name}: ${err.message}`));
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.locator('#status[data-state="online"]').waitFor({ timeout: WAIT });
+  await page.fill('#username', name);
+  await page.fill('#room', room);
+  await page.click('#join');
+  await page.locator('.notice', { hasText: `You joined #${room}` }).waitFor({ timeout: WAIT });
+  return page;
+}
+
+export function bubble(page, text) {
+  return page.locator('.msg .bubble').filter({ hasText: text });
+}

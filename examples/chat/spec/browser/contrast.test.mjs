@@ -1,0 +1,147 @@
+// axe-core on the chat in headless Chromium: no serious or critical violation (WCAG 2.1
+// A and AA, contrast and names among them) in the light and dark themes, desktop and
+// phone, on the login card, a conversation (own and others' messages, notices, typing),
+// links, the phone drawer, the outage banner, a toast, the "new messages" jump and every
+// state of the status pill; and white text measured on the avatars of all 360 hues and
+// on the own bubbles (axe cannot measure a gradient, and skips the avatars' aria-hidden
+// initials).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+import { BIN, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, WAIT, bubble, freePort, openChat, startServer, stopServer }
+  from './support.mjs';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+let browser;
+let server;
+let port;
+const errors = [];
+
+before(async () => {
+  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
+  port = await freePort();
+  server = await startServer(port);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await stopServer(server);
+});
+
+process.on('exit', () => {
+  if (server && !server.exited) server.proc.kill('SIGKILL');
+});
+
+async function seriousViolations(page) {
+  if (!await page.evaluate(() => Boolean(window.axe))) await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+  }));
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.nodes.map((n) => `${n.target.join(' ')} ${n.any.map((c) => c.message).join(' ')}`).join('; ')}`);
+}
+
+// The lowest contrast of white text on the avatars of all 360 hues and on both ends of
+// the own bubbles' gradient, as the page paints them (through a canvas, so any CSS colour
+// syntax is measured as sRGB).
+function whiteTextContrast(page) {
+  return page.evaluate(() => {
+    const ctx = Object.assign(document.createElement('canvas'), { width: 1, height: 1 }).getContext('2d');
+    const channel = (v) => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    const against = (css) => {
+      ctx.clearRect(0, 0, 1, 1);
+      ctx.fillStyle = '#010203';
+      ctx.fillStyle = css;
+      if (ctx.fillStyle === '#010203') throw new Error(`the canvas does not take the colour ${css}`);
+      ctx.fillRect(0, 0, 1, 1);
+      const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
+      const l = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+      return 1.05 / (l + 0.05);
+    };
+    const probe = document.createElement('span');
+    probe.className = 'avatar';
+    document.body.append(probe);
+    let avatars = Infinity;
+    for (let hue = 0; hue < 360; hue += 1) {
+      probe.style.setProperty('--hue', hue);
+      avatars = Math.min(avatars, against(getComputedStyle(probe).backgroundColor));
+    }
+    probe.remove();
+    const root = getComputedStyle(document.documentElement);
+    const bubble = Math.min(against(root.getPropertyValue('--accent')), against(root.getPropertyValue('--accent-2')));
+    return { avatars, bubble };
+  });
+}
+
+async function join(page, name, room) {
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.locator('#status[data-state="online"]').waitFor({ timeout: WAIT });
+  const found = await seriousViolations(page);
+  await page.fill('#username', name);
+  await page.fill('#room', room);
+  await page.click('#join');
+  await page.locator('.notice', { hasText: `You joined #${room}` }).waitFor({ timeout: WAIT });
+  return found;
+}
+
+test('the chat has no serious accessibility violation, light and dark, desktop and phone', async () => {
+  const room = 'contrast';
+  const ana = await openChat(browser, port, 'ana', room, { errors });
+  const bo = await openChat(browser, port, 'bo', room, { errors });
+  for (const [page, text] of [[ana, 'hello from ana'], [bo, 'and from bo, see https://example.com']]) {
+    await page.fill('#text', text);
+    await page.press('#text', 'Enter');
+    await bubble(page, text).waitFor({ timeout: WAIT });
+  }
+  await ana.context().close();   // a "left" notice
+
+  const found = [];
+  for (const colorScheme of ['light', 'dark']) {
+    for (const viewport of [DESKTOP, PHONE]) {
+      const where = `${colorScheme} ${viewport.width}px`;
+      const context = await browser.newContext({ viewport, isMobile: viewport === PHONE, colorScheme,
+        reducedMotion: 'reduce' });
+      const page = await context.newPage();
+      page.on('pageerror', (err) => errors.push(`${where}: ${err.message}`));
+      found.push(...(await join(page, `me-${colorScheme}-${viewport.width}`, room)).map((v) => `${where} login: ${v}`));
+      await page.fill('#text', 'my own words');
+      await page.press('#text', 'Enter');
+      await page.locator('.msg.own .bubble', { hasText: 'my own words' }).waitFor({ timeout: WAIT });
+      await bo.locator('#text').pressSequentially('ty');
+      await page.locator('#typing', { hasText: 'bo is typing' }).waitFor({ timeout: WAIT });
+      found.push(...(await seriousViolations(page)).map((v) => `${where} chat: ${v}`));
+
+      if (viewport === PHONE) {
+        await page.click('#sidebar-toggle');
+        await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().left >= 0,
+          null, { timeout: WAIT });
+        found.push(...(await seriousViolations(page)).map((v) => `${where} drawer: ${v}`));
+        await page.keyboard.press('Escape');
+      } else {
+        // the outage banner, a toast, the jump and the status in each of its states
+        await page.evaluate(() => {
+          document.getElementById('outage').hidden = false;
+          document.getElementById('jump').hidden = false;
+          document.getElementById('outage-text').textContent = 'Trying again in 3s.';
+          document.getElementById('toast').hidden = false;
+          document.getElementById('toast').textContent = 'Not connected: your message is kept.';
+        });
+        for (const state of ['connecting', 'reconnecting', 'offline']) {
+          await page.evaluate((s) => { document.getElementById('status').dataset.state = s; }, state);
+          found.push(...(await seriousViolations(page)).map((v) => `${where} ${state}: ${v}`));
+        }
+        const white = await whiteTextContrast(page);
+        assert.ok(white.avatars >= 4.5, `${where}: white on an avatar at ${white.avatars.toFixed(2)}:1`);
+        assert.ok(white.bubble >= 4.5, `${where}: white on the own bubble at ${white.bubble.toFixed(2)}:1`);
+      }
+      await context.close();
+    }
+  }
+  await bo.context().close();
+  assert.deepEqual(found, []);
+  assert.deepEqual(errors, []);
+});

@@ -1,0 +1,63 @@
+// The chat's pictures in docs/: docs/img/chat-desktop.png and chat-phone.png, taken here
+// from a real conversation so they show the page as it is (referenced from
+// examples/chat/README.md).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { BIN, CHROMIUM, CHROMIUM_ARGS, PHONE, ROOT, WAIT, bubble, freePort, openChat, startServer, stopServer }
+  from './support.mjs';
+
+const SHOTS = path.join(ROOT, 'docs/img');
+
+let browser;
+let server;
+let port;
+const errors = [];
+
+before(async () => {
+  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
+  port = await freePort();
+  server = await startServer(port);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await stopServer(server);
+});
+
+process.on('exit', () => {
+  if (server && !server.exited) server.proc.kill('SIGKILL');
+});
+
+async function say(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+  await bubble(page, text).waitFor({ timeout: WAIT });
+}
+
+test('screenshots of a conversation, desktop and phone', async () => {
+  const ada = await openChat(browser, port, 'ada', 'general', { errors });
+  const grace = await openChat(browser, port, 'grace', 'general', { errors });
+  const linus = await openChat(browser, port, 'linus', 'general', { errors });
+  await say(ada, 'Morning! The new build is up, release notes at https://example.com/notes');
+  await say(grace, 'Nice. Does the reconnect fix cover the phone case too?');
+  await say(ada, 'It does: the page keeps your draft and retries on its own.');
+  await say(linus, 'Tried it on the train, the banner came and went by itself.');
+  await say(grace, 'Great, shipping it.');
+  await linus.locator('#text').pressSequentially('One more');
+  await ada.locator('#typing', { hasText: 'linus is typing' }).waitFor({ timeout: WAIT });
+
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await ada.screenshot({ path: path.join(SHOTS, 'chat-desktop.png') });
+  const phone = await openChat(browser, port, 'margaret', 'general', { viewport: PHONE, errors });
+  await bubble(phone, 'Great, shipping it.').waitFor({ timeout: WAIT });
+  await say(phone, 'Reading along from my phone.');
+  await phone.screenshot({ path: path.join(SHOTS, 'chat-phone.png') });
+  for (const name of ['chat-desktop.png', 'chat-phone.png']) {
+    assert.ok(fs.statSync(path.join(SHOTS, name)).size > 10000, `${name} was written`);
+  }
+  assert.deepEqual(errors, []);
+});
