@@ -54,13 +54,13 @@ awk -F'\t' -v cases="${cases[*]}" '
   function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
   function med(a, n) { sort(a, n); return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
   function summary(a, n, fmt,   m) { m = med(a, n); return sprintf(fmt " (" fmt "-" fmt ")", m, a[1], a[n]) }
-  { rate[$2, $1] = $3; cpu[$2, $1] = $4; p99[$2, $1] = $5; got[$2] = got[$2] " " $6; rounds[$1] = 1 }
+  { rate[$2, $1] = $3; cpu[$2, $1] = $4; p99[$2, $1] = $5; split($6, d, "/"); runs[$2]++; if (d[1] == d[2]) full[$2]++; rounds[$1] = 1 }
   END {
     n = split(cases, cs, " ")
-    printf "%-24s %-26s %-20s %-22s %-18s %-18s %s\n", "case", "echoes/s", "CPU us/msg", "p99 ms", "x bare echoes/s", "x bare CPU/msg", "delivered"
+    printf "%-24s %-26s %-20s %-22s %-18s %-18s %s\n", "case", "echoes/s", "CPU us/msg", "p99 ms", "x bare echoes/s", "x bare CPU/msg", "all echoed"
     for (i = 1; i <= n; i++) {
       c = cs[i]; k = 0
       for (r in rounds) { k++; x[k] = rate[c, r]; y[k] = cpu[c, r]; z[k] = p99[c, r]; q[k] = rate[c, r] / rate["bare", r]; w[k] = cpu["bare", r] / cpu[c, r] }
-      printf "%-24s %-26s %-20s %-22s %-18s %-18s%s\n", c, summary(x, k, "%.0f"), summary(y, k, "%.2f"), summary(z, k, "%.1f"), summary(q, k, "%.2f"), summary(w, k, "%.2f"), got[c]
+      printf "%-24s %-26s %-20s %-22s %-18s %-18s %s\n", c, summary(x, k, "%.0f"), summary(y, k, "%.2f"), summary(z, k, "%.1f"), summary(q, k, "%.2f"), summary(w, k, "%.2f"), (full[c] + 0) "/" runs[c] " runs"
     }
   }' "$results"
