@@ -32,10 +32,22 @@ static int is_hex(unsigned char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* The value of the 4 hex digits at p, or -1. */
+static int hex4(const unsigned char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        if (!is_hex(c)) return -1;
+        v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
 /* At the opening quote: moves past the closing one. 1 with *escaped telling whether
- * the string holds an escape, 0 when it is malformed. Only the escapes' syntax is
- * checked (a lone surrogate is the decoder's to judge: such a string is never a value
- * we report, as it has an escape). */
+ * the string holds an escape, 0 when it is malformed. A \u escape of a surrogate must be
+ * a high one followed by a \u low one, as lua-cjson refuses the whole text otherwise,
+ * even in a member nobody asked for. */
 static int skip_string(struct scan *s, int *escaped)
 {
     *escaped = 0;
@@ -49,10 +61,15 @@ static int skip_string(struct scan *s, int *escaped)
         if (s->p >= s->end) return 0;
         c = *s->p++;
         if (c == 'u') {
-            if (s->end - s->p < 4) return 0;
-            for (int i = 0; i < 4; i++)
-                if (!is_hex(s->p[i])) return 0;
+            int cp = s->end - s->p >= 4 ? hex4(s->p) : -1;
+            if (cp < 0) return 0;
             s->p += 4;
+            if (cp >= 0xD800 && cp <= 0xDFFF) {
+                if (cp >= 0xDC00 || s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u') return 0;
+                cp = hex4(s->p + 2);
+                if (cp < 0xDC00 || cp > 0xDFFF) return 0;
+                s->p += 6;
+            }
         } else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
             return 0;
         }

@@ -73,6 +73,11 @@ int main(void)
     RESULT("{\"s\":\"\\x\",\"type\":\"echo\"}", -1);
     RESULT("{\"s\":\"\\u12g4\",\"type\":\"echo\"}", -1);
     RESULT("{\"type\":\"tab\there\"}", -1);
+    /* lua-cjson refuses a lone surrogate anywhere, so the member after it is not found */
+    RESULT("{\"s\":\"\\ud800\",\"type\":\"echo\"}", -1);
+    RESULT("{\"s\":\"\\udc00\\ud800\",\"type\":\"echo\"}", -1);
+    RESULT("{\"s\":\"\\ud800\\u0041\",\"type\":\"echo\"}", -1);
+    FOUND("{\"s\":\"\\ud83d\\ude00 \\u00e9\\u0000\",\"type\":\"echo\"}", "echo");
     RESULT("{type:\"echo\"}", -1);
 
     /* a NUL ends the decoder's text, not ours: the decoder decides */

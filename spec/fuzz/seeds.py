@@ -362,6 +362,8 @@ JSON_FIELD = {
     "nul-after": (0, b'{"type":"echo"}\x00junk'),
     "name-a": (1, b'{"ab":"1","a":"2","type":"3"}'),
     "truncated": (0, b'{"type":"echo","text":"hel'),
+    "lone-surrogate": (0, b'{"s":"\\ud800","type":"echo"}'),
+    "surrogate-pair": (0, b'{"s":"\\ud83d\\ude00","type":"echo"}'),
 }
 
 
