@@ -171,5 +171,12 @@ const char *lh_embedded_file(const char *name, size_t len, size_t *size);
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
 /* 1 when s is valid UTF-8, else 0 */
 int lh_utf8_valid(const char *s, size_t len);
+/* a top-level member of a JSON object, read without decoding the rest (json_field.c):
+ * 1 when the text is an object whose last member named name is a string without escapes,
+ * its bytes at text + span[0], span[1] long; 0 when the decoder could not find such a
+ * member (the text is not an object, or an object without it); -1 when only a decode can
+ * tell (malformed or unusual text, escapes, a value of another type, 4 GiB or more).
+ * 32-bit span: the FFI hands those to Lua as plain numbers, where size_t would be boxed. */
+int lh_json_field(const char *text, size_t len, const char *name, size_t nlen, uint32_t *span);
 
 #endif

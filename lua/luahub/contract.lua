@@ -114,6 +114,8 @@ const char *lh_embedded_file(const char *name, size_t len, size_t *size);
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);
 
 int lh_utf8_valid(const char *s, size_t len);
+
+int lh_json_field(const char *text, size_t len, const char *name, size_t nlen, uint32_t *span);
 ]],
   -- the codes of hub operations: C value, Lua code, message (core/lh_errors.h)
   errors = {

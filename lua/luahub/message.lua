@@ -5,6 +5,7 @@
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
 local mistake = require "luahub.mistake"
+local C = require "luahub.ffi"
 
 local ffi_string, rawget, rawset, setmetatable = ffi.string, rawget, rawset, setmetatable
 
@@ -37,6 +38,26 @@ function methods:json()
 end
 
 local cchar = ffi.typeof("const char *")
+
+-- A top-level string member read by the core from the payload without decoding it:
+-- the string; nil when the payload decodes to no such member; or false, "decode" when
+-- only msg:json() can tell (escapes, another type, text the scanner does not vouch for).
+local span = ffi.new("uint32_t[2]")
+
+function M.string_field(m, name)
+  local p = rawget(m, "_p")
+  if p ~= nil then
+    local r = C.lh_json_field(p, rawget(m, "_n"), name, #name, span)
+    if r == 1 then return ffi_string(p + span[0], span[1]) end
+    if r == 0 then return nil end
+    return false, "decode"
+  end
+  local s = m.data
+  local r = C.lh_json_field(s, #s, name, #name, span)
+  if r == 1 then return s:sub(span[0] + 1, span[0] + span[1]) end
+  if r == 0 then return nil end
+  return false, "decode"
+end
 
 function M.wrap(client_id, kind, p, n, now)
   local m = setmetatable({ kind = kind, client_id = client_id, time = now,

@@ -3,6 +3,7 @@
 -- answers nothing and reports the "not_found" error to after_message.
 local note = require("luahub.where").note
 local mistake = require "luahub.mistake"
+local string_field = require("luahub.message").string_field
 
 local Router = {}
 Router.__index = Router
@@ -13,7 +14,11 @@ local function default_not_found() return nil, "not_found" end
 local function new(extractor)
   if type(extractor) == "string" then
     local field = extractor
+    -- The core reads the field from the bytes; msg:json() runs only for what it cannot
+    -- vouch for, so the handler still decides whether the message is ever decoded.
     extractor = function(msg)
+      local v, slow = string_field(msg, field)
+      if not slow then return v end
       local d = msg:json()
       return type(d) == "table" and d[field] or nil
     end

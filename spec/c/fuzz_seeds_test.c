@@ -7,6 +7,7 @@
 #include "../fuzz/http_fuzz.c"
 #include "../fuzz/ws_fuzz.c"
 #include "../fuzz/lua_fuzz.c"
+#include "../fuzz/json_field_fuzz.c"
 
 #include <dirent.h>
 
@@ -48,5 +49,7 @@ int main(void)
     CHECK(fuzz_seeds_replay("http", fuzz_http) > 0, "http seeds found in %s/corpus", fuzz_dir);
     CHECK(fuzz_seeds_replay("ws", fuzz_ws) > 0, "ws seeds found in %s/corpus", fuzz_dir);
     CHECK(fuzz_seeds_replay("lua", fuzz_lua) > 0, "lua seeds found in %s/corpus", fuzz_dir);
+    CHECK(fuzz_seeds_replay("json_field", fuzz_json_field) > 0, "json_field seeds found in %s/corpus",
+          fuzz_dir);
     return check_summary();
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets: spec/fuzz/corpus/{http,ws,lua}/NAME.
+"""Writes the seed corpus of the fuzz targets: spec/fuzz/corpus/{http,ws,lua,json_field}/NAME.
 
 Each seed is [settings byte][read-split seed byte][payload] (ws_fuzz: [settings][flood]
 [read-split seed][payload]), as the targets read it (see the comment at the top of each
@@ -346,9 +346,29 @@ LUA = {
     "finding-route-header-name-non-ascii": respond("200", [("X-\u00e9", "1")], seed=31),
 }
 
+# json_field: [name byte: low bit 0 "type", 1 "a"][text]. Routed messages, the cases
+# the scanner hands to the decoder, and text only lua-cjson accepts.
+JSON_FIELD = {
+    "routed": (0, b'{"type":"echo","text":"hello"}'),
+    "nested": (0, b' {"a":{"type":"x"},"b":[1,-2.5e3,true,false,null,{}],"type":"say"} '),
+    "duplicate": (0, b'{"type":"a","type":"b"}'),
+    "escaped-value": (0, b'{"type":"ec\\u0068o"}'),
+    "escaped-key": (0, b'{"typ\\u0065":"echo"}'),
+    "number-value": (0, b'{"type":7}'),
+    "array": (0, b'[{"type":"echo"}]'),
+    "not-json": (0, b"hello"),
+    "cjson-nan": (0, b'{"n":NaN,"type":"echo"}'),
+    "cjson-hex": (0, b'{"n":0x1F,"type":"echo"}'),
+    "nul-after": (0, b'{"type":"echo"}\x00junk'),
+    "name-a": (1, b'{"ab":"1","a":"2","type":"3"}'),
+    "truncated": (0, b'{"type":"echo","text":"hel'),
+    "lone-surrogate": (0, b'{"s":"\\ud800","type":"echo"}'),
+    "surrogate-pair": (0, b'{"s":"\\ud83d\\ude00","type":"echo"}'),
+}
+
 
 def main():
-    for target, seeds in (("http", HTTP), ("ws", WS), ("lua", LUA)):
+    for target, seeds in (("http", HTTP), ("ws", WS), ("lua", LUA), ("json_field", JSON_FIELD)):
         d = os.path.join(HERE, "corpus", target)
         os.makedirs(d, exist_ok=True)
         for name in os.listdir(d):

@@ -144,5 +144,52 @@ hub.handle(router)
       c:send("[1, 2]")
       assert.equal("no route", c:receive())
     end)
+
+    -- The core reads a plain string field from the bytes (lh_json_field); everything
+    -- else takes the decoder's path, and must route exactly as a decode would.
+    it("routes as a decode of the whole message would, without decoding it", function()
+      local srv = t.start(t.write_script([[
+local hub = require "luahub"
+hub.on("before_message", function(client, msg)
+  if msg.data == "rewrite me" then return '{"kind":"greet","name":"rewritten"}' end
+  return msg
+end)
+local router = hub.router("kind")
+router:on("greet", function(client, msg)
+  -- rawget: whether the router decoded the message on its way here
+  local decoded = rawget(msg, "_json") ~= nil
+  client:send(("hello %s decoded=%s"):format(msg:json().name, tostring(decoded)))
+end)
+router:on(7, function(client) client:send("seven") end)
+router:not_found(function(client, msg)
+  local _, code = msg:json()
+  client:send("no route " .. tostring(code))
+end)
+hub.handle(router)
+]]))
+      local c = assert(srv:connect())
+      local cases = {
+        { '{"kind":"greet","name":"ann"}', "hello ann decoded=false" },
+        { ' {"a":{"kind":"x"},"b":[{"kind":"y"}],"kind" : "greet","name":"bo"} ', "hello bo decoded=false" },
+        { '{"kind":"gr\\u0065et","name":"esc"}', "hello esc decoded=true" },
+        { '{"ki\\u006ed":"greet","name":"key"}', "hello key decoded=true" },
+        { '{"kind":"nope","kind":"greet","name":"dup"}', "hello dup decoded=false" },
+        { '{"n":NaN,"kind":"greet","name":"nan"}', "hello nan decoded=true" },
+        { '{"kind":7}', "seven" },
+        { '{"kind":"greet"', "no route bad_json" },
+        { '{"kind":"greet"} trailing', "no route bad_json" },
+        { "not json", "no route bad_json" },
+        { '{"kind":"greet","name":"a"}{}', "no route bad_json" },
+        { '["greet"]', "no route nil" },
+        { '{"other":"greet"}', "no route nil" },
+        { "rewrite me", "hello rewritten decoded=false" },
+      }
+      for _, case in ipairs(cases) do
+        c:send(case[1])
+        assert.equal(case[2], c:receive(), case[1])
+      end
+      c:send_binary('{"kind":"greet","name":"bin"}')
+      assert.equal("hello bin decoded=false", c:receive(), "a binary message")
+    end)
   end)
 end)
