@@ -108,7 +108,7 @@ describe("a peer reading a large response slowly but steadily", function()
     local srv = t.start(t.write_script [[
 local hub = require "luahub"
 hub.handle(function(client, msg) client:send(string.rep("x", tonumber(msg.data))) end)
-]], { write_timeout = 0.5 })
+]], { write_timeout = 1.5 })   -- under the transfer's 3 s, over a loaded machine's stalls
     local key = "dGhlIHNhbXBsZSBub25jZQ=="
     local sock = slow_socket(srv, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n" ..
       "Connection: Upgrade\r\nSec-WebSocket-Key: " .. key .. "\r\nSec-WebSocket-Version: 13\r\n\r\n")
