@@ -1,18 +1,19 @@
 // The chat web client in headless Chromium (Debian's /usr/bin/chromium driven by npm
 // playwright-core) against a real luahub server running examples/chat/hub.lua.
 // Run by scripts/browser-test.sh; every wait has a deadline, nothing sleeps a fixed time.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, RECONNECT_WAIT, WAIT, freePort, startServer, stopServer }
+import { ARTIFACTS, RECONNECT_WAIT, startServer, stopServer, useChatServer, WAIT }
   from './support.mjs';
 
 // ------------------------------------------------------------------ browser helpers
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const pages = {};
 const pageErrors = [];
 
@@ -39,22 +40,6 @@ async function say(page, text) {
 }
 
 // ------------------------------------------------------------------ the story
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
-
 test('the page loads without errors and shows the login form', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -5,12 +5,10 @@
 // state of the status pill; and white text measured on the avatars of all 360 hues and
 // on the own bubbles (axe cannot measure a gradient, and skips the avatars' aria-hidden
 // initials).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, WAIT, bubble, freePort, openChat, startServer, stopServer }
+import { bubble, DESKTOP, openChat, PHONE, useChatServer, WAIT }
   from './support.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -18,23 +16,8 @@ const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
 
 async function seriousViolations(page) {
   if (!await page.evaluate(() => Boolean(window.axe))) await page.addScriptTag({ path: AXE });

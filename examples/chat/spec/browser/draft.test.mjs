@@ -1,33 +1,16 @@
 // Nothing typed is lost to the rate limit, in headless Chromium: a message the server
 // refuses stays in the box and the sender is told; the others do not keep seeing
 // "typing" for a message that never came.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, WAIT, bubble, freePort, openChat, startServer, stopServer }
+import { bubble, openChat, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
 
 test('a rate-limited message stays in the box, the sender is told, and "typing" ends', async () => {
   const reader = await openChat(browser, port, 'reader', 'burst', { errors });

@@ -1,33 +1,16 @@
 // A first visit in headless Chromium: the empty-room welcome, and own messages decided
 // by connection, never by name (a newcomer who takes a former user's name does not see
 // that person's messages as "You").
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, WAIT, PHONE, bubble, freePort, openChat, startServer, stopServer }
+import { bubble, openChat, PHONE, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
 
 test('an empty room shows its welcome beside the join notice, until the first message', async () => {
   for (const [viewport, room] of [[undefined, 'fresh'], [PHONE, 'fresh-phone']]) {

@@ -2,33 +2,16 @@
 // sight (the login card; the phone drawer, closed and open; Escape closes it), the
 // current room is marked as current, and a room's history is not read out at once (only
 // new messages go to the live region).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, WAIT, bubble, freePort, openChat, startServer, stopServer }
+import { bubble, DESKTOP, openChat, PHONE, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
 
 // Presses Tab n times; returns, for each stop, whether the focused element is inside
 // selector (the page itself, between the last control and the first, counts as inside).

@@ -2,33 +2,16 @@
 // button that retries at once, the member list no longer shown as present, a message
 // typed meanwhile kept in the box; once the server is back the banner and the "not
 // connected" toast are gone and the kept message goes out.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, PHONE, RECONNECT_WAIT, WAIT, bubble, freePort, openChat, startServer, stopServer }
+import { bubble, openChat, PHONE, RECONNECT_WAIT, startServer, stopServer, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
 
 // The colour of the presence dot on the first member's avatar.
 function presenceDot(page) {

@@ -2,33 +2,16 @@
 // (noopener noreferrer, a new tab), anything else stays text and no text is ever read as
 // HTML; a message that arrives while the reader has scrolled up offers a jump to it
 // instead of moving the page; messages sit under a divider of their day.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, PHONE, WAIT, bubble, freePort, openChat, startServer, stopServer }
+import { bubble, openChat, PHONE, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
 
 test('http(s) addresses become safe links; the rest stays literal text', async () => {
   const writer = await openChat(browser, port, 'writer', 'links', { errors });

@@ -1,32 +1,15 @@
 // No message lost or doubled across a restart: two chat pages in headless Chromium; one
 // sends a message every 250 ms (under the chat's 5 a second) while the server is killed (SIGKILL) and started again;
 // the other shows every message the first one shows, exactly once and in order.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, RECONNECT_WAIT, WAIT, freePort, startServer, stopServer, until }
+import { RECONNECT_WAIT, startServer, stopServer, until, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
 let server;
 let port;
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 
 async function openChat(name, errors) {
   const page = await (await browser.newContext()).newPage();

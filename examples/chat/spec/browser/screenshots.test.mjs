@@ -1,12 +1,11 @@
 // The chat's pictures in docs/: docs/img/chat-desktop.png and chat-phone.png, taken here
 // from a real conversation so they show the page as it is (referenced from
 // examples/chat/README.md).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, PHONE, ROOT, WAIT, bubble, freePort, openChat, startServer, stopServer }
+import { bubble, openChat, PHONE, ROOT, useChatServer, WAIT }
   from './support.mjs';
 
 const SHOTS = path.join(ROOT, 'docs/img');
@@ -14,23 +13,8 @@ const SHOTS = path.join(ROOT, 'docs/img');
 let browser;
 let server;
 let port;
+useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
-  port = await freePort();
-  server = await startServer(port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  await stopServer(server);
-});
-
-process.on('exit', () => {
-  if (server && !server.exited) server.proc.kill('SIGKILL');
-});
 
 async function say(page, text) {
   await page.fill('#text', text);

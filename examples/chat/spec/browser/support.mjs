@@ -1,9 +1,13 @@
 // What the chat's browser specs share: the luahub process (start on a port, stop by its
 // PID) and a wait with a deadline. Not a spec itself (browser-test.sh runs *.test.mjs).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { after, before } from 'node:test';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const BIN = process.env.LUAHUB_BIN || path.join(ROOT, 'build/luahub');
@@ -94,4 +98,26 @@ export async function openChat(browser, port, name, room, { viewport = DESKTOP, 
 
 export function bubble(page, text) {
   return page.locator('.msg .bubble').filter({ hasText: text });
+}
+
+// The server and the browser of a spec file: started before its tests, stopped after them,
+// and the server killed if the process exits first. started(browser, server, port) hands
+// them to the file; current() returns its server then (a spec may restart it).
+export function useChatServer(started, current) {
+  let browser;
+  before(async () => {
+    assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
+    const port = await freePort();
+    const server = await startServer(port);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    started(browser, server, port);
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    await stopServer(current());
+  });
+  process.on('exit', () => {
+    const server = current();
+    if (server && !server.exited) server.proc.kill('SIGKILL');
+  });
 }
