@@ -7,12 +7,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, freePort, listening } from './browser.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = process.env.LUAHUB_BIN || path.join(ROOT, 'build/luahub');
@@ -20,34 +20,12 @@ const HUB = path.join(ROOT, 'spec/browser/admin_hub.lua');
 const CLUSTER_HUB = path.join(ROOT, 'examples/cluster/hub.lua');
 const SHOTS = path.join(ROOT, 'docs/img');
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run', '--disable-sync'];
 const KEY = 'admin-browser-spec-key';
 const WAIT = 10000;   // ms for any one expected event
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
 // ------------------------------------------------------------------ processes
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function listening(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => { sock.destroy(); resolve(true); });
-    sock.once('error', () => resolve(false));
-  });
-}
-
 async function until(what, predicate, ms = WAIT) {
   const deadline = Date.now() + ms;
   for (;;) {

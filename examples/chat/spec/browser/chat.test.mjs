@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, RECONNECT_WAIT, startServer, stopServer, useChatServer, WAIT }
+import { ARTIFACTS, RECONNECT_WAIT, startServer, stopServer, useChatServer, WAIT, bubble, openChat as openSharedChat }
   from './support.mjs';
 
 // ------------------------------------------------------------------ browser helpers
@@ -17,22 +17,8 @@ useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server)
 const pages = {};
 const pageErrors = [];
 
-async function openChat(name, room) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`${name}: ${err.message}`));
-  await page.goto(`http://127.0.0.1:${port}/`);
-  await page.locator('#status[data-state="online"]').waitFor({ timeout: WAIT });
-  await page.fill('#username', name);
-  await page.fill('#room', room);
-  await page.click('#join');
-  await page.locator('.notice', { hasText: `You joined #${room}` }).waitFor({ timeout: WAIT });
-  return page;
-}
-
-function bubble(page, text) {
-  return page.locator('.msg .bubble').filter({ hasText: text });
-}
+// the shared openChat, with this file's browser, port and error list
+const openChat = (name, room) => openSharedChat(browser, port, name, room, { errors: pageErrors });
 
 async function say(page, text) {
   await page.fill('#text', text);

@@ -4,41 +4,21 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before } from 'node:test';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM, CHROMIUM_ARGS, freePort, listening } from '../../../../spec/browser/browser.mjs';
+
+export { CHROMIUM, CHROMIUM_ARGS, freePort };
 import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const BIN = process.env.LUAHUB_BIN || path.join(ROOT, 'build/luahub');
 export const SCRIPT = path.join(ROOT, 'examples/chat/hub.lua');
 export const ARTIFACTS = path.join(ROOT, 'spec/artifacts');
-export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run', '--disable-sync'];
 export const WAIT = 10000;            // ms for any one expected event
 export const RECONNECT_WAIT = 30000;  // ms for a page to notice a restart and come back
 
 // ------------------------------------------------------------------ server process
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => { sock.destroy(); resolve(true); });
-    sock.once('error', () => resolve(false));
-  });
-}
-
 export async function until(what, deadlineMs, predicate) {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
@@ -58,7 +38,7 @@ export async function startServer(port) {
   proc.once('exit', () => { server.exited = true; });
   await until(`luahub to listen on ${port}`, WAIT, async () => {
     if (server.exited) throw new Error(`luahub exited during startup:\n${server.log}`);
-    return canConnect(port);
+    return listening(port);
   });
   return server;
 }
