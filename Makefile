@@ -150,7 +150,7 @@ $(BASELINE): $(BENCH_OBJ)/baseline/baseline.o $(COMMON_OBJS)
 
 # The load generator's parser, stamps and histogram are checked with the C unit tests
 # (make test), linked from its objects instead of the core's.
-LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o)
+LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o pframe.o)
 $(BUILD)/ctest/loadgen_test: spec/c/loadgen_test.c spec/c/check.h $(LOADGEN_TESTED) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen $(LDFLAGS) $< $(LOADGEN_TESTED) -o $@
 
