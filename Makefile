@@ -177,7 +177,6 @@ bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 # bench-outbound.sh measures hub.http.request against build/bench/backend.
 # bench-shared.sh: hub.shared against a Lua table, from a script the server runs.
 # bench-history.sh: fan-out through hub.publish with room history off and on.
-# bench-storm.sh: 1,000 room-protocol clients reconnecting at once and recovering.
 bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench.sh
 	@BUILD=$(BUILD) scripts/bench-echo.sh
