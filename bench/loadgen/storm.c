@@ -1,8 +1,9 @@
 /* storm.c — luahub-loadgen storm: a reconnection storm against the room protocol
  * (docs/protocol.md), next to a plain fan-out to the same subscribers.
  *
- *   1. --subs N subscribers connect and subscribe to --room; each notes its
- *      position (the room's {epoch, offset}).
+ *   1. a publisher makes one publication to --room (a room in use), then --subs
+ *      N subscribers connect and subscribe to it; each notes its position (the
+ *      room's {epoch, offset}).
  *   2. live: a publisher sends --publications M publish commands at once; every
  *      subscriber must get the M pushes, in offset order, each once.
  *   3. the subscribers lose their connection: --cut (the loadgen drops them) or
@@ -40,6 +41,7 @@
 
 #define ID_CONNECT 1
 #define ID_SUBSCRIBE 2
+#define ID_PRIME 999                /* the publication made before anyone subscribes */
 #define ID_PUBLISH 1000             /* + the publication's sequence number */
 #define WHOLE_MAX (4u << 20)        /* a subscribe reply with every missed publication */
 #define EPOCH_MAX 128
@@ -58,6 +60,7 @@ struct sub {
  * and what the processes spent meanwhile. */
 struct measure {
     uint64_t start_ns, last_ns, deliveries;
+    uint64_t reads;                 /* the loadgen's read()s of the server's bytes */
     struct procstat server_before, server_after, broker_before, broker_after;
     struct procstat self_before, self_after;
     struct machine_cpu machine_before, machine_after;
@@ -88,7 +91,7 @@ static pid_t server_pid;
 
 static char epoch[EPOCH_MAX];               /* the room's, as the first reply gave it */
 static uint64_t room_position;              /* before the live publications */
-static uint32_t subscribed, recovered, closed_subs, acks, connect_replies;
+static uint32_t subscribed, recovered, closed_subs, acks, connect_replies, primed;
 static uint64_t dropped_by_offset;          /* pushes at or below a client's position */
 static uint64_t restart_ns, restart_seconds_ns, all_open_ns;
 static uint32_t opened_in_storm;
@@ -319,6 +322,8 @@ static int on_message(struct client_net *n, struct client *c, int opcode, const 
                 connect_replies++;
         } else if (f.id == ID_SUBSCRIBE && is_sub(c) && subs[sub_index(c)].stage == SUB_SUBSCRIBING) {
             on_subscribed(c, &f);
+        } else if (f.id == ID_PRIME && c == live_pub) {
+            primed = 1;
         } else if (f.id >= ID_PUBLISH && !is_sub(c)) {
             on_ack(c, &f);
         } else {
@@ -400,7 +405,6 @@ static int run_until(int (*done)(void), const char *what)
     return failure[0] ? -1 : 0;
 }
 
-static int publishers_connected(void) { return connect_replies == 2; }
 static int live_delivered(void)
 {
     return live.deliveries == (uint64_t)opt.subs * opt.publications && acks == opt.publications;
@@ -453,6 +457,7 @@ static void measure_begin(struct measure *m)
         procstat_read(opt.broker_pid, &m->broker_before);
     procstat_self(&m->self_before);
     procstat_machine(&m->machine_before);
+    m->reads = net_a.reads;
     m->start_ns = client_clock_ns();
 }
 
@@ -464,6 +469,7 @@ static void measure_end(struct measure *m)
         procstat_read(opt.broker_pid, &m->broker_after);
     procstat_self(&m->self_after);
     procstat_machine(&m->machine_after);
+    m->reads = net_a.reads - m->reads;
 }
 
 static int connect_one(struct client_net *n, struct client *c, uint32_t id)
@@ -475,13 +481,30 @@ static int connect_one(struct client_net *n, struct client *c, uint32_t id)
     return rc;
 }
 
-/* Opens the subscribers, at most 256 handshakes in flight (setting up is not
- * what is measured), and the two publishers. */
+static int publishers_connected(void) { return connect_replies == 2; }
+static int room_primed(void) { return primed; }
+
+/* Opens the two publishers, makes one publication (a room in use: with the memory
+ * history, a room that never had one gets a new epoch whenever it is swept, so the
+ * subscribers' positions would not all be one), then the subscribers, at most 256
+ * handshakes in flight: setting up is not what is measured. */
 static int set_up(void)
 {
+    char cmd[512];
     uint32_t next = 0;
-    uint64_t until = client_clock_ns() + (uint64_t)(opt.phase_timeout * 1e9);
+    uint64_t until;
 
+    if (connect_one(&net_a, live_pub, opt.subs) < 0 ||
+        connect_one(&net_b, missed_pub, opt.subs + 1) < 0 ||
+        run_until(publishers_connected, "the publishers' connect") != 0)
+        return -1;
+    send_text(&net_a, live_pub, cmd,
+              (size_t)snprintf(cmd, sizeof(cmd),
+                               "{\"op\":\"publish\",\"id\":%d,\"room\":\"%s\",\"data\":{\"primed\":true}}",
+                               ID_PRIME, opt.room));
+    if (run_until(room_primed, "the first publication") != 0)
+        return -1;
+    until = client_clock_ns() + (uint64_t)(opt.phase_timeout * 1e9);
     while (subscribed < opt.subs && !failure[0]) {
         uint32_t in_flight = next - subscribed;
         while (next < opt.subs && in_flight < 256) {
@@ -495,10 +518,7 @@ static int set_up(void)
                         opt.phase_timeout);
         loop_once(5);
     }
-    if (failure[0] || connect_one(&net_a, live_pub, opt.subs) < 0 ||
-        connect_one(&net_b, missed_pub, opt.subs + 1) < 0)
-        return -1;
-    return run_until(publishers_connected, "the publishers' connect");
+    return failure[0] ? -1 : 0;
 }
 
 static void run(void)
@@ -583,7 +603,7 @@ static void print_measure(const char *name, const struct measure *m)
     if (broker >= 0)
         printf(",\"broker_cpu_s\":%.4f,\"broker_us_per_delivery\":%.4f", broker,
                m->deliveries ? broker * 1e6 / (double)m->deliveries : 0.0);
-    printf(",\"loadgen_cpu_s\":%.4f", self);
+    printf(",\"loadgen_cpu_s\":%.4f,\"loadgen_reads\":%llu", self, (unsigned long long)m->reads);
     if (m->machine_before.ok && m->machine_after.ok && seconds > 0) {
         double other = m->machine_after.busy_s - m->machine_before.busy_s - self -
                        (server > 0 ? server : 0) - (broker > 0 ? broker : 0);
