@@ -44,7 +44,8 @@ run() {   # $1: off | on
 for _ in $(seq "$runs"); do run off; run on; done
 
 mkdir -p "$build/bench"
-luajit - "$out" "$build/bench/history.json" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'LUA'
+status=0
+luajit - "$out" "$build/bench/history.json" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'LUA' || status=1
 local cjson = require "cjson"
 local runs = { off = {}, on = {} }
 for line in io.lines(arg[1]) do
@@ -95,3 +96,4 @@ print(("on / off: deliveries/s %.3f by the medians, %.3f (%.3f-%.3f) run by run;
   :format(stats(runs.on, "delivered_per_s") / stats(runs.off, "delivered_per_s"), rm, rlo, rhi, cm, clo, chi))
 LUA
 rm -f "$out"
+exit "$status"
