@@ -160,6 +160,10 @@ const char *lh_history_broker(const char **prefix);
  * or ttl of -1 is the default's. LH_ERR_BAD_ARG for a `*` before the end. */
 void lh_history_rules_clear(void);
 int lh_history_rule(const char *name, size_t len, double size, double ttl);
+/* watch: the members of core room PREFIX..R also keep room R's history position (the room
+ * protocol's subscribers). LH_ERR_BAD_ARG for an empty prefix, one of 32 bytes or more, or
+ * past 8 prefixes (kept for the process's life, across reloads). */
+int lh_history_watch(const char *prefix, size_t len);
 
 /* a file compiled into the binary beside the runtime modules, by its name under lua/
  * ("luahub/protocol/luahub.js"): its bytes (size in *size), or NULL */

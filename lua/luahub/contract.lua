@@ -109,6 +109,8 @@ const char *lh_history_broker(const char **prefix);
 void lh_history_rules_clear(void);
 int lh_history_rule(const char *name, size_t len, double size, double ttl);
 
+int lh_history_watch(const char *prefix, size_t len);
+
 const char *lh_embedded_file(const char *name, size_t len, size_t *size);
 
 int lh_base64_decode(const char *in, size_t len, char *out, size_t *outlen);

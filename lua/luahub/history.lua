@@ -188,6 +188,16 @@ local function where()
   return backend
 end
 
+-- Members of the core room prefix .. R keep room R's position as R's own members do (the
+-- room protocol's subscribers).
+function M.watch(prefix)
+  local rc = C.lh_history_watch(prefix, #prefix)
+  if rc < 0 then
+    mistake.raise("history watch", "the room prefix " .. mistake.describe(prefix)
+      .. " cannot keep positions (1 to 31 bytes, at most 8 prefixes)")
+  end
+end
+
 -- The bounds of rooms come with the config, applied once the script's load has run.
 local configured = false
 function M.configured() configured = true end

@@ -85,6 +85,17 @@ describe("the room protocol", function()
       end
     end)
 
+    it("pushes a JSON string, number or array a client publishes as that value", function()
+      local a = connect()
+      assert(a:subscribe("open:values"))
+      for _, value in ipairs { "hi", 'say "hi"', 42, { 1, "two" } } do
+        assert(a:publish("open:values", value))
+      end
+      local got = {}
+      for i, p in ipairs(a:wait_pubs("open:values", 4)) do got[i] = p.data end
+      assert.same({ "hi", 'say "hi"', 42, { 1, "two" } }, got)
+    end)
+
     it("stops pushing after unsubscribe, and says not_subscribed the second time", function()
       local a, b = connect(), connect()
       assert(a:subscribe("open:quiet"))
@@ -165,6 +176,28 @@ describe("the room protocol", function()
       assert.is_false(result.recovered)
       assert.equal(1, fresh.rooms["open:r2"].missed)
       assert.same({ 1, 2, 36, 37, 38, 39, 40 }, values(fresh.rooms["open:r2"].pubs))
+    end)
+
+    it("keeps the position of a room with subscribers and no publication past the sweep", function()
+      local a, gone = connect(), connect()
+      assert(a:subscribe("open:unpublished"))
+      local pos = { epoch = a.rooms["open:unpublished"].epoch, offset = a.rooms["open:unpublished"].offset }
+      local function rooms_kept()
+        local status, _, body = srv:http("GET", "/metrics", nil, nil, 2)
+        assert.equal(200, status)
+        return tonumber(body:match("\nluahub_history_rooms (%d+)"))
+      end
+      -- A room whose only subscriber left is freed by the once-a-second sweep: when it
+      -- is gone, the sweep has run while "open:unpublished" had its subscriber.
+      assert(gone:subscribe("open:left"))
+      local before = rooms_kept()
+      gone:disconnect()
+      t.eventually(function() return rooms_kept() < before end, { timeout = 5, message = "the sweep freeing open:left" })
+      a:disconnect()
+      assert(a:reconnect(srv))
+      local r = a.rooms["open:unpublished"]
+      assert.is_nil(r.missed)
+      assert.same(pos, { epoch = r.epoch, offset = r.offset })
     end)
 
     it("says unrecoverable after a restart (another epoch)", function()

@@ -5,11 +5,15 @@
 -- returned. So a publication is stored and fanned out raw by hub.publish, then pushed
 -- once, encoded once, to the subscribers.
 local frames = require "luahub.protocol.frames"
+local history = require "luahub.history"
 
 local MAX_RECENT = 1000
 
 return function(hub, prefix)
   local M = {}
+  -- Subscribers keep their rooms' positions: a room with subscribers and no publication
+  -- yet (or none left) keeps its epoch, so they recover from it.
+  history.watch(prefix)
 
   function M.core(room) return prefix .. room end
 
