@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "reqhead.h"
 #include "ws.h"
 
 #define SLOT_MAX (1u << CONN_SLOT_BITS)
@@ -147,6 +148,7 @@ uint32_t conn_open_count(void) { return open_count; }
 void conn_init(const struct transport_events *ev, size_t conn_size)
 {
     upper = ev;
+    handshake_init();
     alloc_size = conn_size > sizeof(struct conn) ? conn_size : sizeof(struct conn);
 }
 
@@ -525,14 +527,11 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     }
     /* Keep the request head for client:header()/query(): it is all a script may ask,
      * from admission on. */
-    uint32_t head_len = c->http->head_len;
-    c->req_head = malloc(head_len ? head_len : 1);
+    c->req_head = reqhead_pack(c->http->buf, c->http->head_len);
     if (!c->req_head) {
         answer_error(c, 503, NULL, "out of memory");
         return;
     }
-    memcpy(c->req_head, c->http->buf, head_len);
-    c->req_head_len = head_len;
     struct admission adm = { 0 };
     upper->admit(c, c->http, &adm);
     if (adm.status == ADMIT_LATER) {

@@ -98,8 +98,7 @@ struct conn {
     struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
     struct ws_stream stream;
     char *close_reason;          /* reason of want_close, NULL if none */
-    char *req_head;              /* copy of the upgrade request head, for header()/query() */
-    uint32_t req_head_len;
+    char *req_head;              /* the upgrade request, packed (reqhead.h), for header()/query() */
     ev_tstamp last_active;       /* last message received (drain closes idle clients) */
     ev_tstamp last_pong, last_ping, blocked_since, phase_since;
     struct conn *next_dirty;
