@@ -41,12 +41,12 @@ struct held_queue {
  * allocation (conn_init is given sizeof(struct client)). */
 struct client {
     struct conn conn;            /* first: a struct conn * of the hub's is a struct client * */
-    uint8_t in_hub;
-    uint8_t admin;               /* an admin page's socket (admin.h), never in the hub */
+    unsigned in_hub : 1;
+    unsigned admin : 1;          /* an admin page's socket (admin.h), never in the hub */
     /* per-client order while a script task of this client waits (hub.c) */
-    uint8_t task_waiting;        /* its open, message or close task is parked */
-    uint8_t close_due;           /* the connection is over; its close hooks have not run */
-    uint8_t conn_held;           /* the transport kept the struct for us (release) */
+    unsigned task_waiting : 1;   /* its open, message or close task is parked */
+    unsigned close_due : 1;      /* the connection is over; its close hooks have not run */
+    unsigned conn_held : 1;      /* the transport kept the struct for us (release) */
     uint16_t nrooms, rooms_cap;
     uint16_t nmeta;
     uint32_t hub_index;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reqhead.h"
+#include "slab.h"
 #include "ws.h"
 
 #define SLOT_MAX (1u << CONN_SLOT_BITS)
@@ -41,7 +42,8 @@ static uint32_t nfree, slots_used, slot_cap;
 static uint32_t open_count;
 
 static const struct transport_events *upper;
-static size_t alloc_size = sizeof(struct conn);
+/* Every connection struct (with the layer above's part) comes from here. */
+static struct slab conn_slab = { .size = sizeof(struct conn) };
 static uint64_t id_tag;
 static int fd_capacity = INT_MAX;
 
@@ -149,7 +151,7 @@ void conn_init(const struct transport_events *ev, size_t conn_size)
 {
     upper = ev;
     handshake_init();
-    alloc_size = conn_size > sizeof(struct conn) ? conn_size : sizeof(struct conn);
+    slab_init(&conn_slab, conn_size > sizeof(struct conn) ? conn_size : sizeof(struct conn));
 }
 
 void conn_set_id_tag(uint64_t bits) { id_tag = bits; }
@@ -183,16 +185,16 @@ void conn_pause_reading(struct conn *c, int on)
 struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     uint32_t slot;
-    struct conn *c = calloc(1, alloc_size);
+    struct conn *c = slab_alloc(&conn_slab);
     if (!c || slot_alloc(&slot) != 0) {
-        free(c);
+        slab_free(&conn_slab, c);
         close(fd);
         return NULL;
     }
     c->http = http_req_new(config.http_max_body);
     if (!c->http) {
         free_slots[nfree++] = slot;
-        free(c);
+        slab_free(&conn_slab, c);
         close(fd);
         return NULL;
     }
@@ -358,7 +360,7 @@ void conn_free_held(struct conn *c)
     uint32_t slot = (uint32_t)(c->id & (SLOT_MAX - 1));
     slots[slot] = NULL;
     free_slots[nfree++] = slot;
-    free(c);
+    slab_free(&conn_slab, c);
 }
 
 /* Writes as much of ctrl and the queue as the socket takes, in stream order:

@@ -73,22 +73,23 @@ struct conn {
     ev_timer timer;
     uint64_t id;
     int fd;
-    uint8_t phase;
-    uint8_t dirty;               /* on the dirty list */
-    uint8_t killed;              /* tear down at the next flush */
-    uint8_t want_close;          /* server close queued behind pending data */
-    uint8_t close_queued;        /* a close frame is in ctrl (or sent): no data after it */
-    uint8_t failed;              /* protocol failure: input ignored, close behind the data */
-    uint8_t close_after_flush;   /* plain HTTP: linger once the response is written */
-    uint8_t write_blocked;
-    uint8_t write_timed_out;     /* the close after a write timeout is queued */
-    uint8_t over_capacity;       /* accepted into the descriptor reserve: no upgrade */
-    uint8_t opened;              /* open was reported; close is still due */
-    uint8_t deflate;             /* permessage-deflate negotiated */
-    uint8_t read_paused;         /* conn_pause_reading */
-    uint8_t admit_pending;       /* the upgrade waits for conn_admit */
-    uint8_t answer_pending;      /* the HTTP request waits for conn_answer */
     uint16_t close_code;         /* code of want_close, then the final code */
+    /* one bit each: an idle connection is held for hours, so its struct is kept small */
+    unsigned phase : 2;          /* enum conn_phase */
+    unsigned dirty : 1;          /* on the dirty list */
+    unsigned killed : 1;         /* tear down at the next flush */
+    unsigned want_close : 1;     /* server close queued behind pending data */
+    unsigned close_queued : 1;   /* a close frame is in ctrl (or sent): no data after it */
+    unsigned failed : 1;         /* protocol failure: input ignored, close behind the data */
+    unsigned close_after_flush : 1; /* plain HTTP: linger once the response is written */
+    unsigned write_blocked : 1;
+    unsigned write_timed_out : 1; /* the close after a write timeout is queued */
+    unsigned over_capacity : 1;  /* accepted into the descriptor reserve: no upgrade */
+    unsigned opened : 1;         /* open was reported; close is still due */
+    unsigned deflate : 1;        /* permessage-deflate negotiated */
+    unsigned read_paused : 1;    /* conn_pause_reading */
+    unsigned admit_pending : 1;  /* the upgrade waits for conn_admit */
+    unsigned answer_pending : 1; /* the HTTP request waits for conn_answer */
     struct sendq q;
     uint8_t *ctrl;               /* the 101, control frames (pong, close); never dropped;
                                   * written ahead of queued frames, freed once written */
