@@ -21,6 +21,12 @@ local lenbuf = ffi.new("size_t[1]")
 local addrbuf = ffi.new("char[64]")
 
 local properties = {
+  -- made on first read and kept: a handle no one asks the id of holds only _h
+  id = function(self)
+    local id = format("%.0f", self._h)
+    rawset(self, "id", id)
+    return id
+  end,
   user_id = function(self)
     local p = C.lh_user_of(self._h, lenbuf)
     if p == nil then return nil end
@@ -45,7 +51,7 @@ local mt = {
 function M.handle(h)
   local c = handles[h]
   if not c then
-    c = setmetatable({ _h = h, id = format("%.0f", h) }, mt)
+    c = setmetatable({ _h = h }, mt)
     handles[h] = c
   end
   return c

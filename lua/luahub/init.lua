@@ -514,7 +514,7 @@ end
 
 function hub._on_message(h, opcode, p, n, limited)
   local client = handle(h)
-  local msg = message.wrap(client.id, opcode == 2 and "binary" or "text", p, n, C.lh_now())
+  local msg = message.wrap(h, opcode == 2 and "binary" or "text", p, n, C.lh_now())
   local err
   if limited then
     err = "rate_limited"
