@@ -574,7 +574,7 @@ static void upgrade_admitted(struct conn *c, const struct handshake *hs, const c
      * frames and never dropped, so a pong or close that frames sent right behind the
      * request cause cannot go out before it, and no queue policy can drop it. */
     struct frame *resp = handshake_response(hs);
-    if (!resp || ws_start(c) != 0 || conn_send_ctrl(c, resp->data, resp->len) != 0) {
+    if (!resp || conn_send_ctrl(c, resp->data, resp->len) != 0) {
         if (resp) frame_unref(resp);
         answer_error(c, 503, NULL, "out of memory");
         return;

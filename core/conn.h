@@ -97,7 +97,8 @@ struct conn {
     struct http_req *http;       /* PHASE_HTTP only */
     struct conn_file *file;      /* a response body streamed from a file, after the queue */
     struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
-    struct ws_stream stream;
+    struct ws_stream *stream;    /* only while a read ended inside a frame or a message,
+                                  * or a close frame waits for its rest (ws.c) */
     char *close_reason;          /* reason of want_close, NULL if none */
     char *req_head;              /* the upgrade request, packed (reqhead.h), for header()/query() */
     ev_tstamp last_active;       /* last message received (drain closes idle clients) */

@@ -237,10 +237,12 @@ void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len)
     else handle_message(cl, opcode, data, len, limited);
 }
 
+static uint32_t *hub_slot(struct client *cl, const struct group *g) { return &cl->hub_index; }
+
 void hub_detach(struct client *cl)
 {
     if (!cl->in_hub) return;
-    group_remove(NULL, everyone, cl->hub_index);
+    group_remove(NULL, everyone, cl->hub_index, hub_slot);
     cl->in_hub = 0;
     room_leave_all(cl);
 }

@@ -296,12 +296,6 @@ static void ctx_release(struct ws_ctx *wc, int reusable)
     free(wc);
 }
 
-int ws_start(struct conn *c)
-{
-    memset(&c->stream, 0, sizeof c->stream);
-    return 0;
-}
-
 static void ws_release(struct conn *c, int reusable)
 {
     struct ws *w = c->ws;
@@ -316,8 +310,9 @@ static void ws_release(struct conn *c, int reusable)
 void ws_free(struct conn *c)
 {
     ws_release(c, 0);
-    free(c->stream.held);
-    c->stream.held = NULL;
+    if (c->stream) free(c->stream->held);
+    free(c->stream);
+    c->stream = NULL;
 }
 
 /* The close frame wslay wrote into ctrl from offset `from` on (it is the last frame wslay
@@ -354,7 +349,26 @@ static void pull_ctrl(struct conn *c)
     if (wslay_event_get_close_sent(ctx)) fail(c, take_back_close(c, before));
 }
 
-static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len);
+static int feed_wslay(struct conn *c, const struct ws_stream *s, const uint8_t *buf, size_t len);
+
+/* After a read: c keeps a tracker of its own only while the stream is inside a frame or a
+ * message or holds part of a close frame; between messages (an idle client) it holds none. */
+static int keep_stream(struct conn *c, const struct ws_stream *s)
+{
+    int rest = !ws_stream_at_boundary(s) || s->held;
+    if (s != c->stream) {
+        if (!rest) return 0;
+        if (!(c->stream = malloc(sizeof *c->stream))) {
+            free(s->held);
+            return -1;
+        }
+        *c->stream = *s;
+    } else if (!rest) {
+        free(c->stream);
+        c->stream = NULL;
+    }
+    return 0;
+}
 
 /* wslay 1.1.1 checks a close reason's UTF-8 per chunk, skipping the first two bytes of
  * every chunk: a close frame whose payload comes in two chunks is misjudged either way.
@@ -363,7 +377,7 @@ static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len);
  * stream.held for the rest. */
 int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
 {
-    struct ws_stream *s = &c->stream;
+    struct ws_stream fresh = { 0 }, *s = c->stream ? c->stream : &fresh;
     uint8_t *joined = NULL;
     if (s->held) {
         joined = malloc(s->held_len + len);
@@ -381,7 +395,7 @@ int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
     while (off < len && r == 0) {
         size_t n = ws_stream_track(s, buf + off, len - off);
         if (n) {
-            r = feed_wslay(c, buf + off, n);
+            r = feed_wslay(c, s, buf + off, n);
             off += n;
             continue;
         }
@@ -396,14 +410,14 @@ int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
             break;
         }
         s->payload_left = 0;                      /* a control frame ends where it began */
-        r = feed_wslay(c, buf + off, n);
+        r = feed_wslay(c, s, buf + off, n);
         off += n;
     }
     free(joined);
-    return r;
+    return keep_stream(c, s) != 0 ? -1 : r;
 }
 
-static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
+static int feed_wslay(struct conn *c, const struct ws_stream *s, const uint8_t *buf, size_t len)
 {
     if (c->failed || (c->close_queued && !c->ws)) return 0;
     if (!c->ws) {
@@ -426,7 +440,6 @@ static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
     if (c->killed) return 0;
     pull_ctrl(c);
     if (r != 0) return 0;
-    struct ws_stream *s = &c->stream;
     wslay_event_context_ptr ctx = c->ws->wc->ctx;
     if (!c->close_queued && !c->failed && ws_stream_at_boundary(s) && wslay_event_get_read_enabled(ctx) &&
         wslay_event_get_write_enabled(ctx) && !wslay_event_want_write(ctx))
