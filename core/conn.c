@@ -265,17 +265,19 @@ int conn_queue(struct conn *c, struct frame *f)
 
 int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
 {
-    if (c->ctrl_len + n > c->ctrl_cap) {
-        size_t cap = c->ctrl_cap ? c->ctrl_cap : 256;
-        while (cap < c->ctrl_len + n) cap *= 2;
+    uint32_t len = conn_ctrl_len(c);
+    if (!c->ctrl || len + n > c->ctrl->cap) {
+        size_t cap = c->ctrl ? c->ctrl->cap : 256 - sizeof *c->ctrl;
+        while (cap < len + n) cap = cap * 2 + sizeof *c->ctrl;
         if (cap > CTRL_MAX) return -1;
-        uint8_t *b = realloc(c->ctrl, cap);
+        struct conn_ctrl *b = realloc(c->ctrl, sizeof *b + cap);
         if (!b) return -1;
+        b->len = len;
+        b->cap = (uint32_t)cap;
         c->ctrl = b;
-        c->ctrl_cap = (uint32_t)cap;
     }
-    memcpy(c->ctrl + c->ctrl_len, p, n);
-    c->ctrl_len += (uint32_t)n;
+    memcpy(c->ctrl->data + len, p, n);
+    c->ctrl->len = len + (uint32_t)n;
     conn_mark_dirty(c);
     return 0;
 }
@@ -346,7 +348,6 @@ static void conn_destroy(struct conn *c)
     c->http = NULL;
     c->ws = NULL;
     c->ctrl = NULL;
-    c->ctrl_len = c->ctrl_cap = 0;
     open_count--;
     c->fd = -1;
     if (held) return;   /* the hub keeps c and its id until conn_free_held */
@@ -371,20 +372,20 @@ void conn_flush(struct conn *c)
     ev_tstamp now = ev_now(EV_DEFAULT);
     size_t file_budget = FILE_SLICE;
     for (;;) {
-        if (c->want_close && sendq_empty(&c->q) && c->ctrl_len == 0) {
+        if (c->want_close && sendq_empty(&c->q) && conn_ctrl_len(c) == 0) {
             c->want_close = 0;
             ws_queue_close(c, c->close_code, c->close_reason,
                            c->close_reason ? strlen(c->close_reason) : 0);
         }
         struct iovec iov[IOV_BATCH];
         int n = 0;
-        size_t head_part = 0, ctrl_part = c->ctrl_len;
+        size_t head_part = 0, ctrl_part = conn_ctrl_len(c);
         if (c->q.head_off && c->q.count) {
             n = sendq_iov(&c->q, iov, 1);
             head_part = iov[0].iov_len;
         }
         if (ctrl_part) {
-            iov[n].iov_base = c->ctrl;
+            iov[n].iov_base = c->ctrl->data;
             iov[n].iov_len = ctrl_part;
             n++;
         }
@@ -420,20 +421,19 @@ void conn_flush(struct conn *c)
         if (take < head_part) break;
         take = left < ctrl_part ? left : ctrl_part;
         if (take) {
-            memmove(c->ctrl, c->ctrl + take, c->ctrl_len - take);
-            c->ctrl_len -= (uint32_t)take;
+            memmove(c->ctrl->data, c->ctrl->data + take, c->ctrl->len - take);
+            c->ctrl->len -= (uint32_t)take;
         }
-        if (c->ctrl && c->ctrl_len == 0) {
+        if (c->ctrl && c->ctrl->len == 0) {
             /* written out: an idle connection holds no ctrl buffer (the 101 used one) */
             free(c->ctrl);
             c->ctrl = NULL;
-            c->ctrl_cap = 0;
         }
         left -= take;
         if (take < ctrl_part) break;
         if (left) sendq_consume(&c->q, left);
     }
-    int pending = c->ctrl_len > 0 || (!c->close_queued && !sendq_empty(&c->q)) || c->file;
+    int pending = conn_ctrl_len(c) > 0 || (!c->close_queued && !sendq_empty(&c->q)) || c->file;
     if (!pending && c->close_queued) {
         start_linger(c);
         return;

@@ -68,6 +68,13 @@ struct transport_events {
     int (*release)(struct conn *c);
 };
 
+/* Control frames waiting to be written: their bytes with the length in front, so an
+ * idle connection holds one NULL pointer for them. */
+struct conn_ctrl {
+    uint32_t len, cap;
+    uint8_t data[];
+};
+
 struct conn {
     ev_io io;
     ev_timer timer;
@@ -91,9 +98,8 @@ struct conn {
     unsigned admit_pending : 1;  /* the upgrade waits for conn_admit */
     unsigned answer_pending : 1; /* the HTTP request waits for conn_answer */
     struct sendq q;
-    uint8_t *ctrl;               /* the 101, control frames (pong, close); never dropped;
+    struct conn_ctrl *ctrl;      /* the 101, control frames (pong, close); never dropped;
                                   * written ahead of queued frames, freed once written */
-    uint32_t ctrl_len, ctrl_cap;
     struct http_req *http;       /* PHASE_HTTP only */
     struct conn_file *file;      /* a response body streamed from a file, after the queue */
     struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
@@ -106,6 +112,8 @@ struct conn {
     struct conn *next_dirty;
     struct sockaddr_in6 addr;    /* peer; AF_INET addresses are stored as sockaddr_in */
 };
+
+static inline uint32_t conn_ctrl_len(const struct conn *c) { return c->ctrl ? c->ctrl->len : 0; }
 
 /* Registers the upper layer. Every connection is allocated with conn_size bytes (at least
  * sizeof(struct conn)), zeroed, the struct conn first: the layer above keeps its per-client

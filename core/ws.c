@@ -80,7 +80,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     if (conn_send_ctrl(c, data, len) != 0) {
         static struct log_limit lim;
         log_limited(&lim, LOG_INFO, c->id, "control frames pile up unread (%u bytes): dropping the client",
-                    c->ctrl_len);
+                    conn_ctrl_len(c));
         metrics.errors[ERR_PROTOCOL]++;
         conn_kill(c, 1008);
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
@@ -322,12 +322,12 @@ void ws_free(struct conn *c)
 static uint16_t take_back_close(struct conn *c, uint32_t from)
 {
     uint32_t at = from;
-    while (at + 2 <= c->ctrl_len) {
-        uint8_t *f = c->ctrl + at;
+    while (at + 2 <= conn_ctrl_len(c)) {
+        uint8_t *f = c->ctrl->data + at;
         uint32_t len = f[1] & 0x7f;
         if ((f[0] & 0x0f) == WS_CLOSE) {
-            uint16_t code = len >= 2 && at + 4 <= c->ctrl_len ? (uint16_t)(f[2] << 8 | f[3]) : 1002;
-            c->ctrl_len = at;
+            uint16_t code = len >= 2 && at + 4 <= c->ctrl->len ? (uint16_t)(f[2] << 8 | f[3]) : 1002;
+            c->ctrl->len = at;
             return code;
         }
         at += 2 + len;
@@ -342,7 +342,7 @@ static void pull_ctrl(struct conn *c)
     /* Our close is out, or one of ours waits behind queued data: nothing wslay queued
      * may go (after a close it would only hold its own close echo). */
     if (c->close_queued || c->want_close) return;
-    uint32_t before = c->ctrl_len;
+    uint32_t before = conn_ctrl_len(c);
     if (wslay_event_want_write(ctx)) wslay_event_send(ctx);
     /* wslay failed the connection itself, on a frame it refused: its close would go out
      * ahead of the replies already queued; it goes behind them, as every failure does. */
