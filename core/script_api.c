@@ -13,6 +13,7 @@
 #include "guard.h"
 #include "hub.h"
 #include "log.h"
+#include "lua_bridge.h"
 #include "meta.h"
 #include "metrics.h"
 #include "outbound_http.h"
@@ -59,6 +60,8 @@ int lh_is_open(uint64_t id)
 uint32_t lh_count(void) { return hub_count(); }
 
 void lh_want_dropped(int on) { hub_want_dropped(on); }
+
+void lh_want_admit(int on) { lua_bridge_want_admit(on); }
 
 /* A client whose state the script may still change: one being admitted (before_connect)
  * or open. From client:close on, and in its close hooks, changes answer closed, as sends
