@@ -14,7 +14,11 @@ local format, tonumber, type = string.format, tonumber, type
 
 local M = {}
 local Client = {}
-local handles = {}               -- connection id (number) -> handle
+-- Handles by the slot of their connection id (its low 20 bits, core/conn.h), so the
+-- table is an array of 8 bytes a client; an id whose slot holds another open client's
+-- handle (a late call for a closed one) goes to a hash by id.
+local SLOTS = 2 ^ 20
+local by_slot, by_id = {}, {}
 M.methods = Client
 
 local lenbuf = ffi.new("size_t[1]")
@@ -49,15 +53,21 @@ local mt = {
 }
 
 function M.handle(h)
-  local c = handles[h]
-  if not c then
-    c = setmetatable({ _h = h }, mt)
-    handles[h] = c
-  end
-  return c
+  local slot = h % SLOTS + 1
+  local c = by_slot[slot]
+  if c and c._h == h then return c end
+  local other = by_id[h]
+  if other then return other end
+  local made = setmetatable({ _h = h }, mt)
+  if c and C.lh_is_open(c._h) == 1 then by_id[h] = made else by_slot[slot] = made end
+  return made
 end
 
-function M.forget(h) handles[h] = nil end
+function M.forget(h)
+  local slot = h % SLOTS + 1
+  local c = by_slot[slot]
+  if c and c._h == h then by_slot[slot] = nil else by_id[h] = nil end
+end
 
 -- Connection id number from a handle, an id string or number.
 function M.id_of(x)
