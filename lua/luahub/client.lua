@@ -15,8 +15,9 @@ local format, tonumber, type = string.format, tonumber, type
 local M = {}
 local Client = {}
 -- Handles by the slot of their connection id (its low 20 bits, core/conn.h), so the
--- table is an array of 8 bytes a client; an id whose slot holds another open client's
--- handle (a late call for a closed one) goes to a hash by id.
+-- table is an array of 8 bytes a client. A slot's handle is its open client's; the
+-- handle of an id that is not open while its slot holds another's (a closing client, a
+-- late call for a closed one) goes to a hash by id.
 local SLOTS = 2 ^ 20
 local by_slot, by_id = {}, {}
 M.methods = Client
@@ -59,7 +60,7 @@ function M.handle(h)
   local other = by_id[h]
   if other then return other end
   local made = setmetatable({ _h = h }, mt)
-  if c and C.lh_is_open(c._h) == 1 then by_id[h] = made else by_slot[slot] = made end
+  if c == nil or C.lh_is_open(h) == 1 then by_slot[slot] = made else by_id[h] = made end
   return made
 end
 
