@@ -14,6 +14,7 @@ int lh_close(uint64_t id, int code, const char *reason, size_t reason_len);
 int lh_is_open(uint64_t id);
 uint32_t lh_count(void);
 void lh_want_dropped(int on);
+void lh_want_admit(int on);
 
 int lh_join(uint64_t id, const char *room, size_t len);
 int lh_leave(uint64_t id, const char *room, size_t len);
