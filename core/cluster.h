@@ -56,8 +56,12 @@ struct cluster_adapter {
     const struct cluster_adapter_ops *ops;
 };
 
+/* u[0..n): the servers cluster.url lists (one for redis://; the seeds of a Redis Cluster;
+ * the servers of a NATS cluster, tried in turn). */
 struct cluster_adapter *cluster_redis_new(const struct broker_url *u, const struct cluster_events *ev);
-struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struct cluster_events *ev);
+struct cluster_adapter *cluster_redis_shards_new(const struct broker_url *u, int n,
+                                                 const struct cluster_events *ev);
+struct cluster_adapter *cluster_nats_new(const struct broker_url *u, int n, const struct cluster_events *ev);
 
 /* ------------------------------------------------------------------ the core's side */
 
