@@ -617,9 +617,11 @@ static void link_ready(struct link *l)
 
 /* A connection lost or refused: the question goes to the next address; a master's link
  * is closed (its channels wait, unsubscribed) and the cluster asked again. */
-static void link_failed(struct link *l, const char *why)
+static void link_failed(struct link *l, const char *cause)
 {
     struct shards *s = l->s;
+    char why[200];   /* cause may be the context's errstr, which closing frees */
+    snprintf(why, sizeof why, "%s", cause);
     if (l->kind == LINK_ASK) {
         ask_failed(s, why);
         return;

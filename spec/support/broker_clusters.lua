@@ -94,8 +94,9 @@ function M.redis_cluster(opts)
 end
 
 function RedisCluster:args()
+  -- a replica's first sync at once, not after the 5 s that diskless sync waits by default
   return { "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-           "--cluster-node-timeout", tostring(self.node_timeout) }
+           "--cluster-node-timeout", tostring(self.node_timeout), "--repl-diskless-sync-delay", "0" }
 end
 
 --- cluster.url for luahub: the first `seeds` nodes (all when nil).
@@ -158,7 +159,8 @@ function RedisCluster:keyslot(key)
   end
 end
 
---- Every live node says cluster_state:ok and all slots are served by live masters.
+--- Every live node says cluster_state:ok, every replica has synced with its master, and
+-- all slots are served by live masters (a killed master's slots by its promoted replica).
 function RedisCluster:ok()
   for _, n in ipairs(self.nodes) do
     if n:alive() then
@@ -166,10 +168,18 @@ function RedisCluster:ok()
       if info_field(info, "cluster_state") ~= "ok" or info_field(info, "cluster_slots_ok") ~= "16384" then
         return false
       end
+      -- a replica that has not synced once would not take over from its master
+      local repl = M.redis(n.port, "INFO", "replication")
+      if info_field(repl, "role") == "slave" and info_field(repl, "master_link_status") ~= "up" then
+        return false
+      end
     end
   end
   local served = 0
-  for _, ranges in pairs(self:slots() or {}) do
+  for port, ranges in pairs(self:slots() or {}) do
+    local live = false
+    for _, n in ipairs(self.nodes) do live = live or (n.port == port and n:alive()) end
+    if not live then return false end   -- not yet failed over
     for _, r in ipairs(ranges) do served = served + r[2] - r[1] + 1 end
   end
   return served == 16384
