@@ -138,7 +138,12 @@ return out
 
 local function redis_backend(url, prefix)
   local conn = require("luahub.redis_client").new(url)
-  local function keys(room) return prefix .. ".history." .. room, prefix .. ".history-meta." .. room end
+  -- One hash tag over both keys of a room ("{PREFIX.history.ROOM}", never empty), so on a
+  -- Redis Cluster the EVAL's two keys are in one slot, as a script's keys must be.
+  local function keys(room)
+    local tag = "{" .. prefix .. ".history." .. room .. "}"
+    return tag, tag .. ".meta"
+  end
   local backend = { waits = true }
 
   function backend.append(room, data, _, binary, size, ttl)
@@ -167,6 +172,13 @@ local function redis_backend(url, prefix)
   return backend
 end
 
+-- A Redis Cluster (cluster.url redis-cluster://): hub.redis speaks to one server and does
+-- not follow MOVED, so the EVALs above cannot be routed to a room's slot yet.
+local NOT_ON_REDIS_CLUSTER = "history on a Redis Cluster is not built yet (hub.redis talks to one server)"
+local redis_cluster = { waits = false }
+function redis_cluster.append() return nil, "unavailable", NOT_ON_REDIS_CLUSTER end
+function redis_cluster.read() return nil, "unavailable", NOT_ON_REDIS_CLUSTER end
+
 ----------------------------------------------------------------------------- NATS
 local NOT_BUILT = "history over NATS needs JetStream: not built yet"
 local nats = { waits = false }
@@ -184,7 +196,8 @@ local function where()
   local url = C.lh_history_broker(prefix_box)
   if url == nil then return memory end
   url = ffi_string(url)
-  backend = url:match("^redis:") and redis_backend(url, ffi_string(prefix_box[0])) or nats
+  backend = url:match("^redis:") and redis_backend(url, ffi_string(prefix_box[0]))
+    or url:match("^redis%-cluster:") and redis_cluster or nats
   return backend
 end
 
