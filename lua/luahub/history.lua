@@ -172,13 +172,6 @@ local function redis_backend(url, prefix)
   return backend
 end
 
--- A Redis Cluster (cluster.url redis-cluster://): hub.redis speaks to one server and does
--- not follow MOVED, so the EVALs above cannot be routed to a room's slot yet.
-local NOT_ON_REDIS_CLUSTER = "history on a Redis Cluster is not built yet (hub.redis talks to one server)"
-local redis_cluster = { waits = false }
-function redis_cluster.append() return nil, "unavailable", NOT_ON_REDIS_CLUSTER end
-function redis_cluster.read() return nil, "unavailable", NOT_ON_REDIS_CLUSTER end
-
 ----------------------------------------------------------------------------- NATS
 local NOT_BUILT = "history over NATS needs JetStream: not built yet"
 local nats = { waits = false }
@@ -196,8 +189,7 @@ local function where()
   local url = C.lh_history_broker(prefix_box)
   if url == nil then return memory end
   url = ffi_string(url)
-  backend = url:match("^redis:") and redis_backend(url, ffi_string(prefix_box[0]))
-    or url:match("^redis%-cluster:") and redis_cluster or nats
+  backend = url:match("^redis[:%-]") and redis_backend(url, ffi_string(prefix_box[0])) or nats
   return backend
 end
 
