@@ -139,3 +139,49 @@ describe("the Redis adapter on a Redis Cluster (sharded pub/sub)", function()
     cb:disconnect()
   end)
 end)
+
+describe("redis-cluster:// settings", function()
+  local brokers = require "support.brokers"
+  local script
+  lazy_setup(function() script = t.write_script(HUB) end)
+  lazy_teardown(function() t.cleanup() end)
+
+  it("go with the Redis adapter only, and redis:// names one server", function()
+    local ok, out = t.check(t.write_script([[
+      local hub = require "luahub"
+      hub.config { cluster = { adapter = "nats", url = "redis-cluster://127.0.0.1:7000" } }
+    ]]))
+    assert.is_false(ok)
+    assert.truthy(out:find("config.cluster.url: a nats:// URL", 1, true), out)
+    ok, out = t.check(t.write_script([[
+      local hub = require "luahub"
+      hub.config { cluster = { adapter = "redis", url = "redis-cluster://127.0.0.1:7000,127.0.0.1:7001" } }
+      hub.handle(function() end)
+    ]]))
+    assert.is_true(ok, out)
+    -- the URL is read when the cluster starts, after the listener: the process exits 1
+    local function refused(url)
+      local sys = require "luahub.testing.sys"
+      local out = sys.command_output(("timeout 10 %s --listen 127.0.0.1:%d --config '%s' %s 2>&1; echo \"exit:$?\"")
+        :format(t.binary(), t.free_port(), cjson.encode { cluster = { adapter = "redis", url = url } }, script))
+      assert.truthy(out:find("exit:1", 1, true), out)
+      return out
+    end
+    local out = refused("redis://127.0.0.1:7000,127.0.0.1:7001")
+    assert.truthy(out:find("a redis:// URL names one server", 1, true), out)
+    out = refused("redis-cluster://:pw@127.0.0.1:7000,,127.0.0.1:7001")
+    assert.truthy(out:find("redis-cluster://***@127.0.0.1:7000,,127.0.0.1:7001", 1, true), out)   -- masked
+    assert.truthy(out:find("expected redis-cluster://", 1, true), out)
+  end)
+
+  it("pointed at a Redis without cluster mode: degraded, saying why", function()
+    brokers.need("redis")
+    local plain = brokers.start("redis")
+    local srv = t.start(script, { cluster = { adapter = "redis", url = ("redis-cluster://127.0.0.1:%d"):format(plain.port) } })
+    assert(srv:wait_log("cluster support disabled"), srv:log())
+    local status, _, body = srv:http("GET", "/healthz")
+    assert.equal(200, status)
+    assert.equal("degraded", cjson.decode(body).cluster)
+    plain:stop()
+  end)
+end)
