@@ -15,8 +15,8 @@
  * doubling to 1 s while it stays broken, then every REFRESH_PERIOD), connects to the
  * masters it now names and subscribes each channel where its slot now lives. Meanwhile
  * publishes to that shard's slots are refused (the core counts them) and the other shards
- * carry on. The core hears `up` once every master is connected, and `down` only when no
- * known address answers at all.
+ * carry on. The core hears `up` once every master is connected (or, after 5 s, once some
+ * are), and `down` only when no known address answers at all.
  *
  * hiredis 0.14's async API knows SUBSCRIBE but not SSUBSCRIBE (it would take an
  * `smessage` for some command's reply), so each connection is a hiredis context in
@@ -519,9 +519,23 @@ static void refresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
     discover(s);
 }
 
+/* Not every master connected in time: with some of them the node starts anyway (their
+ * shards work; the others follow when they can be reached), with none it is down. */
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    fail_all(w->data, "the Redis Cluster's masters were not all connected within 5 s");
+    struct shards *s = w->data;
+    int ready = 0;
+    for (int i = 0; i < s->nnodes; i++)
+        ready += s->nodes[i]->pub.state == LINK_READY && s->nodes[i]->sub.state == LINK_READY;
+    if (!ready) {
+        fail_all(s, "no Redis Cluster master connected within 5 s");
+        return;
+    }
+    log_warn(0, "cluster: redis-cluster: %d of %d masters connected within 5 s; starting with "
+                "those, the others' slots follow once they can be reached", ready, s->nnodes);
+    s->up = 1;
+    s->starting = 0;
+    s->ev.up();
 }
 
 /* ------------------------------------------------------------------ replies */
@@ -550,7 +564,9 @@ static void sub_reply(struct link *l, redisReply *r)
     if (strcmp(kind, "smessage") == 0 && body->type == REDIS_REPLY_STRING) {
         s->ev.message(ch->str, ch->len, (const uint8_t *)body->str, body->len);
     } else if (strcmp(kind, "sunsubscribe") == 0) {
-        /* not ours when the channel is still wanted here: its slot moved away */
+        /* not ours when the channel is still wanted here: its slot moved away. (A channel
+         * left and joined again within one round trip looks the same: it costs one
+         * needless CLUSTER SLOTS, and the channel is subscribed again.) */
         struct channel **c = channel_find(s, ch->str, ch->len);
         if (c && (*c)->on == l->node->id) {
             (*c)->on = 0;

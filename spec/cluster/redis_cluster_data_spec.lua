@@ -78,15 +78,7 @@ describe("hub.redis and room history on a Redis Cluster", function()
     local from = rc:master_of(slot)
     local to
     for _, m in ipairs(rc:masters()) do if m ~= from then to = m break end end
-    -- move the slot (and its key) from one master to another, as redis-cli --cluster
-    -- reshard does: IMPORTING/MIGRATING, MIGRATE, then NODE everywhere
-    local function id(node) return clusters.redis(node.port, "CLUSTER", "MYID") end
-    assert.equal("OK", clusters.redis(to.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", id(from)))
-    assert.equal("OK", clusters.redis(from.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", id(to)))
-    assert.equal("OK", clusters.redis(from.port, "MIGRATE", "127.0.0.1", to.port, key, 0, 5000))
-    for _, m in ipairs(rc:masters()) do
-      assert.equal("OK", clusters.redis(m.port, "CLUSTER", "SETSLOT", slot, "NODE", id(to)))
-    end
+    rc:move_slot(slot, to)
     assert.equal(to.port, rc:master_of(slot).port)
     -- the handle still has the old map: the old master answers MOVED, the call follows it
     assert.equal("1", rcall(srv, "GET", key).reply)

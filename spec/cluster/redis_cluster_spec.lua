@@ -100,6 +100,28 @@ describe("the Redis adapter on a Redis Cluster (sharded pub/sub)", function()
     cb:disconnect()
   end)
 
+  it("follows a room's slot to another master (resharded by hand) and subscribes it there", function()
+    local room = rooms_on_distinct_masters(rc, 1)[1]
+    local slot = rc:keyslot(channel(room))
+    local ca, cb = assert(a:connect()), assert(b:connect())
+    join(ca, room)
+    join(cb, room)
+    local from = rc:master_of(slot)
+    t.eventually(function() return rc:shard_subscribers(from, channel(room)) == 2 end,
+                 { message = "the room was never subscribed on its master" })
+    local to
+    for _, m in ipairs(rc:masters()) do if m ~= from then to = m break end end
+    rc:move_slot(slot, to)
+    t.eventually(function()
+      return rc:shard_subscribers(to, channel(room)) == 2 and rc:shard_subscribers(from, channel(room)) == 0
+    end, { message = "the room's subscriptions did not follow its slot", timeout = 10 })
+    ca:send_json { op = "room", room = room, data = "after the move" }
+    assert.equal("after the move", cb:receive())
+    assert.equal("after the move", ca:receive())
+    ca:disconnect()
+    cb:disconnect()
+  end)
+
   it("keeps delivering when the master serving a room is killed and its replica takes over", function()
     local rooms = rooms_on_distinct_masters(rc, 2)
     local hit, spared = rooms[1], rooms[2]

@@ -197,6 +197,21 @@ function RedisCluster:wait_ok(timeout, context)
   end
 end
 
+--- Moves slot (and its keys) to the master `to`, as redis-cli --cluster reshard does:
+-- IMPORTING on the target, MIGRATING on the source, MIGRATE each key, then NODE on every
+-- master. Raises when a step is refused.
+function RedisCluster:move_slot(slot, to)
+  local from = assert(self:master_of(slot), "no master serves slot " .. slot)
+  local function id(node) return M.redis(node.port, "CLUSTER", "MYID") end
+  local function ok(reply, what) assert(reply == "OK", what .. ": " .. tostring(type(reply) == "table" and reply.err or reply)) end
+  ok(M.redis(to.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", id(from)), "IMPORTING")
+  ok(M.redis(from.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", id(to)), "MIGRATING")
+  local keys = M.redis(from.port, "CLUSTER", "GETKEYSINSLOT", slot, 1000)
+  for _, key in ipairs(keys) do ok(M.redis(from.port, "MIGRATE", "127.0.0.1", to.port, key, 0, 5000), "MIGRATE " .. key) end
+  for _, m in ipairs(self:masters()) do ok(M.redis(m.port, "CLUSTER", "SETSLOT", slot, "NODE", id(to)), "NODE") end
+  return from
+end
+
 --- Subscribers of a sharded channel on one node (PUBSUB SHARDNUMSUB).
 function RedisCluster:shard_subscribers(node, channel)
   local r = M.redis(node.port, "PUBSUB", "SHARDNUMSUB", channel)
