@@ -79,8 +79,9 @@ function M.redis_cluster(opts)
   local masters, replicas = opts.masters or 3, opts.replicas or 1
   local c = setmetatable({ nodes = {}, node_timeout = opts.node_timeout or 1000 }, RedisCluster)
   for i = 1, masters * (1 + replicas) do
-    local dir = t.tmpdir()
-    c.nodes[i] = brokers.start("redis", nil, nil, { dir = dir, args = c:args() })
+    local bus = t.free_port()
+    c.nodes[i] = brokers.start("redis", nil, nil, { dir = t.tmpdir(), args = c:args(bus) })
+    c.nodes[i].bus_port = bus
   end
   local addrs = {}
   for i, n in ipairs(c.nodes) do addrs[i] = "127.0.0.1:" .. n.port end
@@ -93,10 +94,13 @@ function M.redis_cluster(opts)
   return c
 end
 
-function RedisCluster:args()
-  -- a replica's first sync at once, not after the 5 s that diskless sync waits by default
+-- A node's settings. The cluster bus port is its own free port: by default it would be
+-- the client port + 10000, past 65535 for a free port above 55535 (Redis refuses then).
+-- A replica's first sync starts at once, not after the 5 s diskless sync waits by default.
+function RedisCluster:args(bus_port)
   return { "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-           "--cluster-node-timeout", tostring(self.node_timeout), "--repl-diskless-sync-delay", "0" }
+           "--cluster-port", tostring(bus_port), "--cluster-node-timeout", tostring(self.node_timeout),
+           "--repl-diskless-sync-delay", "0" }
 end
 
 --- cluster.url for luahub: the first `seeds` nodes (all when nil).
@@ -228,7 +232,8 @@ end
 function RedisCluster:restart_node(node)
   for i, n in ipairs(self.nodes) do
     if n == node then
-      self.nodes[i] = n:restart(self:args())
+      self.nodes[i] = n:restart(self:args(n.bus_port))
+      self.nodes[i].bus_port = n.bus_port
       return self.nodes[i]
     end
   end
@@ -247,7 +252,10 @@ function RedisCluster:kill()
 end
 
 function RedisCluster:restart()
-  for i, n in ipairs(self.nodes) do self.nodes[i] = n:restart(self:args()) end
+  for i, n in ipairs(self.nodes) do
+    self.nodes[i] = n:restart(self:args(n.bus_port))
+    self.nodes[i].bus_port = n.bus_port
+  end
   self:wait_ok()
   return self
 end
