@@ -9,7 +9,9 @@
  *   PREFIX.room.NAME    a room; subscribed while the node has a member in it
  *   PREFIX.user.NAME    a user id; subscribed while the node has a connection of it
  * NAME keeps [A-Za-z0-9_-] and writes every other byte as %XX (an empty name is "~"), so
- * a channel is a valid NATS subject and names never collide.
+ * a channel is a valid NATS subject and names never collide. On a Redis Cluster each is
+ * a sharded channel living on the master of its hash slot (a name has no braces, so no
+ * hash tag: rooms and users spread over the shards).
  *
  * Client ids are cluster-wide: their bits 41..52 carry the node's tag (a hash of its node
  * id), so a send to a client on another node goes to that node's channel only.

@@ -382,7 +382,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     send_bytes(n, "PING\r\n", 6, NULL, 0, (size_t)-1);
 }
 
-/* The socket to urls[cur], connecting; -1 when it could not even start. */
+/* A non-blocking socket connecting to u; -1 when the connect could not even start. */
 static int open_socket(const struct broker_url *u)
 {
     char port[8];

@@ -24,7 +24,6 @@
  * and this file knows which reply is what. */
 #include "cluster.h"
 
-#include <errno.h>
 #include <ev.h>
 #include <hiredis/hiredis.h>
 #include <stdint.h>

@@ -1,7 +1,8 @@
 -- Data on a Redis Cluster: hub.redis("redis-cluster://...") routes each call to the
 -- master of its first key's slot (lua/luahub/redis_cluster.lua), and room history
 -- (Redis Streams, one hash tag per room) works with cluster.url redis-cluster://: rooms
--- spread over the shards, recovered on another node, and through a master's failover.
+-- spread over the shards and recovered on another node; calls through a master's
+-- failover fail until the replica is promoted, then reach it.
 local t = require "luahub.testing"
 local cjson = require "cjson"
 local clusters = require "support.broker_clusters"
@@ -83,6 +84,30 @@ describe("hub.redis and room history on a Redis Cluster", function()
     -- the handle still has the old map: the old master answers MOVED, the call follows it
     assert.equal("1", rcall(srv, "GET", key).reply)
     assert.equal(2, rcall(srv, "INCR", key).reply)
+  end)
+
+  it("hub.redis calls fail while a key's master is lost, and reach the promoted replica", function()
+    local srv = redis_node()
+    local key = "survives"
+    local master = rc:master_of(rc:keyslot(key))
+    -- written and acknowledged by the replica before the kill, so the promotion keeps it
+    assert.equal("OK", clusters.redis(master.port, "SET", key, "kept"))
+    assert.equal(1, clusters.redis(master.port, "WAIT", 1, 5000))
+    assert.equal("kept", rcall(srv, "GET", key).reply)
+    assert(master:kill())
+    local codes = {}
+    local got = t.poll(function()
+      local r = rcall(srv, "GET", key)
+      if r.code then codes[r.code] = true end
+      return r.reply == "kept"
+    end, { timeout = 20 })
+    assert.is_true(got, "the key was never read from the promoted replica")
+    for code in pairs(codes) do
+      assert.truthy(code == "connect" or code == "closed" or code == "redis", "failed with " .. code)
+    end
+    assert.are_not.equal(master.port, rc:master_of(rc:keyslot(key)).port)
+    rc:restart_node(master)
+    rc:wait_ok()
   end)
 
   it("keeps room history in the cluster: rooms over the shards, recovered on another node", function()
