@@ -9,7 +9,9 @@
  *   PREFIX.room.NAME    a room; subscribed while the node has a member in it
  *   PREFIX.user.NAME    a user id; subscribed while the node has a connection of it
  * NAME keeps [A-Za-z0-9_-] and writes every other byte as %XX (an empty name is "~"), so
- * a channel is a valid NATS subject and names never collide.
+ * a channel is a valid NATS subject and names never collide. On a Redis Cluster each is
+ * a sharded channel living on the master of its hash slot (a name has no braces, so no
+ * hash tag: rooms and users spread over the shards).
  *
  * Client ids are cluster-wide: their bits 41..52 carry the node's tag (a hash of its node
  * id), so a send to a client on another node goes to that node's channel only.
@@ -56,8 +58,12 @@ struct cluster_adapter {
     const struct cluster_adapter_ops *ops;
 };
 
+/* u[0..n): the servers cluster.url lists (one for redis://; the seeds of a Redis Cluster;
+ * the servers of a NATS cluster, tried in turn). */
 struct cluster_adapter *cluster_redis_new(const struct broker_url *u, const struct cluster_events *ev);
-struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struct cluster_events *ev);
+struct cluster_adapter *cluster_redis_shards_new(const struct broker_url *u, int n,
+                                                 const struct cluster_events *ev);
+struct cluster_adapter *cluster_nats_new(const struct broker_url *u, int n, const struct cluster_events *ev);
 
 /* ------------------------------------------------------------------ the core's side */
 

@@ -7,7 +7,12 @@
  * While up, a PING goes out every PING_INTERVAL; PINGS_MAX unanswered ones mean a dead
  * connection. Subscription ids are the subjects themselves (sids are free-form tokens),
  * so UNSUB needs no map. Output is appended to one buffer and written when the socket is
- * writable, so everything published in a loop pass leaves in few writes. */
+ * writable, so everything published in a loop pass leaves in few writes.
+ *
+ * A NATS cluster: cluster.url may list several servers, and every INFO's connect_urls
+ * (the servers the cluster advertises to clients) are added to the list. One server is
+ * used at a time; each failure moves to the next one in the list, so the core's
+ * reconnect (which then subscribes everything again) reaches a live server. */
 #include "cluster.h"
 
 #include <errno.h>
@@ -40,7 +45,8 @@ struct buf {
 struct nats {
     struct cluster_adapter base;
     struct cluster_events ev;
-    struct broker_url url;
+    struct broker_url urls[BROKER_URL_HOSTS_MAX];
+    int nurls, cur;                      /* the server used: urls[cur] */
     enum nats_state state;
     int fd, pings_out;
     size_t max_payload;
@@ -83,7 +89,8 @@ static void watch(struct nats *n, int events)
     ev_io_start(EV_DEFAULT, &n->io);
 }
 
-/* Closes the socket and reports down once (nothing to report when already idle). */
+/* Closes the socket and reports down once (nothing to report when already idle), naming
+ * the server; the next connect tries the next server. */
 static void fail(struct nats *n, const char *why)
 {
     if (n->state == NATS_IDLE) return;
@@ -94,7 +101,10 @@ static void fail(struct nats *n, const char *why)
     n->state = NATS_IDLE;
     buf_free(&n->in);
     buf_free(&n->out);
-    n->ev.down(why);
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s:%d: %s", n->urls[n->cur].host, n->urls[n->cur].port, why);
+    n->cur = (n->cur + 1) % n->nurls;
+    n->ev.down(msg);
 }
 
 /* Appends to the output buffer (beyond limit: refused) and asks for writability. */
@@ -152,13 +162,14 @@ static void send_connect(struct nats *n)
     char line[2048], user[600], pass[600];
     const char *auth = "";
     char creds[1300] = "";
-    if (n->url.user[0] && n->url.password[0]) {
-        json_string(user, sizeof user, n->url.user);
-        json_string(pass, sizeof pass, n->url.password);
+    const struct broker_url *u = &n->urls[n->cur];
+    if (u->user[0] && u->password[0]) {
+        json_string(user, sizeof user, u->user);
+        json_string(pass, sizeof pass, u->password);
         snprintf(creds, sizeof creds, ",\"user\":%s,\"pass\":%s", user, pass);
         auth = creds;
-    } else if (n->url.user[0] || n->url.password[0]) {
-        json_string(pass, sizeof pass, n->url.user[0] ? n->url.user : n->url.password);
+    } else if (u->user[0] || u->password[0]) {
+        json_string(pass, sizeof pass, u->user[0] ? u->user : u->password);
         snprintf(creds, sizeof creds, ",\"auth_token\":%s", pass);
         auth = creds;
     }
@@ -168,8 +179,51 @@ static void send_connect(struct nats *n)
     send_bytes(n, line, (size_t)len, NULL, 0, (size_t)-1);
 }
 
+/* A server the cluster advertises ("host:port" or "[v6]:port", numeric), added to the
+ * list with the first URL's credentials unless listed already or the list is full. */
+static void learn_server(struct nats *n, const char *s, size_t len)
+{
+    const char *colon = len ? memrchr(s, ':', len) : NULL;
+    if (!colon || n->nurls == BROKER_URL_HOSTS_MAX) return;
+    const char *host = s;
+    size_t hlen = (size_t)(colon - s);
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    long port = strtol(colon + 1, NULL, 10);
+    struct broker_url *u = &n->urls[n->nurls];
+    if (hlen == 0 || hlen >= sizeof u->host || port <= 0 || port > 65535) return;
+    for (int i = 0; i < n->nurls; i++)
+        if (n->urls[i].port == port && strlen(n->urls[i].host) == hlen && memcmp(n->urls[i].host, host, hlen) == 0)
+            return;
+    *u = n->urls[0];
+    memcpy(u->host, host, hlen);
+    u->host[hlen] = 0;
+    u->port = (int)port;
+    n->nurls++;
+}
+
+/* INFO's "connect_urls":["host:port",...] */
+static void learn_servers(struct nats *n, const char *line, size_t len)
+{
+    const char *p = memmem(line, len, "\"connect_urls\":[", 16);
+    if (!p) return;
+    const char *end = line + len;
+    p += 16;
+    while (p < end && *p != ']') {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return;
+        const char *close = memchr(q + 1, '"', (size_t)(end - q - 1));
+        if (!close) return;
+        learn_server(n, q + 1, (size_t)(close - q - 1));
+        p = close + 1;
+    }
+}
+
 static void on_info(struct nats *n, const char *line, size_t len)
 {
+    learn_servers(n, line, len);
     const char *mp = memmem(line, len, "\"max_payload\":", 14);
     if (mp) {
         long v = strtol(mp + 14, NULL, 10);
@@ -328,15 +382,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     send_bytes(n, "PING\r\n", 6, NULL, 0, (size_t)-1);
 }
 
-static int nats_connect(struct cluster_adapter *a)
+/* A non-blocking socket connecting to u; -1 when the connect could not even start. */
+static int open_socket(const struct broker_url *u)
 {
-    struct nats *n = (struct nats *)a;
-    if (n->state != NATS_IDLE) return 0;
     char port[8];
-    snprintf(port, sizeof port, "%d", n->url.port);
+    snprintf(port, sizeof port, "%d", u->port);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
     struct addrinfo *res;
-    if (getaddrinfo(n->url.host, port, &hints, &res) != 0) return -1;
+    if (getaddrinfo(u->host, port, &hints, &res) != 0) return -1;
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(res);
@@ -349,6 +402,18 @@ static int nats_connect(struct cluster_adapter *a)
     freeaddrinfo(res);
     if (rc != 0 && errno != EINPROGRESS) {
         close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int nats_connect(struct cluster_adapter *a)
+{
+    struct nats *n = (struct nats *)a;
+    if (n->state != NATS_IDLE) return 0;
+    int fd = open_socket(&n->urls[n->cur]);
+    if (fd < 0) {
+        n->cur = (n->cur + 1) % n->nurls;   /* refused at once: the next try goes elsewhere */
         return -1;
     }
     n->fd = fd;
@@ -405,13 +470,14 @@ static const struct cluster_adapter_ops nats_ops = {
     "nats", nats_connect, nats_publish, nats_subscribe, nats_unsubscribe, nats_close,
 };
 
-struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struct cluster_events *ev)
+struct cluster_adapter *cluster_nats_new(const struct broker_url *u, int nurls, const struct cluster_events *ev)
 {
     struct nats *n = calloc(1, sizeof *n);
     if (!n) return NULL;
     n->base.ops = &nats_ops;
     n->ev = *ev;
-    n->url = *u;
+    memcpy(n->urls, u, (size_t)nurls * sizeof *u);
+    n->nurls = nurls;
     n->fd = -1;
     ev_init(&n->io, io_cb);
     n->io.data = n;

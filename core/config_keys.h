@@ -117,8 +117,10 @@ CONFIG_KEY("api_key", api_key, string, NONE)
  * [architecture](architecture.md#cluster)); read at startup, a reload does not change
  * the cluster.* keys */
 CONFIG_KEY("cluster.adapter", cluster_adapter, enum, NONE, redis, nats)
-/* the broker: `redis://host:port`, `redis://:password@host:port/db` or
- * `nats://[user:password@]host:port`; its scheme names the adapter */
+/* the broker: `redis://host:port`, `redis://:password@host:port/db`,
+ * `redis-cluster://host:port,host:port` (a Redis Cluster: sharded pub/sub, with
+ * `adapter = "redis"`) or `nats://[user:password@]host:port[,host:port...]` (a NATS
+ * cluster's servers); its scheme names the adapter */
 CONFIG_KEY("cluster.url", cluster_url, url, NONE)
 /* this node's name (1 to 255 bytes) in ids and presence; default `"HOSTNAME-PID"` */
 CONFIG_KEY("cluster.node_id", cluster_node_id, node_id, NONE)

@@ -138,6 +138,9 @@ void lh_config_clear_list(const char *key);
  * LH_ERR_CLOSED after the shutdown. */
 int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
 int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
+/* The Redis Cluster hash slot (0..16383) of a key (redis_slot.h), for hub.redis on a
+ * Redis Cluster (lua/luahub/redis_cluster.lua). */
+int lh_redis_slot(const char *key, size_t len);
 
 /* room history (history.h; docs/lua-api.md, "History"): positions are (epoch, offset).
  * bounds: the room's size (0: no history) and *ttl as the config gives them. append (this

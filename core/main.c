@@ -143,7 +143,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (cluster_start(err, sizeof err) != 0) {
+        /* a bad cluster.url is found only here, with the script loaded: freed as at exit */
         log_error(0, "%s", err);
+        outbound_redis_shutdown();
+        lua_bridge_shutdown();
+        config_free(&config);
         return 1;
     }
     app_wire_cluster();

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "redis_link.h"
 #include "redis_reply.h"
+#include "redis_slot.h"
 #include "task.h"
 
 /* Distinct URLs a process may open: a script that built URLs per request would
@@ -471,6 +472,8 @@ int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, d
     }
     return (int)wait;
 }
+
+int lh_redis_slot(const char *key, size_t len) { return (int)redis_slot(key, len); }
 
 void outbound_redis_shutdown(void)
 {

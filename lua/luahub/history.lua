@@ -138,7 +138,12 @@ return out
 
 local function redis_backend(url, prefix)
   local conn = require("luahub.redis_client").new(url)
-  local function keys(room) return prefix .. ".history." .. room, prefix .. ".history-meta." .. room end
+  -- One hash tag over both keys of a room ("{PREFIX.history.ROOM}", never empty), so on a
+  -- Redis Cluster the EVAL's two keys are in one slot, as a script's keys must be.
+  local function keys(room)
+    local tag = "{" .. prefix .. ".history." .. room .. "}"
+    return tag, tag .. ".meta"
+  end
   local backend = { waits = true }
 
   function backend.append(room, data, _, binary, size, ttl)
@@ -184,7 +189,7 @@ local function where()
   local url = C.lh_history_broker(prefix_box)
   if url == nil then return memory end
   url = ffi_string(url)
-  backend = url:match("^redis:") and redis_backend(url, ffi_string(prefix_box[0])) or nats
+  backend = url:match("^redis[:%-]") and redis_backend(url, ffi_string(prefix_box[0])) or nats
   return backend
 end
 
