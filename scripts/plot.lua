@@ -4,8 +4,8 @@
 --   luajit scripts/plot.lua [--img DIR] [--doc FILE] [--text] [INPUT...]
 --
 -- INPUT is a file of measurements, one JSON object per line (the format is in
--- docs/benchmarks.md, "Measurement files"), or a directory: every *.json in it except
--- results.json (the raw loadgen output). Default input: build/bench.
+-- docs/benchmarks.md, "Measurement files"), or a directory: every *.json in it but the
+-- raw outputs named in RAW_OUTPUTS. Default input: build/bench.
 --   --img DIR   where bench-<chart>.svg go (default docs/img)
 --   --doc FILE  the Markdown file whose section between the bench-results markers is
 --               replaced (default docs/benchmarks.md)
@@ -43,6 +43,10 @@ end
 
 -- ---------------------------------------------------------------- reading input
 
+-- *.json files in build/bench that are whole JSON documents, not measurement lines: the
+-- raw loadgen runs of bench.sh and the runs of bench-cluster.sh.
+local RAW_OUTPUTS = { ["results.json"] = true, ["cluster.json"] = true }
+
 local function is_dir(path)
   return command_output("test -d " .. shell_quote(path) .. " && echo yes") == "yes"
 end
@@ -53,7 +57,7 @@ local function expand(inputs)
     if is_dir(path) then
       local listing = command_output("ls -1 " .. shell_quote(path)) or ""
       for name in listing:gmatch("[^\n]+") do
-        if name:match("%.json$") and name ~= "results.json" then
+        if name:match("%.json$") and not RAW_OUTPUTS[name] then
           files[#files + 1] = path:gsub("/$", "") .. "/" .. name
         end
       end
