@@ -221,6 +221,7 @@ run_once() {
 # disturbance of the shared box spreads over all servers instead of hitting one.
 : >"$RUNS"
 for ((run = 1; run <= RUNS_EACH; run++)); do
+  say "== run $run of $RUNS_EACH"
   for scenario in $SCENARIOS; do
     for server in "${RUN_SERVERS[@]}"; do
       line=$(run_once "$server" "$scenario")
