@@ -177,6 +177,8 @@ bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 # bench-outbound.sh measures hub.http.request against build/bench/backend.
 # bench-shared.sh: hub.shared against a Lua table, from a script the server runs.
 # bench-history.sh: fan-out through hub.publish with room history off and on.
+# plot.lua: every measurement file in $(BENCH_DIR) to docs/img/bench-*.svg and the
+# generated results section of docs/benchmarks.md.
 bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench.sh
 	@BUILD=$(BUILD) scripts/bench-echo.sh
@@ -185,6 +187,7 @@ bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench-shared.sh
 	@BUILD=$(BUILD) scripts/bench-history.sh
 	@BUILD=$(BUILD) scripts/bench-storm.sh
+	@luajit scripts/plot.lua --img docs/img --doc docs/benchmarks.md $(BENCH_DIR)
 
 # The server, and under share/lua/5.1 (on LuaJIT's default package.path for PREFIX
 # /usr/local) the runtime modules, for reading (the binary runs its compiled-in copies)

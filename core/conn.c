@@ -24,6 +24,13 @@
 #define LINGER_SECONDS 2.0
 #define READ_BUF_SIZE (256 * 1024)
 #define IOV_BATCH 256
+/* Queued frames up to this size are copied into one contiguous run before writev: the
+ * kernel pays a per-segment cost in _copy_from_iter that, for 64-byte broadcast frames,
+ * was ~30% of the server's CPU in the burst benchmark (docs/benchmarks.md, "Where the
+ * burst's CPU went"); a copy in user space of a frame already in cache costs far less.
+ * Larger frames keep their own iovec so big payloads are not copied. */
+#define COALESCE_FRAME_MAX 2048
+#define COALESCE_BUF_SIZE (64 * 1024)
 /* A file body goes out at most this much per writable event, so one fast reader of a
  * large file takes its turn with everyone else. */
 #define FILE_SLICE (256 * 1024)
@@ -364,6 +371,34 @@ void conn_free_held(struct conn *c)
     slab_free(&conn_slab, c);
 }
 
+/* Shared by every flush: filled and written within one writev, so it holds nothing
+ * between calls. */
+static uint8_t coalesce_buf[COALESCE_BUF_SIZE];
+
+/* Rewrites iov[0..n) in place so that runs of small segments become one segment in
+ * coalesce_buf; the byte stream is unchanged, so the caller accounts a partial writev
+ * exactly as before. Returns the new count. */
+static int coalesce_small(struct iovec *iov, int n)
+{
+    size_t used = 0;
+    int out = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = iov[i].iov_len;
+        if (len > COALESCE_FRAME_MAX || used + len > sizeof coalesce_buf) {
+            iov[out++] = iov[i];
+            continue;
+        }
+        uint8_t *at = coalesce_buf + used;
+        memcpy(at, iov[i].iov_base, len);
+        used += len;
+        if (out > 0 && (uint8_t *)iov[out - 1].iov_base + iov[out - 1].iov_len == at)
+            iov[out - 1].iov_len += len;
+        else
+            iov[out++] = (struct iovec){ at, len };
+    }
+    return out;
+}
+
 /* Writes as much of ctrl and the queue as the socket takes, in stream order:
  * [rest of a partly written data frame][control frames][whole data frames...].
  * Control frames go at the first frame boundary; nothing follows a close frame. */
@@ -403,6 +438,7 @@ void conn_flush(struct conn *c)
             c->blocked_since = now;
             continue;
         }
+        if (n > 1) n = coalesce_small(iov, n);
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;

@@ -5,7 +5,7 @@
 # to_room) and on (history.size 1000, this process's memory), HISTORY_RUNS runs (5) of
 # each, alternating, each in a fresh server. Prints the delivered rate and the server's CPU
 # per delivery, median (min-max), and the on / off ratios (of the medians, and of each
-# run with the off run before it); appends one line per run to build/bench/history.json
+# run with the off run before it); writes its runs to build/bench/history.json for the plots
 # (docs/benchmarks.md). scripts/bench-storm.sh measures recovery with the same history.
 # Env: HISTORY_RUNS=5, BENCH_PIN=1 (server on CPU 0, loadgen on CPU 1), LUAHUB_BIN, BUILD.
 set -uo pipefail
@@ -60,13 +60,24 @@ for line in io.lines(arg[1]) do
   })
 end
 
--- one line per run for the plots, appended to what earlier runs left
-local h = assert(io.open(arg[2], "a"))
+-- the plots' measurement file (docs/benchmarks.md, "Measurement files"): this make
+-- bench's runs, one line per number
+local h = assert(io.open(arg[2], "w"))
 local now = os.date("!%Y-%m-%dT%H:%M:%SZ")
+local CHARTS = {
+  { "delivered_per_s", "history-throughput", "msg/s" },
+  { "server_us_per_delivery", "history-cpu", "us/delivery" },
+  { "p99_ms", "history-latency", "ms" },
+}
 for _, mode in ipairs { "off", "on" } do
   for i, m in ipairs(runs[mode]) do
-    h:write(cjson.encode { time = now, commit = arg[3], bench = "history", scenario = "burst-1k-publish",
-                           server = "luahub, history " .. mode, run = i, metrics = m }, "\n")
+    for _, c in ipairs(CHARTS) do
+      if m[c[1]] then
+        h:write(cjson.encode { time = now, commit = arg[3], scenario = "burst-1k-publish",
+                               server = "history " .. mode, metric = c[1], value = m[c[1]],
+                               unit = c[3], chart = c[2], run = i }, "\n")
+      end
+    end
   end
 end
 h:close()

@@ -12,7 +12,7 @@
 #            clients reconnect to the new A
 # STORM_RUNS runs of each. Prints median (min-max) of every figure, writes every run's
 # loadgen JSON to build/bench/storm.jsonl, the table to build/bench/storm.txt, and one
-# line per run to build/bench/history.json (appended; see docs/benchmarks.md).
+# line per measured number to build/bench/storm.json for the plots (docs/benchmarks.md).
 # Env: STORM_RUNS=5, STORM_CASES="cut restart", STORM_SUBS=1000, STORM_PUBLICATIONS=100,
 # BENCH_PIN=1 (node A on CPU 0; loadgen, node B and redis-server on CPU 1), LUAHUB_BIN, BUILD.
 set -uo pipefail
@@ -142,7 +142,7 @@ for ((r = 1; r <= runs; r++)); do
   done
 done
 
-luajit - "$jsonl" "$out/history.json" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+luajit - "$jsonl" "$out/storm.json" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   "$(nproc)" "${pin_a[*]:+pinned}" <<'LUA' | tee "$out/storm.txt"
 local cjson = require "cjson"
 local jsonl, history, commit, cores, pinned = arg[1], arg[2], arg[3], arg[4], arg[5] ~= ""
@@ -155,27 +155,24 @@ for line in io.lines(jsonl) do
   table.insert(by[r.how], r)
 end
 
--- one line per run for the plots, appended to what earlier runs left
+-- the plots' measurement file (docs/benchmarks.md, "Measurement files"): this make
+-- bench's runs, one line per number; "recovery" next to "live fan-out" of the same run
 local now = os.date("!%Y-%m-%dT%H:%M:%SZ")
-local h = assert(io.open(history, "a"))
+local h = assert(io.open(history, "w"))
+local function put(how, i, server, metric, value, unit, chart)
+  if value then
+    h:write(cjson.encode { time = now, commit = commit, scenario = "storm-" .. how, server = server,
+                           metric = metric, value = value, unit = unit, chart = chart, run = i }, "\n")
+  end
+end
 for _, how in ipairs(order) do
   for i, r in ipairs(by[how]) do
-    h:write(cjson.encode {
-      time = now, commit = commit, bench = "storm", scenario = "storm-" .. how,
-      server = SERVER[how], run = i, subs = r.subs, publications = r.publications,
-      metrics = {
-        recovery_seconds = r.storm.seconds, recovery_delivered_per_s = r.storm.delivered_per_s,
-        recovery_client_p50_ms = r.storm.latency_ms.p50, recovery_client_p99_ms = r.storm.latency_ms.p99,
-        reconnected_seconds = r.storm_all_open_seconds,
-        live_seconds = r.live.seconds, live_delivered_per_s = r.live.delivered_per_s,
-        live_p99_ms = r.live.latency_ms.p99,
-        recovery_over_live = r.storm.delivered_per_s / r.live.delivered_per_s,
-        server_us_per_recovered = r.storm.server_us_per_delivery,
-        server_us_per_live_delivery = r.live.server_us_per_delivery,
-        broker_us_per_recovered = r.storm.broker_us_per_delivery,
-        other_cpu_percent = r.storm.other_cpu_percent,
-      },
-    }, "\n")
+    put(how, i, "recovery", "delivered_per_s", r.storm.delivered_per_s, "msg/s", "storm-throughput")
+    put(how, i, "live fan-out", "delivered_per_s", r.live.delivered_per_s, "msg/s", "storm-throughput")
+    put(how, i, "recovery", "seconds", r.storm.seconds, "s", "storm-seconds")
+    put(how, i, "live fan-out", "seconds", r.live.seconds, "s", "storm-seconds")
+    put(how, i, "recovery", "server_us", r.storm.server_us_per_delivery, "us/delivery", "storm-cpu")
+    put(how, i, "live fan-out", "server_us", r.live.server_us_per_delivery, "us/delivery", "storm-cpu")
   end
 end
 h:close()
