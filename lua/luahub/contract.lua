@@ -97,6 +97,11 @@ void lh_config_clear_list(const char *key);
 int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
 int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
 
+int lh_nats_request(uint32_t n, const char **subjects, const size_t *slens, const char **data,
+                    const size_t *lens, double timeout);
+
+uint32_t lh_nats_losses(void);
+
 uint32_t lh_history_bounds(const char *room, size_t len, double *ttl);
 int lh_history_append(const char *room, size_t rlen, const char *data, size_t len, int binary);
 int lh_history_read(const char *room, size_t rlen, const char *epoch, size_t elen, uint64_t since,

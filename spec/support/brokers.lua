@@ -30,8 +30,9 @@ Broker.__index = Broker
 local function listening(port) return http.listening("127.0.0.1", port) end
 
 --- Starts a broker of kind ("redis" | "nats"), on `port` when given (a restart on the
--- same port), else on a free one. opts.password: Redis requirepass. Raises with the
--- broker's log if it does not listen.
+-- same port), else on a free one. opts.password: Redis requirepass; opts.jetstream:
+-- NATS with JetStream, its store in the broker's own temporary directory (so a restart
+-- is a server that lost its data). Raises with the broker's log if it does not listen.
 function M.start(kind, port, monitor_port, opts)
   local dir = t.tmpdir()
   local b = setmetatable({ kind = kind, port = port or t.free_port(), dir = dir,
@@ -48,6 +49,9 @@ function M.start(kind, port, monitor_port, opts)
   else
     b.monitor_port = monitor_port or t.free_port()
     argv = { "nats-server", "-a", "127.0.0.1", "-p", b.port, "-m", b.monitor_port }
+    if opts and opts.jetstream then
+      for _, w in ipairs { "-js", "-sd", dir .. "/jetstream" } do argv[#argv + 1] = w end
+    end
   end
   local words = {}
   for i, a in ipairs(argv) do words[i] = quote(a) end
