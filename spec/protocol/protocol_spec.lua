@@ -2,30 +2,10 @@
 -- Lua protocol client: commands, pushes, recovery, races, RPC, expiring credentials.
 local t = require "luahub.testing"
 local P = require "luahub.testing.protocol"
+local support = require "support.pubs"
 
 local HUB = t.repo_root() .. "/spec/protocol/hub.lua"
-
-local function offsets(pubs)
-  local list = {}
-  for i, p in ipairs(pubs) do list[i] = p.offset end
-  return list
-end
-
-local function values(pubs)
-  local list = {}
-  for i, p in ipairs(pubs) do list[i] = p.data.i end
-  return list
-end
-
-local function range(a, b)
-  local list = {}
-  for i = a, b do list[#list + 1] = i end
-  return list
-end
-
-local function publish_n(c, room, first, last)
-  for i = first, last do assert(c:publish(room, { i = i })) end
-end
+local offsets, values, range, publish_n = support.offsets, support.values, support.range, support.publish_n
 
 describe("the room protocol", function()
   local srv
