@@ -96,7 +96,7 @@ local function two_node_cases(kind, opts)
       a:disconnect()
       assert(a:reconnect(i % 2 == 1 and B or A))
     end
-    local pubs = a:wait_pubs("open:race", N)
+    local pubs = a:wait_pubs("open:race", N, 30)   -- the burst crosses the broker twice per publication
     assert.same(range(1, N), values(pubs))
     assert.equal(0, a.rooms["open:race"].missed or 0)
   end)
