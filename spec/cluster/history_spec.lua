@@ -88,6 +88,16 @@ local function history_cases(kind, opts)
     end, { message = "the publications never aged out in " .. kind })
   end)
 
+  it("trims a room to the bounds of the node that publishes (a config changed)", function()
+    local c = assert(node("wide"):connect())
+    for i = 1, 5 do call(c, { op = "publish", room = "b", data = tostring(i) }) end
+    local narrow = t.start(t.write_script(history_hub([[{ history = { size = 3 } }]])),
+                           { cluster = { adapter = kind, url = broker:url(), node_id = "narrow" } })
+    local n = assert(narrow:connect())
+    assert.equal(6, call(n, { op = "publish", room = "b", data = "6" })[2].offset)
+    assert.equal("4,5,6", datas(call(c, { op = "history", room = "b" })[1]))
+  end)
+
   it("starts a new epoch when the broker lost its data", function()
     local b = node("b3")
     local c = assert(b:connect())
