@@ -409,31 +409,32 @@ static int nats_connect(struct cluster_adapter *a)
     return 0;
 }
 
-static int nats_publish(struct cluster_adapter *a, const char *ch, size_t clen,
-                        const uint8_t *data, size_t len)
+/* PUB subject [reply] size, then the payload (reply "" for none). */
+static int send_pub(struct nats *n, const char *ch, size_t clen, const char *reply,
+                    const uint8_t *data, size_t len)
 {
-    struct nats *n = (struct nats *)a;
     if (n->state != NATS_UP || len > n->max_payload) return -1;
     char head[CONTROL_LINE_MAX];
-    int hl = snprintf(head, sizeof head, "PUB %.*s %zu\r\n", (int)clen, ch, len);
+    int hl = snprintf(head, sizeof head, "PUB %.*s %s%s%zu\r\n", (int)clen, ch, reply, reply[0] ? " " : "", len);
     if (hl < 0 || (size_t)hl >= sizeof head) return -1;
     if (n->out.len - n->out.off + (size_t)hl + len + 2 > OUTPUT_MAX) return -1;
     if (send_bytes(n, head, (size_t)hl, data, len, (size_t)-1) != 0) return -1;
     return send_bytes(n, "\r\n", 2, NULL, 0, (size_t)-1);
 }
 
+static int nats_publish(struct cluster_adapter *a, const char *ch, size_t clen,
+                        const uint8_t *data, size_t len)
+{
+    return send_pub((struct nats *)a, ch, clen, "", data, len);
+}
+
 static int nats_request(struct cluster_adapter *a, const char *subject, size_t slen,
                         const uint8_t *data, size_t len, uint64_t token)
 {
     struct nats *n = (struct nats *)a;
-    if (n->state != NATS_UP || len > n->max_payload) return -1;
-    char head[CONTROL_LINE_MAX];
-    int hl = snprintf(head, sizeof head, "PUB %.*s %s%016llx %zu\r\n", (int)slen, subject, n->inbox,
-                      (unsigned long long)token, len);
-    if (hl < 0 || (size_t)hl >= sizeof head) return -1;
-    if (n->out.len - n->out.off + (size_t)hl + len + 2 > OUTPUT_MAX) return -1;
-    if (send_bytes(n, head, (size_t)hl, data, len, (size_t)-1) != 0) return -1;
-    return send_bytes(n, "\r\n", 2, NULL, 0, (size_t)-1);
+    char reply[sizeof n->inbox + 16];
+    snprintf(reply, sizeof reply, "%s%016llx", n->inbox, (unsigned long long)token);
+    return send_pub(n, subject, slen, reply, data, len);
 }
 
 static int nats_subscribe(struct cluster_adapter *a, const char *ch, size_t clen)
