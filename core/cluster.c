@@ -530,7 +530,7 @@ static void on_down(const char *why)
     int was_up = cl.up;
     cl.up = 0;
     snprintf(cl.cause, sizeof cl.cause, "%s", why);
-    if (was_up && cl.replies) cl.replies->lost(why);
+    if (cl.replies) cl.replies->lost(why);
     if (was_up || !cl.outage_logged) {
         log_warn(0, "cluster: %s %s %s:%d: %s; local delivery continues, reconnecting",
                  cl.adapter->ops->name, was_up ? "connection lost to" : "cannot reach",

@@ -89,8 +89,8 @@ const char *cluster_broker_url(const char **prefix);
 /* Request/reply over the broker (NATS only; what JetStream's API is): cluster_request
  * sends one (0, or -1 when there is no NATS connection up or the output is full); its
  * answer comes to handler.reply with the token. handler.lost runs when the connection
- * goes down: answers to requests in flight will not come; handler.up when it is up
- * (again). One handler (outbound_nats.c), set at its first use. */
+ * goes down or an attempt fails: answers to requests in flight will not come;
+ * handler.up when it is up (again). One handler (outbound_nats.c), set at its first use. */
 struct cluster_reply_handler {
     void (*reply)(uint64_t token, int status, const uint8_t *data, size_t len);
     void (*lost)(const char *why);

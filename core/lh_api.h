@@ -148,8 +148,9 @@ int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, d
  * outbound.timeout. */
 int lh_nats_request(uint32_t n, const char **subjects, const size_t *slens, const char **data,
                     const size_t *lens, double timeout);
-/* how many times the NATS connection was lost since the first lh_nats_* call: what a
- * node learnt from the server (a stream's epoch) holds while this stays the same */
+/* how many times the NATS connection was lost (or an attempt failed) since the first
+ * lh_nats_* call: what a node learnt from the server (a stream's epoch) holds while this
+ * stays the same */
 uint32_t lh_nats_losses(void);
 
 /* room history (history.h; docs/lua-api.md, "History"): positions are (epoch, offset).

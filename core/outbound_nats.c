@@ -57,7 +57,7 @@ struct call {
 static struct call *oldest, *newest;
 static uint64_t next_token = 1;
 static int shutting_down, registered;
-static uint32_t losses;         /* connections lost, for lh_nats_losses */
+static uint32_t losses;         /* connections lost (or attempts failed), for lh_nats_losses */
 
 struct outcome {
     enum outbound_result result;
@@ -209,7 +209,9 @@ static void on_up(void)
         if (k->held && !k->early) send_call(k);
 }
 
-/* Every call in flight ends: its answers will not come on a new connection. */
+/* The connection was lost, or an attempt failed: every call ends, those in flight with
+ * `closed` (their answers will not come on a new connection), the held ones with
+ * `connect`. */
 static void on_lost(const char *why)
 {
     struct call *k = oldest;
@@ -218,7 +220,10 @@ static void on_lost(const char *why)
     for (struct call *c = k; c; c = c->next) c->listed = 0;
     while (k) {
         struct call *next = k->next;
-        if (!k->early) {
+        if (!k->early && k->held && !shutting_down) {
+            snprintf(k->detail, sizeof k->detail, "NATS: not connected: %s", why);
+            k->early = OUT_CONNECT;
+        } else if (!k->early) {
             snprintf(k->detail, sizeof k->detail, "NATS connection lost with the request in flight: %s", why);
             k->early = OUT_CLOSED;
         }

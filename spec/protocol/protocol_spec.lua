@@ -176,7 +176,7 @@ describe("the room protocol", function()
         a:disconnect()
         assert(a:reconnect(srv))
       end
-      local pubs = a:wait_pubs("open:race", N)
+      local pubs = a:wait_pubs("open:race", N, 30)   -- a deadline: a loaded machine needs more than 5 s
       assert.same(range(1, N), values(pubs))
       assert.equal(0, a.rooms["open:race"].missed or 0)
     end)
