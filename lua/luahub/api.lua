@@ -6,14 +6,25 @@
 --   GET  /api/stats
 --   GET  /api/presence?room=R   (the admin page's room view)
 -- (POST /api/admin/ticket is the core's: core/admin.h.)
+local ffi = require "ffi"
+local C = require "luahub.ffi"
 local json = require "luahub.json"
 local history = require "luahub.history"
-local base64_decode = require "luahub.base64"
 local parse_query = require("luahub.client").parse_query
 
 local M = {}
 
 local function answer(status, t) return status, json.encode(t) .. "\n" end
+
+local decoded_len = ffi.new("size_t[1]")
+
+-- Strict base64 (the core's lh_base64_decode): nil for misplaced or excess padding, a
+-- character outside the alphabet, or a length that is not a multiple of 4.
+local function base64_decode(s)
+  local out = ffi.new("char[?]", math.floor(#s / 4) * 3)
+  if C.lh_base64_decode(s, #s, out, decoded_len) ~= 0 then return nil end
+  return ffi.string(out, decoded_len[0])
+end
 
 -- Client ids stay below 2^53 (a 12-bit node tag above a 41-bit counter, core/cluster.h),
 -- so a double holds each one exactly.

@@ -16,12 +16,12 @@
 -- with the sequence) once this node knows the room's stream and epoch for the current
 -- connection; else one more (STREAM.CREATE, which answers with the existing stream when
 -- it is there, or STREAM.UPDATE when the bounds changed). A read is STREAM.INFO (the
--- epoch and the range kept), then MSG.GET per publication, all written at once (nats-
--- server 2.9 has no batch get).
+-- epoch and the range kept), then a direct get per publication (the stream allows them:
+-- the raw message comes back, no JSON, no base64), all written at once (nats-server 2.9
+-- has no batch get).
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
 local C = require "luahub.ffi"
-local base64_decode = require "luahub.base64"
 local errors = require "luahub.errors"
 local wait = require "luahub.wait"
 
@@ -30,11 +30,12 @@ local format, min, max, floor = string.format, math.min, math.max, math.floor
 local M = {}
 
 local API = "$JS.API.STREAM."
-local GETS_PER_ROUND = 256          -- MSG.GET requests written at once
+local DIRECT_GET = "$JS.API.DIRECT.GET."
+local GETS_PER_ROUND = 256          -- direct gets written at once
 local KNOWN_MAX = 10000             -- rooms whose stream this node remembers (then it forgets all)
 local NO_JETSTREAM = "JetStream is not enabled on the NATS server (start nats-server with -js)"
-local STREAM_NOT_FOUND, NO_MESSAGE, OTHER_CONFIG = 10059, 10037, 10058
-local NO_RESPONDERS = 503
+local STREAM_NOT_FOUND, OTHER_CONFIG = 10059, 10058
+local NO_RESPONDERS, NOT_FOUND = 503, 404   -- NATS statuses
 
 -- Request vectors, reused: C copies the requests before lh_nats_request returns.
 local cap, subjects_v, slens_v, data_v, lens_v = 0
@@ -103,7 +104,7 @@ function M.new(prefix)
 
   local function config(stream, subject, size, ttl)
     return format('{"name":"%s","subjects":["%s"],"retention":"limits","max_msgs":%d,"max_age":%d,'
-      .. '"storage":"file","discard":"old","num_replicas":1}', stream, subject, size, floor(ttl * 1e9 + 0.5))
+      .. '"storage":"file","discard":"old","num_replicas":1,"allow_direct":true}', stream, subject, size, floor(ttl * 1e9 + 0.5))
   end
 
   -- What the node knows holds for one connection: a server that restarted may have lost
@@ -177,7 +178,7 @@ function M.new(prefix)
   -- round trip; a sequence no longer kept (expired since the info) is left out.
   local function publications(stream, from, to)
     local list, subjects, payloads = {}, {}, {}
-    local get = API .. "MSG.GET." .. stream
+    local get = DIRECT_GET .. stream
     local seq = from
     while seq <= to do
       local n = min(GETS_PER_ROUND, to - seq + 1)
@@ -188,14 +189,13 @@ function M.new(prefix)
       local r, code, detail = request(subjects, payloads)
       if not r then return nil, code, detail end
       for i = 1, n do
-        local doc, err_code
-        doc, code, detail, err_code = answer(r[i], "reading stream " .. stream)
-        if doc then
-          local m = doc.message
-          local raw = type(m) == "table" and type(m.data) == "string" and base64_decode(m.data) or ""
-          list[#list + 1] = { offset = m.seq, data = raw:sub(2), binary = raw:sub(1, 1) == "b" or nil }
-        elseif err_code ~= NO_MESSAGE then
-          return failed(code, detail)
+        local raw = r[i]
+        if type(raw) == "string" then
+          list[#list + 1] = { offset = seq + i - 1, data = raw:sub(2), binary = raw:sub(1, 1) == "b" or nil }
+        elseif raw == NO_RESPONDERS then
+          return answer(raw)
+        elseif raw ~= NOT_FOUND then
+          return wait.failed("jetstream", "jetstream", format("reading stream %s: NATS status %d", stream, raw))
         end
       end
       seq = seq + n
