@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -476,8 +477,12 @@ struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struc
     n->ev = *ev;
     n->url = *u;
     n->fd = -1;
-    n->inbox_len = (size_t)snprintf(n->inbox, sizeof n->inbox, "_INBOX.%08lx%08lx.",
-                                    (unsigned long)(lrand48() & 0xffffffff), (unsigned long)(lrand48() & 0xffffffff));
+    /* The inbox must be this connection's alone: another node's with the same name would
+     * take our answers for its own (tokens count from 1 everywhere). */
+    uint64_t nonce;
+    if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
+        nonce = (uint64_t)lrand48() << 32 ^ (uint64_t)lrand48() ^ (uint64_t)(uintptr_t)n;
+    n->inbox_len = (size_t)snprintf(n->inbox, sizeof n->inbox, "_INBOX.%016llx.", (unsigned long long)nonce);
     ev_init(&n->io, io_cb);
     n->io.data = n;
     ev_init(&n->timer, timer_cb);
