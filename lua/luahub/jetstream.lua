@@ -124,6 +124,10 @@ function M.new(prefix)
     return known[room]
   end
 
+  local function forget(room)
+    if known[room] then known[room], nknown = nil, nknown - 1 end
+  end
+
   -- The stream's info, made with the room's bounds when it is not there (its config
   -- updated to them when asked to): the epoch and what it keeps.
   local function made(room, size, ttl, update)
@@ -157,7 +161,7 @@ function M.new(prefix)
   function backend.append(room, data, _, binary, size, ttl)
     local _, subject = names(room)
     local payload = (binary and "b" or "t") .. data
-    for attempt = 1, 2 do
+    for _ = 1, 2 do
       local k, code, detail = known_stream(room, size, ttl)
       if not k then return nil, code, detail end
       local r
@@ -167,9 +171,16 @@ function M.new(prefix)
         local ack
         ack, code, detail = answer(r[1], "publishing to " .. subject)
         if not ack then return failed(code, detail) end
+        if type(ack.seq) ~= "number" then
+          return wait.failed("jetstream", "jetstream", "publishing to " .. subject .. ": no sequence in " .. r[1]:sub(1, 200))
+        end
         return { epoch = k.epoch, offset = ack.seq }
       end
-      known[room] = nil   -- the stream went away since: made again, with a new epoch
+      -- The stream went away (deleted) since this node learnt its epoch: made again, with
+      -- a new one. (Had another node made it again first, this node would go on with the
+      -- old epoch until its connection is made again: streams are deleted with the nodes
+      -- stopped.)
+      forget(room)
     end
     return wait.failed("jetstream", "jetstream", "publishing to " .. subject .. ": no stream listens on it")
   end
