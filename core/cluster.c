@@ -56,6 +56,8 @@ static struct {
     size_t buf_cap;
     char *chan;                      /* channel scratch */
     size_t chan_cap;
+    char cause[256];                 /* why the broker is down, for cluster_down_cause */
+    const struct cluster_reply_handler *replies;
 } cl;
 
 /* ------------------------------------------------------------------ node identity */
@@ -527,6 +529,8 @@ static void on_down(const char *why)
 {
     int was_up = cl.up;
     cl.up = 0;
+    snprintf(cl.cause, sizeof cl.cause, "%s", why);
+    if (cl.replies) cl.replies->lost(why);
     if (was_up || !cl.outage_logged) {
         log_warn(0, "cluster: %s %s %s: %s; local delivery continues, reconnecting",
                  cl.adapter->ops->name, was_up ? "connection lost to" : "cannot reach", cl.shown, why);
@@ -552,8 +556,10 @@ static void on_up(void)
     cl.ever_up = 1;
     cl.outage_logged = 0;
     cl.attempts = 0;
+    cl.cause[0] = 0;
     subscribe_all();
     send_heartbeat();
+    if (cl.replies) cl.replies->up();
 }
 
 static void on_error(const char *why)
@@ -567,7 +573,24 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (cl.adapter->ops->connect(cl.adapter) != 0) on_down("connect failed");
 }
 
-static const struct cluster_events events = { on_up, on_down, on_message, on_error };
+static void on_reply(uint64_t token, int status, const uint8_t *data, size_t len)
+{
+    if (cl.replies) cl.replies->reply(token, status, data, len);
+}
+
+static const struct cluster_events events = { on_up, on_down, on_message, on_error, on_reply };
+
+void cluster_set_reply_handler(const struct cluster_reply_handler *h) { cl.replies = h; }
+
+int cluster_request(const char *subject, size_t slen, const uint8_t *data, size_t len, uint64_t token)
+{
+    if (!cl.adapter || !cl.up || !cl.adapter->ops->request) return -1;
+    return cl.adapter->ops->request(cl.adapter, subject, slen, data, len, token);
+}
+
+int cluster_connecting(void) { return cl.adapter && !cl.up && !ev_is_active(&cl.retry); }
+
+const char *cluster_down_cause(void) { return cl.up ? "" : cl.cause[0] ? cl.cause : "not connected yet"; }
 
 uint64_t cluster_id_tag(void) { return cl.adapter ? (uint64_t)cl.tag << CONN_TAG_SHIFT : 0; }
 

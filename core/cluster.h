@@ -40,6 +40,9 @@ struct cluster_events {
     void (*down)(const char *why);                 /* lost or failed; the core retries */
     void (*message)(const char *channel, size_t clen, const uint8_t *data, size_t len);
     void (*error)(const char *why);                /* a publish or command failed */
+    /* the answer to a request (status 0, or a NATS status header's code: 503 means no
+     * responders); data is borrowed for the call */
+    void (*reply)(uint64_t token, int status, const uint8_t *data, size_t len);
 };
 
 /* Every operation returns 0, or -1 when it could not be started (not connected, output
@@ -52,6 +55,10 @@ struct cluster_adapter_ops {
     int (*subscribe)(struct cluster_adapter *a, const char *channel, size_t clen);
     int (*unsubscribe)(struct cluster_adapter *a, const char *channel, size_t clen);
     void (*close)(struct cluster_adapter *a);      /* drops the connection and frees a */
+    /* publishes with a reply subject of its own; the answer comes to events.reply with
+     * token. NULL for an adapter without request/reply (Redis). */
+    int (*request)(struct cluster_adapter *a, const char *subject, size_t slen,
+                   const uint8_t *data, size_t len, uint64_t token);
 };
 
 struct cluster_adapter {
@@ -85,6 +92,22 @@ void cluster_interest(int scope, const char *name, size_t len, int on);
 /* The running cluster's broker URL and channel prefix (as they were at its start), for
  * what keeps state in the broker (room history); NULL without a cluster. */
 const char *cluster_broker_url(const char **prefix);
+/* Request/reply over the broker (NATS only; what JetStream's API is): cluster_request
+ * sends one (0, or -1 when there is no NATS connection up or the output is full); its
+ * answer comes to handler.reply with the token. handler.lost runs when the connection
+ * goes down or an attempt fails: answers to requests in flight will not come;
+ * handler.up when it is up (again). One handler (outbound_nats.c), set at its first use. */
+struct cluster_reply_handler {
+    void (*reply)(uint64_t token, int status, const uint8_t *data, size_t len);
+    void (*lost)(const char *why);
+    void (*up)(void);
+};
+void cluster_set_reply_handler(const struct cluster_reply_handler *h);
+int cluster_request(const char *subject, size_t slen, const uint8_t *data, size_t len, uint64_t token);
+/* The adapter's cause of the last failure, for messages ("" while up). */
+const char *cluster_down_cause(void);
+/* 1 while a connection attempt is under way (the first, or one after a backoff). */
+int cluster_connecting(void);
 /* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. */
 const char *cluster_node_id(void);
 /* 1 for an id of another node's client. */

@@ -717,7 +717,7 @@ static void shards_close(struct cluster_adapter *a)
 }
 
 static const struct cluster_adapter_ops shards_ops = {
-    "redis-cluster", shards_connect, shards_publish, shards_subscribe, shards_unsubscribe, shards_close,
+    "redis-cluster", shards_connect, shards_publish, shards_subscribe, shards_unsubscribe, shards_close, NULL,
 };
 
 struct cluster_adapter *cluster_redis_shards_new(const struct broker_url *u, int n,

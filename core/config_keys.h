@@ -136,7 +136,7 @@ CONFIG_KEY("outbound.timeout", outbound_timeout, seconds, 10)
 CONFIG_KEY("outbound.connect_timeout", outbound_connect_timeout, seconds, 5)
 /* bytes of one HTTP response body or Redis reply; a larger one fails with `too_large` */
 CONFIG_KEY("outbound.max_response_bytes", outbound_max_response_bytes, bytes, 8388608)
-/* outbound calls (HTTP and Redis) in flight at once; beyond, a call fails at once with
+/* outbound calls (HTTP, Redis, NATS) in flight at once; beyond, a call fails at once with
  * `busy` */
 CONFIG_KEY("outbound.max_in_flight", outbound_max_in_flight, count, 10000)
 /* open connections to one HTTP host (kept and reused); calls beyond wait for one */

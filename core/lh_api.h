@@ -142,6 +142,21 @@ int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, d
  * Redis Cluster (lua/luahub/redis_cluster.lua). */
 int lh_redis_slot(const char *key, size_t len);
 
+/* requests over the cluster's NATS connection (outbound_nats.c; JetStream's API for room
+ * history): n requests (subjects and payloads with their lengths, copied before it
+ * returns; n at most 4096) written at once; returns the wait id the script yields (> 0):
+ * it resumes with a table of the n answers (a string, or the status number of an answer
+ * without a payload: 503 when nothing listens on the subject) or nil, code, detail
+ * (connect, timeout, closed, busy, too_large). LH_ERR_BAD_ARG for no request, too many
+ * or a subject with blanks; LH_ERR_CLOSED after the shutdown. timeout <= 0:
+ * outbound.timeout. */
+int lh_nats_request(uint32_t n, const char **subjects, const size_t *slens, const char **data,
+                    const size_t *lens, double timeout);
+/* how many times the NATS connection was lost (or an attempt failed) since the first
+ * lh_nats_* call: what a node learnt from the server (a stream's epoch) holds while this
+ * stays the same */
+uint32_t lh_nats_losses(void);
+
 /* room history (history.h; docs/lua-api.md, "History"): positions are (epoch, offset).
  * bounds: the room's size (0: no history) and *ttl as the config gives them. append (this
  * process's history only) stores a publication: LH_OK, LH_ERR_BAD_ARG when the room has no

@@ -13,6 +13,7 @@
 #include "lua_bridge.h"
 #include "new_project.h"
 #include "outbound_http.h"
+#include "outbound_nats.h"
 #include "outbound_redis.h"
 #include "parent.h"
 #include "server.h"
@@ -154,6 +155,7 @@ int main(int argc, char **argv)
     int status = server_run();
     outbound_http_shutdown();   /* while the script can still take the "closed" results */
     outbound_redis_shutdown();
+    outbound_nats_shutdown();
     cluster_stop();
     lua_bridge_shutdown();
     config_free(&config);

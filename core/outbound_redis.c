@@ -410,7 +410,8 @@ static int changes_connection(int argc, const char **argv, const size_t *lens)
 
 static int busy(const struct client *c, char *why, size_t len)
 {
-    int64_t n = metrics.outbound_in_flight[OUTBOUND_HTTP] + metrics.outbound_in_flight[OUTBOUND_REDIS];
+    int64_t n = metrics.outbound_in_flight[OUTBOUND_HTTP] + metrics.outbound_in_flight[OUTBOUND_REDIS] +
+                metrics.outbound_in_flight[OUTBOUND_NATS];
     if (n >= (int64_t)config.outbound_max_in_flight) {
         snprintf(why, len, "%s: %lld outbound calls in flight (outbound.max_in_flight)", c->name,
                  (long long)n);

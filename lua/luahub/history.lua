@@ -5,9 +5,10 @@
 --   read(room, since, limit, size, ttl)    -> entries, now | nil, code, now-or-detail
 -- chosen once, from the running cluster: this process's memory on a single node (C:
 -- core/history.c, nothing waits), Redis Streams with the Redis adapter (any node serves
--- any room: hub.redis's connection to cluster.url, so calls wait), and none yet with NATS
--- (JetStream would be its own backend table here). A room without history never reaches
--- a backend: it is at (this process's epoch, 0) everywhere.
+-- any room: hub.redis's connection to cluster.url, so calls wait), and JetStream with
+-- NATS (lua/luahub/jetstream.lua: requests on the cluster's connection, which wait too).
+-- A room without history never reaches a backend: it is at (this process's epoch, 0)
+-- everywhere.
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local errors = require "luahub.errors"
@@ -172,12 +173,6 @@ local function redis_backend(url, prefix)
   return backend
 end
 
------------------------------------------------------------------------------ NATS
-local NOT_BUILT = "history over NATS needs JetStream: not built yet"
-local nats = { waits = false }
-function nats.append() return nil, "unavailable", NOT_BUILT end
-function nats.read() return nil, "unavailable", NOT_BUILT end
-
 ----------------------------------------------------------------------------- the API
 local backend
 local prefix_box = ffi.new("const char *[1]")
@@ -189,7 +184,8 @@ local function where()
   local url = C.lh_history_broker(prefix_box)
   if url == nil then return memory end
   url = ffi_string(url)
-  backend = url:match("^redis[:%-]") and redis_backend(url, ffi_string(prefix_box[0])) or nats
+  local prefix = ffi_string(prefix_box[0])
+  backend = url:match("^redis[:%-]") and redis_backend(url, prefix) or require("luahub.jetstream").new(prefix)
   return backend
 end
 

@@ -2,30 +2,10 @@
 -- Lua protocol client: commands, pushes, recovery, races, RPC, expiring credentials.
 local t = require "luahub.testing"
 local P = require "luahub.testing.protocol"
+local support = require "support.pubs"
 
 local HUB = t.repo_root() .. "/spec/protocol/hub.lua"
-
-local function offsets(pubs)
-  local list = {}
-  for i, p in ipairs(pubs) do list[i] = p.offset end
-  return list
-end
-
-local function values(pubs)
-  local list = {}
-  for i, p in ipairs(pubs) do list[i] = p.data.i end
-  return list
-end
-
-local function range(a, b)
-  local list = {}
-  for i = a, b do list[#list + 1] = i end
-  return list
-end
-
-local function publish_n(c, room, first, last)
-  for i = first, last do assert(c:publish(room, { i = i })) end
-end
+local offsets, values, range, publish_n = support.offsets, support.values, support.range, support.publish_n
 
 describe("the room protocol", function()
   local srv
@@ -229,7 +209,7 @@ describe("the room protocol", function()
         a:disconnect()
         assert(a:reconnect(srv))
       end
-      local pubs = a:wait_pubs("open:race", N)
+      local pubs = a:wait_pubs("open:race", N, 30)   -- a deadline: a loaded machine needs more than 5 s
       assert.same(range(1, N), values(pubs))
       assert.equal(0, a.rooms["open:race"].missed or 0)
     end)

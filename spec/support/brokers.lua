@@ -31,8 +31,10 @@ local function listening(port) return http.listening("127.0.0.1", port) end
 
 --- Starts a broker of kind ("redis" | "nats"), on `port` when given (a restart on the
 -- same port), else on a free one. opts.password: Redis requirepass; opts.args: more
--- arguments (cluster settings); opts.dir: its directory (a restart keeps its files).
--- Raises with the broker's log if it does not listen.
+-- arguments (cluster settings); opts.dir: its directory (a restart keeps its files);
+-- opts.jetstream: NATS with JetStream, its store under that directory (so a restart
+-- without opts.dir is a server that lost its data). Raises with the broker's log if it
+-- does not listen.
 function M.start(kind, port, monitor_port, opts)
   local dir = opts and opts.dir or t.tmpdir()
   local b = setmetatable({ kind = kind, port = port or t.free_port(), dir = dir,
@@ -50,6 +52,9 @@ function M.start(kind, port, monitor_port, opts)
   else
     b.monitor_port = monitor_port or t.free_port()
     argv = { "nats-server", "-a", "127.0.0.1", "-p", b.port, "-m", b.monitor_port }
+    if opts and opts.jetstream then
+      for _, w in ipairs { "-js", "-sd", dir .. "/jetstream" } do argv[#argv + 1] = w end
+    end
   end
   for _, a in ipairs(opts and opts.args or {}) do argv[#argv + 1] = a end
   local words = {}
