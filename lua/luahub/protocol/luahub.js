@@ -139,17 +139,22 @@ export class Room extends Emitter {
   }
 }
 
-// The connection. Options: url (default ws(s)://this host/ws), token (a function that
-// returns a token or a promise of one; called on every connect and when the server asks
-// for a fresh one), name, data (sent with connect), timeout (ms for a reply, 10000),
-// backoff { min: 500, max: 15000 } (ms). Events: state {state, previous, code, reason},
+// The connection. Options: url (default ws(s)://this host/ws), or urls (several, e.g. one
+// per node of a cluster: each attempt takes the next, in turn, with the backoff, so a
+// page whose node died reconnects to another; hub.url is the one of the last attempt),
+// token (a function that returns a token or a promise of one; called on every connect
+// and when the server asks for a fresh one), name, data (sent with connect), timeout (ms
+// for a reply, 10000), backoff { min: 500, max: 15000 } (ms). Events: state {state, previous, code, reason},
 // connected (connect's result), message (a message push to this client, or a frame that
 // is not the protocol's: the server's own frames), error.
 export class Hub extends Emitter {
   constructor(options = {}) {
     super();
     this.options = options;
-    this.url = options.url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    const own = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    this.urls = options.urls?.length ? [...options.urls] : [options.url || own];
+    this.url = this.urls[0];
+    this._next = 0;                // the index in urls of the next attempt
     this.state = 'disconnected';   // disconnected | connecting | connected | closed
     this.rooms = new Map();
     this.attempt = 0;
@@ -170,6 +175,8 @@ export class Hub extends Emitter {
     clearTimeout(this._retry);
     this._retry = null;
     this._setState('connecting');
+    this.url = this.urls[this._next];
+    this._next = (this._next + 1) % this.urls.length;
     const ws = new WebSocket(this.url);
     this._ws = ws;
     ws.onopen = () => { if (this._ws === ws) this._hello(); };

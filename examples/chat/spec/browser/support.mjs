@@ -1,5 +1,6 @@
 // What the chat's browser specs share: the luahub process (start on a port, stop by its
-// PID) and a wait with a deadline. Not a spec itself (browser-test.sh runs *.test.mjs).
+// PID) and a wait with a deadline; the cluster example's spec starts its nodes with them
+// too. Not a spec itself (browser-test.sh runs *.test.mjs).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,10 +29,11 @@ export async function until(what, deadlineMs, predicate) {
   }
 }
 
-// Starts build/luahub on port; resolves once it accepts connections.
-export async function startServer(port) {
-  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--config', '{"drain_timeout":0}', SCRIPT],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+// Starts build/luahub on port with script (the chat's by default) and env added to this
+// process's; resolves once it accepts connections.
+export async function startServer(port, { script = SCRIPT, env = {} } = {}) {
+  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--config', '{"drain_timeout":0}', script],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const server = { proc, port, log: '', exited: false };
   proc.stdout.on('data', (chunk) => { server.log += chunk; });
   proc.stderr.on('data', (chunk) => { server.log += chunk; });

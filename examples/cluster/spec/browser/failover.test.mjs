@@ -1,0 +1,164 @@
+// No message lost or doubled when a node dies: the cluster chat (examples/cluster) on two
+// luahub nodes and a real redis-server, all started here on free loopback ports and
+// stopped by PID. A writer page (served by node 2) sends a message every 250 ms; a reader
+// page (served by node 1) watches. Node 1, the reader's, is killed (SIGKILL): the reader
+// reconnects to node 2 and recovers from Redis what was sent meanwhile. Node 1 comes
+// back, then node 2, now both pages', is killed: both move to node 1. The reader shows
+// every message the writer shows, exactly once, in order, and was never told that some
+// were missed (the history lived in Redis all along).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { BIN, CHROMIUM, CHROMIUM_ARGS, freePort, RECONNECT_WAIT, ROOT, startServer, stopServer, until, WAIT }
+  from '../../../chat/spec/browser/support.mjs';
+import { listening } from '../../../../spec/browser/browser.mjs';
+
+const SCRIPT = path.join(ROOT, 'examples/cluster/hub.lua');
+
+let browser;
+let redis;
+let tmp;
+const nodes = [];   // { port, id, server }
+
+// redis-server on a free loopback port, keeping nothing on disk.
+async function startRedis() {
+  const port = await freePort();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'luahub-failover-'));
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', tmp, '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = { proc, port, log: '', exited: false };
+  proc.stdout.on('data', (chunk) => { server.log += chunk; });
+  proc.stderr.on('data', (chunk) => { server.log += chunk; });
+  proc.once('error', (err) => { server.log += String(err); server.exited = true; });
+  proc.once('exit', () => { server.exited = true; });
+  await until(`redis-server to listen on ${port}`, WAIT, async () => {
+    if (server.exited) throw new Error(`redis-server did not start (scripts/deps.sh cluster installs it):\n${server.log}`);
+    return listening(port);
+  });
+  return server;
+}
+
+async function clusterOk(port) {
+  try {
+    return (await (await fetch(`http://127.0.0.1:${port}/healthz`)).text()).includes('"cluster":"ok"');
+  } catch {
+    return false;
+  }
+}
+
+// Starts (or starts again) node i on its port; resolves once it is in the cluster.
+async function startNode(i) {
+  const node = nodes[i];
+  node.server = await startServer(node.port, {
+    script: SCRIPT,
+    env: {
+      NODE_ID: node.id,
+      REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+      NODE_URLS: nodes.map((n) => `http://127.0.0.1:${n.port}`).join(' '),
+    },
+  });
+  await until(`${node.id} to join the cluster`, WAIT, () => clusterOk(node.port));
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
+  redis = await startRedis();
+  for (const id of ['node-1', 'node-2']) nodes.push({ id, port: await freePort(), server: null });
+  await startNode(0);
+  await startNode(1);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const node of nodes) await stopServer(node.server);
+  await stopServer(redis);
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+process.on('exit', () => {
+  for (const s of [redis, ...nodes.map((n) => n.server)]) if (s && !s.exited) s.proc.kill('SIGKILL');
+});
+
+async function openPage(node, name, errors) {
+  const page = await (await browser.newContext()).newPage();
+  page.on('pageerror', (err) => errors.push(`${name}: ${err.message}`));
+  await page.goto(`http://127.0.0.1:${node.port}/`);
+  await page.fill('#name', name);
+  await page.press('#name', 'Enter');
+  await onNode(page, node);
+  await page.locator('.notice', { hasText: `${name} joined on ${node.id}` }).waitFor({ timeout: WAIT });
+  return page;
+}
+
+// Resolves once the page is connected to node.
+async function onNode(page, node, timeout = WAIT) {
+  await page.locator('#state[data-state="connected"]').waitFor({ timeout });
+  await page.locator('#node', { hasText: node.id }).waitFor({ timeout });
+}
+
+// The "n<k>" messages on a page, in the order shown.
+function shown(page) {
+  return page.$$eval('.msg .text', (nodes) => nodes.map((n) => n.textContent).filter((t) => /^n\d+$/.test(t)));
+}
+
+async function grows(page, by, what) {
+  const from = (await shown(page)).length;
+  await until(what, RECONNECT_WAIT, async () => (await shown(page)).length >= from + by);
+}
+
+test('a page shows every message exactly once, in order, while its node and then the writer\'s are killed', async () => {
+  const errors = [];
+  const [one, two] = nodes;
+  const writer = await openPage(two, 'writer', errors);
+  const reader = await openPage(one, 'reader', errors);
+  let k = 0;
+  let sending = true;
+  // Sends n1, n2, ... while the page is connected (a send refused by a dying node is
+  // never sent again: that number may be missing on both pages, never on one).
+  const sender = (async () => {
+    while (sending) {
+      if (await writer.getAttribute('#state', 'data-state') === 'connected') {
+        k += 1;
+        await writer.fill('#text', `n${k}`);
+        await writer.press('#text', 'Enter');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  try {
+    await grows(reader, 5, 'messages to reach the reader before any node dies');
+
+    await stopServer(one.server, true);   // the reader's node
+    await reader.locator('#state:not([data-state="connected"])').waitFor({ timeout: WAIT });
+    await onNode(reader, two, RECONNECT_WAIT);
+    await grows(reader, 5, 'messages to reach the reader on node 2');
+
+    await startNode(0);
+    await stopServer(two.server, true);   // the writer's node, and now the reader's too
+    await onNode(writer, one, RECONNECT_WAIT);
+    await onNode(reader, one, RECONNECT_WAIT);
+    await grows(writer, 5, 'the writer to send again on node 1');
+  } finally {
+    sending = false;
+    await sender;
+  }
+  const sent = await shown(writer);
+  await until('the reader to show what the writer shows', WAIT, async () => (await shown(reader)).length >= sent.length);
+  const seen = await shown(reader);
+  assert.deepEqual(seen, sent, 'the reader shows the same messages, once each, in the same order');
+  const numbers = sent.map((t) => Number(t.slice(1)));
+  assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'in the order sent');
+  assert.equal(new Set(numbers).size, numbers.length, 'no message twice');
+  assert.ok(numbers.length >= 15, `messages before, between and after the kills: ${numbers.length}`);
+  assert.ok(k - numbers.length <= 3, `few messages lost to the kills (sent ${k}, shown ${numbers.length})`);
+  for (const page of [reader, writer]) {
+    assert.equal(await page.locator('.notice', { hasText: 'Some messages were missed' }).count(), 0,
+      'the history lived in Redis: every recovery was complete');
+  }
+  assert.deepEqual(errors, []);
+});
