@@ -1,9 +1,10 @@
 // What the chat's browser specs share: the luahub process (start on a port, stop by its
-// PID) and a wait with a deadline; the cluster example's spec starts its nodes with them
-// too. Not a spec itself (browser-test.sh runs *.test.mjs).
+// PID), a TCP relay the spec can break, and a wait with a deadline; the cluster example's
+// spec uses them too. Not a spec itself (browser-test.sh runs *.test.mjs).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { after, before } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +59,38 @@ export async function stopServer(server, hard = false) {
   }
 }
 
+// A TCP relay on a free loopback port to the server on target, which the spec can break
+// as a network would: hold() refuses new connections (those open go on), cut() also ends
+// the open ones, restore() lets connections through again.
+export async function relay(target) {
+  const sockets = new Set();
+  let refusing = false;
+  const proxy = net.createServer((client) => {
+    if (refusing) { client.destroy(); return; }
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => { sockets.delete(a); b.destroy(); });
+    }
+  });
+  const port = await freePort();
+  await new Promise((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    hold() { refusing = true; },
+    cut() {
+      refusing = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() { refusing = false; },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => proxy.close(resolve));
+    },
+  };
+}
 
 // ------------------------------------------------------------------ pages
 export const DESKTOP = { width: 1280, height: 800 };

@@ -5,8 +5,7 @@
 // once), and at phone size the drawer's button says that something waits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { bubble, freePort, openChat, PHONE, RECONNECT_WAIT, until, useChatServer, WAIT }
+import { bubble, openChat, PHONE, RECONNECT_WAIT, relay, until, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
@@ -14,37 +13,6 @@ let server;
 let port;
 useChatServer((b, s, p) => { browser = b; server = s; port = p; }, () => server);
 const errors = [];
-
-// A TCP relay to the server that the spec can cut, as a lost network would: cut() ends
-// every connection through it and refuses new ones until restore().
-async function relay(target) {
-  const sockets = new Set();
-  let refusing = false;
-  const proxy = net.createServer((client) => {
-    if (refusing) { client.destroy(); return; }
-    const upstream = net.connect(target, '127.0.0.1');
-    for (const [a, b] of [[client, upstream], [upstream, client]]) {
-      sockets.add(a);
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => { sockets.delete(a); b.destroy(); });
-    }
-  });
-  const listenPort = await freePort();
-  await new Promise((resolve) => proxy.listen(listenPort, '127.0.0.1', resolve));
-  return {
-    port: listenPort,
-    cut() {
-      refusing = true;
-      for (const s of sockets) s.destroy();
-    },
-    restore() { refusing = false; },
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => proxy.close(resolve));
-    },
-  };
-}
 
 function roomButton(page, room) { return page.locator(`#room-list button[data-room="${room}"]`); }
 

@@ -1,11 +1,13 @@
 // No message lost or doubled when a node dies: the cluster chat (examples/cluster) on two
 // luahub nodes and a real redis-server, all started here on free loopback ports and
-// stopped by PID. A writer page (served by node 2) sends a message every 250 ms; a reader
-// page (served by node 1) watches. Node 1, the reader's, is killed (SIGKILL): the reader
-// reconnects to node 2 and recovers from Redis what was sent meanwhile. Node 1 comes
-// back, then node 2, now both pages', is killed: both move to node 1. The reader shows
-// every message the writer shows, exactly once, in order, and was never told that some
-// were missed (the history lived in Redis all along).
+// stopped by PID. Each node is reached through a TCP relay (its address in NODE_URLS), as
+// behind a network path the spec can hold shut. A writer page (served by node 2) sends a
+// message every 250 ms; a reader page (served by node 1) watches. Node 1, the reader's,
+// is killed (SIGKILL) while node 2 takes no new connection for a while: the writer goes
+// on sending there, and the reader, let in after three messages, recovers them from
+// Redis. Node 1 comes back, then node 2, now both pages', is killed: both move to node 1.
+// The reader shows every message the writer shows, exactly once, in order, and was never
+// told that some were missed (the history lived in Redis all along).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, freePort, RECONNECT_WAIT, ROOT, startServer, stopServer, until, WAIT }
+import { BIN, CHROMIUM, CHROMIUM_ARGS, freePort, RECONNECT_WAIT, relay, ROOT, startServer, stopServer, until, WAIT }
   from '../../../chat/spec/browser/support.mjs';
 import { listening } from '../../../../spec/browser/browser.mjs';
 
@@ -22,7 +24,7 @@ const SCRIPT = path.join(ROOT, 'examples/cluster/hub.lua');
 let browser;
 let redis;
 let tmp;
-const nodes = [];   // { port, id, server }
+const nodes = [];   // { id, port, server, relay }
 
 // redis-server on a free loopback port, keeping nothing on disk.
 async function startRedis() {
@@ -58,7 +60,7 @@ async function startNode(i) {
     env: {
       NODE_ID: node.id,
       REDIS_URL: `redis://127.0.0.1:${redis.port}`,
-      NODE_URLS: nodes.map((n) => `http://127.0.0.1:${n.port}`).join(' '),
+      NODE_URLS: nodes.map((n) => `http://127.0.0.1:${n.relay.port}`).join(' '),
     },
   });
   await until(`${node.id} to join the cluster`, WAIT, () => clusterOk(node.port));
@@ -67,7 +69,10 @@ async function startNode(i) {
 before(async () => {
   assert.ok(fs.existsSync(BIN), `luahub binary not found at ${BIN} (run make)`);
   redis = await startRedis();
-  for (const id of ['node-1', 'node-2']) nodes.push({ id, port: await freePort(), server: null });
+  for (const id of ['node-1', 'node-2']) {
+    const port = await freePort();
+    nodes.push({ id, port, server: null, relay: await relay(port) });
+  }
   await startNode(0);
   await startNode(1);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -75,7 +80,10 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  for (const node of nodes) await stopServer(node.server);
+  for (const node of nodes) {
+    await stopServer(node.server);
+    await node.relay.close();
+  }
   await stopServer(redis);
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -87,7 +95,7 @@ process.on('exit', () => {
 async function openPage(node, name, errors) {
   const page = await (await browser.newContext()).newPage();
   page.on('pageerror', (err) => errors.push(`${name}: ${err.message}`));
-  await page.goto(`http://127.0.0.1:${node.port}/`);
+  await page.goto(`http://127.0.0.1:${node.relay.port}/`);
   await page.fill('#name', name);
   await page.press('#name', 'Enter');
   await onNode(page, node);
@@ -133,9 +141,18 @@ test('a page shows every message exactly once, in order, while its node and then
   try {
     await grows(reader, 5, 'messages to reach the reader before any node dies');
 
+    two.relay.hold();
     await stopServer(one.server, true);   // the reader's node
     await reader.locator('#state:not([data-state="connected"])').waitFor({ timeout: WAIT });
+    const away = (await shown(writer)).length;
+    await grows(writer, 3, 'the writer to send while the reader is away');
+    const missed = (await shown(writer)).slice(away);
+    two.relay.restore();
     await onNode(reader, two, RECONNECT_WAIT);
+    await until('the reader to recover what it missed', WAIT, async () => {
+      const seen = await shown(reader);
+      return missed.every((text) => seen.includes(text));
+    });
     await grows(reader, 5, 'messages to reach the reader on node 2');
 
     await startNode(0);
