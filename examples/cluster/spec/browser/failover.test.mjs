@@ -7,7 +7,9 @@
 // on sending there, and the reader, let in after three messages, recovers them from
 // Redis. Node 1 comes back, then node 2, now both pages', is killed: both move to node 1.
 // The reader shows every message the writer shows, exactly once, in order, and was never
-// told that some were missed (the history lived in Redis all along).
+// told that some were missed (the history lived in Redis all along). Last, a page that
+// comes while Redis is down is refused the lobby ("unavailable") and joins it by itself
+// once Redis is back.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -26,10 +28,10 @@ let redis;
 let tmp;
 const nodes = [];   // { id, port, server, relay }
 
-// redis-server on a free loopback port, keeping nothing on disk.
-async function startRedis() {
-  const port = await freePort();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'luahub-failover-'));
+// redis-server on port (a free loopback one by default), keeping nothing on disk.
+async function startRedis(port) {
+  port ??= await freePort();
+  tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'luahub-failover-'));
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
     '--appendonly', 'no', '--dir', tmp, '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const server = { proc, port, log: '', exited: false };
@@ -44,9 +46,9 @@ async function startRedis() {
   return server;
 }
 
-async function clusterOk(port) {
+async function clusterIs(state, port) {
   try {
-    return (await (await fetch(`http://127.0.0.1:${port}/healthz`)).text()).includes('"cluster":"ok"');
+    return (await (await fetch(`http://127.0.0.1:${port}/healthz`)).text()).includes(`"cluster":"${state}"`);
   } catch {
     return false;
   }
@@ -63,7 +65,7 @@ async function startNode(i) {
       NODE_URLS: nodes.map((n) => `http://127.0.0.1:${n.relay.port}`).join(' '),
     },
   });
-  await until(`${node.id} to join the cluster`, WAIT, () => clusterOk(node.port));
+  await until(`${node.id} to join the cluster`, WAIT, () => clusterIs('ok', node.port));
 }
 
 before(async () => {
@@ -92,13 +94,19 @@ process.on('exit', () => {
   for (const s of [redis, ...nodes.map((n) => n.server)]) if (s && !s.exited) s.proc.kill('SIGKILL');
 });
 
-async function openPage(node, name, errors) {
+// A page of node, logged in as name (connected, not yet known to be in the lobby).
+async function visit(node, name, errors) {
   const page = await (await browser.newContext()).newPage();
   page.on('pageerror', (err) => errors.push(`${name}: ${err.message}`));
   await page.goto(`http://127.0.0.1:${node.relay.port}/`);
   await page.fill('#name', name);
   await page.press('#name', 'Enter');
   await onNode(page, node);
+  return page;
+}
+
+async function openPage(node, name, errors) {
+  const page = await visit(node, name, errors);
   await page.locator('.notice', { hasText: `${name} joined on ${node.id}` }).waitFor({ timeout: WAIT });
   return page;
 }
@@ -177,5 +185,24 @@ test('a page shows every message exactly once, in order, while its node and then
     assert.equal(await page.locator('.notice', { hasText: 'Some messages were missed' }).count(), 0,
       'the history lived in Redis: every recovery was complete');
   }
+  assert.deepEqual(errors, []);
+});
+
+test('a page that comes while Redis is down joins the lobby by itself once Redis is back', async () => {
+  const errors = [];
+  const [one] = nodes;
+  await stopServer(redis);
+  await until('node 1 to notice Redis is gone', WAIT, () => clusterIs('degraded', one.port));
+  const late = await visit(one, 'late', errors);
+  await late.locator('.notice', { hasText: 'Cannot join the lobby (unavailable)' }).waitFor({ timeout: WAIT });
+
+  redis = await startRedis(redis.port);
+  await until('node 1 to reconnect to Redis', RECONNECT_WAIT, () => clusterIs('ok', one.port));
+  await late.locator('.notice', { hasText: 'late joined on node-1' }).waitFor({ timeout: RECONNECT_WAIT });
+  await late.fill('#text', 'back in');
+  await late.press('#text', 'Enter');
+  await late.locator('.msg .text', { hasText: 'back in' }).waitFor({ timeout: WAIT });
+  assert.equal(await late.locator('.notice', { hasText: 'Cannot join' }).count(), 1, 'said once, not on every try');
+  await late.context().close();
   assert.deepEqual(errors, []);
 });
