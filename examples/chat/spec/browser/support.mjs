@@ -1,6 +1,7 @@
 // What the chat's browser specs share: the luahub process (start on a port, stop by its
-// PID), a TCP relay the spec can break, and a wait with a deadline; the cluster example's
-// spec uses them too. Not a spec itself (browser-test.sh runs *.test.mjs).
+// PID), a TCP relay the spec can break, a wait with a deadline, and the steady writer and
+// the comparison of the recovery specs; the cluster example's spec uses them too. Not a
+// spec itself (browser-test.sh runs *.test.mjs).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -90,6 +91,51 @@ export async function relay(target) {
       return new Promise((resolve) => proxy.close(resolve));
     },
   };
+}
+
+// ------------------------------------------------------------------ steady messages
+// The texts "n1", "n2", ... of the elements selector finds on the page, in its order
+// (each example marks a message's text its own way).
+export function numbered(page, selector) {
+  return page.$$eval(selector, (nodes) => nodes.map((n) => n.textContent).filter((t) => /^n\d+$/.test(t)));
+}
+
+// Types n1, n2, ... into the page's #text and sends it every 250 ms (under the examples'
+// 5 a second) while connected() holds. A send the page refuses or loses (not connected, a
+// dying server) is never sent again: that number may be missing on every page, never on
+// one. stop() ends it and resolves with how many were sent.
+export function sendSteadily(page, connected) {
+  let k = 0;
+  let sending = true;
+  const loop = (async () => {
+    while (sending) {
+      if (await connected()) {
+        k += 1;
+        await page.fill('#text', `n${k}`);
+        await page.press('#text', 'Enter');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  return {
+    async stop() {
+      sending = false;
+      await loop;
+      return k;
+    },
+  };
+}
+
+// Once the reader shows as many as the writer: the same messages, each once, in the
+// order sent. Returns their numbers.
+export async function assertSameOnceInOrder(reader, writer, shown) {
+  const sent = await shown(writer);
+  await until('the reader to show what the writer shows', WAIT, async () => (await shown(reader)).length >= sent.length);
+  assert.deepEqual(await shown(reader), sent, 'the reader shows the same messages, once each, in the same order');
+  const numbers = sent.map((t) => Number(t.slice(1)));
+  assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'in the order sent');
+  assert.equal(new Set(numbers).size, numbers.length, 'no message twice');
+  return numbers;
 }
 
 // ------------------------------------------------------------------ pages

@@ -17,7 +17,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, freePort, RECONNECT_WAIT, relay, ROOT, startServer, stopServer, until, WAIT }
+import { assertSameOnceInOrder, BIN, CHROMIUM, CHROMIUM_ARGS, freePort, numbered, RECONNECT_WAIT, relay, ROOT,
+  sendSteadily, startServer, stopServer, until, WAIT }
   from '../../../chat/spec/browser/support.mjs';
 import { listening } from '../../../../spec/browser/browser.mjs';
 
@@ -118,9 +119,7 @@ async function onNode(page, node, timeout = WAIT) {
 }
 
 // The "n<k>" messages on a page, in the order shown.
-function shown(page) {
-  return page.$$eval('.msg .text', (nodes) => nodes.map((n) => n.textContent).filter((t) => /^n\d+$/.test(t)));
-}
+const shown = (page) => numbered(page, '.msg .text');
 
 async function grows(page, by, what) {
   const from = (await shown(page)).length;
@@ -132,20 +131,8 @@ test('a page shows every message exactly once, in order, while its node and then
   const [one, two] = nodes;
   const writer = await openPage(two, 'writer', errors);
   const reader = await openPage(one, 'reader', errors);
-  let k = 0;
-  let sending = true;
-  // Sends n1, n2, ... while the page is connected (a send refused by a dying node is
-  // never sent again: that number may be missing on both pages, never on one).
-  const sender = (async () => {
-    while (sending) {
-      if (await writer.getAttribute('#state', 'data-state') === 'connected') {
-        k += 1;
-        await writer.fill('#text', `n${k}`);
-        await writer.press('#text', 'Enter');
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  })();
+  const sender = sendSteadily(writer, async () => await writer.getAttribute('#state', 'data-state') === 'connected');
+  let sent;
   try {
     await grows(reader, 5, 'messages to reach the reader before any node dies');
 
@@ -169,18 +156,11 @@ test('a page shows every message exactly once, in order, while its node and then
     await onNode(reader, one, RECONNECT_WAIT);
     await grows(writer, 5, 'the writer to send again on node 1');
   } finally {
-    sending = false;
-    await sender;
+    sent = await sender.stop();
   }
-  const sent = await shown(writer);
-  await until('the reader to show what the writer shows', WAIT, async () => (await shown(reader)).length >= sent.length);
-  const seen = await shown(reader);
-  assert.deepEqual(seen, sent, 'the reader shows the same messages, once each, in the same order');
-  const numbers = sent.map((t) => Number(t.slice(1)));
-  assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'in the order sent');
-  assert.equal(new Set(numbers).size, numbers.length, 'no message twice');
+  const numbers = await assertSameOnceInOrder(reader, writer, shown);
   assert.ok(numbers.length >= 15, `messages before, between and after the kills: ${numbers.length}`);
-  assert.ok(k - numbers.length <= 3, `few messages lost to the kills (sent ${k}, shown ${numbers.length})`);
+  assert.ok(sent - numbers.length <= 3, `few messages lost to the kills (sent ${sent}, shown ${numbers.length})`);
   for (const page of [reader, writer]) {
     assert.equal(await page.locator('.notice', { hasText: 'Some messages were missed' }).count(), 0,
       'the history lived in Redis: every recovery was complete');
