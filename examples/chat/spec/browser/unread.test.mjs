@@ -1,8 +1,9 @@
 // Unread counts per room in headless Chromium: a page that viewed a room and went to
 // another sees, next to the first, how many messages came there since, named for screen
-// readers ("side, 3 unread, 1 member"); opening the room clears it. The count stays right
+// readers ("side, 3 unread, 1 member"); opening the room clears it. The counts stay right
 // across a lost connection that the page recovers from (messages of the outage counted
-// once), and at phone size the drawer's button says that something waits.
+// once: in the room list for another room, in the title of a hidden tab for the room it
+// shows), and at phone size the drawer's button says that something waits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bubble, openChat, PHONE, RECONNECT_WAIT, relay, until, useChatServer, WAIT }
@@ -40,6 +41,18 @@ async function say(page, text) {
   await bubble(page, text).waitFor({ timeout: WAIT });
 }
 
+// The page as a tab out of sight (true) or in sight again, as the browser would tell it.
+function setHidden(page, hidden) {
+  return page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { value: h, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+async function expectTitle(page, title) {
+  await until(`the title "${title}"`, WAIT, async () => await page.title() === title);
+}
+
 function shown(page) {
   return page.$$eval('.msg .bubble', (nodes) => nodes.map((n) => n.textContent));
 }
@@ -61,8 +74,10 @@ test('a room viewed earlier counts what came since; opening it clears the count;
     await expectUnread(reader, 'side', 0);
     assert.deepEqual(await shown(reader), ['s1', 's2', 's3'], 'the three counted, shown once');
 
-    // back to the lobby; the connection drops; messages come to both rooms meanwhile
+    // back to the lobby, now a tab out of sight; the connection drops; messages come to
+    // both rooms meanwhile
     await open(reader, 'lobby');
+    await setHidden(reader, true);
     cut.cut();
     await reader.locator('#status[data-state="reconnecting"]').waitFor({ timeout: WAIT });
     for (const text of ['s4', 's5']) await say(writer, text);
@@ -70,11 +85,16 @@ test('a room viewed earlier counts what came since; opening it clears the count;
     cut.restore();
     await reader.locator('#status[data-state="online"]').waitFor({ timeout: RECONNECT_WAIT });
     await bubble(reader, 'l2').waitFor({ timeout: WAIT });
+    await expectTitle(reader, '(2) #lobby · luahub chat');   // the recovered two, once
+    await say(talker, 'l3');
+    await expectTitle(reader, '(3) #lobby · luahub chat');
+    await setHidden(reader, false);
+    await expectTitle(reader, '#lobby · luahub chat');
     await expectUnread(reader, 'side', 2);
     await say(writer, 's6');
     await expectUnread(reader, 'side', 3);
     const lobby = await shown(reader);
-    assert.deepEqual(lobby.filter((t) => /^l\d$/.test(t)), ['l1', 'l2'], 'the outage recovered once, in order');
+    assert.deepEqual(lobby.filter((t) => /^l\d$/.test(t)), ['l1', 'l2', 'l3'], 'the outage recovered once, in order');
     await expectUnread(reader, 'lobby', 0);
 
     await open(reader, 'side');
