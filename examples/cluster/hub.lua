@@ -72,6 +72,7 @@ proto = protocol.new {
   end,
   -- send_room reaches the room's subscribers on every node (relayed through Redis)
   on_subscribe = function(client)
+    client:set("joined", true)
     proto:send_room(ROOM, { type = "join", username = client:get("username"), node = hub.node_id() })
   end,
   rpc = {
@@ -93,8 +94,9 @@ hub.route("GET", "/cluster.json", function()
   return 200, { node = hub.node_id(), urls = sockets }
 end)
 
+-- Metadata is still readable here: a page that had joined the lobby leaves it.
 hub.on("after_disconnect", function(client)
-  if not client:get("username") then return end
+  if not client:get("joined") then return end
   proto:send_room(ROOM, { type = "leave", username = client:get("username"), node = hub.node_id() })
 end)
 

@@ -52,6 +52,19 @@ describe("examples/cluster", function()
     assert.equal("hello from node 1", ann:wait_pubs("lobby", 1)[1].data.text)
     assert.equal(#stats_with(ann, 2).nodes, 2)
 
+    -- a page joining and leaving on node 2 is announced on node 1
+    local cy = assert(P.connect(nodes[2], { data = { username = "cy" } }))
+    assert(cy:subscribe("lobby"))
+    cy:disconnect()
+    local notices = ann:pump_until(function(c)
+      local seen = {}
+      for _, m in ipairs(c.rooms.lobby.messages) do
+        if m.username == "cy" then seen[#seen + 1] = m.type .. "@" .. m.node end
+      end
+      return #seen == 2 and seen
+    end, nil, "node 1 never told its page that cy joined and left on node 2")
+    assert.same({ "join@node-2", "leave@node-2" }, notices)
+
     -- node 1 dies; ann comes back on node 2 and recovers there, from Redis, what bob sent
     nodes[1]:signal("KILL")
     t.eventually(function() return not nodes[1]:is_running() end)
@@ -92,7 +105,7 @@ describe("examples/cluster", function()
     t.eventually(function()
       local got = c:subscribe("lobby", { recent = 50 })
       return got ~= nil
-    end, { timeout = 15, message = "the lobby never came back with Redis" })
+    end, { timeout = 15, interval = 0.5, message = "the lobby never came back with Redis" })   -- under the rate limit
     assert(c:rpc("message", { text = "back" }))
     assert.equal("back", c:wait_pubs("lobby", 1)[1].data.text)
   end)
