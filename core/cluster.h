@@ -79,8 +79,12 @@ void cluster_interest(int scope, const char *name, size_t len, int on);
 /* The running cluster's broker URL and channel prefix (as they were at its start), for
  * what keeps state in the broker (room history); NULL without a cluster. */
 const char *cluster_broker_url(const char **prefix);
-/* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. */
+/* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. A worker of
+ * `--workers` (cluster_set_worker) is "BASE-wI", BASE being that name with the master's
+ * PID, and its client-id tag differs from its siblings'. */
 const char *cluster_node_id(void);
+/* This process is worker index of the master master_pid (set before the script loads). */
+void cluster_set_worker(int index, int master_pid);
 /* 1 for an id of another node's client. */
 int cluster_is_remote(uint64_t id);
 /* Clients on every live node. */
