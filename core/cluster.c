@@ -93,13 +93,15 @@ static void worker_node_id(const char *base, char *out, size_t outlen)
 
 /* cluster.node_id, else "HOSTNAME-PID". Fixed once the cluster starts: a script may ask
  * before its config is applied, and a reload does not rename a running node. */
-const char *cluster_node_id(void)
+const char *cluster_node_id(void) { return cluster_node_id_for(config.cluster_node_id); }
+
+const char *cluster_node_id_for(const char *configured)
 {
     static char fallback[ENVELOPE_ORIGIN_MAX + 1];
     /* room for the suffix: a base of 255 bytes then fails cluster_start's length check */
     static char worker[ENVELOPE_ORIGIN_MAX + 32];
     if (cl.adapter) return cl.node_id;
-    const char *base = config.cluster_node_id && config.cluster_node_id[0] ? config.cluster_node_id : NULL;
+    const char *base = configured && configured[0] ? configured : NULL;
     if (!base) {
         if (!fallback[0]) {
             char host[200] = "luahub";

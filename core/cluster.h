@@ -83,6 +83,9 @@ const char *cluster_broker_url(const char **prefix);
  * `--workers` (cluster_set_worker) is "BASE-wI", BASE being that name with the master's
  * PID, and its client-id tag differs from its siblings'. */
 const char *cluster_node_id(void);
+/* What cluster_node_id will be when the script's configured node id (NULL: none) is
+ * applied; the running cluster's own id once it started. */
+const char *cluster_node_id_for(const char *configured);
 /* This process is worker index of the master master_pid (set before the script loads). */
 void cluster_set_worker(int index, int master_pid);
 /* 1 for an id of another node's client. */
