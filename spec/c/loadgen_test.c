@@ -172,6 +172,24 @@ static void test_payload(void)
           "a template without %%s is refused");
 }
 
+/* A phase's percentiles from two snapshots of one cumulative histogram: 1,000 fast
+ * recordings (1 us) before, 100 slow ones (50 ms) after. */
+static void test_hist_subtract(void)
+{
+    static struct hist whole, before;
+    hist_init(&whole);
+    for (int i = 0; i < 1000; i++)
+        hist_record(&whole, 1000);
+    before = whole;
+    for (int i = 0; i < 100; i++)
+        hist_record(&whole, 50000000);
+    CHECK(hist_quantile(&whole, 0.5) < 2000, "the whole's median is a fast one");
+    hist_subtract(&whole, &before);
+    CHECK(whole.count == 100, "only the later recordings are left");
+    uint64_t p50 = hist_quantile(&whole, 0.5);
+    CHECK(p50 > 49000000 && p50 < 51000000, "the later phase's median is 50 ms");
+}
+
 static void test_hist(void)
 {
     static struct hist h;
@@ -195,5 +213,6 @@ int main(void)
     test_encode_masked();
     test_payload();
     test_hist();
+    test_hist_subtract();
     return check_summary();
 }
