@@ -177,6 +177,7 @@ bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 # bench-outbound.sh measures hub.http.request against build/bench/backend.
 # bench-shared.sh: hub.shared against a Lua table, from a script the server runs.
 # bench-history.sh: fan-out through hub.publish with room history off and on.
+# bench-workers.sh: 100,000 idle connections on `luahub --workers 8`, a broadcast, a worker killed.
 bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench.sh
 	@BUILD=$(BUILD) scripts/bench-echo.sh
@@ -184,6 +185,7 @@ bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench-outbound.sh
 	@BUILD=$(BUILD) scripts/bench-shared.sh
 	@BUILD=$(BUILD) scripts/bench-history.sh
+	@BUILD=$(BUILD) scripts/bench-workers.sh
 
 # The server, and under share/lua/5.1 (on LuaJIT's default package.path for PREFIX
 # /usr/local) the runtime modules, for reading (the binary runs its compiled-in copies)

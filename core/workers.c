@@ -107,7 +107,10 @@ static int spawn(struct worker *w)
         sigaddset(&held, SIGINT);
         sigprocmask(SIG_SETMASK, &held, NULL);
         char usec[32], self[16];
-        snprintf(usec, sizeof usec, "%.0f", m.watchdog * 1e6);
+        /* notify.c pings every half of WATCHDOG_USEC: asking for half of --watchdog makes
+         * that a quarter, so a loop pass of up to 3/4 of it (a broadcast to 20,000
+         * clients on a busy box) is not taken for a hang */
+        snprintf(usec, sizeof usec, "%.0f", m.watchdog / 2 * 1e6);
         snprintf(self, sizeof self, "%d", (int)getpid());
         setenv("NOTIFY_SOCKET", m.notify_name, 1);
         setenv("WATCHDOG_USEC", usec, 1);
@@ -267,6 +270,9 @@ static void notify_cb(struct ev_loop *loop, ev_io *io, int revents)
  * like any worker that died. SIGKILL, because a stopped process takes no other. */
 static void check_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+    /* pings already queued count: libev may run this before the socket's watcher in a
+     * pass that follows a long wait for the CPU */
+    notify_cb(loop, &m.notify_io, EV_READ);
     ev_tstamp now = ev_now(loop);
     for (int i = 0; i < m.count; i++) {
         struct worker *w = &m.w[i];

@@ -34,6 +34,10 @@ BROADCASTS=${BENCH_BROADCASTS:-10}
 RATE=${BENCH_KILL_RATE:-5}
 KILL_SECONDS=${BENCH_KILL_SECONDS:-10}
 RUNS=${BENCH_WORKERS_RUNS:-1}
+# A worker's loop pings the master every quarter of this; a burst of broadcasts to
+# 12,500 clients each, with 8 workers, 8 load generators and redis on 2 cores, can hold one
+# loop pass for seconds, which the default 10 s would take for a hang.
+WATCHDOG=${BENCH_WATCHDOG:-30}
 SOURCES=127.0.0.1-127.0.0.8
 
 say() { printf '%s\n' "$*" >&2; }
@@ -113,7 +117,7 @@ run_case() {   # kind run -> one JSON line
     wait_for 10 listening "$broker_port" || die "redis-server did not listen on $broker_port"
     config=$(jq -nc --arg u "redis://127.0.0.1:$broker_port" \
       '{cluster: {adapter: "redis", url: $u, node_id: "bench"}}')
-    args+=(--workers "$WORKERS" --config "$config")
+    args+=(--workers "$WORKERS" --watchdog "$WATCHDOG" --config "$config")
   else
     conns=$SINGLE_CONNS
   fi

@@ -108,7 +108,7 @@ static struct {
     const char *connect_error, *close_reason;
     /* idle with --reconnect: connections the server closed and that came back */
     uint64_t delivered_unaffected, gaps_reconnected, last_reopen_ns;
-    uint32_t reconnected, reconnect_failures;
+    uint32_t closed_once, reconnected, reconnect_failures;
 } st;
 
 static struct options opt = {
@@ -218,6 +218,8 @@ static void on_closed(struct client_net *n, struct client *c, int was_open, cons
         if (!st.close_reason)
             st.close_reason = why;
         if (closed_at) {
+            if (!came_back[c->id])
+                st.closed_once++;
             closed_at[c->id] = n->now_ns ? n->now_ns : 1;
             reconnect_later(c->id);
         }
@@ -641,7 +643,7 @@ static void run_echo(void)
 struct idle_share {
     uint64_t delivered, delivered_unaffected, gaps, gaps_reconnected, duplicates;
     uint64_t last_delivery_ns, last_reopen_ns;
-    uint32_t open_now, closed, reconnected, reconnect_failures;
+    uint32_t open_now, closed, closed_once, reconnected, reconnect_failures;
     struct hist latency, reconnect;
 };
 static struct idle_share *shares;
@@ -657,6 +659,7 @@ static void share_counters(struct idle_share *sh)
     sh->last_reopen_ns = st.last_reopen_ns;
     sh->open_now = st.open_now;
     sh->closed = st.closed_while_open;
+    sh->closed_once = st.closed_once;
     sh->reconnected = st.reconnected;
     sh->reconnect_failures = st.reconnect_failures;
 }
@@ -680,6 +683,7 @@ static void share_sum(uint32_t procs, struct idle_share *sum)
             sum->last_reopen_ns = sh->last_reopen_ns;
         sum->open_now += sh->open_now;
         sum->closed += sh->closed;
+        sum->closed_once += sh->closed_once;
         sum->reconnected += sh->reconnected;
         sum->reconnect_failures += sh->reconnect_failures;
         hist_merge(&sum->latency, &sh->latency);
@@ -798,8 +802,10 @@ static void idle_kill(uint32_t procs, const struct idle_share *before)
         share_sum(procs, &after);
     } while ((after.open_now < rep.opened || after.closed == before->closed) &&
              client_clock_ns() < until && !past_deadline());
+    /* connections closed (a connection that came back and was closed again counts
+     * each time) and those never closed, whose messages must all arrive */
     rep.kill_closed = after.closed - before->closed;
-    rep.kill_unaffected = rep.opened - rep.kill_closed;
+    rep.kill_unaffected = rep.opened - (after.closed_once - before->closed_once);
     rep.kill_expected_unaffected = rep.kill_sent * rep.kill_unaffected;
     idle_drain(procs, before->delivered_unaffected + rep.kill_expected_unaffected, 1, &after);
     rep.kill_reconnected = after.reconnected - before->reconnected;
