@@ -10,7 +10,7 @@
 # messages sent at once, each broadcast to every connection (delivered/s, latency
 # percentiles). For workers, then: one worker that does not hold the publisher is killed
 # with SIGKILL while the publisher goes on for BENCH_KILL_SECONDS (10) at
-# BENCH_KILL_RATE (5) messages a second; its clients reconnect (time to reconnect, all
+# BENCH_KILL_RATE (1) message a second; its clients reconnect (time to reconnect, all
 # back after) and the
 # clients of the other workers must get every message (gaps, latency); the master must
 # restart the worker (read from its log).
@@ -31,7 +31,7 @@ WORKERS_CONNS=${BENCH_WORKERS_CONNS:-100000}
 SINGLE_CONNS=${BENCH_SINGLE_CONNS:-19000}
 PROCS=${BENCH_LOADGEN_PROCS:-8}
 BROADCASTS=${BENCH_BROADCASTS:-10}
-RATE=${BENCH_KILL_RATE:-5}
+RATE=${BENCH_KILL_RATE:-1}
 KILL_SECONDS=${BENCH_KILL_SECONDS:-10}
 RUNS=${BENCH_WORKERS_RUNS:-1}
 # A worker's loop pings the master every quarter of this; a burst of broadcasts to

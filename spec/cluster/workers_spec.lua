@@ -89,8 +89,10 @@ describe("luahub --workers", function()
     if broker then broker:stop() end
   end)
 
-  local function start(n, version, extra_args)
-    local args = { "--workers", tostring(n), "--watchdog", "1" }
+  -- watchdog: seconds (default 10); a short one is for the hang test only, since on a
+  -- busy machine a worker starved of CPU for that long would be taken for hung
+  local function start(n, version, extra_args, watchdog)
+    local args = { "--workers", tostring(n), "--watchdog", tostring(watchdog or 10) }
     for _, a in ipairs(extra_args or {}) do args[#args + 1] = a end
     local path = sys.write_script(script(version or "v1"))
     local srv = t.start(path, { cluster = { adapter = "redis", url = broker:url(), node_id = "box", heartbeat = 0.2 } }, { args = args })
@@ -148,7 +150,7 @@ describe("luahub --workers", function()
   end)
 
   it("replaces a worker that stops answering (SIGSTOP) after the watchdog", function()
-    local srv = start(2)
+    local srv = start(2, "v1", nil, 2)
     local clients = one_client_per_worker(srv, 2)
     local old = worker_pids(srv)[1]
     assert(sys.run("kill -STOP " .. old))
