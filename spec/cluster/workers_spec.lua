@@ -211,6 +211,24 @@ describe("luahub --workers", function()
     end
   end)
 
+  it("refuses a bad --workers count or a --watchdog without --workers, saying why", function()
+    local path = sys.write_script(script("v1"))
+    local function run(args)
+      local out = sys.command_output(sys.shell_quote(t.binary()) .. " " .. args .. " " .. sys.shell_quote(path)
+                                     .. " 2>&1; echo \"exit:$?\"")
+      return tonumber(out:match("exit:(%d+)%s*$")), out
+    end
+    local status, out = run("--workers 0")
+    assert.equal(1, status)
+    assert.truthy(out:find("--workers '0' is not auto or a number from 1 to 64", 1, true), out)
+    status, out = run("--watchdog 5")
+    assert.equal(1, status)
+    assert.truthy(out:find("--watchdog goes with --workers", 1, true), out)
+    status, out = run("--workers 2 --watchdog soon")
+    assert.equal(1, status)
+    assert.truthy(out:find("--watchdog 'soon' is not a number of seconds", 1, true), out)
+  end)
+
   it("reports a script that fails at start once and exits 1 without starting the others", function()
     local srv = t.start(sys.write_script(BROKEN), nil, { args = { "--workers", "3" }, expect_fail = true, timeout = 10 })
     assert.equal(1, srv.exit_status)
