@@ -240,6 +240,18 @@ describe("luahub --workers", function()
     assert.is_nil(log:find("worker 1 started", 1, true))
   end)
 
+  it("exits 1 with the reason when the port is taken by another program", function()
+    local taken = assert(require("socket").bind("127.0.0.1", 0))
+    local _, port = taken:getsockname()
+    -- (t.start cannot wait for this failure: the taken port accepts connections)
+    local log = sys.command_output(("timeout 20 %s --workers 2 --listen 127.0.0.1:%d %s 2>&1; echo \"exit:$?\""):format(
+      sys.shell_quote(t.binary()), port, sys.shell_quote(sys.write_script(script("v1")))))
+    taken:close()
+    assert.equal("1", log:match("exit:(%d+)%s*$"), log)
+    assert.truthy(log:find("cannot listen on 127.0.0.1:" .. port, 1, true), log)
+    assert.truthy(log:find("not starting the service", 1, true), log)
+  end)
+
   it("restarts a worker whose script broke with growing delays, not in a loop", function()
     local srv = start(2)
     local clients = one_client_per_worker(srv, 2)
