@@ -135,8 +135,6 @@ int main(int argc, char **argv)
         if (*end || parent_pid <= 0 || parent_pid > 0x7fffffff)
             die("--parent-pid '%s' is not a process id%s", parent, "");
     }
-    if (workers && !check) return serve_workers(argc, argv, workers, watchdog, (int)parent_pid);
-    if (watchdog) die("--watchdog goes with --workers%s%s", "", "");
     if (level) {
         int l = log_level_parse(level);
         if (l < 0) die("--log-level '%s' is not one of debug, info, warn, error%s", level, "");
@@ -149,6 +147,9 @@ int main(int argc, char **argv)
         log_output_format = (enum log_format)f;
         log_pinned_format = 1;
     }
+
+    if (workers && !check) return serve_workers(argc, argv, workers, watchdog, (int)parent_pid);
+    if (watchdog) die("--watchdog goes with --workers%s%s", "", "");
 
     if (time_scale) {
         char *end;
@@ -198,7 +199,7 @@ int main(int argc, char **argv)
         config.reuse_port = 1;
         if (worker_index == 0 && !config.cluster_adapter)
             log_warn(0, "--workers without a cluster: rooms, users and broadcasts stay within each "
-                        "worker (configure cluster = { url = ... } to share them)");
+                        "worker (configure cluster = { adapter = ..., url = ... } to share them)");
     }
     if (parent) {
         if (parent_watch((int)parent_pid, server_stop_now, err, sizeof err) != 0) {
