@@ -111,6 +111,10 @@ describe("luahub --workers", function()
     end
     local _, nodes = one_client_per_worker(srv, 3)
     assert.same({ [0] = "box-w0", "box-w1", "box-w2" }, nodes)
+    -- each log line names its process
+    local log = srv:log()
+    assert.truthy(log:find(" %[master%] workers: all 3 workers ready"), log)
+    for i = 0, 2 do assert.truthy(log:find(" %[w" .. i .. "%] listening on "), log) end
     -- every worker counts its own connection: /metrics of any of them says 1
     t.eventually(function()
       local status, _, body = srv:http("GET", "/metrics")
