@@ -148,9 +148,9 @@ $(LOADGEN): $(LOADGEN_OBJS) $(COMMON_OBJS)
 $(BASELINE): $(BENCH_OBJ)/baseline/baseline.o $(COMMON_OBJS)
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -o $@
 
-# The load generator's parser, stamps and histogram are checked with the C unit tests
+# The load generator's parser, stamps, histogram and socket owner lookup are checked with the C unit tests
 # (make test), linked from its objects instead of the core's.
-LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o)
+LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o procstat.o)
 $(BUILD)/ctest/loadgen_test: spec/c/loadgen_test.c spec/c/check.h $(LOADGEN_TESTED) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen $(LDFLAGS) $< $(LOADGEN_TESTED) -o $@
 

@@ -1,12 +1,18 @@
 /* loadgen_test — the load generator's frame parser, message stamps and latency
  * histogram (bench/loadgen): a wrong parser or percentile would make every
- * benchmark number wrong. Frames are fed in every split, as wslay's tests do. */
+ * benchmark number wrong. Frames are fed in every split, as wslay's tests do. Also
+ * which process holds a connection's far end (--kill-one picks its victim by it). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "hist.h"
 #include "payload.h"
+#include "procstat.h"
 #include "wsframe.h"
 
 struct seen {
@@ -190,6 +196,32 @@ static void test_hist_subtract(void)
     CHECK(p50 > 49000000 && p50 < 51000000, "the later phase's median is 50 ms");
 }
 
+/* A real loopback connection in this process: the accepted end is found by its ports
+ * in /proc/net/tcp and in this process's descriptors, not in another process's. */
+static void test_socket_owner(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(lfd >= 0 && cfd >= 0, "sockets");
+    CHECK(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 4) == 0 &&
+          getsockname(lfd, (struct sockaddr *)&a, &len) == 0, "a listener on a free port");
+    CHECK(connect(cfd, (struct sockaddr *)&a, sizeof(a)) == 0, "connected");
+    int afd = accept(lfd, NULL, NULL);
+    struct sockaddr_in me;
+    len = sizeof(me);
+    getsockname(cfd, (struct sockaddr *)&me, &len);
+    pid_t pids[2] = { getppid(), getpid() };
+    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), ntohs(me.sin_port)) == getpid(),
+          "the accepted end is this process's");
+    CHECK(procstat_socket_owner(pids, 1, ntohs(a.sin_port), ntohs(me.sin_port)) == -1,
+          "no other process holds it");
+    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), 1) == -1, "no connection from port 1");
+    close(afd);
+    close(cfd);
+    close(lfd);
+}
+
 static void test_hist(void)
 {
     static struct hist h;
@@ -214,5 +246,6 @@ int main(void)
     test_payload();
     test_hist();
     test_hist_subtract();
+    test_socket_owner();
     return check_summary();
 }
