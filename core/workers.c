@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "notify.h"
 #include "parent.h"
@@ -186,9 +187,7 @@ static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
         return;
     }
     if (was_ready && ev_now(loop) - w->ready_at >= STABLE_SECONDS) w->failures = 0;
-    double delay = RESTART_BASE;
-    for (int i = 0; i < w->failures && delay < RESTART_MAX; i++) delay *= 2;
-    if (delay > RESTART_MAX) delay = RESTART_MAX;
+    double delay = backoff_doubling(w->failures, RESTART_BASE, RESTART_MAX);
     w->failures++;
     log_warn(0, "workers: worker %d (pid %d) %s%s; restarting it in %.1fs (failure %d in a row)",
              w->index, pid, how, was_ready ? "" : " before it was ready (its log above says why)", delay,

@@ -95,7 +95,7 @@ describe("luahub --workers", function()
     local args = { "--workers", tostring(n), "--watchdog", tostring(watchdog or 10) }
     for _, a in ipairs(extra_args or {}) do args[#args + 1] = a end
     local path = sys.write_script(script(version or "v1"))
-    local srv = t.start(path, { cluster = { adapter = "redis", url = broker:url(), node_id = "box", heartbeat = 0.2 } }, { args = args })
+    local srv = t.start(path, { cluster = { adapter = "redis", url = broker:url(), node_id = "box", heartbeat = 1 } }, { args = args })
     assert(srv:wait_log("workers: all " .. n .. " workers ready", 10), srv:log())
     return srv
   end
