@@ -94,6 +94,9 @@ struct report {
     int killed_pid, kill_done;
     uint64_t kill_sent;
     uint32_t kill_closed, kill_reconnected, kill_reconnect_failures, kill_open_after, kill_unaffected;
+    uint32_t kill_reconnect_errors;
+    int kill_reconnect_errno;
+    const char *kill_reconnect_failure;
     uint64_t kill_expected_unaffected, kill_delivered_unaffected, kill_gaps_unaffected;
     double kill_all_back_s;
     struct hist kill_latency, kill_reconnect;
@@ -109,6 +112,9 @@ static struct {
     /* idle with --reconnect: connections the server closed and that came back */
     uint64_t delivered_unaffected, gaps_reconnected, last_reopen_ns;
     uint32_t closed_once, reconnected, reconnect_failures;
+    uint32_t reconnect_errors;      /* connect() failed at once; the first one's errno */
+    int reconnect_errno;
+    const char *reconnect_failure;  /* why the first started reconnect failed */
 } st;
 
 static struct options opt = {
@@ -162,19 +168,22 @@ static void reconnect_later(uint32_t id)
     reconnect_ring[(ring_head + ring_len++) % opt.conns] = id;
 }
 
-/* Starts the waiting reconnects, at most --concurrency connects in flight. One that
- * fails at once (no source port free yet) is tried again on the next pass. */
+/* Starts the waiting reconnects, at most --concurrency connects in flight. One whose
+ * connect() fails at once goes to the back of the ring, behind the others, and each
+ * waiting id is tried at most once per pass. */
 static void reconnect_pending(void)
 {
-    while (ring_len > 0 && st.connecting < opt.concurrency) {
+    for (uint32_t tries = ring_len; tries > 0 && ring_len > 0 && st.connecting < opt.concurrency; tries--) {
         uint32_t id = reconnect_ring[ring_head];
-        int rc = client_connect(&net, &clients[id], id, id);
-        if (rc < 0) {
-            st.reconnect_failures++;
-            return;
-        }
         ring_head = (ring_head + 1) % opt.conns;
         ring_len--;
+        int rc = client_connect(&net, &clients[id], id, id);
+        if (rc < 0) {
+            if (!st.reconnect_errors++)
+                st.reconnect_errno = -rc;
+            reconnect_later(id);
+            continue;
+        }
         st.connecting++;
     }
 }
@@ -225,7 +234,8 @@ static void on_closed(struct client_net *n, struct client *c, int was_open, cons
         }
     } else if (closed_at && closed_at[c->id]) {
         st.connecting--;
-        st.reconnect_failures++;
+        if (!st.reconnect_failures++)
+            st.reconnect_failure = why;
         reconnect_later(c->id);
     } else {
         st.connecting--;
@@ -643,7 +653,10 @@ static void run_echo(void)
 struct idle_share {
     uint64_t delivered, delivered_unaffected, gaps, gaps_reconnected, duplicates;
     uint64_t last_delivery_ns, last_reopen_ns;
-    uint32_t open_now, closed, closed_once, reconnected, reconnect_failures;
+    uint32_t open_now, closed, closed_once, reconnected, reconnect_failures, reconnect_errors;
+    int reconnect_errno;
+    /* a static string of client.c: the same address in the parent, forked from one image */
+    const char *reconnect_failure;
     struct hist latency, reconnect;
 };
 static struct idle_share *shares;
@@ -662,6 +675,9 @@ static void share_counters(struct idle_share *sh)
     sh->closed_once = st.closed_once;
     sh->reconnected = st.reconnected;
     sh->reconnect_failures = st.reconnect_failures;
+    sh->reconnect_errors = st.reconnect_errors;
+    sh->reconnect_errno = st.reconnect_errno;
+    sh->reconnect_failure = st.reconnect_failure;
 }
 
 /* The children's shares added up; latency and reconnect histograms merged. */
@@ -686,6 +702,11 @@ static void share_sum(uint32_t procs, struct idle_share *sum)
         sum->closed_once += sh->closed_once;
         sum->reconnected += sh->reconnected;
         sum->reconnect_failures += sh->reconnect_failures;
+        sum->reconnect_errors += sh->reconnect_errors;
+        if (!sum->reconnect_errno)
+            sum->reconnect_errno = sh->reconnect_errno;
+        if (!sum->reconnect_failure)
+            sum->reconnect_failure = sh->reconnect_failure;
         hist_merge(&sum->latency, &sh->latency);
         hist_merge(&sum->reconnect, &sh->reconnect);
     }
@@ -810,6 +831,9 @@ static void idle_kill(uint32_t procs, const struct idle_share *before)
     idle_drain(procs, before->delivered_unaffected + rep.kill_expected_unaffected, 1, &after);
     rep.kill_reconnected = after.reconnected - before->reconnected;
     rep.kill_reconnect_failures = after.reconnect_failures - before->reconnect_failures;
+    rep.kill_reconnect_errors = after.reconnect_errors - before->reconnect_errors;
+    rep.kill_reconnect_errno = after.reconnect_errno;
+    rep.kill_reconnect_failure = after.reconnect_failure;
     rep.kill_open_after = after.open_now;
     rep.kill_delivered_unaffected = after.delivered_unaffected - before->delivered_unaffected;
     rep.kill_gaps_unaffected = after.gaps - before->gaps;
@@ -1008,10 +1032,15 @@ static void print_idle_phases_json(void)
     if (!rep.kill_done)
         return;
     printf(",\"kill_one\":{\"pid\":%d,\"rate\":%g,\"sent\":%llu,\"closed\":%u,\"reconnected\":%u,"
-           "\"reconnect_failures\":%u,\"open_after\":%u,\"all_back_seconds\":%.3f,"
+           "\"reconnect_failures\":%u,\"reconnect_failure\":\"%s\",\"reconnect_errors\":%u,"
+           "\"reconnect_error\":\"%s\","
+           "\"open_after\":%u,\"all_back_seconds\":%.3f,"
            "\"others\":{\"clients\":%u,\"expected\":%llu,\"delivered\":%llu,\"gaps\":%llu}",
            rep.killed_pid, opt.rate, (unsigned long long)rep.kill_sent, rep.kill_closed, rep.kill_reconnected,
-           rep.kill_reconnect_failures, rep.kill_open_after, rep.kill_all_back_s, rep.kill_unaffected,
+           rep.kill_reconnect_failures, rep.kill_reconnect_failure ? rep.kill_reconnect_failure : "",
+           rep.kill_reconnect_errors,
+           rep.kill_reconnect_errno ? strerror(rep.kill_reconnect_errno) : "", rep.kill_open_after,
+           rep.kill_all_back_s, rep.kill_unaffected,
            (unsigned long long)rep.kill_expected_unaffected,
            (unsigned long long)rep.kill_delivered_unaffected,
            (unsigned long long)rep.kill_gaps_unaffected);
