@@ -73,7 +73,7 @@ static int parse(const char *url, const char *shown, struct broker_url *u, char 
     return 0;
 bad:
     snprintf(err, errlen, "\"%s\": expected %s://[[user]:password@]host[:port]%s", shown,
-             u->scheme, strcmp(u->scheme, "redis") == 0 ? "[/db]" : "");
+             u->scheme, strcmp(u->scheme, "nats") != 0 ? "[/db]" : "");
     return -1;
 }
 
@@ -83,4 +83,36 @@ int broker_url_parse(const char *url, struct broker_url *u, char *err, size_t er
     int rc = parse(url, shown ? shown : "(URL)", u, err, errlen);
     free(shown);
     return rc;
+}
+
+int broker_url_parse_list(const char *url, struct broker_url *u, int max, char *err, size_t errlen)
+{
+    char *shown = broker_url_masked(url);
+    const char *sep = strstr(url, "://");
+    const char *at = strrchr(url, '@');
+    const char *hosts = sep ? (at && at > sep ? at + 1 : sep + 3) : url;
+    const char *tail = hosts + strcspn(hosts, "/");   /* "/db" or "" */
+    size_t head = (size_t)(hosts - url);               /* "scheme://user:pass@" */
+    int n = 0, rc = 0;
+    char *one = malloc(strlen(url) + 1);
+    if (!shown || !one) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    for (const char *h = hosts; rc == 0 && h <= tail; n++) {
+        size_t hl = strcspn(h, ",/");
+        if (h + hl > tail) hl = (size_t)(tail - h);
+        if (n == max) {
+            snprintf(err, errlen, "\"%s\": at most %d servers", shown, max);
+            rc = -1;
+            break;
+        }
+        sprintf(one, "%.*s%.*s%s", (int)head, url, (int)hl, h, tail);
+        rc = parse(one, shown, &u[n], err, errlen);
+        h += hl + 1;
+        if (h[-1] != ',') break;
+    }
+    free(one);
+    free(shown);
+    return rc == 0 ? n + 1 : -1;
 }

@@ -34,30 +34,41 @@ struct held_message {
 
 struct held_queue {
     struct held_message *head, *tail;
-    uint32_t count;
+    uint32_t count;              /* 0: none held */
+};
+
+/* What few clients use, apart so that an idle client does not carry it: the script's
+ * metadata, the messages held behind a waiting task, the message_rate bucket. */
+struct client_extra {
+    struct meta_entry *meta;
+    struct held_queue held;      /* messages waiting for their turn */
+    double rate_tokens;          /* limits.message_rate token bucket */
+    double rate_last;
+    uint16_t nmeta;
 };
 
 /* A WebSocket client: the transport's connection plus what the hub keeps for it, in one
  * allocation (conn_init is given sizeof(struct client)). */
 struct client {
     struct conn conn;            /* first: a struct conn * of the hub's is a struct client * */
-    uint8_t in_hub;
-    uint8_t admin;               /* an admin page's socket (admin.h), never in the hub */
+    unsigned in_hub : 1;
+    unsigned admin : 1;          /* an admin page's socket (admin.h), never in the hub */
     /* per-client order while a script task of this client waits (hub.c) */
-    uint8_t task_waiting;        /* its open, message or close task is parked */
-    uint8_t close_due;           /* the connection is over; its close hooks have not run */
-    uint8_t conn_held;           /* the transport kept the struct for us (release) */
+    unsigned task_waiting : 1;   /* its open, message or close task is parked */
+    unsigned close_due : 1;      /* the connection is over; its close hooks have not run */
+    unsigned conn_held : 1;      /* the transport kept the struct for us (release) */
     uint16_t nrooms, rooms_cap;
-    uint16_t nmeta;
     uint32_t hub_index;
     uint32_t user_index;
     struct client_room *rooms;
     struct group *user;          /* user index group, NULL if no user id */
-    struct meta_entry *meta;
-    struct held_queue *held;     /* messages waiting for their turn; NULL when none */
-    double rate_tokens;          /* limits.message_rate token bucket */
-    double rate_last;
+    struct client_extra *extra;  /* NULL until metadata, a held message or a rate limit */
 };
+
+/* c's extra part, made on first use; NULL when memory runs out. */
+struct client_extra *client_extra(struct client *c);
+/* Frees the extra part once nothing is left in it. */
+void client_extra_trim(struct client *c);
 
 static inline struct client *client_of(struct conn *c) { return (struct client *)c; }
 

@@ -40,7 +40,7 @@ struct peer {
 
 static struct {
     struct cluster_adapter *adapter;
-    struct broker_url url;
+    char *shown;                     /* cluster.url with its password masked, for logs */
     char node_id[ENVELOPE_ORIGIN_MAX + 1];
     size_t node_len;
     char *prefix;                    /* channel_prefix as it was at startup */
@@ -56,6 +56,8 @@ static struct {
     size_t buf_cap;
     char *chan;                      /* channel scratch */
     size_t chan_cap;
+    char cause[256];                 /* why the broker is down, for cluster_down_cause */
+    const struct cluster_reply_handler *replies;
 } cl;
 
 /* ------------------------------------------------------------------ node identity */
@@ -568,10 +570,11 @@ static void on_down(const char *why)
 {
     int was_up = cl.up;
     cl.up = 0;
+    snprintf(cl.cause, sizeof cl.cause, "%s", why);
+    if (cl.replies) cl.replies->lost(why);
     if (was_up || !cl.outage_logged) {
-        log_warn(0, "cluster: %s %s %s:%d: %s; local delivery continues, reconnecting",
-                 cl.adapter->ops->name, was_up ? "connection lost to" : "cannot reach",
-                 cl.url.host, cl.url.port, why);
+        log_warn(0, "cluster: %s %s %s: %s; local delivery continues, reconnecting",
+                 cl.adapter->ops->name, was_up ? "connection lost to" : "cannot reach", cl.shown, why);
         cl.outage_logged = 1;
         cl.down_since = ev_now(EV_DEFAULT);
     } else {
@@ -585,17 +588,19 @@ static void on_up(void)
     cl.up = 1;
     if (cl.ever_up) {
         metrics.relay_reconnects++;
-        log_info(0, "cluster: reconnected to %s %s:%d after %.1fs", cl.adapter->ops->name,
-                 cl.url.host, cl.url.port, ev_now(EV_DEFAULT) - cl.down_since);
+        log_info(0, "cluster: reconnected to %s %s after %.1fs", cl.adapter->ops->name, cl.shown,
+                 ev_now(EV_DEFAULT) - cl.down_since);
     } else {
-        log_info(0, "cluster: node %s (client-id tag %03x) connected to %s %s:%d", cl.node_id,
-                 cl.tag, cl.adapter->ops->name, cl.url.host, cl.url.port);
+        log_info(0, "cluster: node %s (client-id tag %03x) connected to %s %s", cl.node_id,
+                 cl.tag, cl.adapter->ops->name, cl.shown);
     }
     cl.ever_up = 1;
     cl.outage_logged = 0;
     cl.attempts = 0;
+    cl.cause[0] = 0;
     subscribe_all();
     send_heartbeat();
+    if (cl.replies) cl.replies->up();
 }
 
 static void on_error(const char *why)
@@ -609,7 +614,24 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (cl.adapter->ops->connect(cl.adapter) != 0) on_down("connect failed");
 }
 
-static const struct cluster_events events = { on_up, on_down, on_message, on_error };
+static void on_reply(uint64_t token, int status, const uint8_t *data, size_t len)
+{
+    if (cl.replies) cl.replies->reply(token, status, data, len);
+}
+
+static const struct cluster_events events = { on_up, on_down, on_message, on_error, on_reply };
+
+void cluster_set_reply_handler(const struct cluster_reply_handler *h) { cl.replies = h; }
+
+int cluster_request(const char *subject, size_t slen, const uint8_t *data, size_t len, uint64_t token)
+{
+    if (!cl.adapter || !cl.up || !cl.adapter->ops->request) return -1;
+    return cl.adapter->ops->request(cl.adapter, subject, slen, data, len, token);
+}
+
+int cluster_connecting(void) { return cl.adapter && !cl.up && !ev_is_active(&cl.retry); }
+
+const char *cluster_down_cause(void) { return cl.up ? "" : cl.cause[0] ? cl.cause : "not connected yet"; }
 
 uint64_t cluster_id_tag(void) { return cl.adapter ? (uint64_t)cl.tag << CONN_TAG_SHIFT : 0; }
 
@@ -641,13 +663,23 @@ int cluster_start(char *err, size_t errlen)
         return -1;
     }
     char why[512];
-    if (broker_url_parse(config.cluster_url, &cl.url, why, sizeof why) != 0) {
+    struct broker_url urls[BROKER_URL_HOSTS_MAX];
+    int nurls = broker_url_parse_list(config.cluster_url, urls, BROKER_URL_HOSTS_MAX, why, sizeof why);
+    if (nurls < 0) {
         snprintf(err, errlen, "cluster.url %s", why);
         return -1;
     }
-    if (strcmp(cl.url.scheme, config.cluster_adapter) != 0) {
+    /* redis-cluster:// is the Redis adapter against a Redis Cluster (sharded pub/sub) */
+    int sharded = strcmp(urls[0].scheme, "redis-cluster") == 0;
+    if (strcmp(urls[0].scheme, config.cluster_adapter) != 0 &&
+        !(sharded && strcmp(config.cluster_adapter, "redis") == 0)) {
         snprintf(err, errlen, "cluster.url \"%s\" does not match cluster.adapter \"%s\"",
                  config.cluster_url, config.cluster_adapter);
+        return -1;
+    }
+    if (nurls > 1 && strcmp(urls[0].scheme, "redis") == 0) {
+        snprintf(err, errlen, "cluster.url: a redis:// URL names one server; for a Redis Cluster "
+                              "list its nodes in redis-cluster://host:port,host:port");
         return -1;
     }
     if (strlen(cluster_node_id()) > ENVELOPE_ORIGIN_MAX) {
@@ -660,10 +692,12 @@ int cluster_start(char *err, size_t errlen)
     cl.heartbeat = config.cluster_heartbeat;
     cl.prefix = strdup(config.cluster_channel_prefix ? config.cluster_channel_prefix : "luahub");
     cl.url_text = strdup(config.cluster_url);
+    cl.shown = broker_url_masked(config.cluster_url);
     srand48((long)getpid() ^ (long)ev_time());
-    cl.adapter = strcmp(config.cluster_adapter, "nats") == 0 ? cluster_nats_new(&cl.url, &events)
-                                                             : cluster_redis_new(&cl.url, &events);
-    if (!cl.adapter || !cl.prefix || !cl.url_text) {
+    cl.adapter = strcmp(config.cluster_adapter, "nats") == 0 ? cluster_nats_new(urls, nurls, &events)
+               : sharded ? cluster_redis_shards_new(urls, nurls, &events)
+               : cluster_redis_new(&urls[0], &events);
+    if (!cl.adapter || !cl.prefix || !cl.url_text || !cl.shown) {
         snprintf(err, errlen, "cluster: out of memory");
         return -1;
     }
@@ -690,7 +724,8 @@ void cluster_stop(void)
     free(cl.chan);
     free(cl.prefix);
     free(cl.url_text);
-    cl.prefix = cl.url_text = NULL;
+    free(cl.shown);
+    cl.prefix = cl.url_text = cl.shown = NULL;
     cl.peers = NULL;
     cl.buf = NULL;
     cl.chan = NULL;

@@ -9,7 +9,9 @@
  *   PREFIX.room.NAME    a room; subscribed while the node has a member in it
  *   PREFIX.user.NAME    a user id; subscribed while the node has a connection of it
  * NAME keeps [A-Za-z0-9_-] and writes every other byte as %XX (an empty name is "~"), so
- * a channel is a valid NATS subject and names never collide.
+ * a channel is a valid NATS subject and names never collide. On a Redis Cluster each is
+ * a sharded channel living on the master of its hash slot (a name has no braces, so no
+ * hash tag: rooms and users spread over the shards).
  *
  * Client ids are cluster-wide: their bits 41..52 carry the node's tag (a hash of its node
  * id), so a send to a client on another node goes to that node's channel only.
@@ -38,6 +40,9 @@ struct cluster_events {
     void (*down)(const char *why);                 /* lost or failed; the core retries */
     void (*message)(const char *channel, size_t clen, const uint8_t *data, size_t len);
     void (*error)(const char *why);                /* a publish or command failed */
+    /* the answer to a request (status 0, or a NATS status header's code: 503 means no
+     * responders); data is borrowed for the call */
+    void (*reply)(uint64_t token, int status, const uint8_t *data, size_t len);
 };
 
 /* Every operation returns 0, or -1 when it could not be started (not connected, output
@@ -50,14 +55,22 @@ struct cluster_adapter_ops {
     int (*subscribe)(struct cluster_adapter *a, const char *channel, size_t clen);
     int (*unsubscribe)(struct cluster_adapter *a, const char *channel, size_t clen);
     void (*close)(struct cluster_adapter *a);      /* drops the connection and frees a */
+    /* publishes with a reply subject of its own; the answer comes to events.reply with
+     * token. NULL for an adapter without request/reply (Redis). */
+    int (*request)(struct cluster_adapter *a, const char *subject, size_t slen,
+                   const uint8_t *data, size_t len, uint64_t token);
 };
 
 struct cluster_adapter {
     const struct cluster_adapter_ops *ops;
 };
 
+/* u[0..n): the servers cluster.url lists (one for redis://; the seeds of a Redis Cluster;
+ * the servers of a NATS cluster, tried in turn). */
 struct cluster_adapter *cluster_redis_new(const struct broker_url *u, const struct cluster_events *ev);
-struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struct cluster_events *ev);
+struct cluster_adapter *cluster_redis_shards_new(const struct broker_url *u, int n,
+                                                 const struct cluster_events *ev);
+struct cluster_adapter *cluster_nats_new(const struct broker_url *u, int n, const struct cluster_events *ev);
 
 /* ------------------------------------------------------------------ the core's side */
 
@@ -79,6 +92,22 @@ void cluster_interest(int scope, const char *name, size_t len, int on);
 /* The running cluster's broker URL and channel prefix (as they were at its start), for
  * what keeps state in the broker (room history); NULL without a cluster. */
 const char *cluster_broker_url(const char **prefix);
+/* Request/reply over the broker (NATS only; what JetStream's API is): cluster_request
+ * sends one (0, or -1 when there is no NATS connection up or the output is full); its
+ * answer comes to handler.reply with the token. handler.lost runs when the connection
+ * goes down or an attempt fails: answers to requests in flight will not come;
+ * handler.up when it is up (again). One handler (outbound_nats.c), set at its first use. */
+struct cluster_reply_handler {
+    void (*reply)(uint64_t token, int status, const uint8_t *data, size_t len);
+    void (*lost)(const char *why);
+    void (*up)(void);
+};
+void cluster_set_reply_handler(const struct cluster_reply_handler *h);
+int cluster_request(const char *subject, size_t slen, const uint8_t *data, size_t len, uint64_t token);
+/* The adapter's cause of the last failure, for messages ("" while up). */
+const char *cluster_down_cause(void);
+/* 1 while a connection attempt is under way (the first, or one after a backoff). */
+int cluster_connecting(void);
 /* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. A worker of
  * `--workers` (cluster_set_worker) is "BASE-wI", BASE being that name with the master's
  * PID, and its client-id tag differs from its siblings'. */

@@ -7,7 +7,19 @@
  * While up, a PING goes out every PING_INTERVAL; PINGS_MAX unanswered ones mean a dead
  * connection. Subscription ids are the subjects themselves (sids are free-form tokens),
  * so UNSUB needs no map. Output is appended to one buffer and written when the socket is
- * writable, so everything published in a loop pass leaves in few writes. */
+ * writable, so everything published in a loop pass leaves in few writes.
+ *
+ * A NATS cluster: cluster.url may list several servers, and every INFO's connect_urls
+ * (the servers the cluster advertises to clients) are added to the list. One server is
+ * used at a time; each failure moves to the next one in the list, so the core's
+ * reconnect (which then subscribes everything again) reaches a live server.
+ *
+ * Requests (JetStream's API, outbound_nats.c): the connection subscribes to an inbox of
+ * its own, _INBOX.<random>.*, and a request is a PUB whose reply subject is the inbox and
+ * the request's token in hex; what arrives on the inbox goes to events.reply instead of
+ * events.message. CONNECT asks for headers and no_responders, so a request nobody
+ * listens to (JetStream off, a stream that does not exist) is answered at once by an
+ * HMSG with status 503 rather than left to time out. */
 #include "cluster.h"
 
 #include <errno.h>
@@ -19,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,13 +53,16 @@ struct buf {
 struct nats {
     struct cluster_adapter base;
     struct cluster_events ev;
-    struct broker_url url;
+    struct broker_url urls[BROKER_URL_HOSTS_MAX];
+    int nurls, cur;                      /* the server used: urls[cur] */
     enum nats_state state;
     int fd, pings_out;
     size_t max_payload;
     ev_io io;
     ev_timer timer;                      /* connect timeout, then the ping period */
     struct buf in, out;
+    char inbox[32];                      /* "_INBOX.<16 hex>.": the reply subjects' prefix */
+    size_t inbox_len;
 };
 
 static int buf_reserve(struct buf *b, size_t more, size_t limit)
@@ -83,7 +99,8 @@ static void watch(struct nats *n, int events)
     ev_io_start(EV_DEFAULT, &n->io);
 }
 
-/* Closes the socket and reports down once (nothing to report when already idle). */
+/* Closes the socket and reports down once (nothing to report when already idle), naming
+ * the server; the next connect tries the next server. */
 static void fail(struct nats *n, const char *why)
 {
     if (n->state == NATS_IDLE) return;
@@ -94,7 +111,10 @@ static void fail(struct nats *n, const char *why)
     n->state = NATS_IDLE;
     buf_free(&n->in);
     buf_free(&n->out);
-    n->ev.down(why);
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s:%d: %s", n->urls[n->cur].host, n->urls[n->cur].port, why);
+    n->cur = (n->cur + 1) % n->nurls;
+    n->ev.down(msg);
 }
 
 /* Appends to the output buffer (beyond limit: refused) and asks for writability. */
@@ -152,24 +172,69 @@ static void send_connect(struct nats *n)
     char line[2048], user[600], pass[600];
     const char *auth = "";
     char creds[1300] = "";
-    if (n->url.user[0] && n->url.password[0]) {
-        json_string(user, sizeof user, n->url.user);
-        json_string(pass, sizeof pass, n->url.password);
+    const struct broker_url *u = &n->urls[n->cur];
+    if (u->user[0] && u->password[0]) {
+        json_string(user, sizeof user, u->user);
+        json_string(pass, sizeof pass, u->password);
         snprintf(creds, sizeof creds, ",\"user\":%s,\"pass\":%s", user, pass);
         auth = creds;
-    } else if (n->url.user[0] || n->url.password[0]) {
-        json_string(pass, sizeof pass, n->url.user[0] ? n->url.user : n->url.password);
+    } else if (u->user[0] || u->password[0]) {
+        json_string(pass, sizeof pass, u->user[0] ? u->user : u->password);
         snprintf(creds, sizeof creds, ",\"auth_token\":%s", pass);
         auth = creds;
     }
     int len = snprintf(line, sizeof line,
                        "CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":false,\"lang\":\"c\","
-                       "\"name\":\"luahub\",\"version\":\"0.1.0\",\"protocol\":1%s}\r\nPING\r\n", auth);
+                       "\"name\":\"luahub\",\"version\":\"0.1.0\",\"protocol\":1,"
+                       "\"headers\":true,\"no_responders\":true%s}\r\nPING\r\n", auth);
     send_bytes(n, line, (size_t)len, NULL, 0, (size_t)-1);
+}
+
+/* A server the cluster advertises ("host:port" or "[v6]:port", numeric), added to the
+ * list with the first URL's credentials unless listed already or the list is full. */
+static void learn_server(struct nats *n, const char *s, size_t len)
+{
+    const char *colon = len ? memrchr(s, ':', len) : NULL;
+    if (!colon || n->nurls == BROKER_URL_HOSTS_MAX) return;
+    const char *host = s;
+    size_t hlen = (size_t)(colon - s);
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    long port = strtol(colon + 1, NULL, 10);
+    struct broker_url *u = &n->urls[n->nurls];
+    if (hlen == 0 || hlen >= sizeof u->host || port <= 0 || port > 65535) return;
+    for (int i = 0; i < n->nurls; i++)
+        if (n->urls[i].port == port && strlen(n->urls[i].host) == hlen && memcmp(n->urls[i].host, host, hlen) == 0)
+            return;
+    *u = n->urls[0];
+    memcpy(u->host, host, hlen);
+    u->host[hlen] = 0;
+    u->port = (int)port;
+    n->nurls++;
+}
+
+/* INFO's "connect_urls":["host:port",...] */
+static void learn_servers(struct nats *n, const char *line, size_t len)
+{
+    const char *p = memmem(line, len, "\"connect_urls\":[", 16);
+    if (!p) return;
+    const char *end = line + len;
+    p += 16;
+    while (p < end && *p != ']') {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return;
+        const char *close = memchr(q + 1, '"', (size_t)(end - q - 1));
+        if (!close) return;
+        learn_server(n, q + 1, (size_t)(close - q - 1));
+        p = close + 1;
+    }
 }
 
 static void on_info(struct nats *n, const char *line, size_t len)
 {
+    learn_servers(n, line, len);
     const char *mp = memmem(line, len, "\"max_payload\":", 14);
     if (mp) {
         long v = strtol(mp + 14, NULL, 10);
@@ -189,18 +254,32 @@ static void on_pong(struct nats *n)
     ev_timer_stop(EV_DEFAULT, &n->timer);
     ev_timer_set(&n->timer, PING_INTERVAL, PING_INTERVAL);
     ev_timer_start(EV_DEFAULT, &n->timer);
+    send_line(n, "SUB %.*s* %.*s*\r\n", n->inbox, n->inbox_len, n->inbox, n->inbox_len);
     n->ev.up();
 }
 
-/* "MSG <subject> <sid> [reply-to] <#bytes>": returns the payload size and the subject,
- * or -1 on a malformed line. */
-static long parse_msg(const char *line, size_t len, const char **subject, size_t *slen)
+static long parse_size(const char *s, size_t len)
 {
-    const char *tok[5];
-    size_t tlen[5];
-    int ntok = 0;
-    const char *p = line + 4, *end = line + len;
-    while (p < end && ntok < 5) {
+    long size = 0;
+    if (!len) return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || size > (1L << 40)) return -1;
+        size = size * 10 + (s[i] - '0');
+    }
+    return size;
+}
+
+/* "MSG <subject> <sid> [reply-to] <#bytes>" or, with headers,
+ * "HMSG <subject> <sid> [reply-to] <#header bytes> <#total bytes>": returns the total
+ * size, the subject and the header size (0 for MSG), or -1 on a malformed line. */
+static long parse_msg(const char *line, size_t len, int headers, const char **subject, size_t *slen,
+                      long *header_size)
+{
+    const char *tok[6];
+    size_t tlen[6];
+    int ntok = 0, fixed = 3 + headers;
+    const char *p = line + 4 + headers, *end = line + len;
+    while (p < end && ntok < 6) {
         while (p < end && (*p == ' ' || *p == '\t')) p++;
         if (p == end) break;
         const char *s = p;
@@ -208,16 +287,38 @@ static long parse_msg(const char *line, size_t len, const char **subject, size_t
         tok[ntok] = s;
         tlen[ntok++] = (size_t)(p - s);
     }
-    if (ntok < 3 || ntok > 4) return -1;
-    long size = 0;
-    for (size_t i = 0; i < tlen[ntok - 1]; i++) {
-        char c = tok[ntok - 1][i];
-        if (c < '0' || c > '9' || size > (1L << 40)) return -1;
-        size = size * 10 + (c - '0');
-    }
+    if (ntok < fixed || ntok > fixed + 1) return -1;
+    long size = parse_size(tok[ntok - 1], tlen[ntok - 1]);
+    *header_size = headers ? parse_size(tok[ntok - 2], tlen[ntok - 2]) : 0;
+    if (*header_size < 0 || *header_size > size) return -1;
     *subject = tok[0];
     *slen = tlen[0];
     return size;
+}
+
+/* The status of a header block ("NATS/1.0 503\r\n..."): its code, or 0 without one. */
+static int header_status(const uint8_t *h, size_t len)
+{
+    if (len < 12 || memcmp(h, "NATS/1.0 ", 9) != 0) return 0;
+    int code = 0;
+    for (size_t i = 9; i < len && h[i] >= '0' && h[i] <= '9' && code < 1000; i++) code = code * 10 + (h[i] - '0');
+    return code;
+}
+
+/* A message on our inbox is the answer to the request whose token ends its subject. */
+static void deliver(struct nats *n, const char *subject, size_t slen, const uint8_t *msg,
+                    size_t header_size, size_t size)
+{
+    if (slen > n->inbox_len && memcmp(subject, n->inbox, n->inbox_len) == 0) {
+        uint64_t token = 0;
+        for (size_t i = n->inbox_len; i < slen && i < n->inbox_len + 16; i++) {
+            char c = subject[i];
+            token = token << 4 | (uint64_t)(c <= '9' ? c - '0' : (c | 32) - 'a' + 10);
+        }
+        n->ev.reply(token, header_status(msg, header_size), msg + header_size, size - header_size);
+        return;
+    }
+    n->ev.message(subject, slen, msg + header_size, size - header_size);
 }
 
 /* Consumes every complete protocol message in the input buffer. 0, or -1 after fail(). */
@@ -238,17 +339,19 @@ static int parse_input(struct nats *n)
         size_t line_len = (size_t)(nl - start);
         size_t consumed = line_len + 1;
         if (line_len && start[line_len - 1] == '\r') line_len--;
-        if (line_len >= 4 && strncasecmp(start, "MSG ", 4) == 0) {
+        int headers = line_len >= 5 && strncasecmp(start, "HMSG ", 5) == 0;
+        if (headers || (line_len >= 4 && strncasecmp(start, "MSG ", 4) == 0)) {
             const char *subject;
             size_t slen;
-            long size = parse_msg(start, line_len, &subject, &slen);
+            long header_size;
+            long size = parse_msg(start, line_len, headers, &subject, &slen, &header_size);
             if (size < 0 || (size_t)size > n->max_payload) {
                 fail(n, "malformed MSG");
                 return -1;
             }
             if (avail < consumed + (size_t)size + 2) return 0;   /* the payload is not all here */
             b->off += consumed + (size_t)size + 2;
-            n->ev.message(subject, slen, (const uint8_t *)nl + 1, (size_t)size);
+            deliver(n, subject, slen, (const uint8_t *)nl + 1, (size_t)header_size, (size_t)size);
             continue;
         }
         b->off += consumed;
@@ -328,15 +431,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     send_bytes(n, "PING\r\n", 6, NULL, 0, (size_t)-1);
 }
 
-static int nats_connect(struct cluster_adapter *a)
+/* A non-blocking socket connecting to u; -1 when the connect could not even start. */
+static int open_socket(const struct broker_url *u)
 {
-    struct nats *n = (struct nats *)a;
-    if (n->state != NATS_IDLE) return 0;
     char port[8];
-    snprintf(port, sizeof port, "%d", n->url.port);
+    snprintf(port, sizeof port, "%d", u->port);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
     struct addrinfo *res;
-    if (getaddrinfo(n->url.host, port, &hints, &res) != 0) return -1;
+    if (getaddrinfo(u->host, port, &hints, &res) != 0) return -1;
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(res);
@@ -351,6 +453,18 @@ static int nats_connect(struct cluster_adapter *a)
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+static int nats_connect(struct cluster_adapter *a)
+{
+    struct nats *n = (struct nats *)a;
+    if (n->state != NATS_IDLE) return 0;
+    int fd = open_socket(&n->urls[n->cur]);
+    if (fd < 0) {
+        n->cur = (n->cur + 1) % n->nurls;   /* refused at once: the next try goes elsewhere */
+        return -1;
+    }
     n->fd = fd;
     n->pings_out = 0;
     n->max_payload = DEFAULT_MAX_PAYLOAD;
@@ -361,17 +475,32 @@ static int nats_connect(struct cluster_adapter *a)
     return 0;
 }
 
-static int nats_publish(struct cluster_adapter *a, const char *ch, size_t clen,
-                        const uint8_t *data, size_t len)
+/* PUB subject [reply] size, then the payload (reply "" for none). */
+static int send_pub(struct nats *n, const char *ch, size_t clen, const char *reply,
+                    const uint8_t *data, size_t len)
 {
-    struct nats *n = (struct nats *)a;
     if (n->state != NATS_UP || len > n->max_payload) return -1;
     char head[CONTROL_LINE_MAX];
-    int hl = snprintf(head, sizeof head, "PUB %.*s %zu\r\n", (int)clen, ch, len);
+    int hl = snprintf(head, sizeof head, "PUB %.*s %s%s%zu\r\n", (int)clen, ch, reply, reply[0] ? " " : "", len);
     if (hl < 0 || (size_t)hl >= sizeof head) return -1;
     if (n->out.len - n->out.off + (size_t)hl + len + 2 > OUTPUT_MAX) return -1;
     if (send_bytes(n, head, (size_t)hl, data, len, (size_t)-1) != 0) return -1;
     return send_bytes(n, "\r\n", 2, NULL, 0, (size_t)-1);
+}
+
+static int nats_publish(struct cluster_adapter *a, const char *ch, size_t clen,
+                        const uint8_t *data, size_t len)
+{
+    return send_pub((struct nats *)a, ch, clen, "", data, len);
+}
+
+static int nats_request(struct cluster_adapter *a, const char *subject, size_t slen,
+                        const uint8_t *data, size_t len, uint64_t token)
+{
+    struct nats *n = (struct nats *)a;
+    char reply[sizeof n->inbox + 16];
+    snprintf(reply, sizeof reply, "%s%016llx", n->inbox, (unsigned long long)token);
+    return send_pub(n, subject, slen, reply, data, len);
 }
 
 static int nats_subscribe(struct cluster_adapter *a, const char *ch, size_t clen)
@@ -402,17 +531,24 @@ static void nats_close(struct cluster_adapter *a)
 }
 
 static const struct cluster_adapter_ops nats_ops = {
-    "nats", nats_connect, nats_publish, nats_subscribe, nats_unsubscribe, nats_close,
+    "nats", nats_connect, nats_publish, nats_subscribe, nats_unsubscribe, nats_close, nats_request,
 };
 
-struct cluster_adapter *cluster_nats_new(const struct broker_url *u, const struct cluster_events *ev)
+struct cluster_adapter *cluster_nats_new(const struct broker_url *u, int nurls, const struct cluster_events *ev)
 {
     struct nats *n = calloc(1, sizeof *n);
     if (!n) return NULL;
     n->base.ops = &nats_ops;
     n->ev = *ev;
-    n->url = *u;
+    memcpy(n->urls, u, (size_t)nurls * sizeof *u);
+    n->nurls = nurls;
     n->fd = -1;
+    /* The inbox must be this connection's alone: another node's with the same name would
+     * take our answers for its own (tokens count from 1 everywhere). */
+    uint64_t nonce;
+    if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
+        nonce = (uint64_t)lrand48() << 32 ^ (uint64_t)lrand48() ^ (uint64_t)(uintptr_t)n;
+    n->inbox_len = (size_t)snprintf(n->inbox, sizeof n->inbox, "_INBOX.%016llx.", (unsigned long long)nonce);
     ev_init(&n->io, io_cb);
     n->io.data = n;
     ev_init(&n->timer, timer_cb);

@@ -243,7 +243,7 @@ static void redis_close(struct cluster_adapter *a)
 }
 
 static const struct cluster_adapter_ops redis_ops = {
-    "redis", redis_connect, redis_publish, redis_subscribe, redis_unsubscribe, redis_close,
+    "redis", redis_connect, redis_publish, redis_subscribe, redis_unsubscribe, redis_close, NULL,
 };
 
 struct cluster_adapter *cluster_redis_new(const struct broker_url *u, const struct cluster_events *ev)

@@ -117,8 +117,10 @@ CONFIG_KEY("api_key", api_key, string, NONE)
  * [architecture](architecture.md#cluster)); read at startup, a reload does not change
  * the cluster.* keys */
 CONFIG_KEY("cluster.adapter", cluster_adapter, enum, NONE, redis, nats)
-/* the broker: `redis://host:port`, `redis://:password@host:port/db` or
- * `nats://[user:password@]host:port`; its scheme names the adapter */
+/* the broker: `redis://host:port`, `redis://:password@host:port/db`,
+ * `redis-cluster://host:port,host:port` (a Redis Cluster: sharded pub/sub, with
+ * `adapter = "redis"`) or `nats://[user:password@]host:port[,host:port...]` (a NATS
+ * cluster's servers); its scheme names the adapter */
 CONFIG_KEY("cluster.url", cluster_url, url, NONE)
 /* this node's name (1 to 255 bytes) in ids and presence; default `"HOSTNAME-PID"` */
 CONFIG_KEY("cluster.node_id", cluster_node_id, node_id, NONE)
@@ -134,7 +136,7 @@ CONFIG_KEY("outbound.timeout", outbound_timeout, seconds, 10)
 CONFIG_KEY("outbound.connect_timeout", outbound_connect_timeout, seconds, 5)
 /* bytes of one HTTP response body or Redis reply; a larger one fails with `too_large` */
 CONFIG_KEY("outbound.max_response_bytes", outbound_max_response_bytes, bytes, 8388608)
-/* outbound calls (HTTP and Redis) in flight at once; beyond, a call fails at once with
+/* outbound calls (HTTP, Redis, NATS) in flight at once; beyond, a call fails at once with
  * `busy` */
 CONFIG_KEY("outbound.max_in_flight", outbound_max_in_flight, count, 10000)
 /* open connections to one HTTP host (kept and reused); calls beyond wait for one */

@@ -16,12 +16,21 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "reqhead.h"
+#include "slab.h"
 #include "ws.h"
 
 #define SLOT_MAX (1u << CONN_SLOT_BITS)
 #define LINGER_SECONDS 2.0
 #define READ_BUF_SIZE (256 * 1024)
 #define IOV_BATCH 256
+/* Queued frames up to this size are copied into one contiguous run before writev: the
+ * kernel pays a per-segment cost in _copy_from_iter that, for 64-byte broadcast frames,
+ * was ~30% of the server's CPU in the burst benchmark (docs/benchmarks.md, "Where the
+ * burst's CPU went"); a copy in user space of a frame already in cache costs far less.
+ * Larger frames keep their own iovec so big payloads are not copied. */
+#define COALESCE_FRAME_MAX 2048
+#define COALESCE_BUF_SIZE (64 * 1024)
 /* A file body goes out at most this much per writable event, so one fast reader of a
  * large file takes its turn with everyone else. */
 #define FILE_SLICE (256 * 1024)
@@ -40,7 +49,8 @@ static uint32_t nfree, slots_used, slot_cap;
 static uint32_t open_count;
 
 static const struct transport_events *upper;
-static size_t alloc_size = sizeof(struct conn);
+/* Every connection struct (with the layer above's part) comes from here. */
+static struct slab conn_slab = { .size = sizeof(struct conn) };
 static uint64_t id_tag;
 static int fd_capacity = INT_MAX;
 
@@ -147,7 +157,8 @@ uint32_t conn_open_count(void) { return open_count; }
 void conn_init(const struct transport_events *ev, size_t conn_size)
 {
     upper = ev;
-    alloc_size = conn_size > sizeof(struct conn) ? conn_size : sizeof(struct conn);
+    handshake_init();
+    slab_init(&conn_slab, conn_size > sizeof(struct conn) ? conn_size : sizeof(struct conn));
 }
 
 void conn_set_id_tag(uint64_t bits) { id_tag = bits; }
@@ -181,16 +192,16 @@ void conn_pause_reading(struct conn *c, int on)
 struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     uint32_t slot;
-    struct conn *c = calloc(1, alloc_size);
+    struct conn *c = slab_alloc(&conn_slab);
     if (!c || slot_alloc(&slot) != 0) {
-        free(c);
+        slab_free(&conn_slab, c);
         close(fd);
         return NULL;
     }
     c->http = http_req_new(config.http_max_body);
     if (!c->http) {
         free_slots[nfree++] = slot;
-        free(c);
+        slab_free(&conn_slab, c);
         close(fd);
         return NULL;
     }
@@ -261,17 +272,19 @@ int conn_queue(struct conn *c, struct frame *f)
 
 int conn_send_ctrl(struct conn *c, const uint8_t *p, size_t n)
 {
-    if (c->ctrl_len + n > c->ctrl_cap) {
-        size_t cap = c->ctrl_cap ? c->ctrl_cap : 256;
-        while (cap < c->ctrl_len + n) cap *= 2;
+    uint32_t len = conn_ctrl_len(c);
+    if (!c->ctrl || len + n > c->ctrl->cap) {
+        size_t cap = c->ctrl ? c->ctrl->cap : 256 - sizeof *c->ctrl;
+        while (cap < len + n) cap = cap * 2 + sizeof *c->ctrl;
         if (cap > CTRL_MAX) return -1;
-        uint8_t *b = realloc(c->ctrl, cap);
+        struct conn_ctrl *b = realloc(c->ctrl, sizeof *b + cap);
         if (!b) return -1;
+        b->len = len;
+        b->cap = (uint32_t)cap;
         c->ctrl = b;
-        c->ctrl_cap = (uint32_t)cap;
     }
-    memcpy(c->ctrl + c->ctrl_len, p, n);
-    c->ctrl_len += (uint32_t)n;
+    memcpy(c->ctrl->data + len, p, n);
+    c->ctrl->len = len + (uint32_t)n;
     conn_mark_dirty(c);
     return 0;
 }
@@ -342,7 +355,6 @@ static void conn_destroy(struct conn *c)
     c->http = NULL;
     c->ws = NULL;
     c->ctrl = NULL;
-    c->ctrl_len = c->ctrl_cap = 0;
     open_count--;
     c->fd = -1;
     if (held) return;   /* the hub keeps c and its id until conn_free_held */
@@ -356,7 +368,35 @@ void conn_free_held(struct conn *c)
     uint32_t slot = (uint32_t)(c->id & (SLOT_MAX - 1));
     slots[slot] = NULL;
     free_slots[nfree++] = slot;
-    free(c);
+    slab_free(&conn_slab, c);
+}
+
+/* Shared by every flush: filled and written within one writev, so it holds nothing
+ * between calls. */
+static uint8_t coalesce_buf[COALESCE_BUF_SIZE];
+
+/* Rewrites iov[0..n) in place so that runs of small segments become one segment in
+ * coalesce_buf; the byte stream is unchanged, so the caller accounts a partial writev
+ * exactly as before. Returns the new count. */
+static int coalesce_small(struct iovec *iov, int n)
+{
+    size_t used = 0;
+    int out = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = iov[i].iov_len;
+        if (len > COALESCE_FRAME_MAX || used + len > sizeof coalesce_buf) {
+            iov[out++] = iov[i];
+            continue;
+        }
+        uint8_t *at = coalesce_buf + used;
+        memcpy(at, iov[i].iov_base, len);
+        used += len;
+        if (out > 0 && (uint8_t *)iov[out - 1].iov_base + iov[out - 1].iov_len == at)
+            iov[out - 1].iov_len += len;
+        else
+            iov[out++] = (struct iovec){ at, len };
+    }
+    return out;
 }
 
 /* Writes as much of ctrl and the queue as the socket takes, in stream order:
@@ -367,20 +407,20 @@ void conn_flush(struct conn *c)
     ev_tstamp now = ev_now(EV_DEFAULT);
     size_t file_budget = FILE_SLICE;
     for (;;) {
-        if (c->want_close && sendq_empty(&c->q) && c->ctrl_len == 0) {
+        if (c->want_close && sendq_empty(&c->q) && conn_ctrl_len(c) == 0) {
             c->want_close = 0;
             ws_queue_close(c, c->close_code, c->close_reason,
                            c->close_reason ? strlen(c->close_reason) : 0);
         }
         struct iovec iov[IOV_BATCH];
         int n = 0;
-        size_t head_part = 0, ctrl_part = c->ctrl_len;
+        size_t head_part = 0, ctrl_part = conn_ctrl_len(c);
         if (c->q.head_off && c->q.count) {
             n = sendq_iov(&c->q, iov, 1);
             head_part = iov[0].iov_len;
         }
         if (ctrl_part) {
-            iov[n].iov_base = c->ctrl;
+            iov[n].iov_base = c->ctrl->data;
             iov[n].iov_len = ctrl_part;
             n++;
         }
@@ -398,6 +438,7 @@ void conn_flush(struct conn *c)
             c->blocked_since = now;
             continue;
         }
+        if (n > 1) n = coalesce_small(iov, n);
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
@@ -416,20 +457,19 @@ void conn_flush(struct conn *c)
         if (take < head_part) break;
         take = left < ctrl_part ? left : ctrl_part;
         if (take) {
-            memmove(c->ctrl, c->ctrl + take, c->ctrl_len - take);
-            c->ctrl_len -= (uint32_t)take;
+            memmove(c->ctrl->data, c->ctrl->data + take, c->ctrl->len - take);
+            c->ctrl->len -= (uint32_t)take;
         }
-        if (c->ctrl && c->ctrl_len == 0) {
+        if (c->ctrl && c->ctrl->len == 0) {
             /* written out: an idle connection holds no ctrl buffer (the 101 used one) */
             free(c->ctrl);
             c->ctrl = NULL;
-            c->ctrl_cap = 0;
         }
         left -= take;
         if (take < ctrl_part) break;
         if (left) sendq_consume(&c->q, left);
     }
-    int pending = c->ctrl_len > 0 || (!c->close_queued && !sendq_empty(&c->q)) || c->file;
+    int pending = conn_ctrl_len(c) > 0 || (!c->close_queued && !sendq_empty(&c->q)) || c->file;
     if (!pending && c->close_queued) {
         start_linger(c);
         return;
@@ -525,14 +565,11 @@ static void upgrade(struct conn *c, const char *rest, size_t rest_len)
     }
     /* Keep the request head for client:header()/query(): it is all a script may ask,
      * from admission on. */
-    uint32_t head_len = c->http->head_len;
-    c->req_head = malloc(head_len ? head_len : 1);
+    c->req_head = reqhead_pack(c->http->buf, c->http->head_len);
     if (!c->req_head) {
         answer_error(c, 503, NULL, "out of memory");
         return;
     }
-    memcpy(c->req_head, c->http->buf, head_len);
-    c->req_head_len = head_len;
     struct admission adm = { 0 };
     upper->admit(c, c->http, &adm);
     if (adm.status == ADMIT_LATER) {
@@ -573,7 +610,7 @@ static void upgrade_admitted(struct conn *c, const struct handshake *hs, const c
      * frames and never dropped, so a pong or close that frames sent right behind the
      * request cause cannot go out before it, and no queue policy can drop it. */
     struct frame *resp = handshake_response(hs);
-    if (!resp || ws_start(c) != 0 || conn_send_ctrl(c, resp->data, resp->len) != 0) {
+    if (!resp || conn_send_ctrl(c, resp->data, resp->len) != 0) {
         if (resp) frame_unref(resp);
         answer_error(c, 503, NULL, "out of memory");
         return;

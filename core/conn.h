@@ -68,43 +68,52 @@ struct transport_events {
     int (*release)(struct conn *c);
 };
 
+/* Control frames waiting to be written: their bytes with the length in front, so an
+ * idle connection holds one NULL pointer for them. */
+struct conn_ctrl {
+    uint32_t len, cap;
+    uint8_t data[];
+};
+
 struct conn {
     ev_io io;
     ev_timer timer;
     uint64_t id;
     int fd;
-    uint8_t phase;
-    uint8_t dirty;               /* on the dirty list */
-    uint8_t killed;              /* tear down at the next flush */
-    uint8_t want_close;          /* server close queued behind pending data */
-    uint8_t close_queued;        /* a close frame is in ctrl (or sent): no data after it */
-    uint8_t failed;              /* protocol failure: input ignored, close behind the data */
-    uint8_t close_after_flush;   /* plain HTTP: linger once the response is written */
-    uint8_t write_blocked;
-    uint8_t write_timed_out;     /* the close after a write timeout is queued */
-    uint8_t over_capacity;       /* accepted into the descriptor reserve: no upgrade */
-    uint8_t opened;              /* open was reported; close is still due */
-    uint8_t deflate;             /* permessage-deflate negotiated */
-    uint8_t read_paused;         /* conn_pause_reading */
-    uint8_t admit_pending;       /* the upgrade waits for conn_admit */
-    uint8_t answer_pending;      /* the HTTP request waits for conn_answer */
     uint16_t close_code;         /* code of want_close, then the final code */
+    /* one bit each: an idle connection is held for hours, so its struct is kept small */
+    unsigned phase : 2;          /* enum conn_phase */
+    unsigned dirty : 1;          /* on the dirty list */
+    unsigned killed : 1;         /* tear down at the next flush */
+    unsigned want_close : 1;     /* server close queued behind pending data */
+    unsigned close_queued : 1;   /* a close frame is in ctrl (or sent): no data after it */
+    unsigned failed : 1;         /* protocol failure: input ignored, close behind the data */
+    unsigned close_after_flush : 1; /* plain HTTP: linger once the response is written */
+    unsigned write_blocked : 1;
+    unsigned write_timed_out : 1; /* the close after a write timeout is queued */
+    unsigned over_capacity : 1;  /* accepted into the descriptor reserve: no upgrade */
+    unsigned opened : 1;         /* open was reported; close is still due */
+    unsigned deflate : 1;        /* permessage-deflate negotiated */
+    unsigned read_paused : 1;    /* conn_pause_reading */
+    unsigned admit_pending : 1;  /* the upgrade waits for conn_admit */
+    unsigned answer_pending : 1; /* the HTTP request waits for conn_answer */
     struct sendq q;
-    uint8_t *ctrl;               /* the 101, control frames (pong, close); never dropped;
+    struct conn_ctrl *ctrl;      /* the 101, control frames (pong, close); never dropped;
                                   * written ahead of queued frames, freed once written */
-    uint32_t ctrl_len, ctrl_cap;
     struct http_req *http;       /* PHASE_HTTP only */
     struct conn_file *file;      /* a response body streamed from a file, after the queue */
     struct ws *ws;               /* only while a frame or message is in flight (ws.c) */
-    struct ws_stream stream;
+    struct ws_stream *stream;    /* only while a read ended inside a frame or a message,
+                                  * or a close frame waits for its rest (ws.c) */
     char *close_reason;          /* reason of want_close, NULL if none */
-    char *req_head;              /* copy of the upgrade request head, for header()/query() */
-    uint32_t req_head_len;
+    char *req_head;              /* the upgrade request, packed (reqhead.h), for header()/query() */
     ev_tstamp last_active;       /* last message received (drain closes idle clients) */
     ev_tstamp last_pong, last_ping, blocked_since, phase_since;
     struct conn *next_dirty;
     struct sockaddr_in6 addr;    /* peer; AF_INET addresses are stored as sockaddr_in */
 };
+
+static inline uint32_t conn_ctrl_len(const struct conn *c) { return c->ctrl ? c->ctrl->len : 0; }
 
 /* Registers the upper layer. Every connection is allocated with conn_size bytes (at least
  * sizeof(struct conn)), zeroed, the struct conn first: the layer above keeps its per-client

@@ -59,7 +59,7 @@ struct group *group_get(struct group_index *ix, const char *name, size_t len)
     return g;
 }
 
-int group_add(struct group *g, struct client *c, uint32_t *index_slot)
+int group_add(struct group *g, struct client *c, uint32_t *index)
 {
     if (g->count == g->cap) {
         uint32_t cap = g->cap ? g->cap * 2 : 4;
@@ -68,8 +68,8 @@ int group_add(struct group *g, struct client *c, uint32_t *index_slot)
         g->members = m;
         g->cap = cap;
     }
-    g->members[g->count] = (struct member){ c, index_slot };
-    *index_slot = g->count++;
+    g->members[g->count] = (struct member){ c };
+    *index = g->count++;
     return 0;
 }
 
@@ -88,12 +88,12 @@ void group_free_if_empty(struct group_index *ix, struct group *g)
     if (g->count == 0) unlink_group(ix, g);
 }
 
-int group_remove(struct group_index *ix, struct group *g, uint32_t index)
+int group_remove(struct group_index *ix, struct group *g, uint32_t index, group_slot_fn *slot_of)
 {
     uint32_t last = --g->count;
     if (index != last) {
         g->members[index] = g->members[last];
-        *g->members[index].index_slot = index;
+        *slot_of(g->members[index].client, g) = index;
     }
     if (g->count == 0 && ix) {
         unlink_group(ix, g);

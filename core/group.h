@@ -2,9 +2,10 @@
  * (all connections of one user id) are both groups. A group is created lazily by
  * its first member and freed when the last one leaves.
  *
- * Membership is two-sided: group->members[i] holds the client and a pointer to the
- * slot where the client keeps i (its back-reference), so a swap-remove can tell the
- * moved member its new index. Whoever moves a back-reference slot calls group_rebind. */
+ * Membership is two-sided: group->members[i] holds the client, and the client keeps i
+ * (its back-reference) where the caller's slot_of function finds it, so a swap-remove can
+ * tell the moved member its new index. A member is one pointer: the client set holds
+ * every connection, so its array is 8 bytes a client. */
 #ifndef LUAHUB_GROUP_H
 #define LUAHUB_GROUP_H
 
@@ -12,11 +13,14 @@
 #include <stdint.h>
 
 struct client;
+struct group;
 
 struct member {
     struct client *client;
-    uint32_t *index_slot;        /* where the client stores this member's index */
 };
+
+/* Where client c keeps its index in group g. */
+typedef uint32_t *group_slot_fn(struct client *c, const struct group *g);
 
 struct group {
     struct group *next;          /* hash chain */
@@ -35,19 +39,14 @@ struct group_index {
 struct group *group_find(const struct group_index *ix, const char *name, size_t len);
 /* Finds or creates; NULL on allocation failure. */
 struct group *group_get(struct group_index *ix, const char *name, size_t len);
-/* Adds c; *index_slot receives its index. -1 on allocation failure. */
-int group_add(struct group *g, struct client *c, uint32_t *index_slot);
-/* Removes the member at index; frees the group (unlinking it from ix) when it empties,
- * unless ix is NULL (a group that lives on empty). Returns 1 if the group was freed. */
-int group_remove(struct group_index *ix, struct group *g, uint32_t index);
+/* Adds c; *index receives its index. -1 on allocation failure. */
+int group_add(struct group *g, struct client *c, uint32_t *index);
+/* Removes the member at index (the member moved into its place learns its new index
+ * through slot_of); frees the group (unlinking it from ix) when it empties, unless ix is
+ * NULL (a group that lives on empty). Returns 1 if the group was freed. */
+int group_remove(struct group_index *ix, struct group *g, uint32_t index, group_slot_fn *slot_of);
 /* Frees g if it has no members (after a failed first add). */
 void group_free_if_empty(struct group_index *ix, struct group *g);
-/* The member at index now keeps its index in a different slot. */
-static inline void group_rebind(struct group *g, uint32_t index, uint32_t *slot)
-{
-    g->members[index].index_slot = slot;
-}
-
 #define GROUP_FOREACH(ix, g)                                                      \
     for (uint32_t _b = 0; _b < (ix)->nbuckets; _b++)                               \
         for (struct group *g = (ix)->buckets[_b]; g; g = g->next)

@@ -18,6 +18,8 @@ struct handshake {
     char detail[512];           /* for the log: what was seen and how to allow it, or "" */
 };
 
+/* Loads OpenSSL's SHA-1 once, at start-up (conn_init). */
+void handshake_init(void);
 /* Fills hs; returns hs->status. */
 int handshake_check(const struct http_req *r, struct handshake *hs);
 /* The 101 Switching Protocols response for an accepted handshake. */

@@ -5,6 +5,7 @@
  * In a cluster the history lives in the broker and lua/luahub/history.lua talks to it;
  * lh_history_broker tells it where. */
 #include <ev.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
@@ -25,12 +26,50 @@ static struct history_read last;
 
 static double now(void) { return ev_now(EV_DEFAULT); }
 
-/* A room keeps its position while it has members here: they are the clients that will
- * ask to recover from it. */
-static int has_members(const char *name, size_t len)
+/* Prefixes under which other core rooms watch a history room: the room protocol's
+ * subscribers of R are members of "~R" (lua/luahub/protocol/rooms.lua), not of R. */
+#define WATCH_PREFIXES_MAX 8
+#define WATCH_PREFIX_MAX 32
+static struct { char name[WATCH_PREFIX_MAX]; size_t len; } watch[WATCH_PREFIXES_MAX];
+static int nwatch;
+
+static int group_has_members(const char *name, size_t len)
 {
     struct group *g = group_find(&room_index, name, len);
     return g && g->count > 0;
+}
+
+/* A room keeps its position while it has members here, in R or in a watching room: they
+ * are the clients that will ask to recover from it. Freed, it would come back with a new
+ * epoch, and a client that missed nothing would be told it cannot recover. */
+static int has_members(const char *name, size_t len)
+{
+    static char *full;               /* grown to the longest name seen: the sweep runs often */
+    static size_t cap;
+    if (group_has_members(name, len)) return 1;
+    if (nwatch && cap < WATCH_PREFIX_MAX + len) {
+        char *p = realloc(full, WATCH_PREFIX_MAX + len);
+        if (!p) return 1;            /* keeping a room is the safe answer */
+        full = p;
+        cap = WATCH_PREFIX_MAX + len;
+    }
+    for (int i = 0; i < nwatch; i++) {
+        memcpy(full, watch[i].name, watch[i].len);
+        memcpy(full + watch[i].len, name, len);
+        if (group_has_members(full, watch[i].len + len)) return 1;
+    }
+    return 0;
+}
+
+int lh_history_watch(const char *prefix, size_t len)
+{
+    if (len == 0 || len >= WATCH_PREFIX_MAX) return LH_ERR_BAD_ARG;
+    for (int i = 0; i < nwatch; i++)
+        if (watch[i].len == len && memcmp(watch[i].name, prefix, len) == 0) return LH_OK;
+    if (nwatch == WATCH_PREFIXES_MAX) return LH_ERR_BAD_ARG;
+    memcpy(watch[nwatch].name, prefix, len);
+    watch[nwatch++].len = len;
+    return LH_OK;
 }
 
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -142,20 +142,41 @@ void hub_on_open(struct conn *c)
     if (script) cl->task_waiting = (uint8_t)script->open(cl);
 }
 
+struct client_extra *client_extra(struct client *c)
+{
+    if (!c->extra) c->extra = calloc(1, sizeof *c->extra);
+    return c->extra;
+}
+
+void client_extra_trim(struct client *c)
+{
+    struct client_extra *x = c->extra;
+    if (x && !x->nmeta && !x->held.count && x->rate_last == 0) {
+        free(x->meta);
+        free(x);
+        c->extra = NULL;
+    }
+}
+
+static int holding(const struct client *cl) { return cl->extra && cl->extra->held.count; }
+
 /* limits.message_rate: a token bucket per client holding one second's worth of messages;
- * an empty bucket means the message is not handled (the script's hooks see it). */
+ * an empty bucket means the message is not handled (the script's hooks see it). Without
+ * memory for the bucket the message goes through. */
 static int rate_allows(struct client *cl)
 {
     double rate = config.limit_message_rate;
     if (rate <= 0) return 1;
+    struct client_extra *x = client_extra(cl);
+    if (!x) return 1;
     double burst = rate < 1 ? 1 : rate;
     ev_tstamp now = ev_now(EV_DEFAULT);
-    if (cl->rate_last == 0) cl->rate_tokens = burst;
-    else cl->rate_tokens += (now - cl->rate_last) * rate;
-    if (cl->rate_tokens > burst) cl->rate_tokens = burst;
-    cl->rate_last = now;
-    if (cl->rate_tokens < 1) return 0;
-    cl->rate_tokens -= 1;
+    if (x->rate_last == 0) x->rate_tokens = burst;
+    else x->rate_tokens += (now - x->rate_last) * rate;
+    if (x->rate_tokens > burst) x->rate_tokens = burst;
+    x->rate_last = now;
+    if (x->rate_tokens < 1) return 0;
+    x->rate_tokens -= 1;
     return 1;
 }
 
@@ -188,8 +209,8 @@ static void hold_message(struct client *cl, int opcode, const uint8_t *data, siz
                          int limited)
 {
     struct held_message *m = malloc(sizeof *m + len);
-    if (!cl->held && m) cl->held = calloc(1, sizeof *cl->held);
-    if (!m || !cl->held) {
+    struct client_extra *x = m ? client_extra(cl) : NULL;
+    if (!x) {
         free(m);
         log_error(cl->conn.id, "out of memory holding a %zu-byte message while the client's handler waits", len);
         conn_kill(&cl->conn, 1011);
@@ -197,10 +218,11 @@ static void hold_message(struct client *cl, int opcode, const uint8_t *data, siz
     }
     *m = (struct held_message){ NULL, (uint32_t)len, (uint8_t)opcode, (uint8_t)limited };
     memcpy(m->data, data, len);
-    if (cl->held->tail) cl->held->tail->next = m;
-    else cl->held->head = m;
-    cl->held->tail = m;
-    if (++cl->held->count >= config.limit_waiting_messages && config.limit_waiting_messages)
+    struct held_queue *q = &x->held;
+    if (q->tail) q->tail->next = m;
+    else q->head = m;
+    q->tail = m;
+    if (++q->count >= config.limit_waiting_messages && config.limit_waiting_messages)
         conn_pause_reading(&cl->conn, 1);
 }
 
@@ -211,14 +233,16 @@ void hub_on_message(struct conn *c, int opcode, const uint8_t *data, size_t len)
     int limited = !rate_allows(cl);
     if (limited) metrics.errors[ERR_RATE_LIMITED]++;
     if (!script) return;
-    if (cl->task_waiting || cl->held) hold_message(cl, opcode, data, len, limited);
+    if (cl->task_waiting || holding(cl)) hold_message(cl, opcode, data, len, limited);
     else handle_message(cl, opcode, data, len, limited);
 }
+
+static uint32_t *hub_slot(struct client *cl, const struct group *g) { return &cl->hub_index; }
 
 void hub_detach(struct client *cl)
 {
     if (!cl->in_hub) return;
-    group_remove(NULL, everyone, cl->hub_index);
+    group_remove(NULL, everyone, cl->hub_index, hub_slot);
     cl->in_hub = 0;
     room_leave_all(cl);
 }
@@ -228,6 +252,8 @@ static void release_state(struct client *cl)
     hub_detach(cl);
     user_clear(cl);
     meta_free(cl);
+    if (cl->extra) cl->extra->rate_last = 0;
+    client_extra_trim(cl);
 }
 
 /* The script's close hooks run first (before_disconnect sees the client everywhere, then
@@ -250,13 +276,13 @@ void hub_on_close(struct conn *c)
     log_debug(c->id, "closed: %d %s", conn_close_code(c), c->close_reason ? c->close_reason : "");
     if (cl->admin) admin->close(cl);
     cl->close_due = 1;
-    if (!cl->task_waiting && !cl->held) run_close(cl);
+    if (!cl->task_waiting && !holding(cl)) run_close(cl);
 }
 
 int hub_on_release(struct conn *c)
 {
     struct client *cl = client_of(c);
-    if (cl->task_waiting || cl->held || cl->close_due) {
+    if (cl->task_waiting || holding(cl) || cl->close_due) {
         cl->conn_held = 1;
         return 1;
     }
@@ -269,15 +295,12 @@ void hub_task_done(uint64_t id)
     struct client *cl = hub_any(id);
     if (!cl || !cl->task_waiting) return;
     cl->task_waiting = 0;
-    while (cl->held && !cl->task_waiting) {
-        struct held_message *m = cl->held->head;
-        cl->held->head = m->next;
-        if (!m->next) cl->held->tail = NULL;
-        int last = --cl->held->count == 0;
-        if (last) {
-            free(cl->held);
-            cl->held = NULL;
-        }
+    while (holding(cl) && !cl->task_waiting) {
+        struct held_queue *q = &cl->extra->held;
+        struct held_message *m = q->head;
+        q->head = m->next;
+        if (!m->next) q->tail = NULL;
+        if (--q->count == 0) client_extra_trim(cl);
         if (cl->in_hub) handle_message(cl, m->opcode, m->data, m->len, m->limited);
         free(m);
     }

@@ -25,6 +25,7 @@ int lh_close(uint64_t id, int code, const char *reason, size_t reason_len);
 int lh_is_open(uint64_t id);
 uint32_t lh_count(void);
 void lh_want_dropped(int on);
+void lh_want_admit(int on);
 
 /* rooms */
 int lh_join(uint64_t id, const char *room, size_t len);
@@ -139,6 +140,24 @@ void lh_config_clear_list(const char *key);
  * LH_ERR_CLOSED after the shutdown. */
 int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
 int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
+/* The Redis Cluster hash slot (0..16383) of a key (redis_slot.h), for hub.redis on a
+ * Redis Cluster (lua/luahub/redis_cluster.lua). */
+int lh_redis_slot(const char *key, size_t len);
+
+/* requests over the cluster's NATS connection (outbound_nats.c; JetStream's API for room
+ * history): n requests (subjects and payloads with their lengths, copied before it
+ * returns; n at most 4096) written at once; returns the wait id the script yields (> 0):
+ * it resumes with a table of the n answers (a string, or the status number of an answer
+ * without a payload: 503 when nothing listens on the subject) or nil, code, detail
+ * (connect, timeout, closed, busy, too_large). LH_ERR_BAD_ARG for no request, too many
+ * or a subject with blanks; LH_ERR_CLOSED after the shutdown. timeout <= 0:
+ * outbound.timeout. */
+int lh_nats_request(uint32_t n, const char **subjects, const size_t *slens, const char **data,
+                    const size_t *lens, double timeout);
+/* how many times the NATS connection was lost (or an attempt failed) since the first
+ * lh_nats_* call: what a node learnt from the server (a stream's epoch) holds while this
+ * stays the same */
+uint32_t lh_nats_losses(void);
 
 /* room history (history.h; docs/lua-api.md, "History"): positions are (epoch, offset).
  * bounds: the room's size (0: no history) and *ttl as the config gives them. append (this
@@ -162,6 +181,10 @@ const char *lh_history_broker(const char **prefix);
  * or ttl of -1 is the default's. LH_ERR_BAD_ARG for a `*` before the end. */
 void lh_history_rules_clear(void);
 int lh_history_rule(const char *name, size_t len, double size, double ttl);
+/* watch: the members of core room PREFIX..R also keep room R's history position (the room
+ * protocol's subscribers). LH_ERR_BAD_ARG for an empty prefix, one of 32 bytes or more, or
+ * past 8 prefixes (kept for the process's life, across reloads). */
+int lh_history_watch(const char *prefix, size_t len);
 
 /* a file compiled into the binary beside the runtime modules, by its name under lua/
  * ("luahub/protocol/luahub.js"): its bytes (size in *size), or NULL */

@@ -379,9 +379,13 @@ static void admit_end(lua_State *co, int ok, uint64_t id)
     hub_admit_done(id, &a);
 }
 
+static int admit_wanted = 1;
+
+void lua_bridge_want_admit(int on) { admit_wanted = on; }
+
 void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admission *a)
 {
-    if (!vm.L || vm.before_connect == LUA_NOREF) return;
+    if (!vm.L || vm.before_connect == LUA_NOREF || !admit_wanted) return;
     uint64_t id = cl->conn.id;
     struct task *t = task_for(vm.before_connect, "before_connect hook", id);
     if (!t) {

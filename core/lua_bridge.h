@@ -30,6 +30,9 @@ struct http_req;
  * may wait: open, message and close return 1 when it does, admit sets ADMIT_LATER, and
  * the plain HTTP route returns CONN_ANSWER_LATER; the answer follows when it ends. */
 void lua_bridge_admit(struct client *cl, const struct http_req *r, struct admission *a);
+/* Whether the script has before_connect hooks (it says so when one is added and after
+ * it loads): without one, an upgrade builds no request table for it. */
+void lua_bridge_want_admit(int on);
 int lua_bridge_on_open(struct client *cl);
 int lua_bridge_on_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited);
 int lua_bridge_on_close(struct client *cl, int code, const char *reason);

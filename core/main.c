@@ -13,6 +13,7 @@
 #include "lua_bridge.h"
 #include "new_project.h"
 #include "outbound_http.h"
+#include "outbound_nats.h"
 #include "outbound_redis.h"
 #include "parent.h"
 #include "server.h"
@@ -213,13 +214,18 @@ int main(int argc, char **argv)
         return 1;
     }
     if (cluster_start(err, sizeof err) != 0) {
+        /* a bad cluster.url is found only here, with the script loaded: freed as at exit */
         log_error(0, "%s", err);
+        outbound_redis_shutdown();
+        lua_bridge_shutdown();
+        config_free(&config);
         return 1;
     }
     app_wire_cluster();
     int status = server_run();
     outbound_http_shutdown();   /* while the script can still take the "closed" results */
     outbound_redis_shutdown();
+    outbound_nats_shutdown();
     cluster_stop();
     lua_bridge_shutdown();
     config_free(&config);

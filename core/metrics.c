@@ -21,7 +21,7 @@ const char *const metrics_drop_names[DROP__COUNT] = { "drop_newest", "drop_oldes
 const char *const metrics_error_names[ERR__COUNT] = {
     "handler", "protocol", "write", "rate_limited", "pong_timeout", "write_timeout" };
 
-const char *const metrics_outbound_kinds[OUT__COUNT] = { "http", "redis" };
+const char *const metrics_outbound_kinds[OUT__COUNT] = { "http", "redis", "nats" };
 const char *const metrics_outbound_results[OUT_RESULT__COUNT] = {
     "ok", "timeout", "connect", "too_large", "tls", "redis", "busy", "closed", "failed" };
 

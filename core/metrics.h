@@ -14,7 +14,7 @@ enum error_type { ERR_HANDLER, ERR_PROTOCOL, ERR_WRITE, ERR_RATE_LIMITED, ERR_PO
 
 /* Outbound calls a script waits on, by kind and result; the result names are the error
  * codes a call returns in Lua ("ok" for success). */
-enum outbound_kind { OUTBOUND_HTTP, OUTBOUND_REDIS, OUT__COUNT };
+enum outbound_kind { OUTBOUND_HTTP, OUTBOUND_REDIS, OUTBOUND_NATS, OUT__COUNT };
 enum outbound_result { OUT_OK, OUT_TIMEOUT, OUT_CONNECT, OUT_TOO_LARGE, OUT_TLS, OUT_REDIS,
                        OUT_BUSY, OUT_CLOSED, OUT_FAILED, OUT_RESULT__COUNT };
 

@@ -979,8 +979,8 @@ int outbound_http_request(const char *method, size_t method_len, const char *url
 {
     struct buf *key = &scratch_key;
     if (closed) return LH_ERR_CLOSED;
-    if (metrics.outbound_in_flight[OUTBOUND_HTTP] + metrics.outbound_in_flight[OUTBOUND_REDIS]
-        >= (int64_t)config.outbound_max_in_flight) {
+    if (metrics.outbound_in_flight[OUTBOUND_HTTP] + metrics.outbound_in_flight[OUTBOUND_REDIS] +
+        metrics.outbound_in_flight[OUTBOUND_NATS] >= (int64_t)config.outbound_max_in_flight) {
         metrics.outbound_calls[OUTBOUND_HTTP][OUT_BUSY]++;
         return LH_ERR_BUSY;
     }

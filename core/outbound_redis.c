@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "redis_link.h"
 #include "redis_reply.h"
+#include "redis_slot.h"
 #include "task.h"
 
 /* Distinct URLs a process may open: a script that built URLs per request would
@@ -409,7 +410,8 @@ static int changes_connection(int argc, const char **argv, const size_t *lens)
 
 static int busy(const struct client *c, char *why, size_t len)
 {
-    int64_t n = metrics.outbound_in_flight[OUTBOUND_HTTP] + metrics.outbound_in_flight[OUTBOUND_REDIS];
+    int64_t n = metrics.outbound_in_flight[OUTBOUND_HTTP] + metrics.outbound_in_flight[OUTBOUND_REDIS] +
+                metrics.outbound_in_flight[OUTBOUND_NATS];
     if (n >= (int64_t)config.outbound_max_in_flight) {
         snprintf(why, len, "%s: %lld outbound calls in flight (outbound.max_in_flight)", c->name,
                  (long long)n);
@@ -471,6 +473,8 @@ int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, d
     }
     return (int)wait;
 }
+
+int lh_redis_slot(const char *key, size_t len) { return (int)redis_slot(key, len); }
 
 void outbound_redis_shutdown(void)
 {

@@ -27,6 +27,13 @@ static int find_in_client(const struct client *c, const struct group *g)
     return -1;
 }
 
+static uint32_t *room_slot(struct client *c, const struct group *g)
+{
+    return &c->rooms[find_in_client(c, g)].index;
+}
+
+static uint32_t *user_slot(struct client *c, const struct group *g) { return &c->user_index; }
+
 int room_member_of(const struct client *c, const char *name, size_t len)
 {
     struct group *g = group_find(&room_index, name, len);
@@ -43,11 +50,10 @@ int room_join(struct client *c, const char *name, size_t len)
         return LH_ERR_ROOM_FULL;
     if (c->nrooms == c->rooms_cap) {
         if (c->rooms_cap == UINT16_MAX) return LH_ERR_MAX_ROOMS;
-        uint16_t cap = c->rooms_cap ? (uint16_t)(c->rooms_cap * 2) : 2;
+        /* most clients are in one room: its entry takes 16 bytes, not a pair's 32 */
+        uint16_t cap = c->rooms_cap ? (uint16_t)(c->rooms_cap * 2) : 1;
         struct client_room *r = realloc(c->rooms, cap * sizeof *r);
         if (!r) return LH_ERR_NOMEM;
-        /* the array moved: every room must learn where this client keeps its index */
-        for (int i = 0; i < c->nrooms; i++) group_rebind(r[i].room, r[i].index, &r[i].index);
         c->rooms = r;
         c->rooms_cap = cap;
     }
@@ -71,12 +77,9 @@ static void leave_at(struct client *c, int i)
     struct group *g = c->rooms[i].room;
     log_debug(c->conn.id, "left room %.*s", (int)g->name_len, g->name);   /* g may go below */
     if (g->count == 1) note_interest(HUB_ROOM, g, 0);
-    group_remove(&room_index, g, c->rooms[i].index);
+    group_remove(&room_index, g, c->rooms[i].index, room_slot);
     int last = --c->nrooms;
-    if (i != last) {
-        c->rooms[i] = c->rooms[last];
-        group_rebind(c->rooms[i].room, c->rooms[i].index, &c->rooms[i].index);
-    }
+    if (i != last) c->rooms[i] = c->rooms[last];
 }
 
 int room_leave(struct client *c, const char *name, size_t len)
@@ -100,7 +103,7 @@ void user_clear(struct client *c)
 {
     if (!c->user) return;
     if (c->user->count == 1) note_interest(HUB_USER, c->user, 0);
-    group_remove(&user_index, c->user, c->user_index);
+    group_remove(&user_index, c->user, c->user_index, user_slot);
     c->user = NULL;
 }
 

@@ -13,9 +13,11 @@
 #include "guard.h"
 #include "hub.h"
 #include "log.h"
+#include "lua_bridge.h"
 #include "meta.h"
 #include "metrics.h"
 #include "outbound_http.h"
+#include "reqhead.h"
 #include "room.h"
 #include "server.h"
 #include "timer.h"
@@ -58,6 +60,8 @@ int lh_is_open(uint64_t id)
 uint32_t lh_count(void) { return hub_count(); }
 
 void lh_want_dropped(int on) { hub_want_dropped(on); }
+
+void lh_want_admit(int on) { lua_bridge_want_admit(on); }
 
 /* A client whose state the script may still change: one being admitted (before_connect)
  * or open. From client:close on, and in its close hooks, changes answer closed, as sends
@@ -231,40 +235,17 @@ int lh_meta_del(uint64_t id, const char *k, size_t kl)
 
 /* ------------------------------------------------------------------ the request and the peer */
 
-/* Header lookup in the kept request head ("Name: value\r\n" lines after the request line). */
+/* Header lookup in the kept request (reqhead.h). */
 const char *lh_header(uint64_t id, const char *name, size_t nl, size_t *len)
 {
     struct conn *c = conn_by_id(id);
-    if (!c || !c->req_head) return NULL;
-    const char *p = c->req_head, *end = p + c->req_head_len;
-    const char *line = memchr(p, '\n', (size_t)(end - p));
-    while (line && ++line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol) eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && (size_t)(colon - line) == nl && strncasecmp(line, name, nl) == 0) {
-            const char *v = colon + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t')) v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            *len = (size_t)(ve - v);
-            return v;
-        }
-        line = eol;
-    }
-    return NULL;
+    return c && c->req_head ? reqhead_header(c->req_head, name, nl, len) : NULL;
 }
 
 const char *lh_target(uint64_t id, size_t *len)
 {
     struct conn *c = conn_by_id(id);
-    if (!c || !c->req_head) return NULL;
-    const char *sp = memchr(c->req_head, ' ', c->req_head_len);
-    if (!sp) return NULL;
-    const char *end = c->req_head + c->req_head_len;
-    const char *sp2 = memchr(sp + 1, ' ', (size_t)(end - sp - 1));
-    if (!sp2) return NULL;
-    *len = (size_t)(sp2 - sp - 1);
-    return sp + 1;
+    return c && c->req_head ? reqhead_target(c->req_head, len) : NULL;
 }
 
 int lh_remote_addr(uint64_t id, char *buf, size_t len)

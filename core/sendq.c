@@ -5,14 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cap is always a power of two, so a ring position is a mask, not a division: the
+ * push runs once per recipient of every broadcast. */
 #define SENDQ_INITIAL_CAP 4
+#define AT(q, i) ((i) & ((q)->cap - 1))
 
 static int grow(struct sendq *q)
 {
     uint32_t cap = q->cap ? q->cap * 2 : SENDQ_INITIAL_CAP;
     struct frame **ring = malloc(cap * sizeof *ring);
     if (!ring) return -1;
-    for (uint32_t i = 0; i < q->count; i++) ring[i] = q->ring[(q->head + i) % q->cap];
+    for (uint32_t i = 0; i < q->count; i++) ring[i] = q->ring[AT(q, q->head + i)];
     free(q->ring);
     q->ring = ring;
     q->cap = cap;
@@ -23,7 +26,7 @@ static int grow(struct sendq *q)
 int sendq_push(struct sendq *q, struct frame *f)
 {
     if (q->count == q->cap && grow(q) != 0) return -1;
-    q->ring[(q->head + q->count) % q->cap] = f;
+    q->ring[AT(q, q->head + q->count)] = f;
     q->count++;
     q->bytes += f->len;
     metrics.queued_frames++;
@@ -36,11 +39,11 @@ struct frame *sendq_drop_oldest(struct sendq *q)
     /* A partly written head must finish, or the byte stream would lose its framing. */
     uint32_t skip = q->head_off ? 1 : 0;
     if (q->count <= skip) return NULL;
-    uint32_t at = (q->head + skip) % q->cap;
+    uint32_t at = AT(q, q->head + skip);
     struct frame *f = q->ring[at];
     /* Close the gap by shifting the (at most one) frame in front of it forward. */
     if (skip) q->ring[at] = q->ring[q->head];
-    q->head = (q->head + 1) % q->cap;
+    q->head = AT(q, q->head + 1);
     q->count--;
     q->bytes -= f->len;
     metrics.queued_frames--;
@@ -52,7 +55,7 @@ int sendq_iov(const struct sendq *q, struct iovec *iov, int max)
 {
     int n = 0;
     for (uint32_t i = 0; i < q->count && n < max; i++, n++) {
-        struct frame *f = q->ring[(q->head + i) % q->cap];
+        struct frame *f = q->ring[AT(q, q->head + i)];
         size_t off = i == 0 ? q->head_off : 0;
         iov[n].iov_base = f->data + off;
         iov[n].iov_len = f->len - off;
@@ -73,7 +76,7 @@ void sendq_consume(struct sendq *q, size_t n)
         }
         n -= left;
         q->head_off = 0;
-        q->head = (q->head + 1) % q->cap;
+        q->head = AT(q, q->head + 1);
         q->count--;
         metrics.queued_frames--;
         frame_unref(f);
@@ -87,7 +90,7 @@ void sendq_clear(struct sendq *q)
     metrics.queued_bytes -= (int64_t)q->bytes;
     while (q->count) {
         frame_unref(q->ring[q->head]);
-        q->head = (q->head + 1) % q->cap;
+        q->head = AT(q, q->head + 1);
         q->count--;
     }
     q->head = q->head_off = 0;

@@ -114,6 +114,9 @@ static void history_series(struct textbuf *o)
            (double)history_bytes());
     scalar(o, "luahub_history_entries", "gauge", "Publications this process keeps in room history.",
            (double)history_entries());
+    scalar(o, "luahub_history_rooms", "gauge",
+           "Rooms this process keeps a history position for (with publications or members).",
+           (double)history_rooms());
     scalar(o, "luahub_history_appends_total", "counter", "Publications appended to room history.",
            (double)metrics.history_appends);
     scalar(o, "luahub_history_recoveries_total", "counter",

@@ -80,7 +80,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     if (conn_send_ctrl(c, data, len) != 0) {
         static struct log_limit lim;
         log_limited(&lim, LOG_INFO, c->id, "control frames pile up unread (%u bytes): dropping the client",
-                    c->ctrl_len);
+                    conn_ctrl_len(c));
         metrics.errors[ERR_PROTOCOL]++;
         conn_kill(c, 1008);
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
@@ -296,12 +296,6 @@ static void ctx_release(struct ws_ctx *wc, int reusable)
     free(wc);
 }
 
-int ws_start(struct conn *c)
-{
-    memset(&c->stream, 0, sizeof c->stream);
-    return 0;
-}
-
 static void ws_release(struct conn *c, int reusable)
 {
     struct ws *w = c->ws;
@@ -316,8 +310,9 @@ static void ws_release(struct conn *c, int reusable)
 void ws_free(struct conn *c)
 {
     ws_release(c, 0);
-    free(c->stream.held);
-    c->stream.held = NULL;
+    if (c->stream) free(c->stream->held);
+    free(c->stream);
+    c->stream = NULL;
 }
 
 /* The close frame wslay wrote into ctrl from offset `from` on (it is the last frame wslay
@@ -327,12 +322,12 @@ void ws_free(struct conn *c)
 static uint16_t take_back_close(struct conn *c, uint32_t from)
 {
     uint32_t at = from;
-    while (at + 2 <= c->ctrl_len) {
-        uint8_t *f = c->ctrl + at;
+    while (at + 2 <= conn_ctrl_len(c)) {
+        uint8_t *f = c->ctrl->data + at;
         uint32_t len = f[1] & 0x7f;
         if ((f[0] & 0x0f) == WS_CLOSE) {
-            uint16_t code = len >= 2 && at + 4 <= c->ctrl_len ? (uint16_t)(f[2] << 8 | f[3]) : 1002;
-            c->ctrl_len = at;
+            uint16_t code = len >= 2 && at + 4 <= c->ctrl->len ? (uint16_t)(f[2] << 8 | f[3]) : 1002;
+            c->ctrl->len = at;
             return code;
         }
         at += 2 + len;
@@ -347,14 +342,33 @@ static void pull_ctrl(struct conn *c)
     /* Our close is out, or one of ours waits behind queued data: nothing wslay queued
      * may go (after a close it would only hold its own close echo). */
     if (c->close_queued || c->want_close) return;
-    uint32_t before = c->ctrl_len;
+    uint32_t before = conn_ctrl_len(c);
     if (wslay_event_want_write(ctx)) wslay_event_send(ctx);
     /* wslay failed the connection itself, on a frame it refused: its close would go out
      * ahead of the replies already queued; it goes behind them, as every failure does. */
     if (wslay_event_get_close_sent(ctx)) fail(c, take_back_close(c, before));
 }
 
-static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len);
+static int feed_wslay(struct conn *c, const struct ws_stream *s, const uint8_t *buf, size_t len);
+
+/* After a read: c keeps a tracker of its own only while the stream is inside a frame or a
+ * message or holds part of a close frame; between messages (an idle client) it holds none. */
+static int keep_stream(struct conn *c, const struct ws_stream *s)
+{
+    int rest = !ws_stream_at_boundary(s) || s->held;
+    if (s != c->stream) {
+        if (!rest) return 0;
+        if (!(c->stream = malloc(sizeof *c->stream))) {
+            free(s->held);
+            return -1;
+        }
+        *c->stream = *s;
+    } else if (!rest) {
+        free(c->stream);
+        c->stream = NULL;
+    }
+    return 0;
+}
 
 /* wslay 1.1.1 checks a close reason's UTF-8 per chunk, skipping the first two bytes of
  * every chunk: a close frame whose payload comes in two chunks is misjudged either way.
@@ -363,7 +377,7 @@ static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len);
  * stream.held for the rest. */
 int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
 {
-    struct ws_stream *s = &c->stream;
+    struct ws_stream fresh = { 0 }, *s = c->stream ? c->stream : &fresh;
     uint8_t *joined = NULL;
     if (s->held) {
         joined = malloc(s->held_len + len);
@@ -381,7 +395,7 @@ int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
     while (off < len && r == 0) {
         size_t n = ws_stream_track(s, buf + off, len - off);
         if (n) {
-            r = feed_wslay(c, buf + off, n);
+            r = feed_wslay(c, s, buf + off, n);
             off += n;
             continue;
         }
@@ -396,14 +410,14 @@ int ws_feed(struct conn *c, const uint8_t *buf, size_t len)
             break;
         }
         s->payload_left = 0;                      /* a control frame ends where it began */
-        r = feed_wslay(c, buf + off, n);
+        r = feed_wslay(c, s, buf + off, n);
         off += n;
     }
     free(joined);
-    return r;
+    return keep_stream(c, s) != 0 ? -1 : r;
 }
 
-static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
+static int feed_wslay(struct conn *c, const struct ws_stream *s, const uint8_t *buf, size_t len)
 {
     if (c->failed || (c->close_queued && !c->ws)) return 0;
     if (!c->ws) {
@@ -426,7 +440,6 @@ static int feed_wslay(struct conn *c, const uint8_t *buf, size_t len)
     if (c->killed) return 0;
     pull_ctrl(c);
     if (r != 0) return 0;
-    struct ws_stream *s = &c->stream;
     wslay_event_context_ptr ctx = c->ws->wc->ctx;
     if (!c->close_queued && !c->failed && ws_stream_at_boundary(s) && wslay_event_get_read_enabled(ctx) &&
         wslay_event_get_write_enabled(ctx) && !wslay_event_want_write(ctx))

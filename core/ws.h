@@ -12,7 +12,6 @@
 
 struct conn;
 
-int ws_start(struct conn *c);            /* resets the stream tracker; 0 */
 void ws_free(struct conn *c);
 
 /* Feeds bytes read from the socket; whole messages go up through conn_deliver. Returns -1

@@ -11,8 +11,8 @@
 
 struct ws_stream {
     uint8_t hdr[14];
-    uint8_t hdr_len;             /* header bytes of the next frame seen so far */
-    uint8_t in_message;          /* a fragmented data message is open */
+    uint8_t hdr_len : 4;         /* header bytes of the next frame seen so far */
+    uint8_t in_message : 1;      /* a fragmented data message is open */
     uint8_t held_len;
     uint64_t payload_left;       /* payload bytes of the current frame still to come */
     uint8_t *held;               /* start of a close frame waiting for the rest (ws.c) */

@@ -5,6 +5,8 @@
 #   redis    two nodes sharing one port (reuse_port = true: the kernel spreads the
 #            subscribers and the publisher over both) and one redis-server
 #   nats     the same with one nats-server
+#   redis-cluster  the same with a Redis Cluster of 3 masters (sharded pub/sub; the
+#            broadcast channel is on one of them)
 # reporting delivered msg/s and latency percentiles from luahub-loadgen, as a table and
 # build/bench/cluster.json. Brokers and nodes run on free loopback ports, are stopped by
 # PID, and a missing broker binary skips its case. Needs build/bench/luahub-loadgen
@@ -53,8 +55,33 @@ wait_log() {    # file pattern
   done
 }
 
+start_redis_cluster() {   # -> BROKER_URL: 3 masters, each with its own bus port
+  local i port bus ports=() deadline=$((SECONDS + 20))
+  for i in 1 2 3; do
+    port=$("$LOADGEN" --free-port)
+    bus=$("$LOADGEN" --free-port)
+    rm -rf "$OUT/redis-cluster-$i" && mkdir -p "$OUT/redis-cluster-$i"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --protected-mode no \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "$bus" \
+      --dir "$OUT/redis-cluster-$i" >"$LOGS/cluster-redis-cluster-broker$i.log" 2>&1 &
+    PIDS+=($!)
+    ports+=("$port")
+  done
+  for port in "${ports[@]}"; do wait_port "$port" || die "redis-cluster node did not listen on $port"; done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-yes \
+    >"$LOGS/cluster-redis-cluster-create.log" 2>&1 || die "redis-cli --cluster create failed"
+  for port in "${ports[@]}"; do
+    until redis-cli -p "$port" cluster info | grep -q cluster_state:ok; do
+      ((SECONDS < deadline)) || die "the Redis Cluster was not ok within 20 s"
+      sleep 0.1
+    done
+  done
+  BROKER_URL=redis-cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}
+}
+
 start_broker() {   # kind -> BROKER_URL
   local kind=$1 port
+  [[ $kind == redis-cluster ]] && { start_redis_cluster; return; }
   port=$("$LOADGEN" --free-port)
   if [[ $kind == redis ]]; then
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --protected-mode no \
@@ -75,7 +102,7 @@ run_case() {   # case -> one JSON line
     nodes=2
   fi
   for ((n = 1; n <= nodes; n++)); do
-    [[ $kind != single ]] && config=$(jq -nc --arg a "$kind" --arg u "$BROKER_URL" --arg id "bench-$n" \
+    [[ $kind != single ]] && config=$(jq -nc --arg a "${kind%-cluster}" --arg u "$BROKER_URL" --arg id "bench-$n" \
       '{reuse_port: true, cluster: {adapter: $a, url: $u, node_id: $id}}')
     "$LUAHUB" --listen "127.0.0.1:$port" --config "$config" "$SCRIPT" >"$LOGS/cluster-$kind-node$n.log" 2>&1 &
     PIDS+=($!)
@@ -97,7 +124,7 @@ run_case() {   # case -> one JSON line
 
 : >"$OUT/cluster.jsonl"
 for kind in $CASES; do
-  if [[ $kind != single ]] && ! command -v "$kind-server" >/dev/null; then
+  if [[ $kind != single ]] && ! command -v "${kind%-cluster}-server" >/dev/null; then
     say "== skipping $kind: $kind-server is not installed (scripts/deps.sh cluster)"
     continue
   fi

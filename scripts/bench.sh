@@ -11,18 +11,19 @@
 # runs every scenario against a fresh server process on a free loopback port:
 #   rate-1k    1,000 subscribers x 1,000 msg/s for BENCH_SECONDS
 #   rate-10k   10,000 subscribers x 100 msg/s for BENCH_SECONDS
-#   burst      2,000 messages to 1,000 subscribers, window 200, 10 rounds
+#   burst      10,000 messages to 1,000 subscribers, window 200, 3 rounds
 #   idle-10k   10,000 idle connections: server RSS per connection
 #   idle-19k   19,000 idle connections (two loadgen processes)
-# prints a table with luahub/baseline ratios and writes build/bench/results.json.
+# each BENCH_RUNS times, interleaved; prints the median and spread of every metric with
+# luahub/baseline ratios, and writes build/bench/results.json (every run, raw) and
+# build/bench/fanout.json (the measurements, one JSON object per line, for scripts/plot.lua).
 #
 # Environment:
 #   BENCH_SECONDS=10          length of the rate scenarios
 #   BENCH_SERVERS="baseline luahub router"    BENCH_SCENARIOS="rate-1k ... idle-19k"
 #   BENCH_PIN=1               pin server to CPU 0 and loadgen to CPU 1 (0: let the
 #                             scheduler place them)
-#   BENCH_ATTEMPTS=3          runs disturbed by other processes (>10% of a core)
-#                             are repeated up to this many times; the quietest counts
+#   BENCH_RUNS=3              runs of every scenario and server (1..20)
 #   LUAHUB_BIN=build/luahub   BENCH_LUAHUB_ARGS="" (extra luahub arguments)
 #   BENCH_ROUTER_SCRIPT=examples/bench-router/hub.lua
 #   BUILD=build               where the Makefile put its outputs
@@ -48,12 +49,15 @@ ROUTER_ARGS_FILE=$(dirname "$ROUTER_SCRIPT")/loadgen.args
 LOADGEN=$OUT/luahub-loadgen
 BASELINE=$OUT/baseline
 SOURCES=127.0.0.1-127.0.0.4
+RUNS_EACH=${BENCH_RUNS:-3}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench.sh: $*"; exit 1; }
 
 [[ $SECONDS_EACH =~ ^[0-9]+$ && $SECONDS_EACH -ge 1 && $SECONDS_EACH -le 600 ]] ||
   die "BENCH_SECONDS must be 1..600 (got '$SECONDS_EACH')"
+[[ $RUNS_EACH =~ ^[0-9]+$ && $RUNS_EACH -ge 1 && $RUNS_EACH -le 20 ]] ||
+  die "BENCH_RUNS must be 1..20 (got '$RUNS_EACH')"
 command -v jq >/dev/null || die "jq is needed to assemble the results (apt-get install jq)"
 [[ -x $LOADGEN ]] || die "$LOADGEN is missing: make bench-tools"
 
@@ -132,7 +136,7 @@ scenario_args() {   # scenario -> fills ARGS array
   case $1 in
     rate-1k)  ARGS=(fanout --subs 1000 --rate 1000 --duration "$SECONDS_EACH" --size 64) ;;
     rate-10k) ARGS=(fanout --subs 10000 --rate 100 --duration "$SECONDS_EACH" --size 64) ;;
-    burst)    ARGS=(fanout --subs 1000 --burst 2000 --window 200 --rounds 10 --size 64) ;;
+    burst)    ARGS=(fanout --subs 1000 --burst 10000 --window 200 --rounds 3 --size 64) ;;
     idle-10k) ARGS=(--idle --subs 10000) ;;
     idle-19k) ARGS=(--idle --subs 19000 --procs 2) ;;
     *) die "unknown scenario '$1' (rate-1k rate-10k burst idle-10k idle-19k)" ;;
@@ -180,7 +184,6 @@ done
 # ---- run ------------------------------------------------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 RUNS=$OUT/runs.jsonl
-: >"$RUNS"
 say "== $(date -u +%FT%TZ) on $(nproc) cores, ${SECONDS_EACH}s per rate scenario, pinning $([[ $PIN == 1 ]] && echo 'server->cpu0 loadgen->cpu1' || echo off)"
 # One measurement: a fresh server, one loadgen run, the server stopped. Prints
 # the run as one JSON line.
@@ -214,37 +217,24 @@ run_once() {
     '{server:$s, scenario:$c, command:$cmd, exit:$rc, server_survived:$alive, result:$r}'
 }
 
-other_cpu() { jq -r '.result.machine.other_percent // 0' <<<"$1"; }
-
-# A run during which other processes used more than 10% of a core is repeated, up
-# to BENCH_ATTEMPTS in all; the quietest attempt is kept, the others are written
-# to runs-disturbed.jsonl.
-ATTEMPTS=${BENCH_ATTEMPTS:-3}
-: >"$OUT/runs-disturbed.jsonl"
-for scenario in $SCENARIOS; do
-  for server in "${RUN_SERVERS[@]}"; do
-    best="" best_other=""
-    for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
+# Runs interleaved: run 1 of every scenario and server, then run 2, ..., so a
+# disturbance of the shared box spreads over all servers instead of hitting one.
+: >"$RUNS"
+for ((run = 1; run <= RUNS_EACH; run++)); do
+  say "== run $run of $RUNS_EACH"
+  for scenario in $SCENARIOS; do
+    for server in "${RUN_SERVERS[@]}"; do
       line=$(run_once "$server" "$scenario")
-      other=$(other_cpu "$line")
-      if [[ -z $best ]] || awk -v a="$other" -v b="$best_other" 'BEGIN { exit !(a < b) }'; then
-        [[ -n $best ]] && printf '%s\n' "$best" >>"$OUT/runs-disturbed.jsonl"
-        best=$line best_other=$other
-      else
-        printf '%s\n' "$line" >>"$OUT/runs-disturbed.jsonl"
-      fi
-      awk -v o="$other" 'BEGIN { exit !(o > 10) }' || break
-      ((attempt < ATTEMPTS)) && say "   other processes used $other% of a core: measuring again"
+      jq -c --argjson n "$run" '. + {run: $n}' <<<"$line" >>"$RUNS"
+      jq -r '.result // {} | if .mode == "idle" then
+               "   \(.connect.opened) connections, \(.rss_per_conn_bytes // "?") B RSS each"
+             elif .mode then
+               "   \(.delivered)/\(.expected) delivered, \(.delivered_per_s|floor)/s, p99 \(.latency_ms.p99) ms, backlog \(.backlog)" +
+               (if (.machine.other_percent // 0) > 10 then
+                 "\n   warning: other processes used \(.machine.other_percent)% of a core during this run"
+                else "" end)
+             else "   no result" end' <<<"$line" >&2
     done
-    jq -c --argjson n "$attempt" '. + {attempts: ([$n, '"$ATTEMPTS"'] | min)}' <<<"$best" >>"$RUNS"
-    jq -r '.result // {} | if .mode == "idle" then
-             "   \(.connect.opened) connections, \(.rss_per_conn_bytes // "?") B RSS each"
-           elif .mode then
-             "   \(.delivered)/\(.expected) delivered, \(.delivered_per_s|floor)/s, p99 \(.latency_ms.p99) ms, backlog \(.backlog)" +
-             (if (.machine.other_percent // 0) > 10 then
-               "\n   warning: other processes used \(.machine.other_percent)% of a core during this run"
-              else "" end)
-           else "   no result" end' <<<"$best" >&2
   done
 done
 
@@ -255,44 +245,30 @@ jq -s --arg date "$(date -u +%FT%TZ)" --arg load_before "$LOAD_BEFORE" \
   --arg luahub_version "$([[ -x $LUAHUB ]] && "$LUAHUB" --version 2>&1 | head -n 1 || echo none)" \
   --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
   --arg kernel "$(uname -r)" --argjson cores "$(nproc)" --argjson fds "$(ulimit -Hn)" \
-  --argjson seconds "$SECONDS_EACH" --argjson pin "$PIN" \
+  --argjson seconds "$SECONDS_EACH" --argjson pin "$PIN" --argjson runs_each "$RUNS_EACH" \
   '{date:$date, commit:$commit, luahub_version:$luahub_version,
     machine:{cpu:$cpu, cores:$cores, kernel:$kernel, fd_hard_limit:$fds},
     load_average:{before:$load_before, after:$load_after},
-    bench_seconds:$seconds, pinned:($pin == 1), runs:.}' "$RUNS" >"$OUT/results.json"
+    bench_seconds:$seconds, runs_each:$runs_each, pinned:($pin == 1), runs:.}' "$RUNS" >"$OUT/results.json"
 
-# The table: one row per scenario and metric; a ratio column after each luahub server.
-say "== results"
-jq -r '
-  def run(s; c): [.runs[] | select(.server == s and .scenario == c) | .result][0];
-  def fmt: if . == null then "-" elif . >= 100000 then "\((. / 1000 | round))k"
-      elif . >= 100 then "\(round)" else "\((. * 100 | round) / 100)" end;
-  def ratio(a; b): if a == null or b == null or b == 0 then "-"
-      else "\(((a / b) * 100 | round) / 100)" end;
-  # [label, path in a result, whether a luahub/baseline ratio means something]
-  def metrics(c):
-    if (c | startswith("idle")) then [["RSS B/conn", ["rss_per_conn_bytes"], true]]
-    else [["delivered/s", ["delivered_per_s"], true]] +
-      (if c == "burst" then [] else [["backlog", ["backlog"], false],
-                                     ["p50 ms", ["latency_ms", "p50"], true]] end) +
-      [["p99 ms", ["latency_ms", "p99"], true],
-       ["server CPU %", ["server", "cpu_percent"], true],
-       ["loadgen CPU %", ["loadgen", "cpu_percent"], false],
-       ["other CPU %", ["machine", "other_percent"], false]] end;
-  . as $root
-  | [("baseline", "luahub", "router") as $s | select(any($root.runs[]; .server == $s)) | $s] as $servers
-  | (reduce $root.runs[].scenario as $x ([]; if index([$x]) then . else . + [$x] end)) as $scenarios
-  | (["scenario", "metric"] + [$servers[] | if . == "baseline" then . else ., "ratio" end]),
-    ($scenarios[] as $c | metrics($c)[] as $m
-     | [$c, $m[0]] + [$servers[] as $s
-         | (run($s; $c) | getpath($m[1])) as $v
-         | (run("baseline"; $c) | getpath($m[1])) as $b
-         | if $s == "baseline" then ($v | fmt)
-           elif $m[2] then ($v | fmt), ratio($v; $b) else ($v | fmt), "" end])
-  | @tsv' "$OUT/results.json" | awk -F'\t' '
-  { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
-    if (NF > nf) nf = NF }
-  END { for (r = 1; r <= NR; r++) { line = "";
-          for (i = 1; i <= nf; i++) line = line sprintf(i <= 2 ? "%-*s  " : "%*s  ", w[i], cell[r, i]);
-          sub(/ +$/, "", line); print line } }' | tee "$OUT/table.txt"
-say "== raw results: $OUT/results.json, table: $OUT/table.txt (ratio = luahub / baseline of this run)"
+# The measurements, one JSON object per line (docs/benchmarks.md, "Measurement files"):
+# what scripts/plot.lua turns into the table below and, in `make bench`, the charts.
+jq -c '.runs[] | select(.result != null) | .result as $r
+  | {scenario, server, run} as $k
+  | if $r.mode == "idle" then
+      $k + {chart: "memory", metric: "rss_per_conn_bytes", unit: "B/conn", value: $r.rss_per_conn_bytes}
+    else
+      ($k + {chart: "throughput", metric: "delivered_per_s", unit: "msg/s", value: $r.delivered_per_s}),
+      ($k + {chart: "cpu-per-delivery", metric: "server_cpu_ns", unit: "ns of server CPU per delivered message",
+             value: (if $r.delivered > 0 then $r.server.cpu_s * 1e9 / $r.delivered else null end)}),
+      ($r.latency_ms | to_entries[] | select(.key | test("^p[0-9]+$"))
+       | $k + {chart: "latency", metric: (.key | sub("^p999$"; "p99.9")), unit: "ms", value: .value}),
+      ($k + {chart: "backlog", metric: "backlog", unit: "messages", value: $r.backlog}),
+      ($k + {chart: "other-cpu", metric: "other_cpu_percent", unit: "% of a core used by other processes",
+             value: $r.machine.other_percent})
+    end
+  | select(.value != null)' "$OUT/results.json" >"$OUT/fanout.json"
+
+say "== results: median of $RUNS_EACH runs (min-max), ratio = luahub / baseline of the same runs"
+luajit scripts/plot.lua --text "$OUT/fanout.json" | tee "$OUT/table.txt"
+say "== raw results: $OUT/results.json, measurements: $OUT/fanout.json, table: $OUT/table.txt"

@@ -8,8 +8,8 @@ build_pkgs=(gcc make pkg-config luajit libluajit-5.1-dev libev-dev libwslay-dev
             libssl-dev libhttp-parser-dev zlib1g-dev lua-cjson libhiredis-dev
             libcurl4-openssl-dev)
 # the cluster specs run real brokers (they fail when the binaries are missing)
-test_pkgs=(lua-busted lua-socket python3-websockets redis-server nats-server)
-cluster_pkgs=(redis-server nats-server)
+test_pkgs=(lua-busted lua-socket python3-websockets redis-server redis-tools nats-server)
+cluster_pkgs=(redis-server redis-tools nats-server)
 ops_pkgs=(prometheus)
 browser_pkgs=(chromium nodejs npm)
 # make fuzz: clang with the libFuzzer and sanitizer runtimes

@@ -96,6 +96,7 @@ int client_connect(struct client_net *net, struct client *c, uint32_t id, unsign
     c->state = CLIENT_CONNECTING;
     c->epoll_events = EPOLLOUT;
     wsframe_parser_init(&c->parser);
+    c->parser.whole_max = net->whole_max;
     return 0;
 fail:
     err = errno;
@@ -110,6 +111,7 @@ static void release(struct client *c)
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = c->out_cap = 0;
+    wsframe_parser_free(&c->parser);
 }
 
 void client_close(struct client_net *net, struct client *c, const char *why)

@@ -65,6 +65,7 @@ struct client_net {
     struct in_addr *sources;     /* NULL: let the kernel choose */
     unsigned nsources;
     int rst_on_close;            /* SO_LINGER 0: no TIME_WAIT left behind */
+    uint32_t whole_max;          /* messages up to this size reach cb.message whole (wsframe.h) */
     uint64_t now_ns;             /* CLOCK_MONOTONIC at the latest read */
     uint64_t reads, read_bytes;  /* statistics */
     uint64_t pings, close_frames;

@@ -16,6 +16,8 @@
  *           --kill-one, one of the --pid processes (not the publisher's) is then
  *           killed while the publisher goes on for --duration s: the connections it
  *           held reconnect (--reconnect) and the others must miss nothing.
+ *   storm   clients of the room protocol reconnecting at once and recovering what
+ *           they missed (storm.c, its own options).
  *
  * Everything runs on one epoll loop in one thread; every phase is bounded by its
  * own time limit and by --timeout for the whole run. */
@@ -36,14 +38,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
 #include "hist.h"
 #include "payload.h"
 #include "procstat.h"
+#include "storm.h"
 
 #define PROBE_SEQ 0xffffffffu
 #define PUBLISH_BATCH 1024          /* frames built per write() on the publisher */
-#define MAX_SOURCES 64
 #define MAX_PROCS 16
 #define MAX_PIDS 16
 #define MAX_ROUNDS 100
@@ -66,7 +69,7 @@ struct options {
     uint32_t broadcast;             /* idle: messages to publish once connected */
     int reconnect, kill_one;
     int json, rst;
-    struct in_addr sources[MAX_SOURCES];
+    struct in_addr sources[CLI_MAX_SOURCES];
     unsigned nsources;
 };
 
@@ -1238,7 +1241,7 @@ static void print_human(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: luahub-loadgen [fanout|echo] [options]\n"
+"usage: luahub-loadgen [fanout|echo] [options]   (luahub-loadgen storm --help: storm.c)\n"
 "  --url ws://127.0.0.1:PORT/ws   or --host H --port P --path /ws\n"
 "  --subs N          subscriber (fanout) or client (echo, idle) connections [100]\n"
 "  --rate R          messages/s (fanout: publisher; echo: all clients together)\n"
@@ -1273,43 +1276,22 @@ static void usage(FILE *f)
 
 static void parse_sources(const char *spec)
 {
-    char buf[1024], *save = NULL;
+    const char *err = cli_parse_sources(spec, opt.sources, &opt.nsources);
 
-    snprintf(buf, sizeof(buf), "%s", spec);
-    for (char *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
-        char *dash = strchr(part, '-');
-        struct in_addr a, b;
-        if (dash)
-            *dash = '\0';
-        if (inet_pton(AF_INET, part, &a) != 1 || (dash && inet_pton(AF_INET, dash + 1, &b) != 1))
-            die("bad --sources '%s'", spec);
-        if (!dash)
-            b = a;
-        for (uint32_t x = ntohl(a.s_addr); x <= ntohl(b.s_addr); x++) {
-            if (opt.nsources == MAX_SOURCES)
-                die("--sources: at most %d addresses", MAX_SOURCES);
-            opt.sources[opt.nsources++].s_addr = htonl(x);
-        }
-    }
+    if (err)
+        die("--sources '%s': %s", spec, err);
 }
 
 static void parse_url(const char *url)
 {
-    static char host[256], path[256];
-    const char *p = url, *slash, *colon;
+    static struct cli_url u;
+    const char *err = cli_parse_url(url, &u);
 
-    if (strncmp(p, "ws://", 5) != 0)
-        die("--url must start with ws:// (no TLS): %s", url);
-    p += 5;
-    slash = strchr(p, '/');
-    colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
-    if (!colon)
-        die("--url needs a port: %s", url);
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-    opt.host = host;
-    opt.port = atoi(colon + 1);
-    snprintf(path, sizeof(path), "%s", slash ? slash : "/");
-    opt.path = path;
+    if (err)
+        die("--url %s: %s", url, err);
+    opt.host = u.host;
+    opt.port = u.port;
+    opt.path = u.path;
 }
 
 static double parse_number(const char *name, const char *s)
@@ -1435,26 +1417,14 @@ static void parse_options(int argc, char **argv)
         opt.concurrency = 1;
 }
 
-/* The hard limit on open files is this box's ceiling on connections per
- * process; take all of it. */
-static rlim_t raise_fd_limit(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 1024;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return rl.rlim_cur;
-}
-
 int main(int argc, char **argv)
 {
     static char url_buf[512];
-    rlim_t fd_limit = raise_fd_limit();
+    rlim_t fd_limit;
+
+    if (argc > 1 && strcmp(argv[1], "storm") == 0)
+        return storm_main(argc - 1, argv + 1);
+    fd_limit = cli_raise_fd_limit();
 
     parse_options(argc, argv);
     signal(SIGPIPE, SIG_IGN);

@@ -1,11 +1,45 @@
 /* wsframe.c — see wsframe.h. */
 #include "wsframe.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void wsframe_parser_init(struct wsframe_parser *p)
 {
     memset(p, 0, sizeof(*p));
+}
+
+void wsframe_parser_free(struct wsframe_parser *p)
+{
+    uint32_t whole_max = p->whole_max;
+
+    free(p->whole);
+    wsframe_parser_init(p);
+    p->whole_max = whole_max;
+}
+
+/* Appends n payload bytes to the message gathered whole; past whole_max (or
+ * without memory) gathering stops and the message is reported by its head. */
+static void gather_whole(struct wsframe_parser *p, const uint8_t *data, size_t n)
+{
+    if (p->whole_len != p->message_len)
+        return;                               /* already given up on this message */
+    if (p->message_len + n > p->whole_max)
+        return;
+    if (p->whole_len + n > p->whole_cap) {
+        uint32_t cap = p->whole_cap ? p->whole_cap : 4096;
+        uint8_t *grown;
+        while (cap < p->whole_len + n)
+            cap *= 2;
+        if (cap > p->whole_max)
+            cap = p->whole_max;
+        if (!(grown = realloc(p->whole, cap)))
+            return;
+        p->whole = grown;
+        p->whole_cap = cap;
+    }
+    memcpy(p->whole + p->whole_len, data, n);
+    p->whole_len += (uint32_t)n;
 }
 
 static size_t header_size(const uint8_t *first_two)
@@ -33,6 +67,8 @@ static int end_frame(struct wsframe_parser *p, const struct wsframe_handler *h, 
         return 0;
     opcode = p->message_opcode;
     p->message_opcode = 0;
+    if (p->whole_max && p->whole_len == p->message_len)
+        return h->message(ud, opcode, p->whole, p->whole_len, p->message_len);
     return h->message(ud, opcode, p->head, p->head_len, p->message_len);
 }
 
@@ -69,6 +105,7 @@ static int begin_frame(struct wsframe_parser *p, const uint8_t *hdr,
         p->message_opcode = opcode;
         p->message_len = 0;
         p->head_len = 0;
+        p->whole_len = 0;
     } else {
         return WSFRAME_ERR_OPCODE;
     }
@@ -144,6 +181,8 @@ int wsframe_parse(struct wsframe_parser *p, const uint8_t *buf, size_t len,
                 memcpy(p->head + p->head_len, buf + pos, k);
                 p->head_len += k;
             }
+            if (p->whole_max)
+                gather_whole(p, buf + pos, n);
             p->message_len += n;
         }
         pos += n;

@@ -6,7 +6,10 @@
  * generator's stamp lives) and a control frame's payload, so a connection's
  * parser state is fixed-size and a message of any length costs no allocation.
  * When a whole single-frame message lies in the caller's buffer (the common case)
- * the callback gets a pointer into that buffer and nothing is copied. */
+ * the callback gets a pointer into that buffer and nothing is copied. A caller
+ * that must see every byte of a message (the storm reads a subscribe reply with
+ * all its publications) sets whole_max: a message split over reads is then
+ * gathered into a buffer of its own, grown up to whole_max bytes. */
 #ifndef WSFRAME_H
 #define WSFRAME_H
 
@@ -48,11 +51,15 @@ struct wsframe_parser {
     uint8_t control_len;
     uint8_t head[WSFRAME_HEAD_MAX];
     uint8_t control[WSFRAME_CONTROL_MAX];
+    uint32_t whole_max;          /* 0: only the head of a split message is kept */
+    uint32_t whole_len, whole_cap;
+    uint8_t *whole;              /* malloc'd on the first split message; wsframe_parser_free */
 };
 
 /* Callbacks return 0 to continue parsing or non-zero to stop (e.g. the
  * connection was closed); wsframe_parse then returns that value. `head` holds
- * the first `head_len` bytes of the message (at least min(len, HEAD_MAX)). */
+ * the first `head_len` bytes of the message (at least min(len, HEAD_MAX)); all
+ * of it when the message fits whole_max, or lay whole in one buffer fed. */
 struct wsframe_handler {
     int (*message)(void *ud, int opcode, const uint8_t *head, size_t head_len,
                    uint64_t message_len);
@@ -60,6 +67,9 @@ struct wsframe_handler {
 };
 
 void wsframe_parser_init(struct wsframe_parser *p);
+/* Frees what gathering whole messages allocated; the parser is then as after init
+ * (whole_max kept). */
+void wsframe_parser_free(struct wsframe_parser *p);
 
 /* Consumes all `len` bytes. Returns 0, a callback's non-zero value, or a
  * WSFRAME_ERR_* code (the connection must then be failed). */

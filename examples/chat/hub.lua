@@ -182,8 +182,9 @@ local function presence_frame(room)
   return encode { type = "presence", room = room, members = members(room), timestamp = timestamp() }
 end
 
--- The room list every client's room switcher shows; several changes within a quarter
--- second are sent as one update.
+-- The room list every client's room switcher shows, with each room's position in its
+-- message stream (pages count a room's unread messages by it); several changes within a
+-- quarter second are sent as one update.
 local function rooms_frame()
   local counts, order = {}, {}
   for _, core in ipairs(hub.rooms()) do
@@ -193,7 +194,11 @@ local function rooms_frame()
   end
   sort(order)
   local items = {}
-  for _, name in ipairs(order) do items[#items + 1] = encode { name = name, members = counts[name] } end
+  for _, name in ipairs(order) do
+    local _, now = hub.history(name, { limit = 1 })   -- only for the position
+    items[#items + 1] = encode { name = name, members = counts[name], epoch = now and now.epoch,
+                                 offset = now and now.offset }
+  end
   return with_array({ type = "rooms" }, "rooms", items)
 end
 
@@ -302,6 +307,7 @@ local function say(client, text, time)
   proto:publish(room, encode { type = "message", id = format("%x-%x", boot, seq),
                                username = client:get("username"), sender = sender(client),
                                text = clean, room = room, timestamp = timestamp(time) })
+  rooms_changed()   -- the room's position moved
   return true
 end
 

@@ -14,13 +14,24 @@ local format, tonumber, type = string.format, tonumber, type
 
 local M = {}
 local Client = {}
-local handles = {}               -- connection id (number) -> handle
+-- Handles by the slot of their connection id (its low 20 bits, core/conn.h), so the
+-- table is an array of 8 bytes a client. A slot's handle is its open client's; the
+-- handle of an id that is not open while its slot holds another's (a closing client, a
+-- late call for a closed one) goes to a hash by id.
+local SLOTS = 2 ^ 20
+local by_slot, by_id = {}, {}
 M.methods = Client
 
 local lenbuf = ffi.new("size_t[1]")
 local addrbuf = ffi.new("char[64]")
 
 local properties = {
+  -- made on first read and kept: a handle no one asks the id of holds only _h
+  id = function(self)
+    local id = format("%.0f", self._h)
+    rawset(self, "id", id)
+    return id
+  end,
   user_id = function(self)
     local p = C.lh_user_of(self._h, lenbuf)
     if p == nil then return nil end
@@ -43,15 +54,21 @@ local mt = {
 }
 
 function M.handle(h)
-  local c = handles[h]
-  if not c then
-    c = setmetatable({ _h = h, id = format("%.0f", h) }, mt)
-    handles[h] = c
-  end
-  return c
+  local slot = h % SLOTS + 1
+  local c = by_slot[slot]
+  if c and c._h == h then return c end
+  local other = by_id[h]
+  if other then return other end
+  local made = setmetatable({ _h = h }, mt)
+  if c == nil or C.lh_is_open(h) == 1 then by_slot[slot] = made else by_id[h] = made end
+  return made
 end
 
-function M.forget(h) handles[h] = nil end
+function M.forget(h)
+  local slot = h % SLOTS + 1
+  local c = by_slot[slot]
+  if c and c._h == h then by_slot[slot] = nil else by_id[h] = nil end
+end
 
 -- Connection id number from a handle, an id string or number.
 function M.id_of(x)

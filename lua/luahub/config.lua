@@ -59,7 +59,7 @@ local rules = {
     return false, '"same", "*" or a list of origins'
   end,
   url = function(v)
-    return type(v) == "string" and v:match("^%a+://[^/]") ~= nil,
+    return type(v) == "string" and v:match("^%a[%a%-]*://[^/]") ~= nil,
       'a URL such as "redis://127.0.0.1:6379" or "nats://127.0.0.1:4222"'
   end,
   node_id = function(v)
@@ -168,7 +168,8 @@ function M.validate(cfg, locations)
   end
   local cluster = type(cfg.cluster) == "table" and cfg.cluster
   if cluster and cluster.adapter then
-    local scheme = type(cluster.url) == "string" and cluster.url:match("^(%a+)://")
+    local scheme = type(cluster.url) == "string" and cluster.url:match("^(%a[%a%-]*)://")
+    if scheme == "redis-cluster" then scheme = "redis" end   -- the Redis adapter on a Redis Cluster
     if cluster.url == nil then
       problems[#problems + 1] = "config.cluster.url: required with cluster.adapter"
     elseif scheme and scheme ~= cluster.adapter then

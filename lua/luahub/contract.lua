@@ -14,6 +14,7 @@ int lh_close(uint64_t id, int code, const char *reason, size_t reason_len);
 int lh_is_open(uint64_t id);
 uint32_t lh_count(void);
 void lh_want_dropped(int on);
+void lh_want_admit(int on);
 
 int lh_join(uint64_t id, const char *room, size_t len);
 int lh_leave(uint64_t id, const char *room, size_t len);
@@ -97,6 +98,13 @@ void lh_config_clear_list(const char *key);
 int lh_redis_open(const char *url, size_t len, char *err, size_t errlen);
 int lh_redis_call(int client, int argc, const char **argv, const size_t *lens, double timeout);
 
+int lh_redis_slot(const char *key, size_t len);
+
+int lh_nats_request(uint32_t n, const char **subjects, const size_t *slens, const char **data,
+                    const size_t *lens, double timeout);
+
+uint32_t lh_nats_losses(void);
+
 uint32_t lh_history_bounds(const char *room, size_t len, double *ttl);
 int lh_history_append(const char *room, size_t rlen, const char *data, size_t len, int binary);
 int lh_history_read(const char *room, size_t rlen, const char *epoch, size_t elen, uint64_t since,
@@ -108,6 +116,8 @@ const char *lh_history_broker(const char **prefix);
 
 void lh_history_rules_clear(void);
 int lh_history_rule(const char *name, size_t len, double size, double ttl);
+
+int lh_history_watch(const char *prefix, size_t len);
 
 const char *lh_embedded_file(const char *name, size_t len, size_t *size);
 

@@ -5,9 +5,10 @@
 --   read(room, since, limit, size, ttl)    -> entries, now | nil, code, now-or-detail
 -- chosen once, from the running cluster: this process's memory on a single node (C:
 -- core/history.c, nothing waits), Redis Streams with the Redis adapter (any node serves
--- any room: hub.redis's connection to cluster.url, so calls wait), and none yet with NATS
--- (JetStream would be its own backend table here). A room without history never reaches
--- a backend: it is at (this process's epoch, 0) everywhere.
+-- any room: hub.redis's connection to cluster.url, so calls wait), and JetStream with
+-- NATS (lua/luahub/jetstream.lua: requests on the cluster's connection, which wait too).
+-- A room without history never reaches a backend: it is at (this process's epoch, 0)
+-- everywhere.
 local ffi = require "ffi"
 local C = require "luahub.ffi"
 local errors = require "luahub.errors"
@@ -138,7 +139,12 @@ return out
 
 local function redis_backend(url, prefix)
   local conn = require("luahub.redis_client").new(url)
-  local function keys(room) return prefix .. ".history." .. room, prefix .. ".history-meta." .. room end
+  -- One hash tag over both keys of a room ("{PREFIX.history.ROOM}", never empty), so on a
+  -- Redis Cluster the EVAL's two keys are in one slot, as a script's keys must be.
+  local function keys(room)
+    local tag = "{" .. prefix .. ".history." .. room .. "}"
+    return tag, tag .. ".meta"
+  end
   local backend = { waits = true }
 
   function backend.append(room, data, _, binary, size, ttl)
@@ -167,12 +173,6 @@ local function redis_backend(url, prefix)
   return backend
 end
 
------------------------------------------------------------------------------ NATS
-local NOT_BUILT = "history over NATS needs JetStream: not built yet"
-local nats = { waits = false }
-function nats.append() return nil, "unavailable", NOT_BUILT end
-function nats.read() return nil, "unavailable", NOT_BUILT end
-
 ----------------------------------------------------------------------------- the API
 local backend
 local prefix_box = ffi.new("const char *[1]")
@@ -184,8 +184,19 @@ local function where()
   local url = C.lh_history_broker(prefix_box)
   if url == nil then return memory end
   url = ffi_string(url)
-  backend = url:match("^redis:") and redis_backend(url, ffi_string(prefix_box[0])) or nats
+  local prefix = ffi_string(prefix_box[0])
+  backend = url:match("^redis[:%-]") and redis_backend(url, prefix) or require("luahub.jetstream").new(prefix)
   return backend
+end
+
+-- Members of the core room prefix .. R keep room R's position as R's own members do (the
+-- room protocol's subscribers).
+function M.watch(prefix)
+  local rc = C.lh_history_watch(prefix, #prefix)
+  if rc < 0 then
+    mistake.raise("history watch", "the room prefix " .. mistake.describe(prefix)
+      .. " cannot keep positions (1 to 31 bytes, at most 8 prefixes)")
+  end
 end
 
 -- The bounds of rooms come with the config, applied once the script's load has run.

@@ -81,7 +81,10 @@ function hub.config(t)
   config.merge(script_config, t)
 end
 
-hub.on = function(name, fn) hooks.on(name, fn) end
+hub.on = function(name, fn)
+  hooks.on(name, fn)
+  if name == "before_connect" then C.lh_want_admit(1) end
+end
 hub.shared = require("luahub.shared").dicts
 hub.router = require "luahub.router"
 hub.middleware = require "luahub.middleware"
@@ -513,7 +516,7 @@ end
 
 function hub._on_message(h, opcode, p, n, limited)
   local client = handle(h)
-  local msg = message.wrap(client.id, opcode == 2 and "binary" or "text", p, n, C.lh_now())
+  local msg = message.wrap(h, opcode == 2 and "binary" or "text", p, n, C.lh_now())
   local err
   if limited then
     err = "rate_limited"
@@ -629,6 +632,7 @@ function hub._setup(overrides_json)
   if #problems == 0 then problems = config.apply(cfg) end
   if #problems > 0 then return table.concat(problems, "\n") end
   C.lh_want_dropped(hooks.lists.on_send_dropped and 1 or 0)
+  C.lh_want_admit(hooks.lists.before_connect and 1 or 0)
   return nil
 end
 

@@ -1,4 +1,4 @@
--- Message objects: msg.kind, msg.client_id, msg.time, lazy msg.data, cached msg:json().
+-- Message objects: msg.kind, msg.time, lazy msg.client_id and msg.data, cached msg:json().
 -- While the handler runs, a message points at the core's receive buffer; msg.data makes
 -- a Lua string only when read, and forwarding a message (client:send(msg),
 -- hub.broadcast(msg), hub.to_room(r, msg)) hands the pointer to C without a copy.
@@ -8,6 +8,7 @@ local mistake = require "luahub.mistake"
 local C = require "luahub.ffi"
 
 local ffi_string, rawget, rawset, setmetatable = ffi.string, rawget, rawset, setmetatable
+local format = string.format
 
 local M = {}
 local methods = {}
@@ -23,6 +24,13 @@ mt.__index = function(m, k)
     local s = ffi_string(p, rawget(m, "_n"))
     rawset(m, "data", s)
     return s
+  end
+  if k == "client_id" then   -- the sender's id string, made only when read
+    local h = rawget(m, "_from")
+    if h == nil then return nil end
+    local id = format("%.0f", h)
+    rawset(m, "client_id", id)
+    return id
   end
   return methods[k]
 end
@@ -59,8 +67,9 @@ function M.string_field(m, name)
   return false, "decode"
 end
 
-function M.wrap(client_id, kind, p, n, now)
-  local m = setmetatable({ kind = kind, client_id = client_id, time = now,
+-- h: the sender's connection id (a number); msg.client_id is its string, made when read.
+function M.wrap(h, kind, p, n, now)
+  local m = setmetatable({ kind = kind, _from = h, time = now,
                            _p = ffi.cast(cchar, p), _n = n }, mt)
   borrowed = m
   return m

@@ -51,6 +51,7 @@ function Client.call(self, ...)
   local n = select("#", ...)
   if n == 0 then error("redis:call: a command is required", 2) end
   wait.check("redis:call")
+  if self._cluster then return self._cluster:call { n = n, ... } end
   local a, l = vectors(n)
   local keep = {}   -- the strings made from numbers, alive until C has copied them
   for i = 1, n do
@@ -86,13 +87,18 @@ local mt = {
 }
 
 -- hub.redis(url [, { timeout = seconds }]): a handle on url's connection; raises on a bad
--- URL. May be called at load: connecting starts on the loop.
+-- URL. May be called at load: connecting starts on the loop. A redis-cluster:// URL
+-- gives a handle whose calls luahub.redis_cluster routes to the nodes' own handles.
 function M.new(url, opts)
   if type(url) ~= "string" then error("hub.redis: url must be a string", 2) end
   if opts ~= nil and type(opts) ~= "table" then error("hub.redis: opts must be a table", 2) end
   local timeout = opts and opts.timeout
   if timeout ~= nil and (type(timeout) ~= "number" or not (timeout > 0)) then
     error("hub.redis: opts.timeout must be a number of seconds > 0", 2)
+  end
+  if url:match("^redis%-cluster://") then
+    local cluster = require("luahub.redis_cluster").new(url, opts, M.new)
+    return setmetatable({ _cluster = cluster, _url = url }, mt)
   end
   local h = C.lh_redis_open(url, #url, err_buf, ERR_LEN)
   if h < 0 then error("hub.redis: " .. ffi_string(err_buf), 2) end

@@ -45,6 +45,12 @@ local function logged(name, ok, code, detail, ...)
   return ok, code, detail, ...
 end
 
+-- A failure found after the wait (an error the answer reports), logged as one of the
+-- call: returns nil, code, detail.
+function M.failed(name, code, detail)
+  return logged(name, nil, code, detail)
+end
+
 -- Yields the wait id; returns what the operation pushed when it ended. With a name
 -- ("hub.http.request"), a failure is logged with the script's line.
 function M.wait(id, name)

@@ -1,5 +1,6 @@
 /* broker_url_test — broker_url_parse: the URL forms the cluster adapters and hub.redis
- * accept, the defaults, and the refusals, each with its message. */
+ * accept, the defaults, and the refusals, each with its message; broker_url_parse_list:
+ * a URL listing several servers, each with the URL's credentials and /db. */
 #include "broker_url.h"
 
 #include <string.h>
@@ -44,6 +45,22 @@ int main(void)
     refuses("redis://127.0.0.1:6379/x", "[/db]");
     refuses("redis://:pw@", "expected redis://");
     refuses("redis://:s3cret@127.0.0.1:x", "\"redis://***@127.0.0.1:x\": expected");
+
+    struct broker_url list[BROKER_URL_HOSTS_MAX];
+    char lerr[256] = "";
+    int n = broker_url_parse_list("redis-cluster://:pw@127.0.0.1:7000,127.0.0.1,[::1]:7002/2", list,
+                                  BROKER_URL_HOSTS_MAX, lerr, sizeof lerr);
+    CHECK(n == 3 && strcmp(list[0].scheme, "redis-cluster") == 0 && list[0].port == 7000 &&
+          list[1].port == 6379 && strcmp(list[2].host, "::1") == 0 && list[2].port == 7002 &&
+          strcmp(list[1].password, "pw") == 0 && strcmp(list[2].password, "pw") == 0 && list[2].db == 2,
+          "a list of three: %d servers (%s)", n, lerr);
+    n = broker_url_parse_list("nats://127.0.0.1:4222", list, BROKER_URL_HOSTS_MAX, lerr, sizeof lerr);
+    CHECK(n == 1 && list[0].port == 4222, "a list of one: %d (%s)", n, lerr);
+    n = broker_url_parse_list("nats://127.0.0.1:4222,,127.0.0.1:4223", list, BROKER_URL_HOSTS_MAX, lerr, sizeof lerr);
+    CHECK(n == -1 && strstr(lerr, "expected nats://"), "an empty entry is refused: %s", lerr);
+    n = broker_url_parse_list("nats://:pw@127.0.0.1:1,127.0.0.1:2,127.0.0.1:3", list, 2, lerr, sizeof lerr);
+    CHECK(n == -1 && strstr(lerr, "at most 2 servers") && strstr(lerr, "***@"),
+          "too many servers, the password masked: %s", lerr);
 
     /* a name is resolved once, here, to the numeric address the adapters connect to
      * (from /etc/hosts: no DNS query in a test) */

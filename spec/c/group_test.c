@@ -1,6 +1,6 @@
 /* group_test — core/group.c alone: named sets of clients as rooms and the user index use
  * them. Find/get/add/remove, the swap-remove telling the moved member its new index
- * through its back-reference slot (and through a new slot after group_rebind), a group
+ * through the slot the caller's slot_of names (wherever the client keeps it now), a group
  * freed and unlinked when it empties vs one that lives on empty (ix NULL), growth of the
  * index past 64 buckets with every group still findable, and names that differ only
  * after a NUL byte or that share their whole 32-bit hash. Clients are zeroed structs:
@@ -18,6 +18,13 @@
 
 static struct client clients[NCLIENTS];
 static uint32_t slot[NCLIENTS];              /* each client's back-reference */
+static uint32_t *moved[NCLIENTS];            /* where a client keeps it instead, if set */
+
+static uint32_t *slot_of(struct client *c, const struct group *g)
+{
+    int i = (int)(c - clients);
+    return moved[i] ? moved[i] : &slot[i];
+}
 
 /* 1 when g's members are exactly want[0..n) in that order and every member's slot holds
  * its index. */
@@ -25,11 +32,11 @@ static int members_are(const struct group *g, const int *want, uint32_t n)
 {
     int ok = g->count == n;
     for (uint32_t i = 0; ok && i < n; i++)
-        ok = g->members[i].client == &clients[want[i]] && *g->members[i].index_slot == i;
+        ok = g->members[i].client == &clients[want[i]] && *slot_of(g->members[i].client, g) == i;
     if (!ok) {
         printf("# members:");
         for (uint32_t i = 0; i < g->count; i++)
-            printf(" %d@%u", (int)(g->members[i].client - clients), *g->members[i].index_slot);
+            printf(" %d@%u", (int)(g->members[i].client - clients), *slot_of(g->members[i].client, g));
         printf("\n");
     }
     return ok;
@@ -56,23 +63,24 @@ static void test_find_get_add_remove(void)
     for (int i = 0; i < NCLIENTS; i++) group_add(g, &clients[i], &slot[i]);
     CHECK(members_are(g, (int[]){ 0, 1, 2, 3, 4 }, 5), "five added in order, each told its index");
 
-    CHECK(group_remove(&ix, g, 1) == 0, "removing a middle member does not free the group");
+    CHECK(group_remove(&ix, g, 1, slot_of) == 0, "removing a middle member does not free the group");
     CHECK(members_are(g, (int[]){ 0, 4, 2, 3 }, 4) && slot[4] == 1,
           "swap-remove: the last member moves into index 1 and its slot says 1");
-    CHECK(group_remove(&ix, g, 3) == 0 && members_are(g, (int[]){ 0, 4, 2 }, 3),
+    CHECK(group_remove(&ix, g, 3, slot_of) == 0 && members_are(g, (int[]){ 0, 4, 2 }, 3),
           "removing the last member moves nobody");
     CHECK(slot[3] == 3, "the removed member's own slot is left alone");
 
     /* the client keeps member 4's index elsewhere now (as client rooms arrays move) */
     uint32_t moved_slot = slot[4];
     slot[4] = 99;
-    group_rebind(g, moved_slot, &moved_slot);
-    CHECK(group_remove(&ix, g, 2) == 0 && members_are(g, (int[]){ 0, 4 }, 2), "client 2 removed");
-    CHECK(group_remove(&ix, g, 0) == 0 && g->members[0].client == &clients[4],
+    moved[4] = &moved_slot;
+    CHECK(group_remove(&ix, g, 2, slot_of) == 0 && members_are(g, (int[]){ 0, 4 }, 2), "client 2 removed");
+    CHECK(group_remove(&ix, g, 0, slot_of) == 0 && g->members[0].client == &clients[4],
           "client 4 moved to index 0");
-    CHECK(moved_slot == 0 && slot[4] == 99, "after group_rebind the new slot is the one kept up to date");
+    CHECK(moved_slot == 0 && slot[4] == 99, "the slot slot_of names now is the one kept up to date");
+    moved[4] = NULL;
 
-    CHECK(group_remove(&ix, g, 0) == 1, "the last member's removal frees the group (returns 1)");
+    CHECK(group_remove(&ix, g, 0, slot_of) == 1, "the last member's removal frees the group (returns 1)");
     CHECK(group_find(&ix, "lobby", 5) == NULL && ix.count == 0, "a freed group is unlinked from the index");
 
     g = group_get(&ix, "lobby", 5);
@@ -84,7 +92,7 @@ static void test_find_get_add_remove(void)
     group_add(g, &clients[0], &slot[0]);
     group_free_if_empty(&ix, g);
     CHECK(group_find(&ix, "lobby", 5) == g, "group_free_if_empty keeps a group with a member");
-    group_remove(&ix, g, 0);
+    group_remove(&ix, g, 0, slot_of);
     index_free(&ix);
 }
 
@@ -94,9 +102,9 @@ static void test_lives_on_empty(void)
     struct group *all = calloc(1, sizeof *all + 1);
     group_add(all, &clients[0], &slot[0]);
     group_add(all, &clients[1], &slot[1]);
-    CHECK(group_remove(NULL, all, 0) == 0 && members_are(all, (int[]){ 1 }, 1),
+    CHECK(group_remove(NULL, all, 0, slot_of) == 0 && members_are(all, (int[]){ 1 }, 1),
           "ix NULL: swap-remove as usual");
-    CHECK(group_remove(NULL, all, 0) == 0 && all->count == 0, "ix NULL: empty, not freed (returns 0)");
+    CHECK(group_remove(NULL, all, 0, slot_of) == 0 && all->count == 0, "ix NULL: empty, not freed (returns 0)");
     group_add(all, &clients[2], &slot[2]);
     CHECK(members_are(all, (int[]){ 2 }, 1), "the empty group takes members again");
     free(all->members);
@@ -138,7 +146,7 @@ static void test_growth(void)
     }
     CHECK(visited == 1000 && in_right_bucket, "GROUP_FOREACH visits each once, each in its hash's bucket");
     int freed = 0;
-    for (int i = 0; i < 1000; i += 2) freed += group_remove(&ix, made[i], 0);
+    for (int i = 0; i < 1000; i += 2) freed += group_remove(&ix, made[i], 0, slot_of);
     found = 0;
     for (int i = 1; i < 1000; i += 2) {
         int n = snprintf(name, sizeof name, "room-%d", i);
@@ -146,7 +154,7 @@ static void test_growth(void)
     }
     CHECK(freed == 500 && ix.count == 500 && found == 500,
           "half freed: the other half still findable (%d freed, %d found)", freed, found);
-    for (int i = 1; i < 1000; i += 2) group_remove(&ix, made[i], 0);
+    for (int i = 1; i < 1000; i += 2) group_remove(&ix, made[i], 0, slot_of);
     CHECK(ix.count == 0, "all freed");
     index_free(&ix);
 }
@@ -174,9 +182,9 @@ static void test_awkward_names(void)
           "each found by its name, not its hash");
     group_add(y, &clients[0], &slot[0]);
     group_add(p, &clients[1], &slot[1]);
-    CHECK(group_remove(&ix, y, 0) == 1 && group_find(&ix, "costarring", 10) == x &&
+    CHECK(group_remove(&ix, y, 0, slot_of) == 1 && group_find(&ix, "costarring", 10) == x &&
           group_find(&ix, "liquid", 6) == NULL, "freeing the chain head of a colliding pair unlinks only it");
-    CHECK(group_remove(&ix, p, 0) == 1 && group_find(&ix, "macallums", 9) == q &&
+    CHECK(group_remove(&ix, p, 0, slot_of) == 1 && group_find(&ix, "macallums", 9) == q &&
           group_find(&ix, "declinate", 9) == NULL, "freeing the one behind it unlinks only that one");
     struct group *rest[] = { ab, ac, a, empty, x, q };
     for (size_t i = 0; i < sizeof rest / sizeof *rest; i++) group_free_if_empty(&ix, rest[i]);

@@ -244,13 +244,13 @@ static void test_message_rate(void)
     first = seen.messages;
     CHECK(send_burst(&cl, 201) == 1 && seen.limited_at[first + 199] == 0 && seen.limited_at[first + 200] == 1,
           "rate 200: a burst of 200 passes, the 201st is limited");
-    double t0 = c->rate_last;
+    double t0 = c->extra->rate_last;
     sleep_ms(20);
     int limited = send_burst(&cl, 50);
-    double refill = (c->rate_last - t0) * 200;
+    double refill = (c->extra->rate_last - t0) * 200;
     int allowed = refill < 50 ? (int)floor(refill) : 50;
     CHECK(allowed >= 4 && limited == 50 - allowed,
-          "after %.1f ms of loop time: %d tokens, so %d of 50 pass (%d did)", (c->rate_last - t0) * 1e3,
+          "after %.1f ms of loop time: %d tokens, so %d of 50 pass (%d did)", (c->extra->rate_last - t0) * 1e3,
           allowed, allowed, 50 - limited);
     test_client_hang_up(&cl);
 
@@ -259,11 +259,11 @@ static void test_message_rate(void)
     CHECK(test_client_open_ws(&cl, 0), "rate 1000: upgraded");
     c = client_of(cl.conn);
     CHECK(send_burst(&cl, 1) == 0, "rate 1000: one message");
-    t0 = c->rate_last;
+    t0 = c->extra->rate_last;
     sleep_ms(5);
     limited = send_burst(&cl, 1010);
-    CHECK(c->rate_last - t0 >= 0.001 && limited == 10,
-          "after %.1f ms, 1010 more: 1000 pass, the bucket's size (%d did)", (c->rate_last - t0) * 1e3,
+    CHECK(c->extra->rate_last - t0 >= 0.001 && limited == 10,
+          "after %.1f ms, 1010 more: 1000 pass, the bucket's size (%d did)", (c->extra->rate_last - t0) * 1e3,
           1010 - limited);
     test_client_hang_up(&cl);
     config.limit_message_rate = 0;
@@ -288,22 +288,22 @@ static void test_order_while_waiting(void)
     for (int i = 0; i < n; i++) memcpy(burst + i * sizeof hi, hi, sizeof hi);
     test_client_send(&cl, burst, sizeof burst);
     test_pass();
-    CHECK(seen.messages - first == 1 && c->held && c->held->count == 3 && !cl.conn->read_paused,
+    CHECK(seen.messages - first == 1 && c->extra && c->extra->held.count == 3 && !cl.conn->read_paused,
           "three more are held, not handled; below the bound, reading goes on");
     test_client_send(&cl, hi, sizeof hi);
     test_pass();
-    CHECK(c->held && c->held->count == 4 && cl.conn->read_paused, "at limits.waiting_messages, reading pauses");
+    CHECK(c->extra && c->extra->held.count == 4 && cl.conn->read_paused, "at limits.waiting_messages, reading pauses");
     test_client_send(&cl, hi, sizeof hi);
     test_pass();
-    CHECK(c->held->count == 4, "paused: the next message stays in the socket");
+    CHECK(c->extra->held.count == 4, "paused: the next message stays in the socket");
 
     seen.wait = 1;   /* the second message waits too */
     hub_task_done(id);
-    CHECK(seen.messages - first == 2 && c->task_waiting && c->held->count == 3 && cl.conn->read_paused,
+    CHECK(seen.messages - first == 2 && c->task_waiting && c->extra->held.count == 3 && cl.conn->read_paused,
           "the task ends: the next held message runs, and it waits in turn");
     hub_task_done(id);
-    CHECK(seen.messages - first == 5 && !c->task_waiting && !c->held && !cl.conn->read_paused,
-          "it ends: the rest are handled in order, reading resumes");
+    CHECK(seen.messages - first == 5 && !c->task_waiting && !c->extra && !cl.conn->read_paused,
+          "it ends: the rest are handled in order, reading resumes, the extra part is freed");
     test_pass();
     CHECK(seen.messages - first == 6 && seen.bad_data == 0, "the message left in the socket arrives whole");
 

@@ -1,7 +1,9 @@
-/* loadgen_test — the load generator's frame parser, message stamps and latency
- * histogram (bench/loadgen): a wrong parser or percentile would make every
- * benchmark number wrong. Frames are fed in every split, as wslay's tests do. Also
- * which process holds a connection's far end (--kill-one picks its victim by it). */
+/* loadgen_test — the load generator's frame parser, message stamps, latency
+ * histogram and room-protocol frame reader (bench/loadgen): a wrong parser or
+ * percentile would make every benchmark number wrong, and a wrong protocol
+ * reader would pass or fail the storm's exactly-once check for nothing. Frames
+ * are fed in every split, as wslay's tests do. Also which process holds a
+ * connection's far end (--kill-one picks its victim by it). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "check.h"
 #include "hist.h"
 #include "payload.h"
+#include "pframe.h"
 #include "procstat.h"
 #include "wsframe.h"
 
@@ -238,6 +241,180 @@ static void test_hist(void)
     CHECK(h.min == 1000, "the minimum is kept exactly");
 }
 
+
+/* ---- whole messages (whole_max) ------------------------------------------ */
+
+struct whole_seen {
+    int messages;
+    size_t head_len;
+    uint64_t len;
+    uint8_t bytes[400];
+};
+
+static int on_whole(void *ud, int opcode, const uint8_t *head, size_t head_len, uint64_t len)
+{
+    struct whole_seen *w = ud;
+
+    w->messages++;
+    w->head_len = head_len;
+    w->len = len;
+    memcpy(w->bytes, head, head_len < sizeof(w->bytes) ? head_len : sizeof(w->bytes));
+    return 0;
+}
+
+static const struct wsframe_handler whole_handler = { on_whole, on_control };
+
+/* A 300-byte text message as two fragments (100 + 200 bytes), bytes i % 251. */
+static size_t build_fragmented(uint8_t *out, uint8_t *payload)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < 300; i++)
+        payload[i] = (uint8_t)(i % 251);
+    out[n++] = 0x01;
+    out[n++] = 100;
+    memcpy(out + n, payload, 100);
+    n += 100;
+    out[n++] = 0x80;
+    out[n++] = 0x7e;
+    out[n++] = 0;
+    out[n++] = 200;
+    memcpy(out + n, payload + 100, 200);
+    return n + 200;
+}
+
+static void test_whole_messages(void)
+{
+    uint8_t stream[512], payload[300];
+    size_t len = build_fragmented(stream, payload);
+    struct wsframe_parser p;
+    struct whole_seen w;
+    int all_whole = 1, all_heads = 1;
+
+    for (size_t split = 0; split <= len; split++) {
+        memset(&w, 0, sizeof(w));
+        wsframe_parser_init(&p);
+        p.whole_max = 1024;
+        wsframe_parse(&p, stream, split, &whole_handler, &w);
+        wsframe_parse(&p, stream + split, len - split, &whole_handler, &w);
+        if (!(w.messages == 1 && w.len == 300 && w.head_len == 300 &&
+              memcmp(w.bytes, payload, 300) == 0))
+            all_whole = 0;
+        wsframe_parser_free(&p);
+        if (p.whole != NULL || p.whole_max != 1024)
+            all_whole = 0;
+
+        memset(&w, 0, sizeof(w));
+        wsframe_parser_init(&p);
+        p.whole_max = 200;
+        wsframe_parse(&p, stream, split, &whole_handler, &w);
+        wsframe_parse(&p, stream + split, len - split, &whole_handler, &w);
+        if (!(w.messages == 1 && w.len == 300 && w.head_len == WSFRAME_HEAD_MAX &&
+              memcmp(w.bytes, payload, WSFRAME_HEAD_MAX) == 0))
+            all_heads = 0;
+        wsframe_parser_free(&p);
+    }
+    CHECK(all_whole, "a fragmented 300-byte message split anywhere arrives whole under whole_max 1024");
+    CHECK(all_heads, "over whole_max (200) the same message arrives as its first %d bytes",
+          WSFRAME_HEAD_MAX);
+
+    memset(&w, 0, sizeof(w));
+    wsframe_parser_init(&p);
+    p.whole_max = 1024;
+    int rc = 0;
+    for (size_t i = 0; i < len && rc == 0; i++)
+        rc = wsframe_parse(&p, stream + i, 1, &whole_handler, &w);
+    CHECK(rc == 0 && w.messages == 1 && w.head_len == 300 && memcmp(w.bytes, payload, 300) == 0,
+          "fed byte by byte, the message is gathered whole");
+    wsframe_parser_free(&p);
+}
+
+/* ---- room protocol frames (pframe) ---------------------------------------- */
+
+static int parse_text(const char *text, struct pframe *f)
+{
+    return pframe_parse((const uint8_t *)text, strlen(text), f);
+}
+
+static void test_pframe_frames(void)
+{
+    struct pframe f;
+
+    CHECK(parse_text("{\"push\":\"pub\",\"room\":\"storm\",\"epoch\":\"e1.2\",\"offset\":46,"
+                     "\"data\":{\"s\":\"a \\\"}\\\" b\",\"n\":[1,{\"x\":null}]}}", &f) == 0 &&
+              f.kind == PFRAME_PUB && f.has_offset && f.offset == 46 &&
+              pframe_span_is(f.epoch, "e1.2") &&
+              pframe_span_is(f.data, "{\"s\":\"a \\\"}\\\" b\",\"n\":[1,{\"x\":null}]}"),
+          "a publication push: its epoch, offset and data (quotes and brackets inside strings skipped)");
+    CHECK(parse_text(" {\"id\":1,\"result\":{\"version\":1,\"client\":\"1048577\"}} ", &f) == 0 &&
+              f.kind == PFRAME_RESULT && f.id == 1 && !f.has_offset && f.recovered == -1,
+          "a connect reply is a result with its id and no position");
+    CHECK(parse_text("{\"id\":1003,\"result\":{\"epoch\":\"e\",\"offset\":7}}", &f) == 0 &&
+              f.kind == PFRAME_RESULT && f.id == 1003 && f.offset == 7 &&
+              pframe_span_is(f.epoch, "e"),
+          "a publish ack carries the publication's position");
+    CHECK(parse_text("{\"id\":2,\"error\":{\"code\":\"forbidden\",\"message\":\"no\"}}", &f) == 0 &&
+              f.kind == PFRAME_ERROR && f.id == 2 && pframe_span_is(f.code, "forbidden"),
+          "an error reply gives its code");
+    CHECK(parse_text("{\"push\":\"msg\",\"data\":1}", &f) == 0 && f.kind == PFRAME_OTHER,
+          "a push other than pub is OTHER");
+    CHECK(parse_text("{\"id\":\"a\",\"result\":{}}", &f) == 0 && f.id == -1,
+          "a string id is no id");
+    CHECK(parse_text("{\"push\":\"pub\",\"offset\":-1}", &f) == -1 &&
+              parse_text("{\"push\":\"pub\",\"offset\":1.5}", &f) == -1 &&
+              parse_text("{\"push\":\"pub\",\"epoch\":3}", &f) == -1,
+          "an offset that is not a whole number, or an epoch that is not a string, is refused");
+    CHECK(parse_text("{\"push\":\"pub\",\"data\":{\"a\":1}", &f) == -1 &&
+              parse_text("{\"id\":1} x", &f) == -1 && parse_text("[1]", &f) == -1 &&
+              parse_text("", &f) == -1 && parse_text("{\"a\" 1}", &f) == -1 &&
+              parse_text("{\"a\":\"unterminated}", &f) == -1,
+          "truncated text, trailing bytes, a non-object, a missing colon or an open string are refused");
+
+    char deep[200] = "{\"d\":";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, "}");
+    CHECK(parse_text(deep, &f) == -1, "nesting deeper than 32 is refused");
+}
+
+static void test_pframe_publications(void)
+{
+    const char *reply = "{\"id\":2,\"result\":{\"epoch\":\"e1\",\"offset\":45,\"recovered\":true,"
+                        "\"publications\":[{\"offset\":43,\"data\":{\"s\":\"x\"}},"
+                        " {\"data\":\"]\",\"offset\":44} ,{\"offset\":45,\"data\":[]}]}}";
+    struct pframe f;
+    struct pframe_cursor c;
+    struct pframe_span data;
+    uint64_t offsets[4];
+    int n = 0, rc;
+
+    CHECK(parse_text(reply, &f) == 0 && f.kind == PFRAME_RESULT && f.id == 2 &&
+              f.offset == 45 && f.recovered == 1 && f.pubs.p != NULL,
+          "a subscribe reply: the room's position, recovered, and the publications");
+    pframe_pubs_begin(&c, f.pubs);
+    while (n < 4 && (rc = pframe_pubs_next(&c, &offsets[n], &data)) == 1) {
+        if (n == 1 && !pframe_span_is(data, "\"]\""))
+            break;
+        n++;
+    }
+    CHECK(rc == 0 && n == 3 && offsets[0] == 43 && offsets[1] == 44 && offsets[2] == 45,
+          "its publications are walked in order, fields in any order");
+
+    CHECK(parse_text("{\"id\":2,\"result\":{\"recovered\":false,\"publications\":[]}}", &f) == 0 &&
+              f.recovered == 0,
+          "recovered false is read");
+    pframe_pubs_begin(&c, f.pubs);
+    CHECK(pframe_pubs_next(&c, &offsets[0], &data) == 0, "an empty list ends at once");
+
+    CHECK(parse_text("{\"result\":{\"publications\":[{\"data\":1}]}}", &f) == 0, "parsed");
+    pframe_pubs_begin(&c, f.pubs);
+    CHECK(pframe_pubs_next(&c, &offsets[0], &data) == -1, "an entry without an offset is malformed");
+    CHECK(parse_text("{\"result\":{\"publications\":{}}}", &f) == -1,
+          "publications that are not a list are refused");
+}
+
 int main(void)
 {
     test_parser_splits();
@@ -247,5 +424,8 @@ int main(void)
     test_hist();
     test_hist_subtract();
     test_socket_owner();
+    test_whole_messages();
+    test_pframe_frames();
+    test_pframe_publications();
     return check_summary();
 }

@@ -1,19 +1,22 @@
--- examples/cluster: the chat on two nodes and one Redis, through its hub.lua and run.sh.
-local cjson = require "cjson.safe"
+-- examples/cluster: the chat on two nodes and one Redis, through its hub.lua and run.sh,
+-- over the room protocol (luahub.testing.protocol, as the page's /luahub.js speaks it).
 local t = require "luahub.testing"
+local P = require "luahub.testing.protocol"
 local brokers = require "support.brokers"
 
 local EXAMPLE = t.repo_root() .. "/examples/cluster"
 
--- The next message of the given type (stats arrive every second in between).
-local function next_of_type(c, want)
-  return c:receive_until(function(data)
-    local m = cjson.decode(data)
-    return m and m.type == want and m
-  end)
-end
-
 local function healthz(port) return brokers.http_get(port, "/healthz") end
+
+-- The last stats push the connection got whose online count is `online`.
+local function stats_with(c, online)
+  return c:pump_until(function()
+    for i = #c.messages, 1, -1 do
+      local m = c.messages[i]
+      if type(m) == "table" and m.type == "stats" and m.online == online then return m end
+    end
+  end, nil, "no stats push with " .. online .. " online")
+end
 
 describe("examples/cluster", function()
   brokers.need("redis")
@@ -24,30 +27,100 @@ describe("examples/cluster", function()
     broker:stop()
   end)
 
-  it("carries a chat message and the online count from one node to the other", function()
-    local nodes = {}
-    for i = 1, 2 do
-      nodes[i] = t.start(EXAMPLE .. "/hub.lua", { cluster = { url = broker:url(), node_id = "node-" .. i } })
-    end
-    local ann = assert(nodes[1]:connect { query = { username = "ann" } })
-    assert.equal("node-1", next_of_type(ann, "welcome").node)
-    local bob = assert(nodes[2]:connect { query = { username = "bob" } })
-    assert.equal("node-2", next_of_type(bob, "welcome").node)
-    t.eventually(function() return broker:subscribers("luahub.room.lobby") == 2 end,
+  local function node(i, env)
+    return t.start(EXAMPLE .. "/hub.lua", { cluster = { url = broker:url(), node_id = "node-" .. i } }, { env = env })
+  end
+
+  it("carries a chat message and the online count from one node to the other, and keeps it in Redis", function()
+    local nodes = { node(1), node(2) }
+    local ann = assert(P.connect(nodes[1], { data = { username = "ann" } }))
+    assert.equal("node-1", ann.connect_result.data.node)
+    local bob = assert(P.connect(nodes[2], { data = { username = "bob" } }))
+    assert.equal("node-2", bob.connect_result.data.node)
+    assert(ann:subscribe("lobby", { recent = 50 }))
+    assert(bob:subscribe("lobby", { recent = 50 }))
+    -- subscribers are members of the core room "~lobby", whose channel name escapes the "~"
+    t.eventually(function() return broker:subscribers("luahub.room.%7Elobby") == 2 end,
                  { message = "the two nodes never both subscribed to the lobby" })
 
-    ann:send_json { type = "message", text = "  hello from node 1 " }
-    local m = next_of_type(bob, "message")
+    assert.same({}, assert(ann:rpc("message", { text = "  hello from node 1 " })))
+    local m = bob:wait_pubs("lobby", 1)[1].data
     assert.equal("ann", m.username)
     assert.equal("hello from node 1", m.text)
     assert.equal("node-1", m.node)
     assert.truthy(m.timestamp:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$"))
-    assert.equal("hello from node 1", next_of_type(ann, "message").text)
+    assert.equal("hello from node 1", ann:wait_pubs("lobby", 1)[1].data.text)
+    assert.equal(#stats_with(ann, 2).nodes, 2)
 
+    -- a page joining and leaving on node 2 is announced on node 1
+    local cy = assert(P.connect(nodes[2], { data = { username = "cy" } }))
+    assert(cy:subscribe("lobby"))
+    cy:disconnect()
+    local notices = ann:pump_until(function(c)
+      local seen = {}
+      for _, m in ipairs(c.rooms.lobby.messages) do
+        if m.username == "cy" then seen[#seen + 1] = m.type .. "@" .. m.node end
+      end
+      return #seen == 2 and seen
+    end, nil, "node 1 never told its page that cy joined and left on node 2")
+    assert.same({ "join@node-2", "leave@node-2" }, notices)
+
+    -- node 1 dies; ann comes back on node 2 and recovers there, from Redis, what bob sent
+    nodes[1]:signal("KILL")
+    t.eventually(function() return not nodes[1]:is_running() end)
+    assert(bob:rpc("message", { text = "while you were away" }))
+    assert(ann:reconnect(nodes[2]))
+    local pubs = ann:wait_pubs("lobby", 2)
+    assert.equal("while you were away", pubs[2].data.text)
+    assert.is_nil(ann.rooms.lobby.missed)
+    assert.is_nil(ann.rooms.lobby.duplicates)
+  end)
+
+  it("refuses a connect without a username, and a room other than the lobby", function()
+    local srv = node(3)
+    local _, code = P.connect(srv, { data = {} })
+    assert.equal("unauthorized", code)
+    local c = assert(P.connect(srv, { data = { username = "cy" } }))
+    local _, why = c:subscribe("elsewhere")
+    assert.equal("forbidden", why)
+    local _, bad = c:rpc("message", { text = "   " })
+    assert.equal("bad_request", bad)
+  end)
+
+  it("refuses the lobby as unavailable while Redis is down, and gives it once Redis is back", function()
+    local srv = node(5)
+    local c = assert(P.connect(srv, { data = { username = "dee" } }))
+    broker:kill()
     t.eventually(function()
-      local s = next_of_type(ann, "stats")
-      return s and s.online == 2 and #s.nodes == 2, s
-    end, { message = "node 1 never counted both clients" })
+      local body = healthz(srv.port)
+      return body and body:find('"cluster":"degraded"', 1, true)
+    end, { message = "the node never noticed Redis was gone" })
+    local result, code = c:subscribe("lobby", { recent = 50 })
+    assert.is_nil(result)
+    assert.equal("unavailable", code)
+    result, code = c:subscribe("lobby")
+    assert.is_nil(result)
+    assert.equal("unavailable", code)
+    broker = brokers.start("redis", broker.port)
+    t.eventually(function()
+      local got = c:subscribe("lobby", { recent = 50 })
+      return got ~= nil
+    end, { timeout = 15, interval = 0.5, message = "the lobby never came back with Redis" })   -- under the rate limit
+    assert(c:rpc("message", { text = "back" }))
+    assert.equal("back", c:wait_pubs("lobby", 1)[1].data.text)
+  end)
+
+  it("lists every node's WebSocket URL for the page's failover, and accepts pages of every node", function()
+    local urls = "http://127.0.0.1:8101 http://127.0.0.1:8102/"
+    local srv = node(4, { NODE_URLS = urls })
+    local body = assert(brokers.http_get(srv.port, "/cluster.json"))
+    local list = require("cjson.safe").decode(body)
+    assert.equal("node-4", list.node)
+    assert.same({ "ws://127.0.0.1:8101/ws", "ws://127.0.0.1:8102/ws" }, list.urls)
+    assert(srv:connect { origin = "http://127.0.0.1:8102" })
+    local refused, kind, status = srv:connect { origin = "http://127.0.0.1:9999" }
+    assert.is_nil(refused)
+    assert.same({ "http", 403 }, { kind, status })
   end)
 
   it("runs with one command and stops everything on SIGTERM", function()

@@ -11,12 +11,15 @@
  * Checks besides the sanitizers: every span lies in the bytes read; an upgrade's
  * leftover bytes lie in what was read; an error has a known status and a reason; the
  * handshake gives a known status and an accept key; no target resolves to anything
- * but a regular file inside the static root. */
+ * but a regular file inside the static root; the packed head a client keeps
+ * (reqhead.c) answers every header name of the request, and the target, exactly as a
+ * scan of the raw head's lines does. */
 #include "lh_api.h"
 #include "fuzz.h"
 
 #include "handshake.h"
 #include "http.h"
+#include "reqhead.h"
 #include "static.h"
 
 static int http_fuzz_span_ok(const struct http_req *r, struct http_span s)
@@ -74,6 +77,57 @@ static void http_fuzz_check_static(const struct http_req *r)
         fuzz_fail("static_resolve served the file outside the root: %.*s", (int)r->url.len,
                   r->buf + r->url.off);
     close(sf.fd);
+}
+
+/* The lookup reqhead.c stands in for: the first line whose text before its first ':'
+ * is the name (ASCII case-insensitive), the value with blanks and CR trimmed. */
+static const char *http_fuzz_raw_header(const char *head, size_t len, const char *name, size_t nl,
+                                        size_t *vl)
+{
+    const char *end = head + len, *line = memchr(head, '\n', len);
+    while (line && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) eol = end;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && (size_t)(colon - line) == nl && strncasecmp(line, name, nl) == 0) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            *vl = (size_t)(ve - v);
+            return v;
+        }
+        line = eol;
+    }
+    return NULL;
+}
+
+static void http_fuzz_check_packed_lookup(const char *packed, const struct http_req *r,
+                                          const char *name, size_t nl)
+{
+    size_t vl = 0, wl = 0;
+    const char *v = reqhead_header(packed, name, nl, &vl);
+    const char *w = http_fuzz_raw_header(r->buf, r->head_len, name, nl, &wl);
+    if ((v == NULL) != (w == NULL) || (v && (vl != wl || memcmp(v, w, vl) != 0)))
+        fuzz_fail("packed head: header '%.*s' is '%.*s', the raw head says '%.*s'", (int)nl, name,
+                  v ? (int)vl : 5, v ? v : "(nil)", w ? (int)wl : 5, w ? w : "(nil)");
+}
+
+static void http_fuzz_check_packed(const struct http_req *r)
+{
+    char *packed = reqhead_pack(r->buf, r->head_len);
+    if (!packed) fuzz_fail("reqhead_pack failed");
+    for (int i = 0; i < r->nheaders; i++)
+        http_fuzz_check_packed_lookup(packed, r, r->buf + r->headers[i].name.off, r->headers[i].name.len);
+    static const char *names[] = { "host", "UPGRADE", "Sec-WebSocket-Version", "Pragma", "X-Missing" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        http_fuzz_check_packed_lookup(packed, r, names[i], strlen(names[i]));
+    const char *sp = memchr(r->buf, ' ', r->head_len);
+    const char *sp2 = sp ? memchr(sp + 1, ' ', (size_t)(r->buf + r->head_len - sp - 1)) : NULL;
+    size_t tl = 0;
+    const char *t = reqhead_target(packed, &tl);
+    if ((t == NULL) != (sp2 == NULL) || (t && (tl != (size_t)(sp2 - sp - 1) || memcmp(t, sp + 1, tl) != 0)))
+        fuzz_fail("packed head: target differs from the raw head's");
+    free(packed);
 }
 
 /* What a handler may ask of any complete request. */
@@ -135,6 +189,7 @@ int fuzz_http(const uint8_t *data, size_t size)
     } else if (st == HTTP_READ_DONE) {
         http_fuzz_check_parsed(r, rest, rest_len, last, last_len);
         http_fuzz_check_lookups(r);
+        http_fuzz_check_packed(r);
         http_fuzz_check_handshake(r);
         http_fuzz_check_static(r);
     }

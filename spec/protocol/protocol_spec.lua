@@ -2,30 +2,10 @@
 -- Lua protocol client: commands, pushes, recovery, races, RPC, expiring credentials.
 local t = require "luahub.testing"
 local P = require "luahub.testing.protocol"
+local support = require "support.pubs"
 
 local HUB = t.repo_root() .. "/spec/protocol/hub.lua"
-
-local function offsets(pubs)
-  local list = {}
-  for i, p in ipairs(pubs) do list[i] = p.offset end
-  return list
-end
-
-local function values(pubs)
-  local list = {}
-  for i, p in ipairs(pubs) do list[i] = p.data.i end
-  return list
-end
-
-local function range(a, b)
-  local list = {}
-  for i = a, b do list[#list + 1] = i end
-  return list
-end
-
-local function publish_n(c, room, first, last)
-  for i = first, last do assert(c:publish(room, { i = i })) end
-end
+local offsets, values, range, publish_n = support.offsets, support.values, support.range, support.publish_n
 
 describe("the room protocol", function()
   local srv
@@ -83,6 +63,17 @@ describe("the room protocol", function()
         local pub = c:wait_pubs("open:news", 1)[1]
         assert.same({ offset = pos.offset, epoch = pos.epoch, data = { text = "hi" } }, pub)
       end
+    end)
+
+    it("pushes a JSON string, number or array a client publishes as that value", function()
+      local a = connect()
+      assert(a:subscribe("open:values"))
+      for _, value in ipairs { "hi", 'say "hi"', 42, { 1, "two" } } do
+        assert(a:publish("open:values", value))
+      end
+      local got = {}
+      for i, p in ipairs(a:wait_pubs("open:values", 4)) do got[i] = p.data end
+      assert.same({ "hi", 'say "hi"', 42, { 1, "two" } }, got)
     end)
 
     it("stops pushing after unsubscribe, and says not_subscribed the second time", function()
@@ -167,6 +158,28 @@ describe("the room protocol", function()
       assert.same({ 1, 2, 36, 37, 38, 39, 40 }, values(fresh.rooms["open:r2"].pubs))
     end)
 
+    it("keeps the position of a room with subscribers and no publication past the sweep", function()
+      local a, gone = connect(), connect()
+      assert(a:subscribe("open:unpublished"))
+      local pos = { epoch = a.rooms["open:unpublished"].epoch, offset = a.rooms["open:unpublished"].offset }
+      local function rooms_kept()
+        local status, _, body = srv:http("GET", "/metrics", nil, nil, 2)
+        assert.equal(200, status)
+        return tonumber(body:match("\nluahub_history_rooms (%d+)"))
+      end
+      -- A room whose only subscriber left is freed by the once-a-second sweep: when it
+      -- is gone, the sweep has run while "open:unpublished" had its subscriber.
+      assert(gone:subscribe("open:left"))
+      local before = rooms_kept()
+      gone:disconnect()
+      t.eventually(function() return rooms_kept() < before end, { timeout = 5, message = "the sweep freeing open:left" })
+      a:disconnect()
+      assert(a:reconnect(srv))
+      local r = a.rooms["open:unpublished"]
+      assert.is_nil(r.missed)
+      assert.same(pos, { epoch = r.epoch, offset = r.offset })
+    end)
+
     it("says unrecoverable after a restart (another epoch)", function()
       local own = t.start(HUB)
       local a = assert(P.connect(own, { token = "ok" }))
@@ -196,7 +209,7 @@ describe("the room protocol", function()
         a:disconnect()
         assert(a:reconnect(srv))
       end
-      local pubs = a:wait_pubs("open:race", N)
+      local pubs = a:wait_pubs("open:race", N, 30)   -- a deadline: a loaded machine needs more than 5 s
       assert.same(range(1, N), values(pubs))
       assert.equal(0, a.rooms["open:race"].missed or 0)
     end)

@@ -30,13 +30,17 @@ Broker.__index = Broker
 local function listening(port) return http.listening("127.0.0.1", port) end
 
 --- Starts a broker of kind ("redis" | "nats"), on `port` when given (a restart on the
--- same port), else on a free one. opts.password: Redis requirepass. Raises with the
--- broker's log if it does not listen.
+-- same port), else on a free one. opts.password: Redis requirepass; opts.args: more
+-- arguments (cluster settings); opts.dir: its directory (a restart keeps its files);
+-- opts.jetstream: NATS with JetStream, its store under that directory (so a restart
+-- without opts.dir is a server that lost its data). Raises with the broker's log if it
+-- does not listen.
 function M.start(kind, port, monitor_port, opts)
-  local dir = t.tmpdir()
+  local dir = opts and opts.dir or t.tmpdir()
   local b = setmetatable({ kind = kind, port = port or t.free_port(), dir = dir,
                            password = opts and opts.password,
                            log_path = dir .. "/broker.log", exit_path = dir .. "/exited" }, Broker)
+  os.remove(b.exit_path)   -- a restart in the same directory
   local argv
   if kind == "redis" then
     argv = { "redis-server", "--port", b.port, "--bind", "127.0.0.1", "--save", "",
@@ -48,7 +52,11 @@ function M.start(kind, port, monitor_port, opts)
   else
     b.monitor_port = monitor_port or t.free_port()
     argv = { "nats-server", "-a", "127.0.0.1", "-p", b.port, "-m", b.monitor_port }
+    if opts and opts.jetstream then
+      for _, w in ipairs { "-js", "-sd", dir .. "/jetstream" } do argv[#argv + 1] = w end
+    end
   end
+  for _, a in ipairs(opts and opts.args or {}) do argv[#argv + 1] = a end
   local words = {}
   for i, a in ipairs(argv) do words[i] = quote(a) end
   -- the subshell waits for the broker and marks its exit, so `alive` never sees a zombie
@@ -66,7 +74,13 @@ function M.start(kind, port, monitor_port, opts)
   return b
 end
 
-function Broker:alive() return not exists(self.exit_path) end
+-- The exit mark, and the process itself: a spec's t.cleanup() may have removed the mark's
+-- directory first, and then a stop would wait out its whole timeout.
+function Broker:alive()
+  if exists(self.exit_path) then return false end
+  local status = os.execute("kill -0 " .. self.pid .. " 2>/dev/null")
+  return status == 0 or status == true
+end
 
 local function signal_and_wait(self, sig, seconds)
   if not self:alive() then return true end
@@ -80,6 +94,11 @@ function Broker:kill() return signal_and_wait(self, "KILL", 5) end
 --- Stops the broker (SIGTERM, then SIGKILL after 5 s).
 function Broker:stop()
   if not signal_and_wait(self, "TERM", 5) then self:kill() end
+end
+
+--- The same broker started again on its ports, in its directory; args as opts.args.
+function Broker:restart(args)
+  return M.start(self.kind, self.port, self.monitor_port, { dir = self.dir, password = self.password, args = args })
 end
 
 --- The URL luahub's cluster.url takes.

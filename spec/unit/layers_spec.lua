@@ -5,13 +5,13 @@
 local LAYERS = {
   leaf      = { "frame", "sendq", "group", "utf8", "log", "config", "config_keys", "envelope",
                 "timer", "metrics", "ws_stream", "lh_errors", "lh_api", "static", "base64",
-                "broker_url", "backoff", "redis_link", "redis_reply", "arena", "shdict", "embedded",
-                "history", "history_policy", "textbuf", "json_field" },
+                "broker_url", "backoff", "redis_link", "redis_reply", "redis_slot", "arena", "shdict", "embedded",
+                "history", "history_policy", "textbuf", "json_field", "reqhead", "slab" },
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure" },
-  top       = { "lua_bridge", "lua_modules", "task", "sleep", "shared", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_nats", "serve", "admin",
+  top       = { "lua_bridge", "lua_modules", "task", "sleep", "shared", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_redis_shards", "cluster_nats", "serve", "admin",
                 "stats", "server", "outbound_http",
-                "outbound_redis", "parent", "new_project", "history_api", "workers" },
+                "outbound_redis", "outbound_nats", "parent", "new_project", "history_api", "workers" },
   wiring    = { "app", "main" },
 }
 local ORDER = { "leaf", "transport", "hub", "top", "wiring" }

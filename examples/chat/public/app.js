@@ -40,7 +40,13 @@ import { Hub } from '/luahub.js';
     lastAuthor: null,
     lastTime: 0,
     lastDay: null,       // the local date of the last message shown: a divider on change
-    unread: 0,
+    // Positions {epoch, offset} in the rooms' message streams: the newest known (from the
+    // room list, and the room shown's own publications) and how far the reader has seen
+    // each room it has viewed. Unread counts are their difference, so a message counts
+    // once however often it is delivered (a recovery replays it) and rooms never viewed
+    // count nothing.
+    heads: new Map(),
+    read: new Map(),
     replaying: false,    // the publications of a (re)subscribe are coming: not announced
   };
 
@@ -135,12 +141,17 @@ import { Hub } from '/luahub.js';
     room.on('subscribed', (s) => {
       if (sub !== room) return;
       handlers.history({ room: room.name, messages: [], replayed: s.count });
+      reached(room.name, s.epoch, s.offset);
       if (s.missed) addNotice('Some messages were missed while you were away', null, 'divider');
       // the library hands them over right after this event, in the same task
       state.replaying = true;
       queueMicrotask(() => { state.replaying = false; });
     });
-    room.on('publication', (p) => { if (sub === room) handlers.message(p.data, state.replaying); });
+    room.on('publication', (p) => {
+      if (sub !== room) return;
+      handlers.message(p.data, state.replaying);
+      reached(room.name, p.epoch, p.offset);
+    });
     room.on('message', (m) => { if (sub === room && m && handlers[m.type]) handlers[m.type](m); });
     room.on('error', (err) => { if (sub === room) handlers.error({ text: err.message }); });
   }
@@ -150,8 +161,7 @@ import { Hub } from '/luahub.js';
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) {
       reconnectNow();
-      state.unread = 0;
-      updateTitle();
+      markSeen();
     }
   });
 
@@ -308,10 +318,6 @@ import { Hub } from '/luahub.js';
     append(item, own && !fromHistory);
 
     if (!fromHistory && !own) announce(`${m.username}: ${m.text}`);
-    if (!fromHistory && document.hidden) {
-      state.unread += 1;
-      updateTitle();
-    }
   }
 
   // The message list is not a live region, so a room's history is not read out at once:
@@ -321,10 +327,49 @@ import { Hub } from '/luahub.js';
     while (ui.announcer.childElementCount > 3) ui.announcer.firstElementChild.remove();
   }
 
+  // ------------------------------------------------------------------ unread counts
+  // A later position replaces an earlier one; another epoch is another stream (the
+  // server lost the old one's history), which replaces it too.
+  function later(known, pos) {
+    return !known || known.epoch !== pos.epoch || pos.offset > known.offset;
+  }
+
+  function unread(room) {
+    const seen = state.read.get(room);
+    const head = state.heads.get(room);
+    if (!seen || !head) return 0;
+    if (seen.epoch !== head.epoch) return head.offset;   // the whole new stream came after
+    return Math.max(0, head.offset - seen.offset);
+  }
+
+  function learned(room, epoch, offset) {
+    if (typeof epoch !== 'string' || typeof offset !== 'number') return;
+    const pos = { epoch, offset };
+    if (later(state.heads.get(room), pos)) state.heads.set(room, pos);
+  }
+
+  // The room shown is seen up to its newest known position while the page is in sight
+  // (a hidden page's count shows in its title).
+  function markSeen() {
+    const head = state.room && state.heads.get(state.room);
+    if (head && !document.hidden) state.read.set(state.room, head);
+    updateTitle();
+    renderRooms();
+  }
+
+  // A publication (or a subscribe's result) of the room shown.
+  function reached(room, epoch, offset) {
+    learned(room, epoch, offset);
+    if (room === state.room) markSeen();
+  }
+
   function updateTitle() {
     const base = state.room ? `#${state.room} · luahub chat` : 'luahub chat';
-    document.title = state.unread ? `(${state.unread}) ${base}` : base;
+    const count = state.room ? unread(state.room) : 0;
+    document.title = count ? `(${count}) ${base}` : base;
   }
+
+  function unreadLabel(count) { return count > 99 ? '99+' : String(count); }
 
   function renderRooms() {
     const names = new Map();
@@ -333,17 +378,34 @@ import { Hub } from '/luahub.js';
     }
     if (!names.has('general')) names.set('general', 0);
     if (state.room && !names.has(state.room)) names.set(state.room, state.members.length);
+    // a room viewed stays listed once empty: its count is still worth seeing
+    for (const name of state.read.keys()) if (!names.has(name)) names.set(name, 0);
+    // the list is redrawn as counts change: a keyboard user on a room stays on it
+    const focused = ui.roomList.contains(document.activeElement) ? document.activeElement.dataset.room : null;
+    let total = 0;
     const items = [...names.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, n]) => {
       const li = make('li', name === state.room ? 'current' : '');
       const button = make('button');
       button.type = 'button';
+      button.dataset.room = name;
       if (name === state.room) button.setAttribute('aria-current', 'true');
+      const count = name === state.room ? 0 : unread(name);
+      total += count;
       button.append(make('span', 'name', name), make('span', 'n', n ? String(n) : ''));
+      if (count) button.append(make('span', 'unread', unreadLabel(count)));
+      // read as "side, 3 unread, 2 members", not as the digits run together
+      button.setAttribute('aria-label', [name, count && `${count} unread`,
+        n && `${n} ${n === 1 ? 'member' : 'members'}`].filter(Boolean).join(', '));
       button.addEventListener('click', () => switchRoom(name));
       li.append(button);
       return li;
     });
     ui.roomList.replaceChildren(...items);
+    if (focused !== null) items.find((li) => li.firstChild.dataset.room === focused)?.firstChild.focus();
+    // on a phone the list is in the closed drawer: its button shows that something waits
+    if (total) ui.sidebarToggle.dataset.unread = unreadLabel(total);
+    else delete ui.sidebarToggle.dataset.unread;
+    ui.sidebarToggle.setAttribute('aria-label', total ? `Rooms and members, ${total} unread` : 'Rooms and members');
     ui.roomOptions.replaceChildren(...[...names.keys()].map((name) => {
       const option = document.createElement('option');
       option.value = name;
@@ -413,7 +475,8 @@ import { Hub } from '/luahub.js';
   const handlers = {
     rooms(m) {
       state.rooms = Array.isArray(m.rooms) ? m.rooms : [];
-      renderRooms();
+      for (const r of state.rooms) if (r && typeof r.name === 'string') learned(r.name, r.epoch, r.offset);
+      markSeen();
     },
 
     history(m) {

@@ -295,6 +295,25 @@ describe("examples/chat", function()
     assert.equal(1, found.members)
   end)
 
+  it("gives each listed room its position, which every message moves on (pages count unread by it)", function()
+    local poster = join("poster", "counted")
+    local watcher = assert(srv:connect())
+    local function position()
+      local m = expect(watcher, "rooms")
+      for _, r in ipairs(m.rooms) do
+        if r.name == "counted" then return r end
+      end
+    end
+    local before
+    repeat before = position() until before
+    say(poster, "one")
+    say(poster, "two")
+    t.eventually(function()
+      local now = position()
+      return now and now.epoch == before.epoch and now.offset == before.offset + 2, now and now.offset
+    end, { message = "the room list never showed the room two messages further" })
+  end)
+
   it("rate-limits a flood and tells the sender", function()
     local flooder, reader = join("flooder", "flood"), join("reader", "flood")
     for i = 1, 30 do say(flooder, "spam " .. i) end
@@ -357,7 +376,10 @@ describe("examples/chat across a reload", function()
     assert.is_true(srv:signal("HUP"))
     assert.truthy(srv:wait_log("reloaded ", 3), srv:log())
     local update = expect(observer, "rooms")
-    assert.same({ { name = "just-made", members = 1 } }, update.rooms)
+    assert.equal(1, #update.rooms)
+    local room = update.rooms[1]
+    assert.same({ "just-made", 1, 0 }, { room.name, room.members, room.offset })
+    assert.equal("string", type(room.epoch))
   end)
 end)
 

@@ -63,6 +63,9 @@ function M.subscribed(now, recovered, pubs)
   return M.raw(concat(head) .. '"publications":[' .. concat(items, ",") .. "]}")
 end
 
+-- JSON text for a value decoded from a client's frame (a string is a JSON string then).
+function M.value(value) return encode(value) end
+
 -- JSON text for data given as a Lua value, or as JSON text already (a string).
 function M.data(value)
   if type(value) == "string" then return value end

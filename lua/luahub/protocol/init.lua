@@ -131,7 +131,10 @@ function OPS:publish(client, cmd)
   local ok
   ok, code, message = call("can_publish", self.can_publish, client, room, cmd.data)
   if not ok then return nil, code or "forbidden", message or "not allowed to publish to " .. room end
-  local data = frames.data(ok == true and cmd.data or ok)
+  -- The client's data is a decoded JSON value (a string is a string, not JSON text); what
+  -- can_publish returns instead is the script's, as proto:publish takes it.
+  local data
+  if ok == true then data = frames.value(cmd.data) else data = frames.data(ok) end
   if not data then return nil, "bad_request", "data cannot be encoded as JSON" end
   local n, pos = self.rooms.publish(room, data)
   if not n then return nil, "unavailable", "the publication failed (" .. tostring(pos) .. ")" end

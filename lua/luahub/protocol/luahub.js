@@ -42,7 +42,9 @@ function failure(code, message) {
 
 // A room of the hub. Events: publication {data, offset, epoch}, message (data pushed
 // without being kept), subscribed {recovered, missed, count (publications replayed), epoch, offset}, unsubscribed
-// {code, message}, error (the subscribe was refused; no retry until subscribe()).
+// {code, message}, error (the subscribe was refused: no retry until subscribe(); or, with
+// code "unavailable", the server could not read the history now, its broker being down:
+// tried again with the backoff).
 export class Room extends Emitter {
   constructor(hub, name, options = {}) {
     super();
@@ -54,6 +56,8 @@ export class Room extends Emitter {
     this.epoch = null;
     this.offset = null;
     this._buffer = [];
+    this._attempt = 0;             // subscribes answered "unavailable" in a row
+    this._retry = null;
   }
 
   // Subscribes now, and again after every reconnect, until unsubscribe().
@@ -65,6 +69,7 @@ export class Room extends Emitter {
 
   async unsubscribe() {
     this.wanted = false;
+    clearTimeout(this._retry);
     const was = this.state;
     this.state = 'unsubscribed';
     if (was !== 'unsubscribed' && this.hub.state === 'connected') {
@@ -81,6 +86,8 @@ export class Room extends Emitter {
   presenceStats(options) { return this.hub._call({ op: 'presence_stats', room: this.name }, options); }
 
   async _send() {
+    clearTimeout(this._retry);
+    this._retry = null;
     this.state = 'subscribing';
     this._buffer = [];
     const since = this.offset === null ? undefined : { epoch: this.epoch, offset: this.offset };
@@ -91,15 +98,21 @@ export class Room extends Emitter {
     } catch (err) {
       if (this.state !== 'subscribing') return;
       this.state = 'unsubscribed';
-      // a lost connection resubscribes by itself; a refusal is the page's to handle
-      if (err.code !== 'disconnected') {
+      // a lost connection resubscribes by itself, a broker that is down is waited for;
+      // a refusal is the page's to handle
+      if (err.code === 'unavailable') {
+        this._retry = setTimeout(() => {
+          if (this.wanted && this.state === 'unsubscribed' && this.hub.state === 'connected') this._send();
+        }, this.hub._backoff(this._attempt++));
+      } else if (err.code !== 'disconnected') {
         this.wanted = false;
-        this.emit('error', err);
       }
+      if (err.code !== 'disconnected') this.emit('error', err);
       return;
     }
     if (this.state !== 'subscribing') return;
     this.state = 'subscribed';
+    this._attempt = 0;
     // another epoch is another stream: offsets of the old one say nothing about it
     if (result.epoch !== this.epoch) this.offset = null;
     this.epoch = result.epoch ?? null;
@@ -139,17 +152,22 @@ export class Room extends Emitter {
   }
 }
 
-// The connection. Options: url (default ws(s)://this host/ws), token (a function that
-// returns a token or a promise of one; called on every connect and when the server asks
-// for a fresh one), name, data (sent with connect), timeout (ms for a reply, 10000),
-// backoff { min: 500, max: 15000 } (ms). Events: state {state, previous, code, reason},
+// The connection. Options: url (default ws(s)://this host/ws), or urls (several, e.g. one
+// per node of a cluster: each attempt takes the next, in turn, with the backoff, so a
+// page whose node died reconnects to another; hub.url is the one of the last attempt),
+// token (a function that returns a token or a promise of one; called on every connect
+// and when the server asks for a fresh one), name, data (sent with connect), timeout (ms
+// for a reply, 10000), backoff { min: 500, max: 15000 } (ms). Events: state {state, previous, code, reason},
 // connected (connect's result), message (a message push to this client, or a frame that
 // is not the protocol's: the server's own frames), error.
 export class Hub extends Emitter {
   constructor(options = {}) {
     super();
     this.options = options;
-    this.url = options.url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    const own = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    this.urls = options.urls?.length ? [...options.urls] : [options.url || own];
+    this.url = this.urls[0];
+    this._next = 0;                // the index in urls of the next attempt
     this.state = 'disconnected';   // disconnected | connecting | connected | closed
     this.rooms = new Map();
     this.attempt = 0;
@@ -170,6 +188,8 @@ export class Hub extends Emitter {
     clearTimeout(this._retry);
     this._retry = null;
     this._setState('connecting');
+    this.url = this.urls[this._next];
+    this._next = (this._next + 1) % this.urls.length;
     const ws = new WebSocket(this.url);
     this._ws = ws;
     ws.onopen = () => { if (this._ws === ws) this._hello(); };
@@ -297,6 +317,14 @@ export class Hub extends Emitter {
     for (const room of this.rooms.values()) if (room.state !== 'unsubscribed') room.state = 'unsubscribed';
   }
 
+  // The wait before try number attempt + 1 (from 0): the ceiling doubles from min up to
+  // max; jitter: a restart is not hit by every page at once.
+  _backoff(attempt) {
+    const { min = 500, max = 15000 } = this.options.backoff || {};
+    const ceiling = Math.min(max, min * 2 ** attempt);
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
   _lost(code, reason) {
     this._ws = null;
     this._drop('disconnected');
@@ -306,9 +334,7 @@ export class Hub extends Emitter {
       return;
     }
     this._setState('disconnected', code, reason);
-    const { min = 500, max = 15000 } = this.options.backoff || {};
-    const ceiling = Math.min(max, min * 2 ** this.attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);   // jitter: a restart is not hit all at once
+    const delay = this._backoff(this.attempt);
     this.attempt += 1;
     this.retryAt = Date.now() + delay;
     this._retry = setTimeout(() => this.connect(), delay);

@@ -5,11 +5,15 @@
 -- returned. So a publication is stored and fanned out raw by hub.publish, then pushed
 -- once, encoded once, to the subscribers.
 local frames = require "luahub.protocol.frames"
+local history = require "luahub.history"
 
 local MAX_RECENT = 1000
 
 return function(hub, prefix)
   local M = {}
+  -- Subscribers keep their rooms' positions: a room with subscribers and no publication
+  -- yet (or none left) keeps its epoch, so they recover from it.
+  history.watch(prefix)
 
   function M.core(room) return prefix .. room end
 
@@ -30,10 +34,10 @@ return function(hub, prefix)
     return hub.to_room(prefix .. room, frames.message(room, data), opts)
   end
 
-  -- hub.history without since gives the last `limit` publications (0: all of them).
-  local function last(room, count)
-    local pubs, now = hub.history(room, { limit = math.min(count, MAX_RECENT) })
-    return pubs or {}, now
+  -- A subscribe whose history read failed (a broker down) is undone and refused.
+  local function unreadable(client, room, why)
+    client:leave(prefix .. room)
+    return nil, "unavailable", "the history of " .. room .. " cannot be read now (" .. tostring(why) .. ")"
   end
 
   -- Joins first, then reads the history: a publication made between the two is both in
@@ -52,15 +56,17 @@ return function(hub, prefix)
       elseif why == "unrecoverable" then
         now, recovered = at, false
       else
-        client:leave(prefix .. room)
-        return nil, "unavailable", "the history of " .. room .. " cannot be read now (" .. tostring(why) .. ")"
+        return unreadable(client, room, why)
       end
     end
-    if not recovered and recent then
-      pubs, now = last(room, recent)
-    elseif not now then
-      local _
-      _, now = hub.history(room, { limit = 1 })      -- only for the position
+    local latest = not recovered and recent
+    if latest or not now then
+      -- without since, hub.history gives the last `limit` publications; limit 1 when
+      -- only the position is wanted
+      local got, at_now = hub.history(room, { limit = latest and math.min(recent, MAX_RECENT) or 1 })
+      if not got then return unreadable(client, room, at_now) end
+      if latest then pubs = got end
+      now = at_now
     end
     return frames.subscribed(now, recovered, pubs)
   end

@@ -1,10 +1,11 @@
 // axe-core on the chat in headless Chromium: no serious or critical violation (WCAG 2.1
 // A and AA, contrast and names among them) in the light and dark themes, desktop and
 // phone, on the login card, a conversation (own and others' messages, notices, typing),
-// links, the phone drawer, the outage banner, a toast, the "new messages" jump and every
+// links, unread counts, the phone drawer, the outage banner, a toast, the "new messages" jump and every
 // state of the status pill; and white text measured on the avatars of all 360 hues and
-// on the own bubbles (axe cannot measure a gradient, and skips the avatars' aria-hidden
-// initials).
+// on the own bubbles, and the unread counts' text on their pills (axe cannot measure a
+// gradient, skips the avatars' aria-hidden initials and leaves a one-digit count
+// "too short" to judge).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -29,22 +30,26 @@ async function seriousViolations(page) {
 }
 
 // The lowest contrast of white text on the avatars of all 360 hues and on both ends of
-// the own bubbles' gradient, as the page paints them (through a canvas, so any CSS colour
-// syntax is measured as sRGB).
-function whiteTextContrast(page) {
+// the own bubbles' gradient, and of an unread count on its pill, as the page paints them
+// (through a canvas, so any CSS colour syntax is measured as sRGB).
+function textContrasts(page) {
   return page.evaluate(() => {
     const ctx = Object.assign(document.createElement('canvas'), { width: 1, height: 1 }).getContext('2d');
     const channel = (v) => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
-    const against = (css) => {
+    const luminance = (css) => {
       ctx.clearRect(0, 0, 1, 1);
       ctx.fillStyle = '#010203';
       ctx.fillStyle = css;
       if (ctx.fillStyle === '#010203') throw new Error(`the canvas does not take the colour ${css}`);
       ctx.fillRect(0, 0, 1, 1);
       const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
-      const l = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
-      return 1.05 / (l + 0.05);
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
     };
+    const ratio = (one, two) => {
+      const [light, dark] = [luminance(one), luminance(two)].sort((a, b) => b - a);
+      return (light + 0.05) / (dark + 0.05);
+    };
+    const against = (css) => ratio('#ffffff', css);
     const probe = document.createElement('span');
     probe.className = 'avatar';
     document.body.append(probe);
@@ -56,7 +61,8 @@ function whiteTextContrast(page) {
     probe.remove();
     const root = getComputedStyle(document.documentElement);
     const bubble = Math.min(against(root.getPropertyValue('--accent')), against(root.getPropertyValue('--accent-2')));
-    return { avatars, bubble };
+    const count = getComputedStyle(document.querySelector('#room-list .unread'));
+    return { avatars, bubble, unread: ratio(count.color, count.backgroundColor) };
   });
 }
 
@@ -71,10 +77,18 @@ async function join(page, name, room) {
   return found;
 }
 
+// From the room the page is in to room, through the room list (in the drawer on a phone).
+async function switchTo(page, room, phone) {
+  if (phone) await page.click('#sidebar-toggle');
+  await page.click(`#room-list button[data-room="${room}"]`);
+  await page.locator('.notice', { hasText: `You joined #${room}` }).waitFor({ timeout: WAIT });
+}
+
 test('the chat has no serious accessibility violation, light and dark, desktop and phone', async () => {
   const room = 'contrast';
   const ana = await openChat(browser, port, 'ana', room, { errors });
   const bo = await openChat(browser, port, 'bo', room, { errors });
+  const cy = await openChat(browser, port, 'cy', 'aside', { errors });   // gives each page an unread count
   for (const [page, text] of [[ana, 'hello from ana'], [bo, 'and from bo, see https://example.com']]) {
     await page.fill('#text', text);
     await page.press('#text', 'Enter');
@@ -90,7 +104,11 @@ test('the chat has no serious accessibility violation, light and dark, desktop a
         reducedMotion: 'reduce' });
       const page = await context.newPage();
       page.on('pageerror', (err) => errors.push(`${where}: ${err.message}`));
-      found.push(...(await join(page, `me-${colorScheme}-${viewport.width}`, room)).map((v) => `${where} login: ${v}`));
+      found.push(...(await join(page, `me-${colorScheme}-${viewport.width}`, 'aside')).map((v) => `${where} login: ${v}`));
+      await switchTo(page, room, viewport === PHONE);
+      await cy.fill('#text', `psst ${where}`);
+      await cy.press('#text', 'Enter');
+      await page.locator('#room-list button[data-room="aside"] .unread', { hasText: '1' }).waitFor({ state: 'attached', timeout: WAIT });
       await page.fill('#text', 'my own words');
       await page.press('#text', 'Enter');
       await page.locator('.msg.own .bubble', { hasText: 'my own words' }).waitFor({ timeout: WAIT });
@@ -117,9 +135,10 @@ test('the chat has no serious accessibility violation, light and dark, desktop a
           await page.evaluate((s) => { document.getElementById('status').dataset.state = s; }, state);
           found.push(...(await seriousViolations(page)).map((v) => `${where} ${state}: ${v}`));
         }
-        const white = await whiteTextContrast(page);
-        assert.ok(white.avatars >= 4.5, `${where}: white on an avatar at ${white.avatars.toFixed(2)}:1`);
-        assert.ok(white.bubble >= 4.5, `${where}: white on the own bubble at ${white.bubble.toFixed(2)}:1`);
+        const measured = await textContrasts(page);
+        assert.ok(measured.avatars >= 4.5, `${where}: white on an avatar at ${measured.avatars.toFixed(2)}:1`);
+        assert.ok(measured.bubble >= 4.5, `${where}: white on the own bubble at ${measured.bubble.toFixed(2)}:1`);
+        assert.ok(measured.unread >= 4.5, `${where}: an unread count on its pill at ${measured.unread.toFixed(2)}:1`);
       }
       await context.close();
       // bo's box emptied ends its "typing", so the next page's join sees a fresh one (a
@@ -128,6 +147,7 @@ test('the chat has no serious accessibility violation, light and dark, desktop a
     }
   }
   await bo.context().close();
+  await cy.context().close();
   assert.deepEqual(found, []);
   assert.deepEqual(errors, []);
 });

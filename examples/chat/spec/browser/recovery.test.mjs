@@ -3,7 +3,7 @@
 // the other shows every message the first one shows, exactly once and in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RECONNECT_WAIT, startServer, stopServer, until, useChatServer, WAIT }
+import { assertSameOnceInOrder, numbered, RECONNECT_WAIT, sendSteadily, startServer, stopServer, until, useChatServer, WAIT }
   from './support.mjs';
 
 let browser;
@@ -24,28 +24,13 @@ async function openChat(name, errors) {
 }
 
 // The "n<k>" bubbles on a page, in the order shown.
-function shown(page) {
-  return page.$$eval('.msg .bubble', (nodes) => nodes.map((n) => n.textContent).filter((t) => /^n\d+$/.test(t)));
-}
+const shown = (page) => numbered(page, '.msg .bubble');
 
 test('a page shows every message sent across a restart exactly once, in order', async () => {
   const errors = [];
   const writer = await openChat('writer', errors);
   const reader = await openChat('reader', errors);
-  let k = 0;
-  let sending = true;
-  // Sends n1, n2, ... while the page is connected; a send while it is not is refused by
-  // the page (a toast) and that number is never sent.
-  const sender = (async () => {
-    while (sending) {
-      if (await writer.getAttribute('#status', 'data-state') === 'online') {
-        k += 1;
-        await writer.fill('#text', `n${k}`);
-        await writer.press('#text', 'Enter');
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  })();
+  const sender = sendSteadily(writer, async () => await writer.getAttribute('#status', 'data-state') === 'online');
   await until('some messages before the restart', WAIT, async () => (await shown(reader)).length >= 5);
   await stopServer(server, true);
   server = await startServer(port);
@@ -53,15 +38,8 @@ test('a page shows every message sent across a restart exactly once, in order', 
   await reader.locator('#status[data-state="online"]').waitFor({ timeout: RECONNECT_WAIT });
   const before = (await shown(writer)).length;
   await until('messages after the restart', WAIT, async () => (await shown(writer)).length >= before + 10);
-  sending = false;
-  await sender;
-  const sent = await shown(writer);
-  await until('the reader to show what the writer shows', WAIT, async () => (await shown(reader)).length >= sent.length);
-  const seen = await shown(reader);
-  assert.deepEqual(seen, sent, 'the reader shows the same messages, once each, in the same order');
-  const numbers = sent.map((t) => Number(t.slice(1)));
-  assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'in the order sent');
-  assert.equal(new Set(numbers).size, numbers.length, 'no message twice');
+  await sender.stop();
+  await assertSameOnceInOrder(reader, writer, shown);
   // the restart cost the server its history: the pages say so rather than pretend
   await reader.locator('.notice', { hasText: 'Some messages were missed' }).waitFor({ timeout: WAIT });
   assert.deepEqual(errors, []);

@@ -23,7 +23,14 @@ async function say(page, text) {
 }
 
 test('screenshots of a conversation, desktop and phone', async () => {
-  const ada = await openChat(browser, port, 'ada', 'general', { errors });
+  // ada looked into #design before: what came there since shows as its unread count
+  const ada = await openChat(browser, port, 'ada', 'design', { errors });
+  await ada.click('#room-list button[data-room="general"]');
+  await ada.locator('.notice', { hasText: 'You joined #general' }).waitFor({ timeout: WAIT });
+  const ken = await openChat(browser, port, 'ken', 'design', { errors });
+  await say(ken, 'Mockups for the settings page are in the drive.');
+  await say(ken, 'Feedback welcome before Friday.');
+  await ada.locator('#room-list button[data-room="design"] .unread', { hasText: '2' }).waitFor({ timeout: WAIT });
   const grace = await openChat(browser, port, 'grace', 'general', { errors });
   const linus = await openChat(browser, port, 'linus', 'general', { errors });
   await say(ada, 'Morning! The new build is up, release notes at https://example.com/notes');
@@ -36,8 +43,13 @@ test('screenshots of a conversation, desktop and phone', async () => {
 
   fs.mkdirSync(SHOTS, { recursive: true });
   await ada.screenshot({ path: path.join(SHOTS, 'chat-desktop.png') });
-  const phone = await openChat(browser, port, 'margaret', 'general', { viewport: PHONE, errors });
+  const phone = await openChat(browser, port, 'margaret', 'design', { viewport: PHONE, errors });
+  await phone.click('#sidebar-toggle');
+  // by key, not by tap: a tap leaves the message under it in its hover state
+  await phone.press('#room-list button[data-room="general"]', 'Enter');
   await bubble(phone, 'Great, shipping it.').waitFor({ timeout: WAIT });
+  await say(ken, 'Also: the icons are final.');
+  await phone.locator('#sidebar-toggle[data-unread="1"]').waitFor({ timeout: WAIT });
   await say(phone, 'Reading along from my phone.');
   await phone.screenshot({ path: path.join(SHOTS, 'chat-phone.png') });
   for (const name of ['chat-desktop.png', 'chat-phone.png']) {

@@ -1,8 +1,11 @@
 // What the chat's browser specs share: the luahub process (start on a port, stop by its
-// PID) and a wait with a deadline. Not a spec itself (browser-test.sh runs *.test.mjs).
+// PID), a TCP relay the spec can break, a wait with a deadline, and the steady writer and
+// the comparison of the recovery specs; the cluster example's spec uses them too. Not a
+// spec itself (browser-test.sh runs *.test.mjs).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { after, before } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +31,11 @@ export async function until(what, deadlineMs, predicate) {
   }
 }
 
-// Starts build/luahub on port; resolves once it accepts connections.
-export async function startServer(port) {
-  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--config', '{"drain_timeout":0}', SCRIPT],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+// Starts build/luahub on port with script (the chat's by default) and env added to this
+// process's; resolves once it accepts connections.
+export async function startServer(port, { script = SCRIPT, env = {} } = {}) {
+  const proc = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--config', '{"drain_timeout":0}', script],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const server = { proc, port, log: '', exited: false };
   proc.stdout.on('data', (chunk) => { server.log += chunk; });
   proc.stderr.on('data', (chunk) => { server.log += chunk; });
@@ -56,6 +60,83 @@ export async function stopServer(server, hard = false) {
   }
 }
 
+// A TCP relay on a free loopback port to the server on target, which the spec can break
+// as a network would: hold() refuses new connections (those open go on), cut() also ends
+// the open ones, restore() lets connections through again.
+export async function relay(target) {
+  const sockets = new Set();
+  let refusing = false;
+  const proxy = net.createServer((client) => {
+    if (refusing) { client.destroy(); return; }
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => { sockets.delete(a); b.destroy(); });
+    }
+  });
+  const port = await freePort();
+  await new Promise((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    hold() { refusing = true; },
+    cut() {
+      refusing = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() { refusing = false; },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => proxy.close(resolve));
+    },
+  };
+}
+
+// ------------------------------------------------------------------ steady messages
+// The texts "n1", "n2", ... of the elements selector finds on the page, in its order
+// (each example marks a message's text its own way).
+export function numbered(page, selector) {
+  return page.$$eval(selector, (nodes) => nodes.map((n) => n.textContent).filter((t) => /^n\d+$/.test(t)));
+}
+
+// Types n1, n2, ... into the page's #text and sends it every 250 ms (under the examples'
+// 5 a second) while connected() holds. A send the page refuses or loses (not connected, a
+// dying server) is never sent again: that number may be missing on every page, never on
+// one. stop() ends it and resolves with how many were sent.
+export function sendSteadily(page, connected) {
+  let k = 0;
+  let sending = true;
+  const loop = (async () => {
+    while (sending) {
+      if (await connected()) {
+        k += 1;
+        await page.fill('#text', `n${k}`);
+        await page.press('#text', 'Enter');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  return {
+    async stop() {
+      sending = false;
+      await loop;
+      return k;
+    },
+  };
+}
+
+// Once the reader shows as many as the writer: the same messages, each once, in the
+// order sent. Returns their numbers.
+export async function assertSameOnceInOrder(reader, writer, shown) {
+  const sent = await shown(writer);
+  await until('the reader to show what the writer shows', WAIT, async () => (await shown(reader)).length >= sent.length);
+  assert.deepEqual(await shown(reader), sent, 'the reader shows the same messages, once each, in the same order');
+  const numbers = sent.map((t) => Number(t.slice(1)));
+  assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'in the order sent');
+  assert.equal(new Set(numbers).size, numbers.length, 'no message twice');
+  return numbers;
+}
 
 // ------------------------------------------------------------------ pages
 export const DESKTOP = { width: 1280, height: 800 };
