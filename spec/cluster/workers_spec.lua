@@ -186,6 +186,10 @@ describe("luahub --workers", function()
     -- drain: clients that stay idle are closed with 1001 after drain_timeout; a second
     -- signal closes them at once
     assert(srv:wait_log("workers: signal 15: stopping 3 workers", 5))
+    -- a second SIGTERM that reached a worker before it handled the first would merge
+    -- with it (signals of one kind are not queued): wait until each is draining
+    t.eventually(function() return select(2, srv:log():gsub("%] signal 15: draining", "")) == 3 end,
+                 { message = "not every worker began to drain" })
     assert(srv:signal("TERM"))
     for i = 0, 2 do t.assert_closed_with(1001, clients[i], 5) end
     t.eventually(function() return not srv:is_running() end, { message = "the master did not exit" })
