@@ -107,7 +107,7 @@ int main(void)
     snprintf(url, sizeof url, "nats://127.0.0.1:%d", ntohs(a.sin_port));
     struct broker_url u;
     CHECK(broker_url_parse(url, &u, err, sizeof err) == 0, "parses %s", url);
-    struct cluster_adapter *n = cluster_nats_new(&u, &events);
+    struct cluster_adapter *n = cluster_nats_new(&u, 1, &events);
     CHECK(n->ops->connect(n) == 0, "connect starts");
     turn(5);
     int fd = accept(lfd, NULL, NULL);
