@@ -14,8 +14,10 @@
 # back after) and the
 # clients of the other workers must get every message (gaps, latency); the master must
 # restart the worker (read from its log).
-# BENCH_WORKERS_RUNS (1) runs of the two cases, interleaved. A table on stdout and one JSON
-# line per run in build/bench/workers.json. Every process is started on a free loopback
+# BENCH_WORKERS_RUNS (1) runs of the two cases, interleaved. A table on stdout, one JSON
+# line per run (the load generator's whole report) in build/bench/workers-runs.jsonl, and
+# the measurements in build/bench/workers.json for scripts/plot.lua (docs/benchmarks.md,
+# "Measurement files"; charts workers-*). Every process is started on a free loopback
 # port, stopped by PID (an EXIT trap stops what is left), and every wait is bounded.
 # Needs build/bench/luahub-loadgen (make bench-tools), redis-server and jq.
 set -euo pipefail
@@ -161,10 +163,10 @@ run_case() {   # kind run -> one JSON line
       stopped: $stopped, result: $r}'
 }
 
-: >"$OUT/workers.json"
+: >"$OUT/workers-runs.jsonl"
 for ((run = 1; run <= RUNS; run++)); do
   for kind in single workers; do
-    run_case "$kind" "$run" >>"$OUT/workers.json"
+    run_case "$kind" "$run" >>"$OUT/workers-runs.jsonl"
   done
 done
 say "== workers: idle connections held, then $BROADCASTS broadcasts at once to all of them;" \
@@ -178,4 +180,19 @@ jq -r -s '(["case", "run", "procs", "open", "RSS B/conn", "bcast deliv/s", "p50 
     ($r.kill_one.closed // "-"), ($r.kill_one.all_back_seconds // "-"), ($r.kill_one.reconnect_ms.p99 // "-"),
     (if $r.kill_one then "\($r.kill_one.others.delivered)/\($r.kill_one.others.expected)" else "-" end),
     ($r.kill_one.others.gaps // "-"), ($r.kill_one.latency_ms.p99 // "-"),
-    ($x.restarted // "-"), $x.stopped] | @tsv)' "$OUT/workers.json" | column -t -s $'\t' | tee "$OUT/workers-table.txt"
+    ($x.restarted // "-"), $x.stopped] | @tsv)' "$OUT/workers-runs.jsonl" | column -t -s $'\t' | tee "$OUT/workers-table.txt"
+# One measurement per line for the plots: memory, the burst and its latency for both
+# cases, the kill for workers; a run that measured nothing adds nothing.
+jq -c '.result as $r | select($r != null) |
+  (if .case == "workers" then "luahub-\(.processes)-workers" else "luahub-1-process" end) as $server |
+  {scenario: "\($r.connect.opened)-connections", server: $server, run: .run} as $m |
+  ([$m + {metric: "rss_per_conn_bytes", value: $r.rss_per_conn_bytes, unit: "B/conn", chart: "workers-memory"},
+    $m + {metric: "delivered_per_s", value: $r.broadcast.delivered_per_s, unit: "msg/s", chart: "workers-throughput"}]
+   + ([["p50", "p50"], ["p99", "p99"], ["p999", "p99.9"]]
+      | map(. as $q | $m + {metric: $q[1], value: $r.broadcast.latency_ms[$q[0]], unit: "ms", chart: "workers-latency"}))
+   + (if $r.kill_one then
+        [["reconnect_p50", $r.kill_one.reconnect_ms.p50 / 1000], ["reconnect_p99", $r.kill_one.reconnect_ms.p99 / 1000],
+         ["all_back", $r.kill_one.all_back_seconds], ["others_p99", $r.kill_one.latency_ms.p99 / 1000]]
+        | map(. as $q | $m + {scenario: "kill-one-worker", metric: $q[0], value: $q[1], unit: "s", chart: "workers-kill"})
+      else [] end))
+  | .[] | select(.value != null and .value >= 0)' "$OUT/workers-runs.jsonl" >"$OUT/workers.json"
