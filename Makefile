@@ -148,9 +148,9 @@ $(LOADGEN): $(LOADGEN_OBJS) $(COMMON_OBJS)
 $(BASELINE): $(BENCH_OBJ)/baseline/baseline.o $(COMMON_OBJS)
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -o $@
 
-# The load generator's parser, stamps and histogram are checked with the C unit tests
+# The load generator's parser, stamps, histogram and socket owner lookup are checked with the C unit tests
 # (make test), linked from its objects instead of the core's.
-LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o pframe.o)
+LOADGEN_TESTED := $(addprefix $(BENCH_OBJ)/loadgen/,wsframe.o payload.o hist.o pframe.o procstat.o)
 $(BUILD)/ctest/loadgen_test: spec/c/loadgen_test.c spec/c/check.h $(LOADGEN_TESTED) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen $(LDFLAGS) $< $(LOADGEN_TESTED) -o $@
 
@@ -177,6 +177,7 @@ bench-tools: $(LOADGEN) $(BASELINE) $(WSFEED) $(BACKEND) $(HTTPLOAD)
 # bench-outbound.sh measures hub.http.request against build/bench/backend.
 # bench-shared.sh: hub.shared against a Lua table, from a script the server runs.
 # bench-history.sh: fan-out through hub.publish with room history off and on.
+# bench-workers.sh: 100,000 idle connections on `luahub --workers 8`, a broadcast, a worker killed.
 # plot.lua: every measurement file in $(BENCH_DIR) to docs/img/bench-*.svg and the
 # generated results section of docs/benchmarks.md.
 bench: all bench-tools
@@ -187,6 +188,7 @@ bench: all bench-tools
 	@BUILD=$(BUILD) scripts/bench-shared.sh
 	@BUILD=$(BUILD) scripts/bench-history.sh
 	@BUILD=$(BUILD) scripts/bench-storm.sh
+	@BUILD=$(BUILD) scripts/bench-workers.sh
 	@luajit scripts/plot.lua --img docs/img --doc docs/benchmarks.md $(BENCH_DIR)
 
 # The server, and under share/lua/5.1 (on LuaJIT's default package.path for PREFIX

@@ -62,20 +62,61 @@ static struct {
 
 /* ------------------------------------------------------------------ node identity */
 
+static unsigned node_tag(const char *id, size_t len);
+static int worker_index = -1, worker_master;
+
+void cluster_set_worker(int index, int master_pid)
+{
+    worker_index = index;
+    worker_master = master_pid;
+}
+
+/* Worker index's name: "BASE-wI", or "BASE-wI-K" with the smallest K whose tag no
+ * lower-indexed sibling's name has. Every worker makes the same choices for the indexes
+ * below its own, so the siblings of one master never share a tag (hashed, 12-bit tags of
+ * 8 names would collide about once in 140 masters). */
+static void worker_node_id(const char *base, char *out, size_t outlen)
+{
+    unsigned taken[64];
+    for (int i = 0; i <= worker_index && i < 64; i++) {
+        for (int k = 0;; k++) {
+            if (k == 0) snprintf(out, outlen, "%s-w%d", base, i);
+            else snprintf(out, outlen, "%s-w%d-%d", base, i, k);
+            unsigned tag = node_tag(out, strlen(out));
+            int clash = 0;
+            for (int j = 0; j < i; j++) clash |= taken[j] == tag;
+            if (!clash) {
+                taken[i] = tag;
+                break;
+            }
+        }
+    }
+}
+
 /* cluster.node_id, else "HOSTNAME-PID". Fixed once the cluster starts: a script may ask
  * before its config is applied, and a reload does not rename a running node. */
-const char *cluster_node_id(void)
+const char *cluster_node_id(void) { return cluster_node_id_for(config.cluster_node_id); }
+
+const char *cluster_node_id_for(const char *configured)
 {
     static char fallback[ENVELOPE_ORIGIN_MAX + 1];
+    /* room for the suffix: a base of 255 bytes then fails cluster_start's length check */
+    static char worker[ENVELOPE_ORIGIN_MAX + 32];
     if (cl.adapter) return cl.node_id;
-    if (config.cluster_node_id && config.cluster_node_id[0]) return config.cluster_node_id;
-    if (!fallback[0]) {
-        char host[200] = "luahub";
-        gethostname(host, sizeof host - 1);
-        host[sizeof host - 1] = 0;
-        snprintf(fallback, sizeof fallback, "%s-%d", host, (int)getpid());
+    const char *base = configured && configured[0] ? configured : NULL;
+    if (!base) {
+        if (!fallback[0]) {
+            char host[200] = "luahub";
+            gethostname(host, sizeof host - 1);
+            host[sizeof host - 1] = 0;
+            snprintf(fallback, sizeof fallback, "%s-%d", host,
+                     worker_index >= 0 ? worker_master : (int)getpid());
+        }
+        base = fallback;
     }
-    return fallback;
+    if (worker_index < 0) return base;
+    worker_node_id(base, worker, sizeof worker);
+    return worker;
 }
 
 /* The 12-bit tag of a node id, never 0 (so that an id without a cluster is never a

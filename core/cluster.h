@@ -108,8 +108,15 @@ int cluster_request(const char *subject, size_t slen, const uint8_t *data, size_
 const char *cluster_down_cause(void);
 /* 1 while a connection attempt is under way (the first, or one after a backoff). */
 int cluster_connecting(void);
-/* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. */
+/* cluster.node_id, else "HOSTNAME-PID"; fixed once the cluster starts. A worker of
+ * `--workers` (cluster_set_worker) is "BASE-wI", BASE being that name with the master's
+ * PID, and its client-id tag differs from its siblings'. */
 const char *cluster_node_id(void);
+/* What cluster_node_id will be when the script's configured node id (NULL: none) is
+ * applied; the running cluster's own id once it started. */
+const char *cluster_node_id_for(const char *configured);
+/* This process is worker index of the master master_pid (set before the script loads). */
+void cluster_set_worker(int index, int master_pid);
 /* 1 for an id of another node's client. */
 int cluster_is_remote(uint64_t id);
 /* Clients on every live node. */

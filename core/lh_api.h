@@ -63,7 +63,9 @@ int lh_remote_addr(uint64_t id, char *buf, size_t len);
 double lh_connected_at(uint64_t id);
 
 /* cluster (single node: the node id is "", nothing is remote, counts are local) */
-const char *lh_node_id(void);
+/* configured: the script's cluster.node_id when it set one (its config may not be applied
+ * yet), else NULL */
+const char *lh_node_id(const char *configured);
 int lh_is_remote(uint64_t id);
 double lh_global_count(void);
 double lh_global_room_count(const char *room, size_t len);

@@ -11,6 +11,7 @@ enum log_level log_min_level = LOG_INFO;
 enum log_format log_output_format = LOG_TEXT;
 
 int log_pinned_level, log_pinned_format;
+const char *log_process;
 
 void log_configure(int level, int format)
 {
@@ -79,11 +80,13 @@ void log_write(enum log_level level, uint64_t client, const char *msg, size_t ms
         fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
         put_escaped(out, msg, msg_len, 0);
         fputc('"', out);
+        if (log_process) fprintf(out, ",\"process\":\"%s\"", log_process);
         if (client) fprintf(out, ",\"client\":\"%llu\"", (unsigned long long)client);
         if (fields_json && *fields_json) fprintf(out, ",%s", fields_json);
         fputs("}\n", out);
     } else {
         fprintf(out, "%s %-5s ", ts, level_names[level]);
+        if (log_process) fprintf(out, "[%s] ", log_process);
         if (client) fprintf(out, "client=%llu ", (unsigned long long)client);
         put_escaped(out, msg, msg_len, 1);
         if (fields_json && *fields_json) fprintf(out, " {%s}", fields_json);

@@ -12,6 +12,9 @@ enum log_format { LOG_TEXT, LOG_JSON };
 extern enum log_level log_min_level;
 extern enum log_format log_output_format;
 
+/* Which process of `--workers` writes ("master", "w0", ...; NULL alone): the text
+ * format puts it before the message in brackets, JSON as "process". */
+extern const char *log_process;
 /* Set by the command line; log_configure (the script's log config) then changes nothing. */
 extern int log_pinned_level, log_pinned_format;
 /* From Lua's config: level/format as enum values, -1 = leave as is. */

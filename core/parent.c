@@ -12,10 +12,9 @@
 #include <sys/pidfd.h>
 #include <unistd.h>
 
-#include "server.h"
-
 static ev_io watcher;
 static int watched;
+static void (*on_gone)(const char *why);
 
 static void parent_gone_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -23,10 +22,10 @@ static void parent_gone_cb(struct ev_loop *loop, ev_io *w, int revents)
     close(w->fd);
     char why[64];
     snprintf(why, sizeof why, "parent process %d ended", watched);
-    server_stop_now(why);
+    on_gone(why);
 }
 
-int parent_watch(int pid, char *err, size_t errlen)
+int parent_watch(int pid, void (*gone)(const char *why), char *err, size_t errlen)
 {
     int fd = pidfd_open(pid, 0);
     if (fd < 0) {
@@ -35,6 +34,7 @@ int parent_watch(int pid, char *err, size_t errlen)
         return -1;
     }
     watched = pid;
+    on_gone = gone;
     ev_io_init(&watcher, parent_gone_cb, fd, EV_READ);
     ev_io_start(EV_DEFAULT, &watcher);
     return 0;

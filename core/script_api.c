@@ -266,7 +266,7 @@ double lh_connected_at(uint64_t id)
 
 /* ------------------------------------------------------------------ cluster */
 
-const char *lh_node_id(void) { return cluster_node_id(); }
+const char *lh_node_id(const char *configured) { return cluster_node_id_for(configured); }
 int lh_is_remote(uint64_t id) { return cluster_is_remote(id); }
 double lh_global_count(void) { return cluster_global_count(); }
 

@@ -64,6 +64,14 @@ void hist_merge(struct hist *into, const struct hist *from)
         into->max = from->max;
 }
 
+void hist_subtract(struct hist *h, const struct hist *earlier)
+{
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        h->buckets[i] -= earlier->buckets[i];
+    h->count -= earlier->count;
+    h->sum -= earlier->sum;
+}
+
 uint64_t hist_quantile(const struct hist *h, double q)
 {
     uint64_t rank, seen = 0, v;

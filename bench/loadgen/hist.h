@@ -24,6 +24,10 @@ void hist_init(struct hist *h);
 void hist_record(struct hist *h, uint64_t value);
 /* Adds every recording of `from` into `into`. */
 void hist_merge(struct hist *into, const struct hist *from);
+/* Takes the recordings of `earlier` (an earlier copy of `h`) out of h, leaving what was
+ * recorded since: a phase's own percentiles from cumulative histograms. min and max stay
+ * those of the whole, so they only clamp. */
+void hist_subtract(struct hist *h, const struct hist *earlier);
 /* The value at quantile q (0..1): a bucket midpoint, clamped to [min, max]. */
 uint64_t hist_quantile(const struct hist *h, double q);
 

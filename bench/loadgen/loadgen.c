@@ -10,7 +10,12 @@
  *           with --window W in flight) and time the echo.
  *   idle    (--idle) connect N, hold them, and measure the server's RSS growth per
  *           connection. N may exceed what one process may open: the connections
- *           are spread over --procs child processes.
+ *           are spread over --procs child processes. With --broadcast K a publisher
+ *           then sends K stamped messages at once and every held connection times
+ *           them (a server that broadcasts each message, examples/broadcast). With
+ *           --kill-one, one of the --pid processes (not the publisher's) is then
+ *           killed while the publisher goes on for --duration s: the connections it
+ *           held reconnect (--reconnect) and the others must miss nothing.
  *   storm   clients of the room protocol reconnecting at once and recovering what
  *           they missed (storm.c, its own options).
  *
@@ -27,6 +32,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -42,6 +48,7 @@
 #define PROBE_SEQ 0xffffffffu
 #define PUBLISH_BATCH 1024          /* frames built per write() on the publisher */
 #define MAX_PROCS 16
+#define MAX_PIDS 16
 #define MAX_ROUNDS 100
 #define FD_RESERVE 64               /* descriptors kept free for epoll, stdio, pipes */
 
@@ -56,7 +63,11 @@ struct options {
     double rate, duration, drain, timeout, probe_timeout, connect_timeout, settle, hold;
     uint32_t burst, window, rounds, concurrency, procs;
     size_t size;
-    pid_t server_pid;
+    pid_t server_pid;               /* the first of server_pids */
+    pid_t server_pids[MAX_PIDS];    /* --pid P[,P...]: CPU and RSS are their sums */
+    unsigned npids;
+    uint32_t broadcast;             /* idle: messages to publish once connected */
+    int reconnect, kill_one;
     int json, rst;
     struct in_addr sources[CLI_MAX_SOURCES];
     unsigned nsources;
@@ -78,6 +89,20 @@ struct report {
     struct kernel_mem kernel_before, kernel_after;
     uint32_t procs;
     int timed_out;
+    /* idle --broadcast: the broadcast phase, then the --kill-one phase */
+    const char *idle_error;
+    uint64_t bc_offered, bc_expected, bc_delivered;
+    double bc_seconds;
+    struct hist bc_latency;
+    int killed_pid, kill_done;
+    uint64_t kill_sent;
+    uint32_t kill_closed, kill_reconnected, kill_reconnect_failures, kill_open_after, kill_unaffected;
+    uint32_t kill_reconnect_errors;
+    int kill_reconnect_errno;
+    const char *kill_reconnect_failure;
+    uint64_t kill_expected_unaffected, kill_delivered_unaffected, kill_gaps_unaffected;
+    double kill_all_back_s;
+    struct hist kill_latency, kill_reconnect;
 };
 
 /* Counters the callbacks update; one run per process, so file scope. */
@@ -87,6 +112,12 @@ static struct {
     uint64_t sent;                  /* publisher (fanout) or all connections (echo) */
     uint32_t connecting, opened, failed, open_now, closed_while_open, probed;
     const char *connect_error, *close_reason;
+    /* idle with --reconnect: connections the server closed and that came back */
+    uint64_t delivered_unaffected, gaps_reconnected, last_reopen_ns;
+    uint32_t closed_once, reconnected, reconnect_failures;
+    uint32_t reconnect_errors;      /* connect() failed at once; the first one's errno */
+    int reconnect_errno;
+    const char *reconnect_failure;  /* why the first started reconnect failed */
 } st;
 
 static struct options opt = {
@@ -100,7 +131,7 @@ static struct client_net net;
 static struct client *clients;
 static uint32_t nclients;
 static struct client *publisher;
-static struct hist latency;
+static struct hist own_latency, *latency = &own_latency;
 static struct payload_template tpl;
 static uint8_t *frame_buf;
 static uint64_t deadline_ns;
@@ -125,6 +156,41 @@ static int past_deadline(void)
     return 1;
 }
 
+/* ---- reconnecting (idle --reconnect) ------------------------------------ */
+
+/* Per connection (by id), in the idle children: when the server closed it (0: open or
+ * never closed), and whether it has come back since; ids waiting to reconnect, each at
+ * most once, in a ring. */
+static uint64_t *closed_at;
+static uint8_t *came_back;
+static uint32_t *reconnect_ring, ring_head, ring_len;
+static struct hist *reconnect_times;
+
+static void reconnect_later(uint32_t id)
+{
+    reconnect_ring[(ring_head + ring_len++) % opt.conns] = id;
+}
+
+/* Starts the waiting reconnects, at most --concurrency connects in flight. One whose
+ * connect() fails at once goes to the back of the ring, behind the others, and each
+ * waiting id is tried at most once per pass. */
+static void reconnect_pending(void)
+{
+    for (uint32_t tries = ring_len; tries > 0 && ring_len > 0 && st.connecting < opt.concurrency; tries--) {
+        uint32_t id = reconnect_ring[ring_head];
+        ring_head = (ring_head + 1) % opt.conns;
+        ring_len--;
+        int rc = client_connect(&net, &clients[id], id, id);
+        if (rc < 0) {
+            if (!st.reconnect_errors++)
+                st.reconnect_errno = -rc;
+            reconnect_later(id);
+            continue;
+        }
+        st.connecting++;
+    }
+}
+
 /* ---- client callbacks -------------------------------------------------- */
 
 static uint32_t role_of(uint32_t id)
@@ -137,9 +203,17 @@ static uint32_t role_of(uint32_t id)
 static void on_open(struct client_net *n, struct client *c)
 {
     st.connecting--;
-    st.opened++;
     st.open_now++;
     c->role = (uint8_t)role_of(c->id);
+    if (closed_at && closed_at[c->id]) {
+        hist_record(reconnect_times, n->now_ns - closed_at[c->id]);
+        closed_at[c->id] = 0;
+        came_back[c->id] = 1;
+        st.reconnected++;
+        st.last_reopen_ns = n->now_ns;
+    } else {
+        st.opened++;
+    }
     if (c->role == ROLE_SUBSCRIBER && opt.join)
         client_send_frame(n, c, WSFRAME_OP_TEXT, (const uint8_t *)opt.join, strlen(opt.join));
 }
@@ -155,6 +229,17 @@ static void on_closed(struct client_net *n, struct client *c, int was_open, cons
         st.closed_while_open++;
         if (!st.close_reason)
             st.close_reason = why;
+        if (closed_at) {
+            if (!came_back[c->id])
+                st.closed_once++;
+            closed_at[c->id] = n->now_ns ? n->now_ns : 1;
+            reconnect_later(c->id);
+        }
+    } else if (closed_at && closed_at[c->id]) {
+        st.connecting--;
+        if (!st.reconnect_failures++)
+            st.reconnect_failure = why;
+        reconnect_later(c->id);
     } else {
         st.connecting--;
         st.failed++;
@@ -196,13 +281,22 @@ static int on_message(struct client_net *n, struct client *c, int opcode, const 
         st.duplicates++;
         return 0;
     }
-    if (seq > c->next_seq)
-        st.gaps += seq - c->next_seq;
+    /* a connection that came back missed what was sent while it was away: not a gap
+     * of the service, counted apart */
+    int back = came_back && came_back[c->id];
+    if (seq > c->next_seq) {
+        if (back)
+            st.gaps_reconnected += seq - c->next_seq;
+        else
+            st.gaps += seq - c->next_seq;
+    }
     c->next_seq = seq + 1;
     c->received++;
     st.delivered++;
+    if (!back)
+        st.delivered_unaffected++;
     st.last_delivery_ns = n->now_ns;
-    hist_record(&latency, n->now_ns > send_ns ? n->now_ns - send_ns : 0);
+    hist_record(latency, n->now_ns > send_ns ? n->now_ns - send_ns : 0);
     if (c->role == ROLE_ECHO && opt.burst && c->sent < opt.burst &&
         c->sent - c->received < opt.window)
         send_stamped(c, 1, c->sent);
@@ -353,12 +447,12 @@ static void drain(uint64_t expected)
  * wake-up sends the backlog at once rather than lowering the offered rate. */
 static void publish_at_rate(struct client **senders, uint32_t nsenders, uint64_t total)
 {
-    uint64_t start = client_clock_ns();
+    uint64_t start = client_clock_ns(), base = st.sent;   /* total counts from 0 */
     uint32_t next_sender = 0;
 
     while (st.sent < total && !past_deadline()) {
         uint64_t now = client_clock_ns();
-        uint64_t due = (uint64_t)((double)(now - start) * opt.rate / 1e9) + 1;
+        uint64_t due = base + (uint64_t)((double)(now - start) * opt.rate / 1e9) + 1;
         if (due > total)
             due = total;
         if (due > st.sent) {
@@ -378,11 +472,11 @@ static void publish_at_rate(struct client **senders, uint32_t nsenders, uint64_t
         }
         if (st.sent >= total)
             break;
-        uint64_t next_due = start + (uint64_t)((double)st.sent * 1e9 / opt.rate);
+        uint64_t next_due = start + (uint64_t)((double)(st.sent - base) * 1e9 / opt.rate);
         now = client_clock_ns();
         loop_once(next_due > now ? (int)((next_due - now + 999999) / 1000000) : 0);
     }
-    rep.offered_per_s = (double)st.sent / ((double)(client_clock_ns() - start) / 1e9);
+    rep.offered_per_s = (double)(st.sent - base) / ((double)(client_clock_ns() - start) / 1e9);
 }
 
 /* Fan-out burst: sends until `target` messages in all, keeping sent minus
@@ -432,10 +526,26 @@ static void run_bursts(uint32_t subscribers)
     }
 }
 
+/* The --pid processes' CPU and memory, added up. */
+static void read_server(struct procstat *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    sum->ok = 1;
+    for (unsigned i = 0; i < opt.npids; i++) {
+        struct procstat one;
+        procstat_read(opt.server_pids[i], &one);
+        sum->ok &= one.ok;
+        sum->user_s += one.user_s;
+        sum->sys_s += one.sys_s;
+        sum->rss_kib += one.rss_kib;
+        sum->hwm_kib += one.hwm_kib;
+    }
+}
+
 static void measure_begin(void)
 {
     if (opt.server_pid)
-        procstat_read(opt.server_pid, &rep.server_connected);
+        read_server(&rep.server_connected);
     procstat_self(&rep.self_before);
     procstat_machine(&rep.machine_before);
 }
@@ -444,7 +554,7 @@ static void measure_end(uint64_t phase_start)
 {
     rep.phase_s = (double)(client_clock_ns() - phase_start) / 1e9;
     if (opt.server_pid)
-        procstat_read(opt.server_pid, &rep.server_after);
+        read_server(&rep.server_after);
     procstat_self(&rep.self_after);
     procstat_machine(&rep.machine_after);
 }
@@ -540,7 +650,72 @@ static void run_echo(void)
 
 /* ---- idle: connections spread over child processes ------------------------ */
 
-static void idle_child(uint32_t first, uint32_t count, int fd)
+/* What an idle child tells the parent while it holds its connections: shared memory
+ * (MAP_SHARED before the fork), counters copied after every loop pass, histograms
+ * recorded in place. The parent reads it at any time; a count may be a pass old. */
+struct idle_share {
+    uint64_t delivered, delivered_unaffected, gaps, gaps_reconnected, duplicates;
+    uint64_t last_delivery_ns, last_reopen_ns;
+    uint32_t open_now, closed, closed_once, reconnected, reconnect_failures, reconnect_errors;
+    int reconnect_errno;
+    /* a static string of client.c: the same address in the parent, forked from one image */
+    const char *reconnect_failure;
+    struct hist latency, reconnect;
+};
+static struct idle_share *shares;
+
+static void share_counters(struct idle_share *sh)
+{
+    sh->delivered = st.delivered;
+    sh->delivered_unaffected = st.delivered_unaffected;
+    sh->gaps = st.gaps;
+    sh->gaps_reconnected = st.gaps_reconnected;
+    sh->duplicates = st.duplicates;
+    sh->last_delivery_ns = st.last_delivery_ns;
+    sh->last_reopen_ns = st.last_reopen_ns;
+    sh->open_now = st.open_now;
+    sh->closed = st.closed_while_open;
+    sh->closed_once = st.closed_once;
+    sh->reconnected = st.reconnected;
+    sh->reconnect_failures = st.reconnect_failures;
+    sh->reconnect_errors = st.reconnect_errors;
+    sh->reconnect_errno = st.reconnect_errno;
+    sh->reconnect_failure = st.reconnect_failure;
+}
+
+/* The children's shares added up; latency and reconnect histograms merged. */
+static void share_sum(uint32_t procs, struct idle_share *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    hist_init(&sum->latency);
+    hist_init(&sum->reconnect);
+    for (uint32_t p = 0; p < procs; p++) {
+        const struct idle_share *sh = &shares[p];
+        sum->delivered += sh->delivered;
+        sum->delivered_unaffected += sh->delivered_unaffected;
+        sum->gaps += sh->gaps;
+        sum->gaps_reconnected += sh->gaps_reconnected;
+        sum->duplicates += sh->duplicates;
+        if (sh->last_delivery_ns > sum->last_delivery_ns)
+            sum->last_delivery_ns = sh->last_delivery_ns;
+        if (sh->last_reopen_ns > sum->last_reopen_ns)
+            sum->last_reopen_ns = sh->last_reopen_ns;
+        sum->open_now += sh->open_now;
+        sum->closed += sh->closed;
+        sum->closed_once += sh->closed_once;
+        sum->reconnected += sh->reconnected;
+        sum->reconnect_failures += sh->reconnect_failures;
+        sum->reconnect_errors += sh->reconnect_errors;
+        if (!sum->reconnect_errno)
+            sum->reconnect_errno = sh->reconnect_errno;
+        if (!sum->reconnect_failure)
+            sum->reconnect_failure = sh->reconnect_failure;
+        hist_merge(&sum->latency, &sh->latency);
+        hist_merge(&sum->reconnect, &sh->reconnect);
+    }
+}
+
+static void idle_child(uint32_t first, uint32_t count, int fd, struct idle_share *share)
 {
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &control_fd };
     char line[128];
@@ -549,14 +724,28 @@ static void idle_child(uint32_t first, uint32_t count, int fd)
     net.epfd = epoll_create1(EPOLL_CLOEXEC);
     control_fd = fd;
     epoll_ctl(net.epfd, EPOLL_CTL_ADD, fd, &ev);
+    latency = &share->latency;
+    reconnect_times = &share->reconnect;
     double seconds = connect_range(first, count);
     len = snprintf(line, sizeof(line), "%u %u %.6f %s\n", st.opened, st.failed, seconds,
                    st.connect_error ? st.connect_error : "-");
     if (write(fd, line, (size_t)len) != len)
         _exit(1);
-    /* Hold (answering pings) until the parent closes its end or the deadline. */
-    while (!control_eof && !past_deadline())
-        loop_once(200);
+    /* Hold (answering pings, timing what arrives, reconnecting what the server
+     * closes) until the parent closes its end or the deadline. */
+    if (opt.reconnect) {
+        closed_at = calloc(opt.conns, sizeof(*closed_at));
+        came_back = calloc(opt.conns, 1);
+        reconnect_ring = calloc(opt.conns, sizeof(*reconnect_ring));
+        if (!closed_at || !came_back || !reconnect_ring)
+            _exit(1);
+    }
+    while (!control_eof && !past_deadline()) {
+        share_counters(share);
+        loop_once(ring_len ? 10 : 200);
+        if (opt.reconnect)
+            reconnect_pending();
+    }
     close_all();
     _exit(0);
 }
@@ -571,11 +760,119 @@ static void settle_rss(void)
     while (client_clock_ns() < until) {
         struct procstat now;
         usleep(200000);
-        procstat_read(opt.server_pid, &now);
+        read_server(&now);
         if (now.ok && now.rss_kib == last)
             break;
         last = now.rss_kib;
     }
+}
+
+/* Waits until the children have delivered `expected` messages in all (only to
+ * connections that never came back, with `unaffected`), giving up after --drain s
+ * without progress; the publisher's echoes are read meanwhile. */
+static void idle_drain(uint32_t procs, uint64_t expected, int unaffected, struct idle_share *sum)
+{
+    uint64_t last_progress = client_clock_ns(), last = 0;
+
+    for (;;) {
+        share_sum(procs, sum);
+        uint64_t got = unaffected ? sum->delivered_unaffected : sum->delivered;
+        if (got >= expected || past_deadline())
+            return;
+        if (got != last) {
+            last = got;
+            last_progress = client_clock_ns();
+        } else if (client_clock_ns() - last_progress > (uint64_t)(opt.drain * 1e9)) {
+            return;
+        }
+        loop_once(20);
+    }
+}
+
+/* --kill-one: SIGKILL one --pid process that does not hold the publisher, publish on at
+ * --rate for --duration s, then wait (--connect-timeout) until every connection is open
+ * again. The connections of the other processes must see every message. */
+static void idle_kill(uint32_t procs, const struct idle_share *before)
+{
+    static struct idle_share after;
+    struct sockaddr_in me;
+    socklen_t len = sizeof(me);
+    pid_t owner = -1, victim = -1;
+
+    if (getsockname(publisher->fd, (struct sockaddr *)&me, &len) == 0)
+        owner = procstat_socket_owner(opt.server_pids, opt.npids, opt.port, ntohs(me.sin_port));
+    for (unsigned i = 0; i < opt.npids && victim < 0; i++)
+        if (opt.server_pids[i] != owner)
+            victim = opt.server_pids[i];
+    if (owner < 0 || victim < 0) {
+        rep.idle_error = owner < 0 ? "--kill-one: no --pid process holds the publisher's connection"
+                                   : "--kill-one: every --pid process holds the publisher";
+        return;
+    }
+    uint64_t killed_ns = client_clock_ns();
+    if (kill(victim, SIGKILL) != 0) {
+        rep.idle_error = "--kill-one: kill failed";
+        return;
+    }
+    rep.killed_pid = (int)victim;
+    /* the sequence goes on from the broadcast phase: a message a connection already
+     * saw would be a duplicate, one it did not a gap */
+    uint64_t sent_before = st.sent;
+    publish_at_rate(&publisher, 1, sent_before + (uint64_t)llround(opt.rate * opt.duration));
+    rep.kill_sent = st.sent - sent_before;
+    uint64_t until = client_clock_ns() + (uint64_t)(opt.connect_timeout * 1e9);
+    do {
+        loop_once(50);
+        share_sum(procs, &after);
+    } while ((after.open_now < rep.opened || after.closed == before->closed) &&
+             client_clock_ns() < until && !past_deadline());
+    /* connections closed (a connection that came back and was closed again counts
+     * each time) and those never closed, whose messages must all arrive */
+    rep.kill_closed = after.closed - before->closed;
+    rep.kill_unaffected = rep.opened - (after.closed_once - before->closed_once);
+    rep.kill_expected_unaffected = rep.kill_sent * rep.kill_unaffected;
+    idle_drain(procs, before->delivered_unaffected + rep.kill_expected_unaffected, 1, &after);
+    rep.kill_reconnected = after.reconnected - before->reconnected;
+    rep.kill_reconnect_failures = after.reconnect_failures - before->reconnect_failures;
+    rep.kill_reconnect_errors = after.reconnect_errors - before->reconnect_errors;
+    rep.kill_reconnect_errno = after.reconnect_errno;
+    rep.kill_reconnect_failure = after.reconnect_failure;
+    rep.kill_open_after = after.open_now;
+    rep.kill_delivered_unaffected = after.delivered_unaffected - before->delivered_unaffected;
+    rep.kill_gaps_unaffected = after.gaps - before->gaps;
+    rep.kill_all_back_s = after.last_reopen_ns > killed_ns && after.open_now >= rep.opened
+                          ? (double)(after.last_reopen_ns - killed_ns) / 1e9 : -1;
+    rep.kill_latency = after.latency;
+    hist_subtract(&rep.kill_latency, &before->latency);
+    rep.kill_reconnect = after.reconnect;
+    rep.kill_done = 1;
+}
+
+/* --broadcast: one publisher connection (the parent's; it may land on any server
+ * process) sends K messages at once, each to every held connection: delivered/s is
+ * what the server side sustains, the latency includes the wait behind the earlier ones. */
+static void idle_broadcast(uint32_t procs)
+{
+    static struct idle_share sum;
+    net.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (net.epfd < 0)
+        die("epoll_create1: %s", strerror(errno));
+    publisher = &clients[opt.conns];
+    connect_range(opt.conns, 1);
+    if (publisher->state != CLIENT_OPEN) {
+        rep.idle_error = "the publisher did not connect";
+        return;
+    }
+    uint64_t start = client_clock_ns();
+    send_stamped(publisher, opt.broadcast, 0);
+    rep.bc_offered = st.sent;
+    rep.bc_expected = st.sent * rep.opened;
+    idle_drain(procs, rep.bc_expected, 0, &sum);
+    rep.bc_delivered = sum.delivered;
+    rep.bc_seconds = sum.last_delivery_ns > start ? (double)(sum.last_delivery_ns - start) / 1e9 : 0;
+    rep.bc_latency = sum.latency;
+    if (opt.kill_one)
+        idle_kill(procs, &sum);
 }
 
 static void run_idle(void)
@@ -591,6 +888,13 @@ static void run_idle(void)
     if (procs == 0)
         procs = 1;
     rep.procs = procs;
+    shares = mmap(NULL, procs * sizeof(*shares), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shares == MAP_FAILED)
+        die("mmap: %s", strerror(errno));
+    for (uint32_t p = 0; p < procs; p++) {
+        hist_init(&shares[p].latency);
+        hist_init(&shares[p].reconnect);
+    }
     procstat_kernel(&rep.kernel_before);
     start = client_clock_ns();
     for (uint32_t p = 0; p < procs; p++) {
@@ -607,7 +911,7 @@ static void run_idle(void)
             for (uint32_t q = 0; q < p; q++)
                 close(fds[q]);
             close(sv[0]);
-            idle_child(first, last - first, sv[1]);
+            idle_child(first, last - first, sv[1], &shares[p]);
         }
         close(sv[1]);
         fds[p] = sv[0];
@@ -639,14 +943,16 @@ static void run_idle(void)
     rep.connect_s = (double)(client_clock_ns() - start) / 1e9;
     settle_rss();
     if (opt.server_pid)
-        procstat_read(opt.server_pid, &rep.server_connected);
+        read_server(&rep.server_connected);
     procstat_kernel(&rep.kernel_after);
+    if (opt.broadcast)
+        idle_broadcast(procs);
     if (opt.hold > 0) {
         uint64_t until = client_clock_ns() + (uint64_t)(opt.hold * 1e9);
         while (client_clock_ns() < until && !past_deadline())
             usleep(100000);
         if (opt.server_pid)
-            procstat_read(opt.server_pid, &rep.server_after);
+            read_server(&rep.server_after);
     }
     for (uint32_t p = 0; p < procs; p++)
         close(fds[p]);
@@ -702,6 +1008,50 @@ static double idle_bytes_per_conn(void)
            rep.opened;
 }
 
+static void json_latency(const char *name, const struct hist *h)
+{
+    printf(",\"%s\":{\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
+           "\"max\":%.3f}", name, (unsigned long long)h->count, ms(hist_quantile(h, 0.5)),
+           ms(hist_quantile(h, 0.9)), ms(hist_quantile(h, 0.99)), ms(hist_quantile(h, 0.999)),
+           ms(h->count ? h->max : 0));
+}
+
+/* idle --broadcast and --kill-one: what the held connections saw. */
+static void print_idle_phases_json(void)
+{
+    if (rep.idle_error) {
+        printf(",\"error\":");
+        json_string(rep.idle_error);
+    }
+    if (!opt.broadcast)
+        return;
+    printf(",\"broadcast\":{\"offered\":%llu,\"expected\":%llu,\"delivered\":%llu,"
+           "\"seconds\":%.3f,\"delivered_per_s\":%.1f",
+           (unsigned long long)rep.bc_offered, (unsigned long long)rep.bc_expected,
+           (unsigned long long)rep.bc_delivered, rep.bc_seconds,
+           rep.bc_seconds > 0 ? (double)rep.bc_delivered / rep.bc_seconds : 0.0);
+    json_latency("latency_ms", &rep.bc_latency);
+    printf("}");
+    if (!rep.kill_done)
+        return;
+    printf(",\"kill_one\":{\"pid\":%d,\"rate\":%g,\"sent\":%llu,\"closed\":%u,\"reconnected\":%u,"
+           "\"reconnect_failures\":%u,\"reconnect_failure\":\"%s\",\"reconnect_errors\":%u,"
+           "\"reconnect_error\":\"%s\","
+           "\"open_after\":%u,\"all_back_seconds\":%.3f,"
+           "\"others\":{\"clients\":%u,\"expected\":%llu,\"delivered\":%llu,\"gaps\":%llu}",
+           rep.killed_pid, opt.rate, (unsigned long long)rep.kill_sent, rep.kill_closed, rep.kill_reconnected,
+           rep.kill_reconnect_failures, rep.kill_reconnect_failure ? rep.kill_reconnect_failure : "",
+           rep.kill_reconnect_errors,
+           rep.kill_reconnect_errno ? strerror(rep.kill_reconnect_errno) : "", rep.kill_open_after,
+           rep.kill_all_back_s, rep.kill_unaffected,
+           (unsigned long long)rep.kill_expected_unaffected,
+           (unsigned long long)rep.kill_delivered_unaffected,
+           (unsigned long long)rep.kill_gaps_unaffected);
+    json_latency("latency_ms", &rep.kill_latency);
+    json_latency("reconnect_ms", &rep.kill_reconnect);
+    printf("}");
+}
+
 static void print_json(void)
 {
     double self_cpu = cpu_s(&rep.self_before, &rep.self_after);
@@ -730,6 +1080,7 @@ static void print_json(void)
             printf(",\"rss_per_conn_bytes\":%.1f", per);
         else
             printf(",\"rss_per_conn_bytes\":null");
+        print_idle_phases_json();
         if (rep.kernel_before.tcp_buffer_pages >= 0 && rep.kernel_after.tcp_buffer_pages >= 0)
             printf(",\"kernel_tcp_buffer_pages_delta\":%ld",
                    rep.kernel_after.tcp_buffer_pages - rep.kernel_before.tcp_buffer_pages);
@@ -763,11 +1114,11 @@ static void print_json(void)
         }
         printf(",\"latency_ms\":{\"count\":%llu,\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,"
                "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
-               (unsigned long long)latency.count,
-               latency.count ? ms(latency.sum / latency.count) : 0.0,
-               ms(hist_quantile(&latency, 0.5)), ms(hist_quantile(&latency, 0.9)),
-               ms(hist_quantile(&latency, 0.99)), ms(hist_quantile(&latency, 0.999)),
-               ms(latency.count ? latency.max : 0));
+               (unsigned long long)latency->count,
+               latency->count ? ms(latency->sum / latency->count) : 0.0,
+               ms(hist_quantile(latency, 0.5)), ms(hist_quantile(latency, 0.9)),
+               ms(hist_quantile(latency, 0.99)), ms(hist_quantile(latency, 0.999)),
+               ms(latency->count ? latency->max : 0));
         printf(",\"phase_seconds\":%.3f,\"loadgen\":{\"cpu_s\":%.3f,\"cpu_percent\":%.1f,"
                "\"reads\":%llu,\"bytes_per_read\":%.0f}",
                rep.phase_s, self_cpu, rep.phase_s > 0 ? 100 * self_cpu / rep.phase_s : 0,
@@ -814,6 +1165,26 @@ static void print_human(void)
             printf("  server RSS  %ld KiB before, %ld KiB with %u connections -> %.0f B per "
                    "connection\n",
                    rep.server_before.rss_kib, rep.server_connected.rss_kib, rep.opened, per);
+        if (rep.idle_error)
+            printf("  ERROR       %s\n", rep.idle_error);
+        if (opt.broadcast)
+            printf("  broadcast   %llu messages at once: %llu of %llu delivered in %.3f s = %.0f/s, "
+                   "latency ms p50 %.3f p99 %.3f max %.3f\n",
+                   (unsigned long long)rep.bc_offered, (unsigned long long)rep.bc_delivered,
+                   (unsigned long long)rep.bc_expected, rep.bc_seconds,
+                   rep.bc_seconds > 0 ? (double)rep.bc_delivered / rep.bc_seconds : 0.0,
+                   ms(hist_quantile(&rep.bc_latency, 0.5)), ms(hist_quantile(&rep.bc_latency, 0.99)),
+                   ms(rep.bc_latency.count ? rep.bc_latency.max : 0));
+        if (rep.kill_done)
+            printf("  kill one    pid %d: %u connections closed, %u reconnected (p50 %.1f ms, p99 %.1f "
+                   "ms; all back after %.3f s); the other %u got %llu of %llu messages, %llu gaps, "
+                   "latency p99 %.3f ms\n",
+                   rep.killed_pid, rep.kill_closed, rep.kill_reconnected,
+                   ms(hist_quantile(&rep.kill_reconnect, 0.5)), ms(hist_quantile(&rep.kill_reconnect, 0.99)),
+                   rep.kill_all_back_s, rep.kill_unaffected,
+                   (unsigned long long)rep.kill_delivered_unaffected,
+                   (unsigned long long)rep.kill_expected_unaffected,
+                   (unsigned long long)rep.kill_gaps_unaffected, ms(hist_quantile(&rep.kill_latency, 0.99)));
         if (rep.kernel_before.slab_kib >= 0)
             printf("  kernel      TCP buffers %+ld pages, slab %+ld KiB (system-wide, both "
                    "ends; not in RSS)\n",
@@ -841,9 +1212,9 @@ static void print_human(void)
         if (rep.send_failed)
             printf("  SEND FAILED: a sender's connection closed or queued over 64 MiB\n");
         printf("  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (%llu samples)\n",
-               ms(hist_quantile(&latency, 0.5)), ms(hist_quantile(&latency, 0.9)),
-               ms(hist_quantile(&latency, 0.99)), ms(latency.count ? latency.max : 0),
-               (unsigned long long)latency.count);
+               ms(hist_quantile(latency, 0.5)), ms(hist_quantile(latency, 0.9)),
+               ms(hist_quantile(latency, 0.99)), ms(latency->count ? latency->max : 0),
+               (unsigned long long)latency->count);
         printf("  loadgen     %.2f CPU s = %.0f%% of one core, %.0f B per read\n", self_cpu,
                rep.phase_s > 0 ? 100 * self_cpu / rep.phase_s : 0,
                net.reads ? (double)net.read_bytes / (double)net.reads : 0.0);
@@ -882,11 +1253,18 @@ static void usage(FILE *f)
 "  --template T      message text with %%s where stamp and padding go\n"
 "  --join TEXT       text each subscriber sends once connected (e.g. a room join)\n"
 "  --sources A-B     source addresses to bind, e.g. 127.0.0.1-127.0.0.4 or a,b,c\n"
-"  --pid PID         server process: CPU from /proc/PID/stat, RSS from /proc/PID/status\n"
+"  --pid P[,P...]    server process(es): CPU from /proc/P/stat, RSS from /proc/P/status\n"
+"                    (several: the sums, e.g. the workers of luahub --workers)\n"
 "  --idle            connect N, hold, report server RSS per connection\n"
 "  --procs P         idle: processes sharing the connections [ceil(N/10000)]\n"
 "  --settle S        idle: wait up to S s for the server's RSS to settle [2]\n"
 "  --hold S          idle: keep the connections S s more before closing [0]\n"
+"  --broadcast K     idle: then publish K stamped messages at once from one more\n"
+"                    connection; every held connection times them\n"
+"  --reconnect       idle: open again at once a connection the server closes\n"
+"  --kill-one        idle, after --broadcast: SIGKILL one --pid process that does not\n"
+"                    hold the publisher, publish at --rate for --duration s, wait for\n"
+"                    the reconnects (implies --reconnect)\n"
 "  --concurrency C   connects in flight [256]\n"
 "  --drain S         give up waiting for deliveries after S s without one [5]\n"
 "  --connect-timeout S  [60]   --probe-timeout S  [10]\n"
@@ -926,6 +1304,22 @@ static double parse_number(const char *name, const char *s)
     return v;
 }
 
+static void parse_pids(const char *spec)
+{
+    char buf[512], *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", spec);
+    for (char *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        if (opt.npids == MAX_PIDS)
+            die("--pid: at most %d processes", MAX_PIDS);
+        pid_t pid = (pid_t)parse_number("--pid", part);
+        if (pid <= 0)
+            die("--pid: '%s' is not a process id", part);
+        opt.server_pids[opt.npids++] = pid;
+    }
+    opt.server_pid = opt.npids ? opt.server_pids[0] : 0;
+}
+
 static void parse_options(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -938,6 +1332,7 @@ static void parse_options(int argc, char **argv)
         { "join", 1, 0, 'J' }, { "template", 1, 0, 'T' }, { "settle", 1, 0, 'E' },
         { "hold", 1, 0, 'O' }, { "rounds", 1, 0, 'o' }, { "connect-timeout", 1, 0, 'C' },
         { "probe-timeout", 1, 0, 'R' }, { "no-rst", 0, 0, 'X' },
+        { "broadcast", 1, 0, 'B' }, { "reconnect", 0, 0, 'Y' }, { "kill-one", 0, 0, 'K' },
         { "free-port", 0, 0, 'F' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int ch, idle = 0;
@@ -955,7 +1350,10 @@ static void parse_options(int argc, char **argv)
         case 'w': opt.window = (uint32_t)parse_number("--window", optarg); break;
         case 's': opt.size = (size_t)parse_number("--size", optarg); break;
         case 'S': parse_sources(optarg); break;
-        case 'p': opt.server_pid = (pid_t)parse_number("--pid", optarg); break;
+        case 'p': parse_pids(optarg); break;
+        case 'B': opt.broadcast = (uint32_t)parse_number("--broadcast", optarg); break;
+        case 'Y': opt.reconnect = 1; break;
+        case 'K': opt.kill_one = opt.reconnect = 1; break;
         case 'i': idle = 1; break;
         case 'j': opt.json = 1; break;
         case 't': opt.timeout = parse_number("--timeout", optarg); break;
@@ -1007,6 +1405,10 @@ static void parse_options(int argc, char **argv)
         die("--subs must be at least 1");
     if (opt.mode != MODE_IDLE && !opt.burst && opt.rate <= 0)
         die("give --rate R (with --duration S) or --burst K");
+    if ((opt.broadcast || opt.reconnect) && opt.mode != MODE_IDLE)
+        die("--broadcast, --reconnect and --kill-one go with --idle");
+    if (opt.kill_one && (!opt.broadcast || opt.npids < 2 || opt.rate <= 0))
+        die("--kill-one needs --broadcast, --rate and at least two --pid processes");
     if (opt.burst && opt.window == 0)
         die("--window must be at least 1");
     if (opt.rounds == 0 || opt.rounds > MAX_ROUNDS)
@@ -1045,7 +1447,7 @@ int main(int argc, char **argv)
     net.cb.closed = on_closed;
     net.cb.message = on_message;
 
-    nclients = opt.conns + (opt.mode == MODE_FANOUT ? 1 : 0);
+    nclients = opt.conns + (opt.mode == MODE_FANOUT || opt.broadcast ? 1 : 0);
     if (opt.mode != MODE_IDLE && nclients + FD_RESERVE > fd_limit)
         die("%u connections need more than this process's %llu file descriptors; "
             "use at most %llu (idle mode spreads over processes)",
@@ -1065,10 +1467,10 @@ int main(int argc, char **argv)
     frame_buf = malloc(PUBLISH_BATCH * (tpl.size + WSFRAME_HEADER_MAX));
     if (!frame_buf)
         die("out of memory");
-    hist_init(&latency);
+    hist_init(latency);
     deadline_ns = client_clock_ns() + (uint64_t)(opt.timeout * 1e9);
     if (opt.server_pid) {
-        procstat_read(opt.server_pid, &rep.server_before);
+        read_server(&rep.server_before);
         if (!rep.server_before.ok)
             die("--pid %d: cannot read /proc/%d", (int)opt.server_pid, (int)opt.server_pid);
     }

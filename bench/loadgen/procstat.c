@@ -1,6 +1,7 @@
 /* procstat.c — see procstat.h. */
 #include "procstat.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,4 +98,42 @@ void procstat_kernel(struct kernel_mem *km)
         km->tcp_buffer_pages = strtol(p + 5, NULL, 10);
     if (read_file("/proc/meminfo", buf, sizeof(buf)) > 0)
         km->slab_kib = status_field_kib(buf, "\nSlab:");
+}
+
+pid_t procstat_socket_owner(const pid_t *pids, unsigned n, int local_port, int peer_port)
+{
+    char line[512], want[64], path[300], link[64];
+    unsigned long inode = 0;
+    FILE *f = fopen("/proc/net/tcp", "r");
+
+    if (!f)
+        return -1;
+    while (!inode && fgets(line, sizeof(line), f)) {
+        unsigned lport, rport;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %*8X:%4X %*8X:%4X %*X %*X:%*X %*X:%*X %*X %*u %*d %lu", &lport,
+                   &rport, &ino) == 3 && (int)lport == local_port && (int)rport == peer_port)
+            inode = ino;
+    }
+    fclose(f);
+    if (!inode)
+        return -1;
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
+    for (unsigned i = 0; i < n; i++) {
+        DIR *d;
+        struct dirent *e;
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pids[i]);
+        if (!(d = opendir(path)))
+            continue;
+        while ((e = readdir(d))) {
+            snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pids[i], e->d_name);
+            ssize_t len = readlink(path, link, sizeof(link) - 1);
+            if (len > 0 && (size_t)len == strlen(want) && memcmp(link, want, (size_t)len) == 0) {
+                closedir(d);
+                return pids[i];
+            }
+        }
+        closedir(d);
+    }
+    return -1;
 }

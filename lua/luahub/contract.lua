@@ -45,7 +45,7 @@ const char *lh_target(uint64_t id, size_t *len);
 int lh_remote_addr(uint64_t id, char *buf, size_t len);
 double lh_connected_at(uint64_t id);
 
-const char *lh_node_id(void);
+const char *lh_node_id(const char *configured);
 int lh_is_remote(uint64_t id);
 double lh_global_count(void);
 double lh_global_room_count(const char *room, size_t len);

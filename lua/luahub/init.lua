@@ -329,8 +329,7 @@ function hub.uptime() return C.lh_uptime() end
 
 function hub.node_id()
   local cluster = script_config.cluster
-  if cluster and cluster.node_id then return cluster.node_id end
-  return ffi_string(C.lh_node_id())
+  return ffi_string(C.lh_node_id(cluster and cluster.node_id or nil))
 end
 
 -- This node first ({ id, clients, rooms, self = true }), then every live peer with

@@ -2,14 +2,20 @@
  * histogram and room-protocol frame reader (bench/loadgen): a wrong parser or
  * percentile would make every benchmark number wrong, and a wrong protocol
  * reader would pass or fail the storm's exactly-once check for nothing. Frames
- * are fed in every split, as wslay's tests do. */
+ * are fed in every split, as wslay's tests do. Also which process holds a
+ * connection's far end (--kill-one picks its victim by it). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "hist.h"
 #include "payload.h"
 #include "pframe.h"
+#include "procstat.h"
 #include "wsframe.h"
 
 struct seen {
@@ -173,6 +179,50 @@ static void test_payload(void)
     payload_template_free(&t);
     CHECK(payload_template_init(&t, "no placeholder", 64) == -1,
           "a template without %%s is refused");
+}
+
+/* A phase's percentiles from two snapshots of one cumulative histogram: 1,000 fast
+ * recordings (1 us) before, 100 slow ones (50 ms) after. */
+static void test_hist_subtract(void)
+{
+    static struct hist whole, before;
+    hist_init(&whole);
+    for (int i = 0; i < 1000; i++)
+        hist_record(&whole, 1000);
+    before = whole;
+    for (int i = 0; i < 100; i++)
+        hist_record(&whole, 50000000);
+    CHECK(hist_quantile(&whole, 0.5) < 2000, "the whole's median is a fast one");
+    hist_subtract(&whole, &before);
+    CHECK(whole.count == 100, "only the later recordings are left");
+    uint64_t p50 = hist_quantile(&whole, 0.5);
+    CHECK(p50 > 49000000 && p50 < 51000000, "the later phase's median is 50 ms");
+}
+
+/* A real loopback connection in this process: the accepted end is found by its ports
+ * in /proc/net/tcp and in this process's descriptors, not in another process's. */
+static void test_socket_owner(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(lfd >= 0 && cfd >= 0, "sockets");
+    CHECK(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 4) == 0 &&
+          getsockname(lfd, (struct sockaddr *)&a, &len) == 0, "a listener on a free port");
+    CHECK(connect(cfd, (struct sockaddr *)&a, sizeof(a)) == 0, "connected");
+    int afd = accept(lfd, NULL, NULL);
+    struct sockaddr_in me;
+    len = sizeof(me);
+    getsockname(cfd, (struct sockaddr *)&me, &len);
+    pid_t pids[2] = { getppid(), getpid() };
+    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), ntohs(me.sin_port)) == getpid(),
+          "the accepted end is this process's");
+    CHECK(procstat_socket_owner(pids, 1, ntohs(a.sin_port), ntohs(me.sin_port)) == -1,
+          "no other process holds it");
+    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), 1) == -1, "no connection from port 1");
+    close(afd);
+    close(cfd);
+    close(lfd);
 }
 
 static void test_hist(void)
@@ -372,6 +422,8 @@ int main(void)
     test_encode_masked();
     test_payload();
     test_hist();
+    test_hist_subtract();
+    test_socket_owner();
     test_whole_messages();
     test_pframe_frames();
     test_pframe_publications();

@@ -11,7 +11,7 @@ local LAYERS = {
   hub       = { "hub", "client", "room", "meta", "backpressure" },
   top       = { "lua_bridge", "lua_modules", "task", "sleep", "shared", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_redis_shards", "cluster_nats", "serve", "admin",
                 "stats", "server", "outbound_http",
-                "outbound_redis", "outbound_nats", "parent", "new_project", "history_api" },
+                "outbound_redis", "outbound_nats", "parent", "new_project", "history_api", "workers" },
   wiring    = { "app", "main" },
 }
 local ORDER = { "leaf", "transport", "hub", "top", "wiring" }
