@@ -9,6 +9,7 @@
 #include "client.h"
 #include "cluster.h"
 #include "config.h"
+#include "fanout_batch.h"
 #include "frame.h"
 #include "hub.h"
 #include "log.h"
@@ -155,6 +156,7 @@ static uint64_t sum(const uint64_t *v, int n)
  * missed costs it nothing. */
 static void snapshot(struct textbuf *t)
 {
+    batch_settle();   /* the queue gauges count held broadcasts once they are queued */
     const char *cluster = cluster_status();
     textbuf_printf(t, "{\"time\":%.3f,\"uptime\":%.3f,\"state\":\"%s\",\"cluster\":\"%s\",\"ws_path\":",
                    ev_now(EV_DEFAULT), server_uptime(), hub_draining() ? "draining" : "running",

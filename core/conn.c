@@ -54,6 +54,8 @@ static struct slab conn_slab = { .size = sizeof(struct conn) };
 static uint64_t id_tag;
 static int fd_capacity = INT_MAX;
 
+uint32_t conn_unwritable_events;
+
 static struct conn *dirty_head;
 /* One read buffer shared by all connections: reads are consumed before the next one, so
  * an idle connection costs no receive buffer of its own. */
@@ -254,6 +256,7 @@ void conn_kill(struct conn *c, int code)
 {
     if (c->killed) return;
     c->killed = 1;
+    conn_unwritable_events++;
     if (!c->close_code) c->close_code = (uint16_t)code;
     set_events(c, 0);
     conn_mark_dirty(c);
@@ -293,6 +296,7 @@ int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
 {
     if (!conn_writable(c) || reason_len > 123) return -1;
     c->want_close = 1;
+    conn_unwritable_events++;
     c->close_code = (uint16_t)code;
     if (reason_len) {
         c->close_reason = malloc(reason_len + 1);
@@ -328,6 +332,7 @@ static void start_linger(struct conn *c)
 {
     report_close(c);
     c->phase = PHASE_LINGER;
+    conn_unwritable_events++;
     c->phase_since = ev_now(EV_DEFAULT);
     sendq_release(&c->q);
     shutdown(c->fd, SHUT_WR);
@@ -341,6 +346,7 @@ static void start_linger(struct conn *c)
 static void conn_destroy(struct conn *c)
 {
     c->killed = 1;
+    conn_unwritable_events++;
     c->dirty = 1;
     report_close(c);
     int held = upper->release(c);

@@ -34,6 +34,21 @@ int sendq_push(struct sendq *q, struct frame *f)
     return 0;
 }
 
+int sendq_push_many(struct sendq *q, struct frame *const *f, uint32_t n, uint64_t bytes)
+{
+    while (q->cap - q->count < n)
+        if (grow(q) != 0) return -1;
+    uint32_t at = AT(q, q->head + q->count);
+    uint32_t first = q->cap - at < n ? q->cap - at : n;   /* up to the ring's end */
+    memcpy(q->ring + at, f, first * sizeof *f);
+    memcpy(q->ring, f + first, (n - first) * sizeof *f);
+    q->count += n;
+    q->bytes += bytes;
+    metrics.queued_frames += n;
+    metrics.queued_bytes += (int64_t)bytes;
+    return 0;
+}
+
 struct frame *sendq_drop_oldest(struct sendq *q)
 {
     /* A partly written head must finish, or the byte stream would lose its framing. */

@@ -20,6 +20,10 @@ struct sendq {
 
 /* Takes over the caller's reference on success; returns -1 (and keeps nothing) on ENOMEM. */
 int sendq_push(struct sendq *q, struct frame *f);
+/* Appends n frames whose references the queue takes over (the caller has counted them;
+ * bytes is the sum of their lengths): one capacity check and a copy of the pointers, for
+ * the fan-out batch. -1 (and nothing queued) on ENOMEM. */
+int sendq_push_many(struct sendq *q, struct frame *const *f, uint32_t n, uint64_t bytes);
 /* Drops the oldest frame that has not started going out; NULL if none can be dropped.
  * The caller owns the returned reference. */
 struct frame *sendq_drop_oldest(struct sendq *q);

@@ -1,0 +1,82 @@
+#include "fanout_batch.h"
+
+#include <stdlib.h>
+
+#include "client.h"
+#include "conn.h"
+#include "frame.h"
+#include "group.h"
+#include "log.h"
+#include "metrics.h"
+
+/* At most one run is open: a broadcast to another group settles it first, which keeps
+ * every recipient's order of messages across groups. */
+static struct group *run_group;      /* NULL: no run open */
+static uint32_t run_nref;            /* members that took the first message: all of g */
+static uint32_t run_events;          /* conn_unwritable_events when the run opened */
+static struct batch_room run_room;
+/* The held frames, one reference each; the array is kept from run to run. */
+static struct frame **held;
+static uint32_t nheld, held_cap;
+static uint64_t held_bytes;
+
+void batch_open(struct group *g, uint32_t nref, const struct batch_room *room)
+{
+    batch_settle();
+    run_group = g;
+    run_nref = nref;
+    run_events = conn_unwritable_events;
+    run_room = *room;
+}
+
+int batch_append(struct group *g, struct frame *f)
+{
+    if (g != run_group || conn_unwritable_events != run_events) return -1;
+    /* The checks backpressure_send would make for each member, against the fullest
+     * queue: none of them could refuse f, so no policy can apply. */
+    if ((int64_t)nheld + 1 > run_room.messages ||
+        (int64_t)(held_bytes + f->len) > run_room.bytes)
+        return -1;
+    if (nheld == held_cap) {
+        uint32_t cap = held_cap ? held_cap * 2 : 64;
+        struct frame **h = realloc(held, cap * sizeof *h);
+        if (!h) return -1;
+        held = h;
+        held_cap = cap;
+    }
+    held[nheld++] = frame_ref(f);
+    held_bytes += f->len;
+    metrics.messages_sent += run_nref;
+    return (int)run_nref;
+}
+
+void batch_settle(void)
+{
+    struct group *g = run_group;
+    run_group = NULL;
+    if (!nheld) return;
+    uint32_t taken = 0;
+    for (uint32_t i = 0; i < g->count; i++) {
+        struct conn *c = &g->members[i].client->conn;
+        /* Every member took the run's first message. One killed since, or whose close
+         * frame is queued, would never have written these (its unsent frames are dropped
+         * or released unreported); one with a close waiting (want_close) writes its
+         * queue first, so it still gets them. */
+        if (c->phase != PHASE_WS || c->killed || c->close_queued) continue;
+        if (sendq_push_many(&c->q, held, nheld, held_bytes) != 0) {
+            log_error(c->id, "out of memory queueing %u broadcast messages: the client misses them", nheld);
+            metrics.messages_sent -= nheld;
+            continue;
+        }
+        conn_mark_dirty(c);
+        taken++;
+    }
+    /* The queues' references, added once per frame rather than once per recipient;
+     * then the run's own goes. */
+    for (uint32_t i = 0; i < nheld; i++) {
+        held[i]->refs += taken;
+        frame_unref(held[i]);
+    }
+    nheld = 0;
+    held_bytes = 0;
+}
