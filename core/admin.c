@@ -201,7 +201,7 @@ static void push(struct client *only)
     }
     for (size_t i = 0; i < nsockets; i++) {
         struct conn *c = &sockets[i]->conn;
-        if ((only && sockets[i] != only) || c->q.count >= FEED_BACKLOG) continue;
+        if ((only && sockets[i] != only) || c->q.msgs >= FEED_BACKLOG) continue;
         conn_queue(c, f);
     }
     frame_unref(f);

@@ -79,11 +79,9 @@ struct conn {
     /* What a fan-out touches for every recipient (the queue, the dirty link, the flags)
      * comes first, within 64 bytes: one cache line per recipient where it was three, as
      * slab objects start on 64-byte boundaries while struct client is a multiple of 64
-     * bytes (320). A broadcast to 1,000 clients walks 1,000 of these structs. */
+     * bytes (320). */
     struct sendq q;
     struct conn *next_dirty;
-    uint64_t id;
-    int fd;
     uint16_t close_code;         /* code of want_close, then the final code */
     /* one bit each: an idle connection is held for hours, so its struct is kept small */
     unsigned phase : 2;          /* enum conn_phase */
@@ -101,7 +99,8 @@ struct conn {
     unsigned read_paused : 1;    /* conn_pause_reading */
     unsigned admit_pending : 1;  /* the upgrade waits for conn_admit */
     unsigned answer_pending : 1; /* the HTTP request waits for conn_answer */
-    ev_io io;
+    uint64_t id;
+    ev_io io;                    /* io.fd is the socket */
     ev_timer timer;
     struct conn_ctrl *ctrl;      /* the 101, control frames (pong, close); never dropped;
                                   * written ahead of queued frames, freed once written */

@@ -55,6 +55,17 @@ void batch_settle(void)
     struct group *g = run_group;
     run_group = NULL;
     if (!nheld) return;
+    /* Several messages go as one combined frame: one queue entry per recipient, written
+     * as one piece, taken apart only by a drop (sendq.c). */
+    struct frame *f = nheld == 1 ? held[0] : frame_combine(held, nheld, held_bytes);
+    if (!f) {
+        log_error(0, "out of memory combining %u broadcast messages: no member gets them", nheld);
+        metrics.messages_sent -= (uint64_t)nheld * run_nref;
+        for (uint32_t i = 0; i < nheld; i++) frame_unref(held[i]);
+        nheld = 0;
+        held_bytes = 0;
+        return;
+    }
     uint32_t taken = 0;
     for (uint32_t i = 0; i < g->count; i++) {
         struct conn *c = &g->members[i].client->conn;
@@ -63,7 +74,7 @@ void batch_settle(void)
          * or released unreported); one with a close waiting (want_close) writes its
          * queue first, so it still gets them. */
         if (c->phase != PHASE_WS || c->killed || c->close_queued) continue;
-        if (sendq_push_many(&c->q, held, nheld, held_bytes) != 0) {
+        if (sendq_push(&c->q, f) != 0) {
             log_error(c->id, "out of memory queueing %u broadcast messages: the client misses them", nheld);
             metrics.messages_sent -= nheld;
             continue;
@@ -71,12 +82,10 @@ void batch_settle(void)
         conn_mark_dirty(c);
         taken++;
     }
-    /* The queues' references, added once per frame rather than once per recipient;
-     * then the run's own goes. */
-    for (uint32_t i = 0; i < nheld; i++) {
-        held[i]->refs += taken;
-        frame_unref(held[i]);
-    }
+    /* The queues' references, added once rather than once per recipient; then the
+     * run's own goes (a combined frame holds the parts). */
+    f->refs += taken;
+    frame_unref(f);
     nheld = 0;
     held_bytes = 0;
 }

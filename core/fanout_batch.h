@@ -6,10 +6,12 @@
  * frames took it, the run is open: the next broadcasts to the same group (no except list,
  * no permessage-deflate member) only append their frame here, as long as every member's
  * queue has room for them under send_queue.messages and .bytes; those sends cannot be
- * refused, so they are counted as sent at once. batch_settle then gives each member all
- * held frames in one go: its struct and ring are touched once per run, not once per
- * message. A member's queue still holds one frame per message, so drops, the dropped
- * hook, partial writes and the metrics work on messages exactly as before.
+ * refused, so they are counted as sent at once. batch_settle then combines the held
+ * frames into one (frame_combine) and queues it to each member: its struct and ring are
+ * touched once per run, not once per message, and the flush writes the run as one piece.
+ * The queue counts the combined frame as its messages and takes it apart when it must
+ * drop some (sendq.h), so bounds, drops, the dropped hook and the metrics work on
+ * messages exactly as before.
  *
  * batch_settle must run before anything else may look at or change a member's queue or
  * the group: any other send, a close, a join or leave, the pass's flush. Connections that

@@ -424,8 +424,8 @@ static struct group *target_group(enum hub_target to, const char *target, size_t
 
 static void note_room(struct batch_room *room, const struct sendq *q)
 {
-    if (config.sendq_messages && (int64_t)config.sendq_messages - q->count < room->messages)
-        room->messages = (int64_t)config.sendq_messages - q->count;
+    if (config.sendq_messages && (int64_t)config.sendq_messages - q->msgs < room->messages)
+        room->messages = (int64_t)config.sendq_messages - q->msgs;
     if (config.sendq_bytes && (int64_t)config.sendq_bytes - (int64_t)q->bytes < room->bytes)
         room->bytes = (int64_t)config.sendq_bytes - (int64_t)q->bytes;
 }
