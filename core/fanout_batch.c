@@ -9,6 +9,10 @@
 #include "log.h"
 #include "metrics.h"
 
+/* A run's combined frame stays below this: its bytes are copied once per run, and a
+ * frame's length must fit in 32 bits. */
+#define BATCH_BYTES_MAX (1024 * 1024)
+
 /* At most one run is open: a broadcast to another group settles it first, which keeps
  * every recipient's order of messages across groups. */
 static struct group *run_group;      /* NULL: no run open */
@@ -35,7 +39,7 @@ int batch_append(struct group *g, struct frame *f)
     /* The checks backpressure_send would make for each member, against the fullest
      * queue: none of them could refuse f, so no policy can apply. */
     if ((int64_t)nheld + 1 > run_room.messages ||
-        (int64_t)(held_bytes + f->len) > run_room.bytes)
+        (int64_t)(held_bytes + f->len) > run_room.bytes || held_bytes + f->len > BATCH_BYTES_MAX)
         return -1;
     if (nheld == held_cap) {
         uint32_t cap = held_cap ? held_cap * 2 : 64;
