@@ -33,6 +33,8 @@ void batch_open(struct group *g, uint32_t nref, const struct batch_room *room)
     run_room = *room;
 }
 
+int batch_open_for(const struct group *g) { return g == run_group; }
+
 int batch_append(struct group *g, struct frame *f)
 {
     if (g != run_group || conn_unwritable_events != run_events) return -1;

@@ -34,6 +34,8 @@ struct batch_room {
 /* Starts a run for g after its first message went to nref members, each with at least
  * room left. Settles any other run first. */
 void batch_open(struct group *g, uint32_t nref, const struct batch_room *room);
+/* 1 while a run for g is open (a broadcast to g may go to batch_append). */
+int batch_open_for(const struct group *g);
 /* Holds f (taking a reference) for the open run of g: the number of members it will
  * reach, or -1 when the run cannot take it (no run for g, a connection stopped taking
  * frames, a queue would pass a bound, or the run holds 1 MiB) and the caller must

@@ -440,7 +440,7 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
     double started = metrics_clock();
     struct outgoing o = { data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
     int sent;
-    if (!nexcept) {
+    if (!nexcept && batch_open_for(g)) {
         if (!(o.plain = frame_ws(o.opcode, data, len))) return LH_ERR_NOMEM;
         if ((sent = batch_append(g, o.plain)) >= 0) goto done;
     }
