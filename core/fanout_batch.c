@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "client.h"
+#include "config.h"
 #include "conn.h"
 #include "frame.h"
 #include "group.h"
@@ -19,6 +20,8 @@ static struct group *run_group;      /* NULL: no run open */
 static uint32_t run_nref;            /* members that took the first message: all of g */
 static uint32_t run_events;          /* conn_unwritable_events when the run opened */
 static struct batch_room run_room;
+static uint32_t run_bound_messages; /* send_queue.messages and .bytes the room was for */
+static uint64_t run_bound_bytes;
 /* The held frames, one reference each; the array is kept from run to run. */
 static struct frame **held;
 static uint32_t nheld, held_cap;
@@ -31,13 +34,18 @@ void batch_open(struct group *g, uint32_t nref, const struct batch_room *room)
     run_nref = nref;
     run_events = conn_unwritable_events;
     run_room = *room;
+    run_bound_messages = config.sendq_messages;
+    run_bound_bytes = config.sendq_bytes;
 }
 
 int batch_open_for(const struct group *g) { return g == run_group; }
 
 int batch_append(struct group *g, struct frame *f)
 {
-    if (g != run_group || conn_unwritable_events != run_events) return -1;
+    /* a reload may change the bounds between two handler calls of a pass */
+    if (g != run_group || conn_unwritable_events != run_events ||
+        run_bound_messages != config.sendq_messages || run_bound_bytes != config.sendq_bytes)
+        return -1;
     /* The checks backpressure_send would make for each member, against the fullest
      * queue: none of them could refuse f, so no policy can apply. */
     if ((int64_t)nheld + 1 > run_room.messages ||

@@ -38,8 +38,8 @@ void batch_open(struct group *g, uint32_t nref, const struct batch_room *room);
 int batch_open_for(const struct group *g);
 /* Holds f (taking a reference) for the open run of g: the number of members it will
  * reach, or -1 when the run cannot take it (no run for g, a connection stopped taking
- * frames, a queue would pass a bound, or the run holds 1 MiB) and the caller must
- * settle and send it the usual way. */
+ * frames, the bounds changed, a queue would pass a bound, or the run holds 1 MiB) and
+ * the caller must settle and send it the usual way. */
 int batch_append(struct group *g, struct frame *f);
 /* Queues the held frames to the run's members and ends the run. Cheap when none. */
 void batch_settle(void);

@@ -249,6 +249,30 @@ static void test_bounds(enum sendq_policy policy, const char *name)
     config.sendq_messages = 0;
 }
 
+/* A reload between two handler calls of a pass may change the bounds: the room a run
+ * was opened with no longer holds. */
+static void test_bounds_change(void)
+{
+    struct test_client a;
+    config.sendq_messages = 0;
+    CHECK(test_client_open_ws(&a, 0), "bounds change: a client");
+    deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
+    deliver(HUB_ALL, NULL, 2, 8, NULL, 0);
+    CHECK(a.conn->q.msgs == 1, "no bound: the second is held");
+    config.sendq_messages = 2;
+    config.sendq_policy = SENDQ_DROP_NEWEST;
+    deliver(HUB_ALL, NULL, 3, 8, NULL, 0);
+    uint8_t buf[64];
+    size_t early = test_client_read_now(&a, buf, sizeof buf);
+    CHECK(early == 20 && a.conn->q.msgs == 1,
+          "send_queue.messages set to 2: the run ends, and the full queue (1 and 2) is written before "
+          "the policy applies, within the pass (%zu bytes)", early);
+    test_pass();
+    CHECK(reads(&a, (int[]){ 3, 0 }), "then 3");
+    test_client_hang_up(&a);
+    config.sendq_messages = 0;
+}
+
 int main(void)
 {
     conn_init(&hub_events, sizeof(struct client));
@@ -259,6 +283,7 @@ int main(void)
     test_membership();
     test_bounds(SENDQ_DROP_NEWEST, "drop_newest");
     test_bounds(SENDQ_DROP_OLDEST, "drop_oldest");
+    test_bounds_change();
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
     config_free(&config);
     return check_summary();
