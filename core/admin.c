@@ -9,6 +9,7 @@
 #include "client.h"
 #include "cluster.h"
 #include "config.h"
+#include "fanout_batch.h"
 #include "frame.h"
 #include "hub.h"
 #include "log.h"
@@ -155,6 +156,7 @@ static uint64_t sum(const uint64_t *v, int n)
  * missed costs it nothing. */
 static void snapshot(struct textbuf *t)
 {
+    batch_settle();   /* the queue gauges count held broadcasts once they are queued */
     const char *cluster = cluster_status();
     textbuf_printf(t, "{\"time\":%.3f,\"uptime\":%.3f,\"state\":\"%s\",\"cluster\":\"%s\",\"ws_path\":",
                    ev_now(EV_DEFAULT), server_uptime(), hub_draining() ? "draining" : "running",
@@ -199,7 +201,7 @@ static void push(struct client *only)
     }
     for (size_t i = 0; i < nsockets; i++) {
         struct conn *c = &sockets[i]->conn;
-        if ((only && sockets[i] != only) || c->q.count >= FEED_BACKLOG) continue;
+        if ((only && sockets[i] != only) || c->q.msgs >= FEED_BACKLOG) continue;
         conn_queue(c, f);
     }
     frame_unref(f);

@@ -48,7 +48,7 @@ static void note_dropped(struct conn *c, struct frame *f)
 static int over_bound(const struct conn *c, const struct frame *f)
 {
     const struct sendq *q = &c->q;
-    return (config.sendq_messages && q->count >= config.sendq_messages) ||
+    return (config.sendq_messages && q->msgs >= config.sendq_messages) ||
            (config.sendq_bytes && q->bytes + f->len > config.sendq_bytes && q->count > 0);
 }
 
@@ -56,9 +56,8 @@ static int over_bound(const struct conn *c, const struct frame *f)
  * head stays. Evicting is pointless otherwise. */
 static int fits_after_eviction(const struct conn *c, const struct frame *f)
 {
-    const struct sendq *q = &c->q;
-    uint32_t kept = q->head_off ? 1 : 0;
-    uint64_t kept_bytes = kept ? q->ring[q->head]->len - q->head_off : 0;
+    uint64_t kept_bytes = sendq_started_rest(&c->q);
+    uint32_t kept = kept_bytes ? 1 : 0;
     return !(config.sendq_messages && kept >= config.sendq_messages) &&
            !(config.sendq_bytes && kept_bytes + f->len > config.sendq_bytes && kept > 0);
 }
@@ -85,7 +84,7 @@ int backpressure_send(struct conn *c, struct frame *f)
             break;
         case SENDQ_CLOSE:
             log_warn(c->id, "send queue full (%u messages, %llu bytes): closing slow client",
-                     c->q.count, (unsigned long long)c->q.bytes);
+                     c->q.msgs, (unsigned long long)c->q.bytes);
             /* The queue is full, so a close frame would wait behind it: what has not
              * started going out is dropped (and reported as dropped), the close goes now. */
             while ((old = sendq_drop_oldest(&c->q))) {

@@ -54,6 +54,8 @@ static struct slab conn_slab = { .size = sizeof(struct conn) };
 static uint64_t id_tag;
 static int fd_capacity = INT_MAX;
 
+uint32_t conn_unwritable_events;
+
 static struct conn *dirty_head;
 /* One read buffer shared by all connections: reads are consumed before the next one, so
  * an idle connection costs no receive buffer of its own. */
@@ -102,7 +104,7 @@ static int send_file_slice(struct conn *c, size_t *budget)
     struct conn_file *f = c->file;
     size_t want = f->left < *budget ? (size_t)f->left : *budget;
     if (want == 0) return 0;
-    ssize_t w = sendfile(c->fd, f->fd, &f->off, want);
+    ssize_t w = sendfile(c->io.fd, f->fd, &f->off, want);
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
     if (w <= 0) {
         /* an error, or the file got shorter than the Content-Length already sent */
@@ -205,7 +207,7 @@ struct conn *conn_new(int fd, const struct sockaddr *addr, socklen_t addrlen)
         close(fd);
         return NULL;
     }
-    c->fd = fd;
+    c->io.fd = fd;
     c->over_capacity = fd >= fd_capacity;
     /* generations wrap at 21 bits (never 0) to leave room for the cluster's node tag
      * below 2^53, where ids stay exact as Lua numbers */
@@ -254,6 +256,7 @@ void conn_kill(struct conn *c, int code)
 {
     if (c->killed) return;
     c->killed = 1;
+    conn_unwritable_events++;
     if (!c->close_code) c->close_code = (uint16_t)code;
     set_events(c, 0);
     conn_mark_dirty(c);
@@ -293,6 +296,7 @@ int conn_close(struct conn *c, int code, const char *reason, size_t reason_len)
 {
     if (!conn_writable(c) || reason_len > 123) return -1;
     c->want_close = 1;
+    conn_unwritable_events++;
     c->close_code = (uint16_t)code;
     if (reason_len) {
         c->close_reason = malloc(reason_len + 1);
@@ -328,9 +332,10 @@ static void start_linger(struct conn *c)
 {
     report_close(c);
     c->phase = PHASE_LINGER;
+    conn_unwritable_events++;
     c->phase_since = ev_now(EV_DEFAULT);
     sendq_release(&c->q);
-    shutdown(c->fd, SHUT_WR);
+    shutdown(c->io.fd, SHUT_WR);
     set_events(c, EV_READ);
     conn_arm_timer(c);
 }
@@ -341,12 +346,13 @@ static void start_linger(struct conn *c)
 static void conn_destroy(struct conn *c)
 {
     c->killed = 1;
+    conn_unwritable_events++;
     c->dirty = 1;
     report_close(c);
     int held = upper->release(c);
     ev_io_stop(EV_DEFAULT, &c->io);
     ev_timer_stop(EV_DEFAULT, &c->timer);
-    close(c->fd);
+    close(c->io.fd);
     sendq_release(&c->q);
     file_done(c);
     http_req_free(c->http);
@@ -356,7 +362,7 @@ static void conn_destroy(struct conn *c)
     c->ws = NULL;
     c->ctrl = NULL;
     open_count--;
-    c->fd = -1;
+    c->io.fd = -1;
     if (held) return;   /* the hub keeps c and its id until conn_free_held */
     conn_free_held(c);
 }
@@ -439,7 +445,7 @@ void conn_flush(struct conn *c)
             continue;
         }
         if (n > 1) n = coalesce_small(iov, n);
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = writev(c->io.fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -664,7 +670,7 @@ static void on_readable(struct conn *c)
 {
     /* Bounded per event so one busy client cannot starve the others in this pass. */
     for (int rounds = 0; rounds < 4; rounds++) {
-        ssize_t n = read(c->fd, read_buf, sizeof read_buf);
+        ssize_t n = read(c->io.fd, read_buf, sizeof read_buf);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;

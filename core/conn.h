@@ -76,10 +76,12 @@ struct conn_ctrl {
 };
 
 struct conn {
-    ev_io io;
-    ev_timer timer;
-    uint64_t id;
-    int fd;
+    /* What a fan-out touches for every recipient (the queue, the dirty link, the flags)
+     * comes first, within 64 bytes: one cache line per recipient where it was three, as
+     * slab objects start on 64-byte boundaries while struct client is a multiple of 64
+     * bytes (320). */
+    struct sendq q;
+    struct conn *next_dirty;
     uint16_t close_code;         /* code of want_close, then the final code */
     /* one bit each: an idle connection is held for hours, so its struct is kept small */
     unsigned phase : 2;          /* enum conn_phase */
@@ -97,7 +99,9 @@ struct conn {
     unsigned read_paused : 1;    /* conn_pause_reading */
     unsigned admit_pending : 1;  /* the upgrade waits for conn_admit */
     unsigned answer_pending : 1; /* the HTTP request waits for conn_answer */
-    struct sendq q;
+    uint64_t id;
+    ev_io io;                    /* io.fd is the socket */
+    ev_timer timer;
     struct conn_ctrl *ctrl;      /* the 101, control frames (pong, close); never dropped;
                                   * written ahead of queued frames, freed once written */
     struct http_req *http;       /* PHASE_HTTP only */
@@ -109,7 +113,6 @@ struct conn {
     char *req_head;              /* the upgrade request, packed (reqhead.h), for header()/query() */
     ev_tstamp last_active;       /* last message received (drain closes idle clients) */
     ev_tstamp last_pong, last_ping, blocked_since, phase_since;
-    struct conn *next_dirty;
     struct sockaddr_in6 addr;    /* peer; AF_INET addresses are stored as sockaddr_in */
 };
 
@@ -136,6 +139,9 @@ static inline int conn_writable(const struct conn *c)
 {
     return c->phase == PHASE_WS && !c->killed && !c->close_queued && !c->want_close;
 }
+/* Counts the times a WebSocket stopped taking data frames (killed, or a close queued or
+ * waiting): a fan-out batch (fanout_batch.h) holds sends back only while it stays put. */
+extern uint32_t conn_unwritable_events;
 /* Appends a frame to c's queue, taking a new reference (the caller keeps its own). No
  * bound is applied here: that is the hub's policy. 0, or -1 when c does not take frames
  * (conn_writable is 0) or on allocation failure. */

@@ -16,6 +16,25 @@ struct frame *frame_raw(size_t len)
     f->refs = 1;
     f->len = (uint32_t)len;
     f->payload_len = (uint32_t)len;
+    f->nparts = 0;
+    return f;
+}
+
+struct frame *frame_combine(struct frame *const *parts, uint32_t n, uint64_t bytes)
+{
+    size_t at = (bytes + 7u) & ~(size_t)7u;   /* the part pointers, aligned, after the bytes */
+    if (bytes > UINT32_MAX - 8) return NULL;
+    struct frame *f = frame_raw(at + n * sizeof *parts);
+    if (!f) return NULL;
+    f->len = (uint32_t)bytes;
+    f->payload_len = 0;
+    f->nparts = n;
+    uint8_t *p = f->data;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(p, parts[i]->data, parts[i]->len);
+        p += parts[i]->len;
+    }
+    memcpy(frame_parts(f), parts, n * sizeof *parts);
     return f;
 }
 
@@ -43,5 +62,7 @@ struct frame *frame_ws(int opcode, const void *payload, size_t len)
 
 void frame_unref(struct frame *f)
 {
-    if (f && --f->refs == 0) free(f);
+    if (!f || --f->refs) return;
+    for (uint32_t i = 0; i < f->nparts; i++) frame_unref(frame_parts(f)[i]);
+    free(f);
 }

@@ -7,6 +7,7 @@
 #include "backpressure.h"
 #include "config.h"
 #include "deflate.h"
+#include "fanout_batch.h"
 #include "group.h"
 #include "http.h"
 #include "log.h"
@@ -128,6 +129,7 @@ void hub_on_open(struct conn *c)
         admin->open(cl);
         return;
     }
+    batch_settle();   /* a run's members are fixed: a newcomer gets none of it */
     if (group_add(everyone_group(), cl, &cl->hub_index) != 0) {
         log_error(c->id, "out of memory adding a client");
         conn_kill(c, 1011);
@@ -242,6 +244,7 @@ static uint32_t *hub_slot(struct client *cl, const struct group *g) { return &cl
 void hub_detach(struct client *cl)
 {
     if (!cl->in_hub) return;
+    batch_settle();   /* what was broadcast before the client left still reaches it */
     group_remove(NULL, everyone, cl->hub_index, hub_slot);
     cl->in_hub = 0;
     room_leave_all(cl);
@@ -419,23 +422,53 @@ static struct group *target_group(enum hub_target to, const char *target, size_t
     return group_find(to == HUB_ROOM ? &room_index : &user_index, target, tlen);
 }
 
-/* Queues one message to every member of g but the excepted; text already checked. */
+static void note_room(struct batch_room *room, const struct sendq *q)
+{
+    if (config.sendq_messages && (int64_t)config.sendq_messages - q->msgs < room->messages)
+        room->messages = (int64_t)config.sendq_messages - q->msgs;
+    if (config.sendq_bytes && (int64_t)config.sendq_bytes - (int64_t)q->bytes < room->bytes)
+        room->bytes = (int64_t)config.sendq_bytes - (int64_t)q->bytes;
+}
+
+/* Queues one message to every member of g but the excepted; text already checked. A
+ * message without an except list first tries the pass's open batch for g
+ * (fanout_batch.h); one that goes through the send path to every member opens one. */
 static int fan_out(struct group *g, const char *data, size_t len, int binary,
                    const uint64_t *except, size_t nexcept)
 {
     if (!g || g->count == 0) return 0;
     double started = metrics_clock();
-    struct except_set ex;
-    if (except_init(&ex, except, nexcept) != 0) return LH_ERR_NOMEM;
     struct outgoing o = { data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
-    int sent = 0;
+    int sent;
+    if (!nexcept && batch_open_for(g)) {
+        if (!(o.plain = frame_ws(o.opcode, data, len))) return LH_ERR_NOMEM;
+        if ((sent = batch_append(g, o.plain)) >= 0) goto done;
+    }
+    batch_settle();
+    struct except_set ex;
+    if (except_init(&ex, except, nexcept) != 0) {
+        outgoing_done(&o);
+        return LH_ERR_NOMEM;
+    }
+    /* the batch takes the plain frames only, and needs every member to have taken this */
+    int batchable = !nexcept;
+    struct batch_room room = { INT64_MAX, INT64_MAX };
+    sent = 0;
     for (uint32_t i = 0; i < g->count; i++) {
         struct client *cl = g->members[i].client;
         if (nexcept && is_excepted(&ex, cl->conn.id)) continue;
-        if (outgoing_send(&o, cl) == LH_OK) sent++;
+        if (cl->conn.deflate) batchable = 0;
+        if (outgoing_send(&o, cl) != LH_OK) {
+            batchable = 0;
+            continue;
+        }
+        sent++;
+        note_room(&room, &cl->conn.q);
     }
-    outgoing_done(&o);
     free(ex.sorted);
+    if (batchable) batch_open(g, (uint32_t)sent, &room);
+done:
+    outgoing_done(&o);
     histogram_observe(&metrics.broadcast_seconds, metrics_clock() - started);
     return sent;
 }
@@ -458,6 +491,7 @@ int hub_fan_out(enum hub_target to, const char *target, size_t tlen, const char 
 
 int hub_send(uint64_t id, const char *data, size_t len, int binary)
 {
+    batch_settle();   /* a direct send goes behind the broadcasts made before it */
     struct client *cl = hub_client(id);
     if (!cl) return relay ? relay->to_client(id, data, len, binary) : LH_ERR_CLOSED;
     struct outgoing o;
@@ -474,5 +508,6 @@ int hub_close(uint64_t id, int code, const char *reason, size_t reason_len)
     if (!cl) return LH_ERR_CLOSED;
     if (reason_len && !utf8_valid((const uint8_t *)reason, reason_len)) return LH_ERR_BAD_ARG;
     if (reason_len > 123) return LH_ERR_BAD_ARG;
+    batch_settle();   /* the close goes behind the broadcasts made before it */
     return conn_close(&cl->conn, code, reason, reason_len) == 0 ? LH_OK : LH_ERR_CLOSED;
 }

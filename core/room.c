@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fanout_batch.h"
 #include "client.h"
 #include "lh_errors.h"
 #include "log.h"
@@ -60,6 +61,7 @@ int room_join(struct client *c, const char *name, size_t len)
     if (!g && !(g = group_get(&room_index, name, len))) return LH_ERR_NOMEM;
     struct client_room *slot = &c->rooms[c->nrooms];
     slot->room = g;
+    batch_settle();   /* a run's members are fixed: a newcomer gets none of it */
     if (group_add(g, c, &slot->index) != 0) {
         group_free_if_empty(&room_index, g);
         return LH_ERR_NOMEM;
@@ -77,6 +79,7 @@ static void leave_at(struct client *c, int i)
     struct group *g = c->rooms[i].room;
     log_debug(c->conn.id, "left room %.*s", (int)g->name_len, g->name);   /* g may go below */
     if (g->count == 1) note_interest(HUB_ROOM, g, 0);
+    batch_settle();   /* what was sent to the room before the leave still reaches c */
     group_remove(&room_index, g, c->rooms[i].index, room_slot);
     int last = --c->nrooms;
     if (i != last) c->rooms[i] = c->rooms[last];
@@ -103,6 +106,7 @@ void user_clear(struct client *c)
 {
     if (!c->user) return;
     if (c->user->count == 1) note_interest(HUB_USER, c->user, 0);
+    batch_settle();
     group_remove(&user_index, c->user, c->user_index, user_slot);
     c->user = NULL;
 }
@@ -118,6 +122,7 @@ int user_set(struct client *c, const char *uid, size_t len)
     if (g && config.limit_per_user && g->count >= config.limit_per_user) return LH_ERR_USER_LIMIT;
     if (!g && !(g = group_get(&user_index, uid, len))) return LH_ERR_NOMEM;
     user_clear(c);
+    batch_settle();
     if (group_add(g, c, &c->user_index) != 0) {
         group_free_if_empty(&user_index, g);
         return LH_ERR_NOMEM;

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "fanout_batch.h"
 #include "guard.h"
 #include "hub.h"
 #include "listener.h"
@@ -34,6 +35,7 @@ double server_uptime(void) { return ev_now(EV_DEFAULT) - started_at; }
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     hub_fire_dropped();
+    batch_settle();   /* the pass's held broadcasts, before the flush writes the queues */
     conn_flush_dirty();
     if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);
 }
@@ -92,6 +94,7 @@ static void close_remaining(struct ev_loop *loop, const char *why)
 {
     log_info(0, "%s: closing the remaining %u clients", why, hub_count());
     ev_timer_stop(loop, &drain_tick);
+    batch_settle();
     conn_close_all(1001, "server shutting down");
     ev_timer_stop(loop, &stop_deadline);
     ev_timer_init(&stop_deadline, stop_deadline_cb, STOP_GRACE_SECONDS, 0);
@@ -104,6 +107,7 @@ static void drain_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         close_remaining(loop, "drain deadline passed");
         return;
     }
+    batch_settle();
     int n = conn_close_idle(config.drain_timeout, 1001, "server draining");
     if (n) log_info(0, "drain: closed %d clients idle for %.1fs", n, config.drain_timeout);
 }

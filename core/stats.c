@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cluster.h"
+#include "fanout_batch.h"
 #include "http.h"
 #include "hub.h"
 #include "history.h"
@@ -129,6 +130,7 @@ static void history_series(struct textbuf *o)
 
 struct frame *stats_render(const char *extra, size_t extra_len)
 {
+    batch_settle();   /* the queue gauges count held broadcasts once they are queued */
     struct textbuf o;
     textbuf_init(&o, 8192);
     if (o.failed) return NULL;

@@ -102,6 +102,7 @@ static void queue_close(struct conn *c, int code, const char *reason, size_t rea
     if (reason_len) memcpy(f + 4, reason, reason_len);
     if (!c->close_code) c->close_code = (uint16_t)code;
     c->close_queued = 1;
+    conn_unwritable_events++;
     if (conn_send_ctrl(c, f, code == 1005 ? 2 : 4 + reason_len) != 0) conn_kill(c, code);
 }
 
@@ -118,6 +119,7 @@ static void fail(struct conn *c, uint16_t code)
     metrics.errors[ERR_PROTOCOL]++;
     if (c->want_close) return;              /* a close already waits behind the data */
     c->want_close = 1;
+    conn_unwritable_events++;
     c->close_code = code;
     conn_mark_dirty(c);
 }
@@ -245,6 +247,7 @@ static void msg_recv_cb(wslay_event_context_ptr ctx, const struct wslay_event_on
         free(c->close_reason);
         c->close_reason = a->msg_length > 2 ? strndup((const char *)a->msg + 2, a->msg_length - 2) : NULL;
         c->want_close = 1;
+        conn_unwritable_events++;
         conn_mark_dirty(c);
         break;
     default:

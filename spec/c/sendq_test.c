@@ -2,8 +2,11 @@
  * from. Pushes and writes (sendq_consume) that cross the ring's wrap, a partly written
  * head in every iov, growth while wrapped, sendq_drop_oldest passing over a partly
  * written head (also across the wrap), and the queued_frames/queued_bytes gauges and
- * frame references all back where they started. The bytes a writer would send (what
- * sendq_iov points at) are compared with the frames written out literally. */
+ * frame references all back where they started. Combined frames (frame_combine): counted
+ * as their messages, each counted off when written, and taken apart by a drop so that
+ * only the oldest unsent message goes, also from inside a partly written one. The bytes
+ * a writer would send (what sendq_iov points at) are compared with the frames written
+ * out literally. */
 #include "sendq.h"
 
 #include <string.h>
@@ -99,11 +102,11 @@ static void test_wrap_and_grow(void)
     for (int i = 0; i < 7; i++) f[i] = text(payload[i]);
 
     for (int i = 0; i < 4; i++) push(&q, f[i]);
-    CHECK(q.cap == 4, "four frames fill the first ring (cap %u)", q.cap);
+    CHECK(sendq_cap(&q) == 4, "four frames fill the first ring (cap %u)", sendq_cap(&q));
     sendq_consume(&q, 3 + 3);
     push(&q, f[4]);
     push(&q, f[5]);
-    CHECK(q.cap == 4 && q.head == 2 && q.count == 4,
+    CHECK(sendq_cap(&q) == 4 && q.head == 2 && q.count == 4,
           "two written, two pushed: the ring wrapped without growing");
     CHECK(q.ring[0] == f[4] && q.ring[1] == f[5], "the new frames sit in slots 0 and 1");
     static const uint8_t wrapped[] = { 0x81, 0x01, '2', 0x81, 0x01, '3', 0x81, 0x01, '4', 0x81, 0x01, '5' };
@@ -117,8 +120,8 @@ static void test_wrap_and_grow(void)
     push(&q, f[6]);
     push(&q, f[0]);
     push(&q, f[1]);
-    CHECK(q.cap == 8 && q.head == 0 && q.count == 5, "a push into the full ring grows it (cap %u, count %u)",
-          q.cap, q.count);
+    CHECK(sendq_cap(&q) == 8 && q.head == 0 && q.count == 5, "a push into the full ring grows it (cap %u, count %u)",
+          sendq_cap(&q), q.count);
     static const uint8_t grown[] = { '4', 0x81, 0x01, '5', 0x81, 0x01, '6', 0x81, 0x01,
                                      '0', 0x81, 0x01, '1' };
     CHECK(iov_is(&q, grown, sizeof grown), "growth keeps the order and the partly written head");
@@ -129,7 +132,7 @@ static void test_wrap_and_grow(void)
     for (int i = 0; i < 7; i++) refs_ok &= f[i]->refs == 1;
     CHECK(refs_ok, "every frame is back to the test's own reference");
     sendq_release(&q);
-    CHECK(q.ring == NULL && q.cap == 0, "release frees the ring");
+    CHECK(q.ring == NULL && sendq_cap(&q) == 0, "release frees the ring");
     for (int i = 0; i < 7; i++) frame_unref(f[i]);
 }
 
@@ -186,10 +189,79 @@ static void test_drop_oldest(void)
     frame_unref(d);
 }
 
+/* a: "a" (3 bytes), bb (4), ccc (5) combined; then d (3) on its own. */
+static void test_combined(void)
+{
+    struct sendq q = { 0 };
+    int64_t frames0 = metrics.queued_frames, bytes0 = metrics.queued_bytes;
+    struct frame *a = text("a"), *bb = text("bb"), *ccc = text("ccc"), *d = text("d");
+    struct frame *parts[3] = { frame_ref(a), frame_ref(bb), frame_ref(ccc) };
+    struct frame *all = frame_combine(parts, 3, 12);
+    CHECK(all && all->len == 12 && frame_messages(all) == 3 && a->refs == 2,
+          "combined: 12 bytes, 3 messages, holding a reference to each part");
+    push(&q, all);
+    push(&q, d);
+    static const uint8_t want[] = { 0x81, 1, 'a', 0x81, 2, 'b', 'b', 0x81, 3, 'c', 'c', 'c', 0x81, 1, 'd' };
+    CHECK(q.count == 2 && q.msgs == 4 && q.bytes == 15 && iov_is(&q, want, sizeof want),
+          "queued: 2 frames, 4 messages, the bytes of all four in order");
+    CHECK(metrics.queued_frames - frames0 == 4, "the gauge counts messages");
+    sendq_consume(&q, 5);   /* "a" and 2 bytes of "bb" */
+    CHECK(q.msgs == 3 && q.head_off == 5 && sendq_started_rest(&q) == 2 && metrics.queued_frames - frames0 == 3,
+          "a written inside the combined frame: 3 messages left, 2 bytes of bb in flight");
+    struct frame *got = sendq_drop_oldest(&q);
+    static const uint8_t rest[] = { 'b', 'b', 0x81, 1, 'd' };
+    CHECK(got == ccc && q.msgs == 2 && iov_is(&q, rest, sizeof rest),
+          "drop_oldest takes the combined frame apart and drops ccc, not the bb in flight");
+    CHECK(q.count == 2 && q.ring[q.head] == bb && q.head_off == 2 && q.bytes == 2 + 3,
+          "left: the rest of bb, then d");
+    frame_unref(got);
+    CHECK(all->refs == 1, "the queue let go of the combined frame (the test's reference is left)");
+    sendq_consume(&q, 2);
+    CHECK(q.msgs == 1 && q.head_off == 0 && q.ring[q.head] == d, "bb written: d is next, unstarted");
+    /* a combined frame not yet started, behind a partly written one */
+    parts[0] = frame_ref(a);
+    parts[1] = frame_ref(bb);
+    struct frame *two = frame_combine(parts, 2, 7);
+    push(&q, two);
+    sendq_consume(&q, 1);
+    got = sendq_drop_oldest(&q);
+    CHECK(got == a && q.msgs == 2 && q.count == 2 && q.ring[q.head] == d,
+          "behind a partly written d, the combined frame's first message is the oldest unsent");
+    frame_unref(got);
+    sendq_consume(&q, 2 + 4);
+    CHECK(sendq_empty(&q) && q.msgs == 0, "d and bb written: empty");
+    /* a combined frame written at a message boundary: the next part is unstarted */
+    parts[0] = frame_ref(a);
+    parts[1] = frame_ref(bb);
+    parts[2] = frame_ref(ccc);
+    struct frame *three = frame_combine(parts, 3, 12);
+    push(&q, three);
+    sendq_consume(&q, 3);
+    CHECK(sendq_started_rest(&q) == 0 && q.msgs == 2, "stopped after a: nothing in flight");
+    got = sendq_drop_oldest(&q);
+    CHECK(got == bb && q.msgs == 1 && q.count == 1 && q.ring[q.head] == ccc && q.head_off == 0,
+          "drop_oldest drops bb, the next message; ccc is left");
+    frame_unref(got);
+    sendq_drop_unsent(&q);
+    CHECK(sendq_empty(&q), "drop_unsent: nothing was in flight, nothing left");
+    CHECK(metrics.queued_frames == frames0 && metrics.queued_bytes == bytes0, "the gauges are back");
+    frame_unref(all);
+    frame_unref(two);
+    frame_unref(three);
+    CHECK(a->refs == 1 && bb->refs == 1 && ccc->refs == 1 && d->refs == 1,
+          "every frame is back to the test's own reference");
+    sendq_release(&q);
+    frame_unref(a);
+    frame_unref(bb);
+    frame_unref(ccc);
+    frame_unref(d);
+}
+
 int main(void)
 {
     test_push_and_consume();
     test_wrap_and_grow();
     test_drop_oldest();
+    test_combined();
     return check_summary();
 }

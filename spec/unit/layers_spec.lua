@@ -8,7 +8,7 @@ local LAYERS = {
                 "broker_url", "backoff", "redis_link", "redis_reply", "redis_slot", "arena", "shdict", "embedded",
                 "history", "history_policy", "textbuf", "json_field", "reqhead", "slab" },
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
-  hub       = { "hub", "client", "room", "meta", "backpressure" },
+  hub       = { "hub", "client", "room", "meta", "backpressure", "fanout_batch" },
   top       = { "lua_bridge", "lua_modules", "task", "sleep", "shared", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_redis_shards", "cluster_nats", "serve", "admin",
                 "stats", "server", "outbound_http",
                 "outbound_redis", "outbound_nats", "parent", "new_project", "history_api", "workers" },

@@ -1,0 +1,290 @@
+/* fanout_batch_test — a pass's broadcasts held back by core/fanout_batch.c and queued
+ * recipient by recipient must reach every client exactly as if each had been queued to
+ * every member at once. Real connections over socketpairs, the hub as app.c wires it, a
+ * stub script recording the dropped hook; several hub_deliver calls between two passes
+ * are one pass's broadcasts.
+ *
+ *   - order: broadcasts, then a direct send, a close, an except list, a join, a leave:
+ *     each client reads exactly what it was a member for, in the order it was sent;
+ *   - counts: each broadcast returns its recipients, messages_sent counts them, the
+ *     queue gauges come back to zero once written;
+ *   - bounds: a stalled client under send_queue.messages never holds more than the bound,
+ *     drop_newest keeps the first messages and drop_oldest the last, the dropped hook is
+ *     called once per message the client did not get, with that message. */
+#include "hub.h"
+
+#include <stdlib.h>
+
+#include "check.h"
+#include "config.h"
+#include "metrics.h"
+#include "room.h"
+#include "test_client.h"
+
+#define MAX_DROPS 256
+
+static struct {
+    int drops;
+    uint64_t drop_id[MAX_DROPS];
+    int drop_seq[MAX_DROPS];     /* the number in the dropped message */
+} seen;
+
+static int script_open(struct client *cl) { return 0; }
+static int script_message(struct client *cl, int opcode, const uint8_t *data, size_t len, int limited) { return 0; }
+static int script_close(struct client *cl, int code, const char *reason) { return 0; }
+static void script_admit(struct client *cl, const struct http_req *r, struct admission *a) {}
+
+static void script_dropped(uint64_t id, const uint8_t *data, size_t len, int binary)
+{
+    if (seen.drops < MAX_DROPS) {
+        seen.drop_id[seen.drops] = id;
+        seen.drop_seq[seen.drops] = len > 1 ? atoi((const char *)data + 1) : -1;
+    }
+    seen.drops++;
+}
+
+static const struct hub_script_events stub_script = {
+    .admit = script_admit, .open = script_open, .message = script_message,
+    .close = script_close, .dropped = script_dropped,
+};
+
+static struct frame *no_http(struct conn *c, const struct http_req *r) { return NULL; }
+
+static const struct transport_events hub_events = {
+    .admit = hub_on_admit, .open = hub_on_open, .message = hub_on_message,
+    .close = hub_on_close, .http = no_http, .release = hub_on_release,
+};
+
+/* Message n: "m<n>" padded with '.' to size bytes (size >= 8). */
+static size_t message(char *buf, int n, size_t size)
+{
+    int k = snprintf(buf, size, "m%d", n);
+    memset(buf + k, '.', size - (size_t)k);
+    return size;
+}
+
+static int deliver(enum hub_target to, const char *room, int n, size_t size, const uint64_t *except,
+                   size_t nexcept)
+{
+    char buf[2048];
+    message(buf, n, size);
+    return hub_deliver(to, room, room ? strlen(room) : 0, buf, size, 0, except, nexcept);
+}
+
+/* Reads every text frame the server writes (running passes until it is idle) and puts
+ * their numbers in seq; returns how many, or -1 on bytes that are not such frames. A
+ * close frame ends the reading (*closed set, if given). */
+static int received_until_close(struct test_client *cl, int *seq, int cap, int *closed)
+{
+    static uint8_t buf[1 << 20];
+    size_t got = 0;
+    for (int idle = 0; idle < 5 && got < sizeof buf; idle++) {
+        size_t k = test_client_read_now(cl, buf + got, sizeof buf - got);
+        if (k) idle = 0;
+        got += k;
+        test_pass();
+    }
+    int n = 0;
+    size_t at = 0;
+    while (at < got) {
+        if (closed && got - at >= 2 && buf[at] == 0x88) {
+            *closed = 1;
+            break;
+        }
+        if (got - at < 2 || buf[at] != 0x81) return -1;
+        size_t len = buf[at + 1] & 0x7f, hl = 2;
+        if (len == 126) {
+            if (got - at < 4) return -1;
+            len = (size_t)buf[at + 2] << 8 | buf[at + 3];
+            hl = 4;
+        }
+        if (got - at < hl + len || len < 2 || buf[at + hl] != 'm') return -1;
+        if (n < cap) seq[n] = atoi((const char *)buf + at + hl + 1);
+        n++;
+        at += hl + len;
+    }
+    return n;
+}
+
+static int received(struct test_client *cl, int *seq, int cap)
+{
+    return received_until_close(cl, seq, cap, NULL);
+}
+
+/* 1 when cl reads exactly the messages numbered in want (terminated by 0). */
+static int reads(struct test_client *cl, const int *want)
+{
+    int seq[64], n = received(cl, seq, 64), k = 0;
+    while (want[k]) k++;
+    int ok = n == k;
+    for (int i = 0; ok && i < k; i++) ok = seq[i] == want[i];
+    if (!ok) {
+        printf("# read %d messages:", n);
+        for (int i = 0; i < n && i < 64; i++) printf(" %d", seq[i]);
+        printf("; wanted %d\n", k);
+    }
+    return ok;
+}
+
+/* "d" plus a number, sent to one client directly. */
+static int send_direct(struct test_client *cl, int n)
+{
+    char buf[16];
+    size_t len = message(buf, n, 8);
+    return hub_send(cl->id, buf, len, 0);
+}
+
+static void test_order(void)
+{
+    struct test_client a, b, c;
+    CHECK(test_client_open_ws(&a, 0) && test_client_open_ws(&b, 0) && test_client_open_ws(&c, 0),
+          "order: three clients");
+    uint64_t sent = metrics.messages_sent;
+    int r1 = deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
+    int r2 = deliver(HUB_ALL, NULL, 2, 8, NULL, 0);
+    int r3 = deliver(HUB_ALL, NULL, 3, 8, NULL, 0);
+    CHECK(r1 == 3 && r2 == 3 && r3 == 3, "each broadcast of the pass counts three recipients (%d %d %d)", r1, r2, r3);
+    CHECK(metrics.messages_sent - sent == 9, "messages_sent counts nine");
+    CHECK(a.conn->q.msgs == 1 && c.conn->q.msgs == 1, "the second and third are held for the run, not queued yet");
+    CHECK(send_direct(&b, 4) == LH_OK, "a direct send to b between broadcasts");
+    deliver(HUB_ALL, NULL, 5, 8, NULL, 0);
+    uint64_t except_a = a.id;
+    CHECK(deliver(HUB_ALL, NULL, 6, 8, &except_a, 1) == 2, "a broadcast except a: two recipients");
+    deliver(HUB_ALL, NULL, 7, 8, NULL, 0);
+    CHECK(hub_close(c.id, 1000, NULL, 0) == LH_OK, "c is closed between broadcasts");
+    CHECK(deliver(HUB_ALL, NULL, 8, 8, NULL, 0) == 2, "the next broadcast: two recipients");
+    deliver(HUB_ALL, NULL, 9, 8, NULL, 0);
+    batch_settle();
+    CHECK(a.conn->q.count == 6 && a.conn->q.msgs == 7,
+          "a's queue: 1, then 2 and 3 combined (the direct send ended the run), then a frame each: "
+          "a closing member (c) takes no broadcast, so no run opens while it is in the group");
+    test_pass();
+    CHECK(reads(&a, (int[]){ 1, 2, 3, 5, 7, 8, 9, 0 }), "a: every broadcast but the excepted one, in order");
+    CHECK(reads(&b, (int[]){ 1, 2, 3, 4, 5, 6, 7, 8, 9, 0 }), "b: the direct send where it was made");
+    int seq[16], closed = 0;
+    int n = received_until_close(&c, seq, 16, &closed);
+    int want[] = { 1, 2, 3, 5, 6, 7 }, ok = n == 6 && closed;
+    for (int i = 0; ok && i < 6; i++) ok = seq[i] == want[i];
+    CHECK(ok, "c: what was broadcast before its close, then the close frame (%d frames)", n);
+    CHECK(metrics.queued_frames == 0 && metrics.queued_bytes == 0, "every queue written: gauges at zero");
+    test_client_hang_up(&a);
+    test_client_hang_up(&b);
+    test_client_hang_up(&c);
+}
+
+static void test_membership(void)
+{
+    struct test_client a, b, c;
+    CHECK(test_client_open_ws(&a, 0) && test_client_open_ws(&b, 0) && test_client_open_ws(&c, 0),
+          "rooms: three clients");
+    struct client *ca = client_of(a.conn), *cb = client_of(b.conn), *cc = client_of(c.conn);
+    CHECK(room_join(ca, "r", 1) == LH_OK && room_join(cb, "r", 1) == LH_OK, "a and b join r");
+    CHECK(deliver(HUB_ROOM, "r", 1, 8, NULL, 0) == 2 && deliver(HUB_ROOM, "r", 2, 8, NULL, 0) == 2,
+          "two messages to r: two recipients each");
+    CHECK(room_join(cc, "r", 1) == LH_OK, "c joins between broadcasts");
+    CHECK(deliver(HUB_ROOM, "r", 3, 8, NULL, 0) == 3, "the next reaches three");
+    deliver(HUB_ROOM, "r", 4, 8, NULL, 0);
+    CHECK(room_leave(cb, "r", 1) == LH_OK, "b leaves between broadcasts");
+    CHECK(deliver(HUB_ROOM, "r", 5, 8, NULL, 0) == 2, "the next reaches two");
+    deliver(HUB_ALL, NULL, 6, 8, NULL, 0);           /* another group in the same pass */
+    deliver(HUB_ROOM, "r", 7, 8, NULL, 0);
+    test_pass();
+    CHECK(reads(&a, (int[]){ 1, 2, 3, 4, 5, 6, 7, 0 }), "a: all of it, in order");
+    CHECK(reads(&b, (int[]){ 1, 2, 3, 4, 6, 0 }), "b: r's messages up to its leave, then the broadcast");
+    CHECK(reads(&c, (int[]){ 3, 4, 5, 6, 7, 0 }), "c: r's messages from its join on");
+    test_client_hang_up(&a);
+    test_client_hang_up(&b);
+    test_client_hang_up(&c);
+}
+
+/* A client that reads nothing (its socket small) and one that reads: m messages of
+ * 1000 bytes in one pass under send_queue.messages = 8, the held ones queued every 5th
+ * message (combined frames of up to 4, written in part and taken apart by drops). */
+static void test_bounds(enum sendq_policy policy, const char *name)
+{
+    struct test_client slow, fast;
+    config.sendq_messages = 8;
+    config.sendq_policy = policy;
+    CHECK(test_client_open_ws(&slow, 4096) && test_client_open_ws(&fast, 0), "%s: two clients", name);
+    int drops = seen.drops;
+    uint64_t counted = metrics.dropped[policy];
+    int m = 40, max_count = 0, total = 0;
+    for (int i = 1; i <= m; i++) {
+        total += deliver(HUB_ALL, NULL, i, 1000, NULL, 0);
+        /* what the slow client's queue holds, with what is held for it */
+        if (i % 5 == 0) {
+            batch_settle();
+            if (slow.conn->q.msgs > (uint32_t)max_count) max_count = (int)slow.conn->q.msgs;
+        }
+    }
+    test_pass();
+    hub_fire_dropped();
+    int seq[64];
+    int nf = received(&fast, seq, 64);
+    CHECK(nf == m, "%s: the reading client gets all %d (%d)", name, m, nf);
+    int ns = received(&slow, seq, 64);
+    int hooks = seen.drops - drops;
+    CHECK(max_count == 8, "%s: the slow queue fills up to 8 messages, never more (%d)", name, max_count);
+    CHECK(ns > 0 && ns < m && ns + hooks == m, "%s: the slow client gets %d, the hook reports %d of %d", name,
+          ns, hooks, m);
+    CHECK(metrics.dropped[policy] - counted == (uint64_t)hooks, "%s: each drop counted once", name);
+    if (policy == SENDQ_DROP_NEWEST)
+        CHECK(total == 2 * m - hooks, "%s: the broadcasts counted every recipient that took them (%d)", name, total);
+    /* the received and the dropped are the m messages, each once; what drop_newest keeps
+     * is a prefix, what drop_oldest keeps ends with the last ones */
+    int have[64] = { 0 }, ok = 1;
+    for (int i = 0; i < ns; i++) have[seq[i]]++;
+    for (int i = drops; i < seen.drops && i - drops < MAX_DROPS; i++) {
+        ok = ok && seen.drop_id[i] == slow.id;
+        have[seen.drop_seq[i]]++;
+    }
+    for (int i = 1; i <= m; i++) ok = ok && have[i] == 1;
+    for (int i = 1; i < ns; i++) ok = ok && seq[i] > seq[i - 1];
+    CHECK(ok, "%s: each message either read once or reported dropped once, for the slow client", name);
+    if (policy == SENDQ_DROP_NEWEST) CHECK(seq[ns - 1] == ns, "%s: the first %d are the ones read", name, ns);
+    if (policy == SENDQ_DROP_OLDEST) CHECK(seq[ns - 1] == m, "%s: the last message is read", name);
+    CHECK(metrics.queued_frames == 0 && metrics.queued_bytes == 0, "%s: gauges at zero", name);
+    test_client_hang_up(&slow);
+    test_client_hang_up(&fast);
+    config.sendq_messages = 0;
+}
+
+/* A reload between two handler calls of a pass may change the bounds: the room a run
+ * was opened with no longer holds. */
+static void test_bounds_change(void)
+{
+    struct test_client a;
+    config.sendq_messages = 0;
+    CHECK(test_client_open_ws(&a, 0), "bounds change: a client");
+    deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
+    deliver(HUB_ALL, NULL, 2, 8, NULL, 0);
+    CHECK(a.conn->q.msgs == 1, "no bound: the second is held");
+    config.sendq_messages = 2;
+    config.sendq_policy = SENDQ_DROP_NEWEST;
+    deliver(HUB_ALL, NULL, 3, 8, NULL, 0);
+    uint8_t buf[64];
+    size_t early = test_client_read_now(&a, buf, sizeof buf);
+    CHECK(early == 20 && a.conn->q.msgs == 1,
+          "send_queue.messages set to 2: the run ends, and the full queue (1 and 2) is written before "
+          "the policy applies, within the pass (%zu bytes)", early);
+    test_pass();
+    CHECK(reads(&a, (int[]){ 3, 0 }), "then 3");
+    test_client_hang_up(&a);
+    config.sendq_messages = 0;
+}
+
+int main(void)
+{
+    conn_init(&hub_events, sizeof(struct client));
+    hub_set_script(&stub_script);
+    test_setup();
+    hub_want_dropped(1);
+    test_order();
+    test_membership();
+    test_bounds(SENDQ_DROP_NEWEST, "drop_newest");
+    test_bounds(SENDQ_DROP_OLDEST, "drop_oldest");
+    test_bounds_change();
+    CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
+    config_free(&config);
+    return check_summary();
+}
