@@ -232,7 +232,9 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         void *reply;
-        while (l->state != LINK_CLOSED) {
+        /* A reply may close the link and open it again on a new context (a failed
+         * topology answer tries the next address): c is then freed, so stop reading it. */
+        while (l->state != LINK_CLOSED && l->c == c) {
             if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
                 link_failed(l, c->errstr[0] ? c->errstr : "protocol error");
                 return;
@@ -241,6 +243,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
             on_reply(l, reply);
             freeReplyObject(reply);
         }
+        if (l->c != c) return;
     }
     if (l->state != LINK_CLOSED && (revents & EV_WRITE)) {
         int done = 0;

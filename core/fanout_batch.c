@@ -64,6 +64,34 @@ int batch_append(struct group *g, struct frame *f)
     return (int)run_nref;
 }
 
+/* Queues f (holding nmsgs of the run's messages) to the members of g that can still
+ * write it; the ones that cannot are taken off messages_sent, which counted them. */
+static void queue_to_members(struct group *g, struct frame *f, uint32_t nmsgs)
+{
+    uint32_t taken = 0;
+    for (uint32_t i = 0; i < g->count; i++) {
+        struct conn *c = &g->members[i].client->conn;
+        /* Every member took the run's first message. One killed since, or whose close
+         * frame is queued, would never have written these (its unsent frames are dropped
+         * or released unreported); one with a close waiting (want_close) writes its
+         * queue first, so it still gets them. */
+        if (c->phase != PHASE_WS || c->killed || c->close_queued) {
+            metrics.messages_sent -= nmsgs;
+            continue;
+        }
+        if (sendq_push(&c->q, f) != 0) {
+            log_error(c->id, "out of memory queueing %u broadcast messages: the client misses them", nmsgs);
+            metrics.messages_sent -= nmsgs;
+            continue;
+        }
+        conn_mark_dirty(c);
+        taken++;
+    }
+    f->refs += taken;   /* the queues' references, added once rather than per recipient */
+}
+
+int batch_holding(void) { return nheld != 0; }
+
 void batch_settle(void)
 {
     struct group *g = run_group;
@@ -72,34 +100,16 @@ void batch_settle(void)
     /* Several messages go as one combined frame: one queue entry per recipient, written
      * as one piece, taken apart only by a drop (sendq.c). */
     struct frame *f = nheld == 1 ? held[0] : frame_combine(held, nheld, held_bytes);
-    if (!f) {
-        log_error(0, "out of memory combining %u broadcast messages: no member gets them", nheld);
-        metrics.messages_sent -= (uint64_t)nheld * run_nref;
-        for (uint32_t i = 0; i < nheld; i++) frame_unref(held[i]);
-        nheld = 0;
-        held_bytes = 0;
-        return;
-    }
-    uint32_t taken = 0;
-    for (uint32_t i = 0; i < g->count; i++) {
-        struct conn *c = &g->members[i].client->conn;
-        /* Every member took the run's first message. One killed since, or whose close
-         * frame is queued, would never have written these (its unsent frames are dropped
-         * or released unreported); one with a close waiting (want_close) writes its
-         * queue first, so it still gets them. */
-        if (c->phase != PHASE_WS || c->killed || c->close_queued) continue;
-        if (sendq_push(&c->q, f) != 0) {
-            log_error(c->id, "out of memory queueing %u broadcast messages: the client misses them", nheld);
-            metrics.messages_sent -= nheld;
-            continue;
+    if (f) {
+        queue_to_members(g, f, nheld);
+        frame_unref(f);   /* the run's reference (a combined frame holds the parts') */
+    } else {
+        /* no memory for the combined copy: each message on its own, as without a run */
+        for (uint32_t i = 0; i < nheld; i++) {
+            queue_to_members(g, held[i], 1);
+            frame_unref(held[i]);
         }
-        conn_mark_dirty(c);
-        taken++;
     }
-    /* The queues' references, added once rather than once per recipient; then the
-     * run's own goes (a combined frame holds the parts). */
-    f->refs += taken;
-    frame_unref(f);
     nheld = 0;
     held_bytes = 0;
 }

@@ -43,5 +43,8 @@ int batch_open_for(const struct group *g);
 int batch_append(struct group *g, struct frame *f);
 /* Queues the held frames to the run's members and ends the run. Cheap when none. */
 void batch_settle(void);
+/* 1 while a run holds frames not yet queued (a close hook run by the flush broadcast
+ * twice): the flush settles and writes again. */
+int batch_holding(void);
 
 #endif

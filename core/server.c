@@ -35,8 +35,13 @@ double server_uptime(void) { return ev_now(EV_DEFAULT) - started_at; }
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     hub_fire_dropped();
-    batch_settle();   /* the pass's held broadcasts, before the flush writes the queues */
-    conn_flush_dirty();
+    /* The pass's held broadcasts, before the flush writes the queues; again while the
+     * close hooks the flush runs (a killed connection's) left some held, or they would
+     * wait for the next event. */
+    do {
+        batch_settle();
+        conn_flush_dirty();
+    } while (batch_holding());
     if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);
 }
 

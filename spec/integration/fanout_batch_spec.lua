@@ -47,4 +47,25 @@ describe("broadcasts within one pass", function()
       assert.same({ "r1", "r2", "r3", "r4", "b5", "r6", "r7" }, read_all(x, 7))
     end
   end)
+
+  -- A connection dropped without a close frame is destroyed by the pass's flush, which
+  -- runs its close hooks: their broadcasts must be written in that pass too, not held
+  -- until some later event wakes the loop (nothing else happens here).
+  it("are written in the same pass when a close hook the flush runs sends them", function()
+    local srv = t.start(t.write_script([[
+local hub = require "luahub"
+hub.on("after_disconnect", function()
+  hub.broadcast("left 1")
+  hub.broadcast("left 2")
+end)
+hub.handle(function(client, msg) client:send(msg.data) end)
+]]))
+    local stay, go = assert(srv:connect()), assert(srv:connect())
+    go:send("ping")
+    assert.equal("ping", go:receive())
+    go:disconnect()
+    local first = stay:receive(2)
+    local second = stay:receive(2)
+    assert.same({ "left 1", "left 2" }, { first, second })
+  end)
 end)
