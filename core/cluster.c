@@ -571,7 +571,6 @@ static void on_down(const char *why)
     int was_up = cl.up;
     cl.up = 0;
     snprintf(cl.cause, sizeof cl.cause, "%s", why);
-    if (cl.replies) cl.replies->lost(why);
     if (was_up || !cl.outage_logged) {
         log_warn(0, "cluster: %s %s %s: %s; local delivery continues, reconnecting",
                  cl.adapter->ops->name, was_up ? "connection lost to" : "cannot reach", cl.shown, why);
@@ -581,6 +580,9 @@ static void on_down(const char *why)
         log_debug(0, "cluster: reconnect attempt %d failed: %s", cl.attempts, why);
     }
     schedule_retry();
+    /* after the retry is scheduled: a task woken here that asks again must see a backoff
+     * (fail at once with connect), not a connection being made (be held) */
+    if (cl.replies) cl.replies->lost(why);
 }
 
 static void on_up(void)

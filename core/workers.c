@@ -92,13 +92,20 @@ static void child_cb(struct ev_loop *loop, ev_child *c, int revents);
 /* fork, then exec this binary as worker w. The child blocks the signals the worker
  * handles until its loop runs (server_run unblocks them): a SIGHUP or SIGTERM passed
  * on while it loads the script waits for it instead of killing it. */
-static int spawn(struct worker *w)
+static void spawn(struct worker *w)
 {
     snprintf(m.index_arg, sizeof m.index_arg, "%d", w->index);
     pid_t pid = fork();
     if (pid < 0) {
-        log_error(0, "workers: cannot start worker %d: fork: %s", w->index, strerror(errno));
-        return -1;
+        /* tried again with the backoff of a worker that died, or the service would stay
+         * a worker short (or never become ready) for good */
+        double delay = backoff_doubling(w->failures, RESTART_BASE, RESTART_MAX);
+        w->failures++;
+        log_error(0, "workers: cannot start worker %d: fork: %s; trying again in %.1fs", w->index,
+                  strerror(errno), delay);
+        ev_timer_set(&w->restart, delay, 0);
+        ev_timer_start(EV_DEFAULT, &w->restart);
+        return;
     }
     if (pid == 0) {
         sigset_t held;
@@ -127,14 +134,17 @@ static int spawn(struct worker *w)
     ev_child_set(&w->child, pid, 0);
     ev_child_start(EV_DEFAULT, &w->child);
     log_info(0, "workers: worker %d started (pid %d)", w->index, (int)pid);
-    return 0;
 }
 
 static void stop_workers(const char *why)
 {
+    /* The second stop is SIGINT: two SIGTERMs sent back to back merge into one pending
+     * signal (always so for a worker that still blocks them while it starts), and the
+     * second must reach it as a second signal, "close your clients now". */
+    int sig = m.phase == STOPPING ? SIGINT : SIGTERM;
     for (int i = 0; i < m.count; i++) {
         ev_timer_stop(EV_DEFAULT, &m.w[i].restart);
-        if (m.w[i].pid) kill(m.w[i].pid, SIGTERM);
+        if (m.w[i].pid) kill(m.w[i].pid, sig);
     }
     if (m.phase != STOPPING) {
         m.phase = STOPPING;
@@ -380,8 +390,8 @@ int workers_run(int count, double watchdog, char **worker_argv, int parent_pid)
     }
     notify_start();
     log_info(0, "workers: master (pid %d) starting %d workers, watchdog %.1fs", (int)getpid(), count, watchdog);
-    if (spawn(&m.w[0]) != 0) m.status = 1;
-    else ev_run(loop, 0);
+    spawn(&m.w[0]);   /* a failed fork is tried again from the loop */
+    ev_run(loop, 0);
     close(m.notify_fd);
     free(m.argv);
     log_info(0, "workers: stopped%s", m.status ? " (with failures, see above)" : "");
