@@ -61,7 +61,7 @@ $(BUILD)/obj $(BUILD)/ctest $(GEN):
 
 # C unit tests: each spec/c/*_test.c links against the core minus main.
 CTESTS  := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
-$(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h) $(CORE_OBJS) | $(BUILD)/ctest
+$(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h spec/fuzz/*.h) $(CORE_OBJS) | $(BUILD)/ctest
 	$(CC) $(WFLAGS) $(CFLAGS) -Icore $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
 
 # outbound_http_test plays the task runner (task.h) itself, so it links its module and

@@ -13,26 +13,7 @@
 #include <strings.h>
 
 #include "check.h"
-
-static const char *raw_header(const char *head, size_t len, const char *name, size_t nl, size_t *vl)
-{
-    const char *end = head + len;
-    const char *line = memchr(head, '\n', len);
-    while (line && ++line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol) eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && (size_t)(colon - line) == nl && strncasecmp(line, name, nl) == 0) {
-            const char *v = colon + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t')) v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            *vl = (size_t)(ve - v);
-            return v;
-        }
-        line = eol;
-    }
-    return NULL;
-}
+#include "../fuzz/raw_header.h"
 
 static const char *raw_target(const char *head, size_t len, size_t *tl)
 {

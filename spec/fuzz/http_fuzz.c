@@ -16,6 +16,7 @@
  * scan of the raw head's lines does. */
 #include "lh_api.h"
 #include "fuzz.h"
+#include "raw_header.h"
 
 #include "handshake.h"
 #include "http.h"
@@ -81,32 +82,12 @@ static void http_fuzz_check_static(const struct http_req *r)
 
 /* The lookup reqhead.c stands in for: the first line whose text before its first ':'
  * is the name (ASCII case-insensitive), the value with blanks and CR trimmed. */
-static const char *http_fuzz_raw_header(const char *head, size_t len, const char *name, size_t nl,
-                                        size_t *vl)
-{
-    const char *end = head + len, *line = memchr(head, '\n', len);
-    while (line && ++line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol) eol = end;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && (size_t)(colon - line) == nl && strncasecmp(line, name, nl) == 0) {
-            const char *v = colon + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t')) v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            *vl = (size_t)(ve - v);
-            return v;
-        }
-        line = eol;
-    }
-    return NULL;
-}
-
 static void http_fuzz_check_packed_lookup(const char *packed, const struct http_req *r,
                                           const char *name, size_t nl)
 {
     size_t vl = 0, wl = 0;
     const char *v = reqhead_header(packed, name, nl, &vl);
-    const char *w = http_fuzz_raw_header(r->buf, r->head_len, name, nl, &wl);
+    const char *w = raw_header(r->buf, r->head_len, name, nl, &wl);
     if ((v == NULL) != (w == NULL) || (v && (vl != wl || memcmp(v, w, vl) != 0)))
         fuzz_fail("packed head: header '%.*s' is '%.*s', the raw head says '%.*s'", (int)nl, name,
                   v ? (int)vl : 5, v ? v : "(nil)", w ? (int)wl : 5, w ? w : "(nil)");
