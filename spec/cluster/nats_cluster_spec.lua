@@ -6,20 +6,7 @@ local t = require "luahub.testing"
 local clusters = require "support.broker_clusters"
 local failover = require "support.failover"
 
-local HUB = [[
-local hub = require "luahub"
-hub.handle(function(client, msg)
-  local m = hub.json.decode(msg.data)
-  if m.op == "join" then
-    client:join(m.room)
-    client:send("ack")
-  elseif m.op == "room" then
-    hub.to_room(m.room, m.data)
-  elseif m.op == "broadcast" then
-    hub.broadcast(m.data)
-  end
-end)
-]]
+local HUB = failover.HUB
 
 local function join(c, room)
   c:send_json { op = "join", room = room }

@@ -7,18 +7,7 @@ local cjson = require "cjson"
 local clusters = require "support.broker_clusters"
 local failover = require "support.failover"
 
-local HUB = [[
-local hub = require "luahub"
-hub.handle(function(client, msg)
-  local m = hub.json.decode(msg.data)
-  if m.op == "join" then
-    client:join(m.room)
-    client:send("ack")
-  elseif m.op == "room" then
-    hub.to_room(m.room, m.data)
-  end
-end)
-]]
+local HUB = failover.HUB
 
 local PREFIX = "shard"
 

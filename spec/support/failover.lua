@@ -8,6 +8,22 @@ local socket = require "socket"
 
 local M = {}
 
+-- The hub both specs run on every node: join a room, send to a room, broadcast.
+M.HUB = [[
+local hub = require "luahub"
+hub.handle(function(client, msg)
+  local m = hub.json.decode(msg.data)
+  if m.op == "join" then
+    client:join(m.room)
+    client:send("ack")
+  elseif m.op == "room" then
+    hub.to_room(m.room, m.data)
+  elseif m.op == "broadcast" then
+    hub.broadcast(m.data)
+  end
+end)
+]]
+
 local SEND_EVERY = 0.05
 local BEFORE_KILL = 10       -- messages per room before the kill
 local RESUMED = 20           -- messages per room sent after the kill that must arrive
