@@ -133,14 +133,15 @@ for ((r = 1; r <= runs; r++)); do
       say "== skipping the restart case: redis-server is not installed (scripts/deps.sh cluster)"
       continue
     fi
-    "run_$c" "$r" >"$out/storm-run.json"   # not in a subshell: stop_all must see its PIDs
+    "run_$c" "$r" >"$out/storm-run.out"   # not in a subshell: stop_all must see its PIDs
     stop_all
-    line=$(cat "$out/storm-run.json")
+    line=$(cat "$out/storm-run.out")
     [[ $line == \{* ]] || die "run $r of $c printed no result (logs in $logs/storm-$c*)"
     printf '%s\n' "$line" >>"$jsonl"
     grep -q '"ok":true' <<<"$line" || die "run $r of $c failed: $(luajit -e 'print(require("cjson").decode(arg[1]).failure)' "$line")"
   done
 done
+rm -f "$out/storm-run.out"
 
 luajit - "$jsonl" "$out/storm.json" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   "$(nproc)" "${pin_a[*]:+pinned}" <<'LUA' | tee "$out/storm.txt"
