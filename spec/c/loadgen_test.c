@@ -176,6 +176,24 @@ static void test_payload(void)
           "a stamp inside JSON is found and decoded");
     CHECK(payload_find(msg, t.size - 3, &ns, &seq, &src) == -1,
           "a stamp cut short is not found");
+    size_t decoded = 0;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 1000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        payload_write(&t, msg, x, (uint32_t)(x >> 7), (uint32_t)(x >> 29));
+        decoded += payload_find(msg, t.size, &ns, &seq, &src) == 0 && ns == x &&
+                   seq == (uint32_t)(x >> 7) && src == (uint32_t)(x >> 29);
+    }
+    CHECK(decoded == 1000, "1,000 stamps of pseudo-random values decode to what was written");
+    size_t refused = 0;
+    for (size_t i = 3; i < PAYLOAD_STAMP_LEN; i++) {
+        uint8_t bad[256];
+        memcpy(bad, msg, t.size);
+        bad[9 + i] = (uint8_t)"gG:/ \xff"[i % 6];
+        refused += payload_find(bad, t.size, &ns, &seq, &src) == -1;
+    }
+    CHECK(refused == PAYLOAD_STAMP_LEN - 3,
+          "a stamp with any digit that is not lowercase hex is refused");
     payload_template_free(&t);
     CHECK(payload_template_init(&t, "no placeholder", 64) == -1,
           "a template without %%s is refused");
