@@ -1,6 +1,6 @@
 # luahub — see README.md. `make run` and `make test` are the two front-door commands.
 CC      ?= cc
-PKGS    := luajit libcrypto zlib hiredis libcurl
+PKGS    := luajit libcrypto zlib hiredis libcurl liburing
 CFLAGS  ?= -O2 -g
 # Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them. Deferred
 # (=, not :=): on a fresh machine pkg-config and the -dev packages arrive with the deps

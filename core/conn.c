@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "reqhead.h"
 #include "slab.h"
+#include "write_ring.h"
 #include "ws.h"
 
 #define SLOT_MAX (1u << CONN_SLOT_BITS)
@@ -405,6 +406,8 @@ static int coalesce_small(struct iovec *iov, int n)
     return out;
 }
 
+static void flush_done(struct conn *c, ev_tstamp now);
+
 /* Writes as much of ctrl and the queue as the socket takes, in stream order:
  * [rest of a partly written data frame][control frames][whole data frames...].
  * Control frames go at the first frame boundary; nothing follows a close frame. */
@@ -475,6 +478,13 @@ void conn_flush(struct conn *c)
         if (take < ctrl_part) break;
         if (left) sendq_consume(&c->q, left);
     }
+    flush_done(c, now);
+}
+
+/* After a flush wrote what the socket took: linger once the close is out, and ask for
+ * writable events while something waits (arming the write timeout). */
+static void flush_done(struct conn *c, ev_tstamp now)
+{
     int pending = conn_ctrl_len(c) > 0 || (!c->close_queued && !sendq_empty(&c->q)) || c->file;
     if (!pending && c->close_queued) {
         start_linger(c);
@@ -496,17 +506,56 @@ void conn_flush(struct conn *c)
     }
 }
 
+/* 1 when c's flush is its queue and nothing else (no control frame to slot in, no file,
+ * no close to queue or keep to), so one send from the ring does it. */
+static int plain_flush(const struct conn *c)
+{
+    return c->q.count && !c->ctrl && !c->file && !c->want_close && !c->close_queued;
+}
+
+static void ring_sent(void *owner, ssize_t res, size_t asked)
+{
+    struct conn *c = owner;
+    ev_tstamp now = ev_now(EV_DEFAULT);
+    if (res > 0) {
+        metrics.bytes_sent += (uint64_t)res;
+        c->blocked_since = now;
+        sendq_consume(&c->q, (size_t)res);
+    }
+    /* All of it, and the queue is out: done. Otherwise (more queued, a full socket, an
+     * error, a send the ring never took) conn_flush goes on with writev and meets the
+     * socket's state itself. */
+    if ((size_t)res == asked && sendq_empty(&c->q))
+        flush_done(c, now);
+    else
+        conn_flush(c);
+}
+
 void conn_flush_dirty(void)
 {
     while (dirty_head) {
-        struct conn *c = dirty_head;
-        dirty_head = c->next_dirty;
-        c->dirty = 0;
-        if (c->killed) {
-            conn_destroy(c);
-            continue;
+        while (dirty_head) {
+            struct conn *c = dirty_head;
+            dirty_head = c->next_dirty;
+            c->dirty = 0;
+            if (c->killed) {
+                /* Its disconnect hook may queue to clients whose sends are in the
+                 * batch, and a queue must stay put until its send is done. */
+                write_ring_submit(ring_sent);
+                conn_destroy(c);
+                continue;
+            }
+            if (write_ring_active() && plain_flush(c)) {
+                struct iovec iov[WRITE_RING_IOV];
+                int n = sendq_iov(&c->q, iov, WRITE_RING_IOV);
+                if (write_ring_add(c->io.fd, iov, n, c) == 0) continue;
+                write_ring_submit(ring_sent);   /* the batch is full */
+                if (write_ring_add(c->io.fd, iov, n, c) == 0) continue;
+            }
+            conn_flush(c);
         }
-        conn_flush(c);
+        /* what ring_sent does may mark connections dirty again (a kill): the loop goes on */
+        write_ring_submit(ring_sent);
     }
 }
 

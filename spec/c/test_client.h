@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "fanout_batch.h"
 #include "log.h"
+#include "write_ring.h"
 
 /* Passes without progress after which a read gives up: the server has nothing more. */
 #define TEST_IDLE_PASSES 100
@@ -61,6 +62,16 @@ static inline void test_setup(void)
     }
     log_min_level = LOG_ERROR;
     config_defaults(&config);
+}
+
+/* From here on the flush's writes go through the io_uring batch (write_ring.h), as the
+ * server's do: 1, or 0 (said on stdout) where the kernel refuses io_uring. */
+static inline int test_write_ring(void)
+{
+    int r = write_ring_start();
+    if (r != 0) printf("# io_uring unavailable (%s): the cases over the ring are skipped\n", strerror(-r));
+    else printf("# the same cases again, written through the io_uring batch\n");
+    return r == 0;
 }
 
 static inline void test_pass(void)
