@@ -507,10 +507,13 @@ static void flush_done(struct conn *c, ev_tstamp now)
 }
 
 /* 1 when c's flush is its queue and nothing else (no control frame to slot in, no file,
- * no close to queue or keep to), so one send from the ring does it. */
+ * no close to queue or keep to), so one send from the ring does it. A socket that was
+ * full at the last try is left to writev: most likely it still is, and the ring's
+ * -EAGAIN would only be followed by writev's. */
 static int plain_flush(const struct conn *c)
 {
-    return c->q.count && !c->ctrl && !c->file && !c->want_close && !c->close_queued;
+    return c->q.count && !c->write_blocked && !c->ctrl && !c->file && !c->want_close &&
+           !c->close_queued;
 }
 
 static void ring_sent(void *owner, ssize_t res, size_t asked)
