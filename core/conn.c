@@ -409,8 +409,9 @@ static int coalesce_small(struct iovec *iov, int n)
 static void flush_done(struct conn *c, ev_tstamp now);
 
 /* Writes as much of ctrl and the queue as the socket takes, in stream order:
- * [rest of a partly written data frame][control frames][whole data frames...].
- * Control frames go at the first frame boundary; nothing follows a close frame. */
+ * [rest of a partly written message][control frames][whole data frames...].
+ * Control frames go at the first message boundary (inside a combined frame, the end of
+ * the message being written); nothing follows a close frame. */
 void conn_flush(struct conn *c)
 {
     ev_tstamp now = ev_now(EV_DEFAULT);
@@ -422,18 +423,26 @@ void conn_flush(struct conn *c)
                            c->close_reason ? strlen(c->close_reason) : 0);
         }
         struct iovec iov[IOV_BATCH];
-        int n = 0;
+        int n = 0, ctrl_cuts = 0;
         size_t head_part = 0, ctrl_part = conn_ctrl_len(c);
         if (c->q.head_off && c->q.count) {
             n = sendq_iov(&c->q, iov, 1);
             head_part = iov[0].iov_len;
+            if (ctrl_part && head_part != sendq_started_rest(&c->q)) {
+                /* The head is a combined frame (a run of broadcasts): the control
+                 * frames go at its next message boundary, not after all of it, and this
+                 * write ends with them. */
+                head_part = iov[0].iov_len = sendq_started_rest(&c->q);
+                n = head_part ? 1 : 0;
+                ctrl_cuts = 1;
+            }
         }
         if (ctrl_part) {
             iov[n].iov_base = c->ctrl->data;
             iov[n].iov_len = ctrl_part;
             n++;
         }
-        if (!c->close_queued && c->q.count > (head_part ? 1u : 0u)) {
+        if (!ctrl_cuts && !c->close_queued && c->q.count > (head_part ? 1u : 0u)) {
             struct iovec tmp[IOV_BATCH];
             int k = sendq_iov(&c->q, tmp, IOV_BATCH - n + (head_part ? 1 : 0));
             for (int i = head_part ? 1 : 0; i < k && n < IOV_BATCH; i++) iov[n++] = tmp[i];

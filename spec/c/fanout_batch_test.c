@@ -275,6 +275,45 @@ static void test_bounds_change(void)
     config.sendq_messages = 0;
 }
 
+/* A ping read while a run's combined frame is partly written: the pong goes out at the
+ * next message boundary inside it, not after the whole run (a slow reader's keepalive
+ * must not wait behind up to 1 MiB of broadcasts). */
+static void test_pong_inside_run(void)
+{
+    struct test_client a;
+    CHECK(test_client_open_ws(&a, 4096), "pong: a client whose socket takes little at a time");
+    for (int i = 1; i <= 40; i++) deliver(HUB_ALL, NULL, i, 1000, NULL, 0);
+    test_pass();
+    CHECK(a.conn->q.count == 1 && a.conn->q.head_off > 0 && a.conn->q.msgs > 30,
+          "the run's 40 messages are one combined frame, partly written (%u bytes)", a.conn->q.head_off);
+    static const uint8_t ping[] = { 0x89, 0x81, 0, 0, 0, 0, 'p' };   /* masked with zeros */
+    CHECK(test_client_send(&a, ping, sizeof ping) == 0, "pong: the client pings");
+    static uint8_t buf[64 * 1024];
+    size_t got = 0;
+    for (int idle = 0; idle < 5 && got < sizeof buf; idle++) {
+        size_t k = test_client_read_now(&a, buf + got, sizeof buf - got);
+        if (k) idle = 0;
+        got += k;
+        test_pass();
+    }
+    int texts = 0, pong_after = -1, ok = 1;
+    for (size_t at = 0; ok && at < got;) {
+        size_t len = buf[at + 1] & 0x7f, hl = 2;
+        if (len == 126) len = (size_t)buf[at + 2] << 8 | buf[at + 3], hl = 4;
+        if (buf[at] == 0x81 && len == 1000 && atoi((const char *)buf + at + hl + 1) == texts + 1)
+            texts++;
+        else if (buf[at] == 0x8a && len == 1 && buf[at + hl] == 'p' && pong_after < 0)
+            pong_after = texts;
+        else
+            ok = 0;
+        at += hl + len;
+    }
+    CHECK(ok && texts == 40, "pong: all 40 messages arrive whole and in order, with one pong (%d)", texts);
+    CHECK(pong_after > 0 && pong_after < 40,
+          "the pong comes between two messages of the run (after %d of 40), not after it", pong_after);
+    test_client_hang_up(&a);
+}
+
 int main(void)
 {
     conn_init(&hub_events, sizeof(struct client));
@@ -288,6 +327,7 @@ int main(void)
         test_bounds(SENDQ_DROP_NEWEST, "drop_newest");
         test_bounds(SENDQ_DROP_OLDEST, "drop_oldest");
         test_bounds_change();
+        test_pong_inside_run();
     }
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
     config_free(&config);
