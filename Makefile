@@ -146,7 +146,7 @@ $(LOADGEN): $(LOADGEN_OBJS) $(COMMON_OBJS)
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -lm -o $@
 
 $(BASELINE): $(BENCH_OBJ)/baseline/baseline.o $(COMMON_OBJS)
-	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -o $@
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -luring -o $@
 
 # The load generator's parser, stamps, histogram and socket owner lookup are checked with the C unit tests
 # (make test), linked from its objects instead of the core's.
