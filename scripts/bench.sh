@@ -263,7 +263,8 @@ jq -c '.runs[] | select(.result != null) | .result as $r
     else
       ($k + {chart: "throughput", metric: "delivered_per_s", unit: "msg/s", value: $r.delivered_per_s}),
       ($k + {chart: "cpu-per-delivery", metric: "server_cpu_ns", unit: "ns of server CPU per delivered message",
-             value: (if $r.delivered > 0 then $r.server.cpu_s * 1e9 / $r.delivered else null end)}),
+             value: (if $r.delivered > 0 then ($r.server.core.busy_s // $r.server.cpu_s) * 1e9 / $r.delivered
+                     else null end)}),
       ($r.latency_ms | to_entries[] | select(.key | test("^p[0-9]+$"))
        | $k + {chart: "latency", metric: (.key | sub("^p999$"; "p99.9")), unit: "ms", value: .value}),
       ($k + {chart: "backlog", metric: "backlog", unit: "messages", value: $r.backlog}),
