@@ -428,10 +428,11 @@ void conn_flush(struct conn *c)
         if (c->q.head_off && c->q.count) {
             n = sendq_iov(&c->q, iov, 1);
             head_part = iov[0].iov_len;
-            if (ctrl_part && head_part != sendq_started_rest(&c->q)) {
+            if ((ctrl_part || c->close_queued) && head_part != sendq_started_rest(&c->q)) {
                 /* The head is a combined frame (a run of broadcasts): the control
                  * frames go at its next message boundary, not after all of it, and this
-                 * write ends with them. */
+                 * write ends with them; after a close frame, nothing past that boundary
+                 * is ever written. */
                 head_part = iov[0].iov_len = sendq_started_rest(&c->q);
                 n = head_part ? 1 : 0;
                 ctrl_cuts = 1;
@@ -525,49 +526,67 @@ static int plain_flush(const struct conn *c)
            !c->close_queued;
 }
 
-static void ring_sent(void *owner, ssize_t res, size_t asked)
+/* The ring's results, first all accounted (ring_sent), then acted on (ring_done): what
+ * ring_done starts may run close hooks that queue to another client of the batch. */
+static void ring_sent(void *owner, ssize_t res)
 {
     struct conn *c = owner;
-    ev_tstamp now = ev_now(EV_DEFAULT);
-    if (res > 0) {
-        metrics.bytes_sent += (uint64_t)res;
-        c->blocked_since = now;
-        sendq_consume(&c->q, (size_t)res);
+    if (res <= 0) return;
+    metrics.bytes_sent += (uint64_t)res;
+    c->blocked_since = ev_now(EV_DEFAULT);
+    sendq_consume(&c->q, (size_t)res);
+}
+
+static void ring_done(void *owner, ssize_t res, size_t asked)
+{
+    struct conn *c = owner;
+    if (c->killed) return;   /* on the dirty list: torn down by this flush loop */
+    if (res == WRITE_RING_UNKNOWN) {
+        log_error(c->id, "io_uring lost a send's result: the stream may be cut, closing");
+        metrics.errors[ERR_WRITE]++;
+        conn_kill(c, 1006);
+        return;
     }
     /* All of it, and the queue is out: done. Otherwise (more queued, a full socket, an
      * error, a send the ring never took) conn_flush goes on with writev and meets the
      * socket's state itself. */
     if ((size_t)res == asked && sendq_empty(&c->q))
-        flush_done(c, now);
+        flush_done(c, ev_now(EV_DEFAULT));
     else
         conn_flush(c);
 }
 
+/* Plain flushes go to the ring's batch; anything that may run a hook (a teardown, a
+ * flush that ends in a close report) waits until the batch's sends are done, since a
+ * hook may queue to a client whose send is in it, and a queue must stay put until its
+ * send is accounted. */
 void conn_flush_dirty(void)
 {
-    while (dirty_head) {
-        while (dirty_head) {
-            struct conn *c = dirty_head;
-            dirty_head = c->next_dirty;
-            c->dirty = 0;
-            if (c->killed) {
-                /* Its disconnect hook may queue to clients whose sends are in the
-                 * batch, and a queue must stay put until its send is done. */
-                write_ring_submit(ring_sent);
-                conn_destroy(c);
+    for (;;) {
+        struct conn *c = dirty_head;
+        if (!c) {
+            if (!write_ring_pending()) return;
+            write_ring_submit(ring_sent, ring_done);   /* may mark clients dirty again */
+            continue;
+        }
+        dirty_head = c->next_dirty;
+        c->dirty = 0;
+        if (!c->killed && write_ring_active() && plain_flush(c)) {
+            struct iovec iov[WRITE_RING_IOV];
+            int n = sendq_iov(&c->q, iov, WRITE_RING_IOV);
+            if (write_ring_add(c->io.fd, iov, n, c) == 0) continue;
+            if (write_ring_pending()) {
+                /* the batch is full: its sends first, then c again from the start */
+                write_ring_submit(ring_sent, ring_done);
+                conn_mark_dirty(c);
                 continue;
             }
-            if (write_ring_active() && plain_flush(c)) {
-                struct iovec iov[WRITE_RING_IOV];
-                int n = sendq_iov(&c->q, iov, WRITE_RING_IOV);
-                if (write_ring_add(c->io.fd, iov, n, c) == 0) continue;
-                write_ring_submit(ring_sent);   /* the batch is full */
-                if (write_ring_add(c->io.fd, iov, n, c) == 0) continue;
-            }
-            conn_flush(c);
         }
-        /* what ring_sent does may mark connections dirty again (a kill): the loop goes on */
-        write_ring_submit(ring_sent);
+        write_ring_submit(ring_sent, ring_done);
+        if (c->killed)
+            conn_destroy(c);
+        else
+            conn_flush(c);
     }
 }
 

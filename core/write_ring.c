@@ -39,9 +39,11 @@ int write_ring_start(void)
 
 int write_ring_active(void) { return active; }
 
+int write_ring_pending(void) { return nslots != 0; }
+
 int write_ring_add(int fd, const struct iovec *iov, int n, void *owner)
 {
-    if (nslots == WRITE_RING_ENTRIES) return -1;
+    if (!active || nslots == WRITE_RING_ENTRIES) return -1;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     if (!sqe) return -1;
     struct send_slot *s = &slots[nslots++];
@@ -61,18 +63,19 @@ int write_ring_add(int fd, const struct iovec *iov, int n, void *owner)
     return 0;
 }
 
-/* What a send the kernel never took reports: the caller writes that client itself. */
-#define NOT_SENT (-ECANCELED)
-
-void write_ring_submit(void (*done)(void *owner, ssize_t res, size_t asked))
+void write_ring_submit(void (*sent)(void *owner, ssize_t res),
+                       void (*done)(void *owner, ssize_t res, size_t asked))
 {
     if (!nslots) return;
     static ssize_t res[WRITE_RING_ENTRIES];
     unsigned want = nslots, taken, seen = 0;
-    for (unsigned i = 0; i < want; i++) res[i] = NOT_SENT;
+    for (unsigned i = 0; i < want; i++) res[i] = WRITE_RING_NOT_SENT;
     int r;
     while ((r = io_uring_submit_and_wait(&ring, want)) == -EINTR) {}
     taken = r < 0 ? 0 : (unsigned)r;
+    /* The sends taken but not reported stay WRITE_RING_UNKNOWN: some of their bytes may
+     * be out, so the stream cannot go on. */
+    for (unsigned i = 0; i < want && i < taken; i++) res[i] = WRITE_RING_UNKNOWN;
     while (seen < taken) {
         struct io_uring_cqe *cqe;
         int w = io_uring_wait_cqe(&ring, &cqe);
@@ -86,11 +89,12 @@ void write_ring_submit(void (*done)(void *owner, ssize_t res, size_t asked))
     if (taken < want || seen < taken) {
         /* Sends left in the ring could go out later, after the caller wrote the same
          * bytes itself: the ring goes, and writev does every write from now on. */
-        log_error(0, "io_uring took %u of %u sends (%s): writing with writev from now on", taken,
-                  want, strerror(r < 0 ? -r : EIO));
+        log_error(0, "io_uring took %u of %u sends and reported %u (%s): writing with writev from now on",
+                  taken, want, seen, strerror(r < 0 ? -r : EIO));
         io_uring_queue_exit(&ring);
         active = 0;
     }
     nslots = 0;
+    for (unsigned i = 0; i < want; i++) sent(slots[i].owner, res[i]);
     for (unsigned i = 0; i < want; i++) done(slots[i].owner, res[i], slots[i].asked);
 }

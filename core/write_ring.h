@@ -15,6 +15,7 @@
 #ifndef LUAHUB_WRITE_RING_H
 #define LUAHUB_WRITE_RING_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -24,16 +25,27 @@
 /* Pieces of one send; a queue with more goes out over several passes or writev. */
 #define WRITE_RING_IOV 4
 
+/* A send the kernel never took (the caller writes that client itself), and one whose
+ * outcome could not be read (how much of it went out is unknown). */
+#define WRITE_RING_NOT_SENT (-ECANCELED)
+#define WRITE_RING_UNKNOWN (-ENOTRECOVERABLE)
+
 /* Sets up the ring for this process (a worker after its fork). 0, or -errno: why not. */
 int write_ring_start(void);
 /* 1 while sends go through the ring. */
 int write_ring_active(void);
+/* 1 while the batch holds sends not yet submitted. */
+int write_ring_pending(void);
 /* Adds a send of iov[0..n) (n <= WRITE_RING_IOV; the array is copied, the bytes must
  * stay put until write_ring_submit returns) to fd, reported for owner. -1 when the
- * batch is full: submit first. */
+ * batch is full (submit first) or the ring is not active. */
 int write_ring_add(int fd, const struct iovec *iov, int n, void *owner);
-/* Submits the batch and reports each send, in the order added: done(owner, res, asked)
- * with res the bytes the socket took or -errno, and asked the bytes offered. */
-void write_ring_submit(void (*done)(void *owner, ssize_t res, size_t asked));
+/* Submits the batch and reports each send, in the order added, twice: first sent(owner,
+ * res) for every send, then done(owner, res, asked) for every send. res is the bytes the
+ * socket took, -errno, WRITE_RING_NOT_SENT or WRITE_RING_UNKNOWN; asked the bytes
+ * offered. Only sent's accounting runs before every result is in, so what done does
+ * (which may run hooks that queue to other owners) never meets a send half accounted. */
+void write_ring_submit(void (*sent)(void *owner, ssize_t res),
+                       void (*done)(void *owner, ssize_t res, size_t asked));
 
 #endif

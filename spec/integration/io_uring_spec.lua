@@ -36,6 +36,20 @@ local function metric(srv, name)
   return tonumber(body:match("\n" .. name .. " (%S+)"))
 end
 
+-- A close read in the same pass as a broadcast: the flush writes the close, which reports
+-- it, and the close hooks queue to clients whose sends of that broadcast are in the batch.
+local LEAVE_HUB = [[
+local hub = require "luahub"
+hub.config { io_uring = %q }
+hub.handle(function(client, msg)
+  if msg.data == "join" then client:join("a") client:join("b") client:send("joined") return end
+  if msg.data == "go" then hub.broadcast("m1") end
+end)
+hub.on("after_room_leave", function(client, room, why)
+  hub.to_room(room, "left " .. room .. " (" .. why .. ")")
+end)
+]]
+
 for _, mode in ipairs { "auto", "off" } do
   describe("writes with io_uring = " .. mode, function()
     local srv, clients
@@ -65,6 +79,29 @@ for _, mode in ipairs { "auto", "off" } do
     it("deliver broadcasts larger than a socket takes at once, whole and in order", function()
       clients[1]:send("burst 6 1000000")
       read_burst(clients, 6, 1000000)
+    end)
+
+    it("keep each client's stream whole when close hooks the flush runs send to them", function()
+      local hooked = t.start(t.write_script(LEAVE_HUB:format(mode)))
+      local others = {}
+      for i = 1, 3 do others[i] = assert(hooked:connect()) end
+      local leaving = assert(hooked:connect())
+      for _, c in ipairs { leaving, table.unpack(others) } do
+        c:send("join")
+        assert.equal("joined", c:receive())
+      end
+      -- the message and the close in one segment, so one pass reads both
+      local wire = require "luahub.testing.wire"
+      assert(leaving:send_raw(wire.encode_frame { opcode = 1, payload = "go" } ..
+        wire.encode_frame { opcode = 8, payload = wire.close_payload(1000) }))
+      for k, c in ipairs(others) do
+        local got = {}
+        for i = 1, 3 do got[i] = assert(c:receive(10)) end
+        table.sort(got, function(x, y) return x < y end)
+        assert.same({ "left a (disconnect)", "left b (disconnect)", "m1" }, got, "client " .. k)
+        c:expect_silence(0.3)
+      end
+      assert.equal(200, (hooked:http("GET", "/metrics")))
     end)
 
     it("deliver to a client that reads only after the others are done", function()
