@@ -334,6 +334,7 @@ int main(void)
         test_drop_newest(1);
         test_drop_oldest();
         test_close();
+        if (ring) CHECK(write_ring_active(), "the ring is still in use after the cases: no send failed it");
     }
     config_free(&config);
     return check_summary();

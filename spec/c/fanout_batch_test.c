@@ -328,6 +328,7 @@ int main(void)
         test_bounds(SENDQ_DROP_OLDEST, "drop_oldest");
         test_bounds_change();
         test_pong_inside_run();
+        if (ring) CHECK(write_ring_active(), "the ring is still in use after the cases: no send failed it");
     }
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
     config_free(&config);

@@ -109,6 +109,8 @@ for _, mode in ipairs { "auto", "off" } do
       read_burst({ table.unpack(clients, 2) }, 40, 100000)
       read_burst({ clients[1] }, 40, 100000)
       assert.equal(0, metric(srv, "luahub_send_queue_bytes"))
+      local ring = srv:log():find("writes: io_uring", 1, true) ~= nil
+      assert.equal(ring and 1 or 0, metric(srv, "luahub_io_uring"), "still the same way after the bursts")
     end)
   end)
 end
