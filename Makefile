@@ -1,6 +1,6 @@
 # luahub — see README.md. `make run` and `make test` are the two front-door commands.
 CC      ?= cc
-PKGS    := luajit libcrypto zlib hiredis libcurl
+PKGS    := luajit libcrypto zlib hiredis libcurl liburing
 CFLAGS  ?= -O2 -g
 # Project flags live apart from CFLAGS so `make CFLAGS=...` (asan) keeps them. Deferred
 # (=, not :=): on a fresh machine pkg-config and the -dev packages arrive with the deps
@@ -146,7 +146,7 @@ $(LOADGEN): $(LOADGEN_OBJS) $(COMMON_OBJS)
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -lm -o $@
 
 $(BASELINE): $(BENCH_OBJ)/baseline/baseline.o $(COMMON_OBJS)
-	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -o $@
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -lcrypto -luring -o $@
 
 # The load generator's parser, stamps, histogram and socket owner lookup are checked with the C unit tests
 # (make test), linked from its objects instead of the core's.

@@ -62,6 +62,11 @@ static int fits_after_eviction(const struct conn *c, const struct frame *f)
            !(config.sendq_bytes && kept_bytes + f->len > config.sendq_bytes && kept > 0);
 }
 
+int backpressure_takes(const struct conn *c, const struct frame *f)
+{
+    return conn_writable(c) && !over_bound(c, f);
+}
+
 int backpressure_send(struct conn *c, struct frame *f)
 {
     if (!conn_writable(c)) return LH_ERR_CLOSED;

@@ -23,6 +23,9 @@ struct dropped_send {
 /* Queues f for c under the policy. LH_OK, LH_ERR_CLOSED (c takes no frames),
  * LH_ERR_QUEUE_FULL (f or c was dropped by the policy) or LH_ERR_NOMEM. */
 int backpressure_send(struct conn *c, struct frame *f);
+/* 1 when backpressure_send(c, f) would queue f as it is: c takes frames and its queue
+ * is under both bounds with f added (no write first, no policy). */
+int backpressure_takes(const struct conn *c, const struct frame *f);
 /* Whether drops are recorded for backpressure_take_dropped (counted either way). */
 void backpressure_record_drops(int on);
 /* The records since the last call; the caller frees the array and unrefs each frame.

@@ -12,6 +12,8 @@ enum origin_policy { ORIGINS_SAME, ORIGINS_ANY, ORIGINS_LIST };
 /* In the order of send_queue.policy's values in config_keys.h: the setter stores the
  * index of the value given. */
 enum sendq_policy { SENDQ_DROP_NEWEST, SENDQ_DROP_OLDEST, SENDQ_CLOSE };
+/* In the order of io_uring's values in config_keys.h. */
+enum io_uring_mode { IO_URING_AUTO, IO_URING_OFF };
 
 /* Entries of a string list (origins, subprotocols); config.lua reads it from here too. */
 #define CONFIG_LIST_MAX 32
@@ -33,6 +35,7 @@ struct config {
     uint64_t limit_reassembly_bytes;
     double ping_interval, pong_timeout, write_timeout, handshake_timeout;
     int compression;
+    int io_uring;                 /* enum io_uring_mode */
     uint32_t sendq_messages;
     uint64_t sendq_bytes;
     int sendq_policy;             /* enum sendq_policy */

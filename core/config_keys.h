@@ -66,6 +66,11 @@ CONFIG_KEY("write_timeout", write_timeout, seconds, 10)
 CONFIG_KEY("handshake_timeout", handshake_timeout, seconds, 10)
 /* negotiate permessage-deflate (RFC 7692) */
 CONFIG_KEY("compression", compression, boolean, false)
+/* `"auto"`: each loop pass hands its writes to the kernel as one io_uring batch when the
+ * kernel allows it, and writes with `writev` per client otherwise; `"off"`: always
+ * `writev`. The log's start line says which, and `luahub_io_uring` is 1 while the batch
+ * is in use. Read at start only. */
+CONFIG_KEY("io_uring", io_uring, enum, "auto", auto, off)
 /* per-client queued messages; 0 = unbounded */
 CONFIG_KEY("send_queue.messages", sendq_messages, count, 256)
 /* per-client queued bytes; 0 = unbounded */

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "reqhead.h"
 #include "slab.h"
+#include "write_ring.h"
 #include "ws.h"
 
 #define SLOT_MAX (1u << CONN_SLOT_BITS)
@@ -405,9 +406,12 @@ static int coalesce_small(struct iovec *iov, int n)
     return out;
 }
 
+static void flush_done(struct conn *c, ev_tstamp now);
+
 /* Writes as much of ctrl and the queue as the socket takes, in stream order:
- * [rest of a partly written data frame][control frames][whole data frames...].
- * Control frames go at the first frame boundary; nothing follows a close frame. */
+ * [rest of a partly written message][control frames][whole data frames...].
+ * Control frames go at the first message boundary (inside a combined frame, the end of
+ * the message being written); nothing follows a close frame. */
 void conn_flush(struct conn *c)
 {
     ev_tstamp now = ev_now(EV_DEFAULT);
@@ -419,18 +423,27 @@ void conn_flush(struct conn *c)
                            c->close_reason ? strlen(c->close_reason) : 0);
         }
         struct iovec iov[IOV_BATCH];
-        int n = 0;
+        int n = 0, ctrl_cuts = 0;
         size_t head_part = 0, ctrl_part = conn_ctrl_len(c);
         if (c->q.head_off && c->q.count) {
             n = sendq_iov(&c->q, iov, 1);
             head_part = iov[0].iov_len;
+            if ((ctrl_part || c->close_queued) && head_part != sendq_started_rest(&c->q)) {
+                /* The head is a combined frame (a run of broadcasts): the control
+                 * frames go at its next message boundary, not after all of it, and this
+                 * write ends with them; after a close frame, nothing past that boundary
+                 * is ever written. */
+                head_part = iov[0].iov_len = sendq_started_rest(&c->q);
+                n = head_part ? 1 : 0;
+                ctrl_cuts = 1;
+            }
         }
         if (ctrl_part) {
             iov[n].iov_base = c->ctrl->data;
             iov[n].iov_len = ctrl_part;
             n++;
         }
-        if (!c->close_queued && c->q.count > (head_part ? 1u : 0u)) {
+        if (!ctrl_cuts && !c->close_queued && c->q.count > (head_part ? 1u : 0u)) {
             struct iovec tmp[IOV_BATCH];
             int k = sendq_iov(&c->q, tmp, IOV_BATCH - n + (head_part ? 1 : 0));
             for (int i = head_part ? 1 : 0; i < k && n < IOV_BATCH; i++) iov[n++] = tmp[i];
@@ -475,6 +488,13 @@ void conn_flush(struct conn *c)
         if (take < ctrl_part) break;
         if (left) sendq_consume(&c->q, left);
     }
+    flush_done(c, now);
+}
+
+/* After a flush wrote what the socket took: linger once the close is out, and ask for
+ * writable events while something waits (arming the write timeout). */
+static void flush_done(struct conn *c, ev_tstamp now)
+{
     int pending = conn_ctrl_len(c) > 0 || (!c->close_queued && !sendq_empty(&c->q)) || c->file;
     if (!pending && c->close_queued) {
         start_linger(c);
@@ -496,17 +516,77 @@ void conn_flush(struct conn *c)
     }
 }
 
+/* 1 when c's flush is its queue and nothing else (no control frame to slot in, no file,
+ * no close to queue or keep to), so one send from the ring does it. A socket that was
+ * full at the last try is left to writev: most likely it still is, and the ring's
+ * -EAGAIN would only be followed by writev's. */
+static int plain_flush(const struct conn *c)
+{
+    return c->q.count && !c->write_blocked && !c->ctrl && !c->file && !c->want_close &&
+           !c->close_queued;
+}
+
+/* The ring's results, first all accounted (ring_sent), then acted on (ring_done): what
+ * ring_done starts may run close hooks that queue to another client of the batch. */
+static void ring_sent(void *owner, ssize_t res)
+{
+    struct conn *c = owner;
+    if (res <= 0) return;
+    metrics.bytes_sent += (uint64_t)res;
+    c->blocked_since = ev_now(EV_DEFAULT);
+    sendq_consume(&c->q, (size_t)res);
+}
+
+static void ring_done(void *owner, ssize_t res, size_t asked)
+{
+    struct conn *c = owner;
+    if (c->killed) return;   /* on the dirty list: torn down by this flush loop */
+    if (res == WRITE_RING_UNKNOWN) {
+        log_error(c->id, "io_uring lost a send's result: the stream may be cut, closing");
+        metrics.errors[ERR_WRITE]++;
+        conn_kill(c, 1006);
+        return;
+    }
+    /* All of it, and the queue is out: done. Otherwise (more queued, a full socket, an
+     * error, a send the ring never took) conn_flush goes on with writev and meets the
+     * socket's state itself. */
+    if ((size_t)res == asked && sendq_empty(&c->q))
+        flush_done(c, ev_now(EV_DEFAULT));
+    else
+        conn_flush(c);
+}
+
+/* Plain flushes go to the ring's batch; anything that may run a hook (a teardown, a
+ * flush that ends in a close report) waits until the batch's sends are done, since a
+ * hook may queue to a client whose send is in it, and a queue must stay put until its
+ * send is accounted. */
 void conn_flush_dirty(void)
 {
-    while (dirty_head) {
+    for (;;) {
         struct conn *c = dirty_head;
-        dirty_head = c->next_dirty;
-        c->dirty = 0;
-        if (c->killed) {
-            conn_destroy(c);
+        if (!c) {
+            if (!write_ring_pending()) return;
+            write_ring_submit(ring_sent, ring_done);   /* may mark clients dirty again */
             continue;
         }
-        conn_flush(c);
+        dirty_head = c->next_dirty;
+        c->dirty = 0;
+        if (!c->killed && write_ring_active() && plain_flush(c)) {
+            struct iovec iov[WRITE_RING_IOV];
+            int n = sendq_iov(&c->q, iov, WRITE_RING_IOV);
+            if (write_ring_add(c->io.fd, iov, n, c) == 0) continue;
+            if (write_ring_pending()) {
+                /* the batch is full: its sends first, then c again from the start */
+                write_ring_submit(ring_sent, ring_done);
+                conn_mark_dirty(c);
+                continue;
+            }
+        }
+        write_ring_submit(ring_sent, ring_done);
+        if (c->killed)
+            conn_destroy(c);
+        else
+            conn_flush(c);
     }
 }
 

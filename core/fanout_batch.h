@@ -1,17 +1,19 @@
 /* fanout_batch.h — a loop pass's run of broadcasts to one group, queued to the members
  * recipient by recipient instead of message by message.
  *
- * The first broadcast of a run goes to every member through the full send path
- * (backpressure.c: bounds, policies, dropped records). When every member that takes
- * frames took it, the run is open: the next broadcasts to the same group (no except list,
- * no permessage-deflate member) only append their frame here, as long as every member's
- * queue has room for them under send_queue.messages and .bytes; those sends cannot be
- * refused, so they are counted as sent at once. batch_settle then combines the held
- * frames into one (frame_combine) and queues it to each member: its struct and ring are
- * touched once per run, not once per message, and the flush writes the run as one piece.
- * The queue counts the combined frame as its messages and takes it apart when it must
- * drop some (sendq.h), so bounds, drops, the dropped hook and the metrics work on
- * messages exactly as before.
+ * A run opens in one of two ways. When every member would take the broadcast as it is
+ * (backpressure_takes: under both bounds, no permessage-deflate member), the run opens
+ * holding it and no member's queue is touched yet. Otherwise it goes to every member
+ * through the full send path (backpressure.c: a write first, bounds, policies, dropped
+ * records), and when every member that takes frames took it, the run opens empty. The
+ * next broadcasts to the same group (no except list) only append their frame here, as
+ * long as every member's queue has room for them under send_queue.messages and .bytes;
+ * those sends cannot be refused, so they are counted as sent at once. batch_settle then
+ * combines the held frames into one (frame_combine) and queues it to each member: its
+ * struct and ring are touched once per run, not once per message, and the flush writes
+ * the run as one piece. The queue counts the combined frame as its messages and takes it
+ * apart when it must drop some (sendq.h), so bounds, drops, the dropped hook and the
+ * metrics work on messages exactly as before.
  *
  * batch_settle must run before anything else may look at or change a member's queue or
  * the group: any other send, a close, a join or leave, the pass's flush. Connections that
@@ -31,8 +33,9 @@ struct batch_room {
     int64_t messages, bytes;
 };
 
-/* Starts a run for g after its first message went to nref members, each with at least
- * room left. Settles any other run first. */
+/* Starts a run for g that will reach nref members, each with at least room left (after
+ * the run's first message when that went through the send path). Settles any other run
+ * first. */
 void batch_open(struct group *g, uint32_t nref, const struct batch_room *room);
 /* 1 while a run for g is open (a broadcast to g may go to batch_append). */
 int batch_open_for(const struct group *g);

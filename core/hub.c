@@ -430,9 +430,26 @@ static void note_room(struct batch_room *room, const struct sendq *q)
         room->bytes = (int64_t)config.sendq_bytes - (int64_t)q->bytes;
 }
 
+/* Opens a run for g that holds f, when every member would take f as it is (none at a
+ * bound, none with permessage-deflate): then no member's queue is touched before the run
+ * settles, and all of the pass's broadcasts to g reach each member as one frame. The
+ * number of members, or -1 when some member needs the send path. */
+static int hold_for_members(struct group *g, struct frame *f)
+{
+    struct batch_room room = { INT64_MAX, INT64_MAX };
+    for (uint32_t i = 0; i < g->count; i++) {
+        const struct conn *c = &g->members[i].client->conn;
+        if (c->deflate || !backpressure_takes(c, f)) return -1;
+        note_room(&room, &c->q);
+    }
+    batch_open(g, g->count, &room);
+    return batch_append(g, f);
+}
+
 /* Queues one message to every member of g but the excepted; text already checked. A
- * message without an except list first tries the pass's open batch for g
- * (fanout_batch.h); one that goes through the send path to every member opens one. */
+ * message without an except list goes to the pass's batch for g when it can
+ * (fanout_batch.h): the open run, or a new run that holds it; otherwise through the send
+ * path to every member, which opens a run for the next ones when all of them took it. */
 static int fan_out(struct group *g, const char *data, size_t len, int binary,
                    const uint64_t *except, size_t nexcept)
 {
@@ -440,9 +457,11 @@ static int fan_out(struct group *g, const char *data, size_t len, int binary,
     double started = metrics_clock();
     struct outgoing o = { data, len, binary ? WS_BINARY : WS_TEXT, NULL, NULL };
     int sent;
-    if (!nexcept && batch_open_for(g)) {
+    if (!nexcept) {
         if (!(o.plain = frame_ws(o.opcode, data, len))) return LH_ERR_NOMEM;
-        if ((sent = batch_append(g, o.plain)) >= 0) goto done;
+        if (batch_open_for(g) && (sent = batch_append(g, o.plain)) >= 0) goto done;
+        batch_settle();
+        if ((sent = hold_for_members(g, o.plain)) >= 0) goto done;
     }
     batch_settle();
     struct except_set ex;

@@ -17,6 +17,7 @@
 #include "lua_bridge.h"
 #include "lua_modules.h"
 #include "notify.h"
+#include "write_ring.h"
 
 #define STOP_GRACE_SECONDS 2.0
 
@@ -170,6 +171,20 @@ void server_hold_signals(void)
     sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* Per process: a worker sets up its own ring after its fork. */
+static void start_write_ring(void)
+{
+    if (config.io_uring == IO_URING_OFF) {
+        log_info(0, "writes: writev (io_uring = \"off\")");
+        return;
+    }
+    int r = write_ring_start();
+    if (r == 0)
+        log_info(0, "writes: io_uring, up to %d sends per submission", WRITE_RING_ENTRIES);
+    else
+        log_warn(0, "writes: writev (io_uring unavailable: %s)", strerror(-r));
+}
+
 int server_run(void)
 {
     struct ev_loop *loop = EV_DEFAULT;
@@ -204,6 +219,7 @@ int server_run(void)
     sigaddset(&set, SIGINT);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 
+    start_write_ring();
     log_info(0, "listening on %s (WebSocket at %s%s%s)", config.listen, config.ws_path,
              config.static_dir ? ", static files from " : "",
              config.static_dir ? config.static_dir : "");

@@ -15,6 +15,7 @@
 #include "server.h"
 #include "shdict.h"
 #include "textbuf.h"
+#include "write_ring.h"
 
 static void head(struct textbuf *o, const char *name, const char *type, const char *help)
 {
@@ -173,6 +174,9 @@ struct frame *stats_render(const char *extra, size_t extra_len)
     scalar(&o, "luahub_uptime_seconds", "gauge", "Seconds since start.", server_uptime());
     scalar(&o, "luahub_heap_bytes", "gauge", "C heap in use (connections, queues, frames).",
            (double)metrics_heap_bytes());
+    scalar(&o, "luahub_io_uring", "gauge",
+           "1 while each loop pass hands its writes to the kernel as one io_uring batch.",
+           write_ring_active());
     static const char *relay_kinds[6] = { "broadcast", "room", "user", "client", "heartbeat", "presence" };
     scalar(&o, "luahub_relay_published_total", "counter", "Messages published to the cluster broker.",
            (double)metrics.relay_published);

@@ -5,6 +5,8 @@
 # Runs build/bench/luahub-loadgen against each server (`make bench-tools` builds the
 # loadgen and the baseline from bench/; `make bench` builds them and runs this):
 #   baseline  build/bench/baseline (bench/baseline): fan-out in C and nothing else (the limit)
+#   baseline-uring  the same with --io-uring: its writes of a pass as one io_uring batch, as
+#             luahub's flush does (not in the default set; BENCH_SERVERS adds it)
 #   luahub    build/luahub examples/broadcast/hub.lua
 #   router    build/luahub examples/bench-router/hub.lua (rooms, Lua router, two
 #             middlewares; skipped with a message while that script does not exist)
@@ -112,6 +114,7 @@ server_command() {   # server port -> fills CMD
   local server=$1 port=$2
   case $server in
     baseline) CMD=("$BASELINE" --listen "127.0.0.1:$port") ;;
+    baseline-uring) CMD=("$BASELINE" --listen "127.0.0.1:$port" --io-uring) ;;
     luahub)   CMD=("$LUAHUB" --listen "127.0.0.1:$port" "${LUAHUB_ARGS[@]}" "$BROADCAST_SCRIPT") ;;
     router)   CMD=("$LUAHUB" --listen "127.0.0.1:$port" "${LUAHUB_ARGS[@]}" "$ROUTER_SCRIPT") ;;
   esac
@@ -162,9 +165,9 @@ router_args() {     # fills RARGS from examples/bench-router/loadgen.args or def
 RUN_SERVERS=()
 for server in $SERVERS; do
   case $server in
-    baseline)
+    baseline|baseline-uring)
       [[ -x $BASELINE ]] || die "$BASELINE is missing: make bench-tools"
-      RUN_SERVERS+=(baseline) ;;
+      RUN_SERVERS+=("$server") ;;
     luahub|router)
       if [[ ! -x $LUAHUB ]]; then
         say "== skipping $server: $LUAHUB is not built (make all)"
@@ -177,7 +180,7 @@ for server in $SERVERS; do
         continue
       fi
       RUN_SERVERS+=("$server") ;;
-    *) die "unknown server '$server' (baseline luahub router)" ;;
+    *) die "unknown server '$server' (baseline baseline-uring luahub router)" ;;
   esac
 done
 
@@ -260,7 +263,8 @@ jq -c '.runs[] | select(.result != null) | .result as $r
     else
       ($k + {chart: "throughput", metric: "delivered_per_s", unit: "msg/s", value: $r.delivered_per_s}),
       ($k + {chart: "cpu-per-delivery", metric: "server_cpu_ns", unit: "ns of server CPU per delivered message",
-             value: (if $r.delivered > 0 then $r.server.cpu_s * 1e9 / $r.delivered else null end)}),
+             value: (if $r.delivered > 0 then ($r.server.core.busy_s // $r.server.cpu_s) * 1e9 / $r.delivered
+                     else null end)}),
       ($r.latency_ms | to_entries[] | select(.key | test("^p[0-9]+$"))
        | $k + {chart: "latency", metric: (.key | sub("^p999$"; "p99.9")), unit: "ms", value: .value}),
       ($k + {chart: "backlog", metric: "backlog", unit: "messages", value: $r.backlog}),

@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make pkg-config luajit libluajit-5.1-dev libev-dev libwslay-dev
             libssl-dev libhttp-parser-dev zlib1g-dev lua-cjson libhiredis-dev
-            libcurl4-openssl-dev)
+            libcurl4-openssl-dev liburing-dev)
 # the cluster specs run real brokers (they fail when the binaries are missing)
 test_pkgs=(lua-busted lua-socket python3-websockets redis-server redis-tools nats-server)
 cluster_pkgs=(redis-server redis-tools nats-server)

@@ -23,8 +23,14 @@
  * only, after the flush (never while a pass walks the client lists), so an
  * epoll event or a list never points at freed memory.
  *
- * usage: baseline --listen 127.0.0.1:PORT */
+ * With --io-uring, the batch's writes of a pass (to clients with nothing of their own
+ * pending) are submitted to the kernel as one io_uring batch of sends instead of one
+ * write() each: the same bytes in the same order, for measuring what luahub's io_uring
+ * flush (io_uring = "auto") is worth against the same change made here.
+ *
+ * usage: baseline --listen 127.0.0.1:PORT [--io-uring] */
 #include <arpa/inet.h>
+#include <liburing.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -89,6 +95,11 @@ static uint8_t read_buffer[READ_SIZE + 1];
 /* The frames every open client gets at the end of this pass. */
 static uint8_t *batch;
 static size_t batch_len, batch_cap;
+
+/* --io-uring: the ring, and the clients whose sends it holds in this pass. */
+#define RING_ENTRIES 1024
+static struct io_uring ring;
+static int use_ring;
 
 static void conn_doom(struct conn *c)
 {
@@ -536,6 +547,55 @@ static void conn_flush(struct conn *c, const uint8_t *shared, size_t shared_len)
         conn_doom(c);
 }
 
+/* conn_flush for every open client, with the sends of those that have nothing of their
+ * own pending submitted as io_uring batches of RING_ENTRIES; MSG_DONTWAIT makes each
+ * complete before the submit returns, so the batch buffer is not touched meanwhile. */
+static void ring_flush_batch(void)
+{
+    static struct conn *held[RING_ENTRIES];
+    uint32_t i = 0;
+    while (i < open_count) {
+        unsigned n = 0;
+        for (; i < open_count && n < RING_ENTRIES; i++) {
+            struct conn *c = open_conns[i];
+            if (c->doomed)
+                continue;
+            if (c->out_off < c->out_len) {
+                conn_flush(c, batch, batch_len);
+                continue;
+            }
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+            io_uring_prep_send(sqe, c->fd, batch, batch_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            io_uring_sqe_set_data64(sqe, n);
+            held[n++] = c;
+        }
+        if (!n)
+            break;
+        if (io_uring_submit_and_wait(&ring, n) != (int)n) {
+            fprintf(stderr, "baseline: io_uring submit failed\n");
+            exit(1);
+        }
+        for (unsigned seen = 0; seen < n; seen++) {
+            struct io_uring_cqe *cqe;
+            if (io_uring_wait_cqe(&ring, &cqe) != 0) {
+                fprintf(stderr, "baseline: io_uring wait failed\n");
+                exit(1);
+            }
+            struct conn *c = held[cqe->user_data];
+            ssize_t w = cqe->res;
+            io_uring_cqe_seen(&ring, cqe);
+            if (w < 0 && w != -EAGAIN && w != -EINTR) {
+                conn_doom(c);
+                continue;
+            }
+            if (w < 0)
+                w = 0;
+            if ((size_t)w < batch_len && out_append(c, batch + w, batch_len - (size_t)w) == 0)
+                set_want_write(c, 1);
+        }
+    }
+}
+
 /* The end of a pass: every client with output of its own, then every open
  * client with the batch (its own output first, in the same write). */
 static void flush_pass(void)
@@ -547,7 +607,10 @@ static void flush_pass(void)
             conn_flush(c, NULL, 0);
     }
     dirty_count = 0;
-    if (batch_len) {
+    if (batch_len && use_ring) {
+        ring_flush_batch();
+        batch_len = 0;
+    } else if (batch_len) {
         for (uint32_t i = 0; i < open_count; i++)
             conn_flush(open_conns[i], batch, batch_len);
         batch_len = 0;
@@ -644,9 +707,18 @@ int main(int argc, char **argv)
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
     struct rlimit rl;
 
-    if (argc != 3 || strcmp(argv[1], "--listen") != 0) {
-        fprintf(stderr, "usage: baseline --listen 127.0.0.1:PORT\n");
+    if ((argc != 3 && argc != 4) || strcmp(argv[1], "--listen") != 0 ||
+        (argc == 4 && strcmp(argv[3], "--io-uring") != 0)) {
+        fprintf(stderr, "usage: baseline --listen 127.0.0.1:PORT [--io-uring]\n");
         return 2;
+    }
+    if (argc == 4) {
+        int r = io_uring_queue_init(RING_ENTRIES, &ring, 0);
+        if (r < 0) {
+            fprintf(stderr, "baseline: io_uring: %s\n", strerror(-r));
+            return 1;
+        }
+        use_ring = 1;
     }
     signal(SIGPIPE, SIG_IGN);
     getrlimit(RLIMIT_NOFILE, &rl);

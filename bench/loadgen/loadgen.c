@@ -86,6 +86,10 @@ struct report {
     struct procstat server_before, server_connected, server_after;
     struct procstat self_before, self_after;
     struct machine_cpu machine_before, machine_after;
+    /* a server pinned to one CPU: that CPU's busy time, softirq included (the loopback
+     * delivery it pays for, which the process's own times may not all show) */
+    int core;                       /* the CPU, or -1 */
+    struct machine_cpu core_before, core_after;
     struct kernel_mem kernel_before, kernel_after;
     uint32_t procs;
     int timed_out;
@@ -544,6 +548,9 @@ static void read_server(struct procstat *sum)
 
 static void measure_begin(void)
 {
+    rep.core = opt.npids == 1 ? procstat_pinned_cpu(opt.server_pid) : -1;
+    if (rep.core >= 0)
+        procstat_cpu(rep.core, &rep.core_before);
     if (opt.server_pid)
         read_server(&rep.server_connected);
     procstat_self(&rep.self_before);
@@ -557,6 +564,8 @@ static void measure_end(uint64_t phase_start)
         read_server(&rep.server_after);
     procstat_self(&rep.self_after);
     procstat_machine(&rep.machine_after);
+    if (rep.core >= 0)
+        procstat_cpu(rep.core, &rep.core_after);
 }
 
 static void close_all(void)
@@ -1139,6 +1148,9 @@ static void print_json(void)
         if (opt.mode != MODE_IDLE && rep.server_after.ok)
             printf(",\"cpu_s\":%.3f,\"cpu_percent\":%.1f", server_cpu,
                    rep.phase_s > 0 ? 100 * server_cpu / rep.phase_s : 0);
+        if (opt.mode != MODE_IDLE && rep.core >= 0 && rep.core_before.ok && rep.core_after.ok)
+            printf(",\"core\":{\"cpu\":%d,\"busy_s\":%.3f}", rep.core,
+                   rep.core_after.busy_s - rep.core_before.busy_s);
         printf(",\"rss_kib_before\":%ld,\"rss_kib_connected\":%ld,\"rss_kib_after\":%ld,"
                "\"hwm_kib\":%ld}",
                rep.server_before.rss_kib, rep.server_connected.rss_kib,
@@ -1254,7 +1266,8 @@ static void usage(FILE *f)
 "  --join TEXT       text each subscriber sends once connected (e.g. a room join)\n"
 "  --sources A-B     source addresses to bind, e.g. 127.0.0.1-127.0.0.4 or a,b,c\n"
 "  --pid P[,P...]    server process(es): CPU from /proc/P/stat, RSS from /proc/P/status\n"
-"                    (several: the sums, e.g. the workers of luahub --workers)\n"
+"                    (several: the sums, e.g. the workers of luahub --workers; one\n"
+"                    pinned to a single CPU: that CPU's busy time too, server.core)\n"
 "  --idle            connect N, hold, report server RSS per connection\n"
 "  --procs P         idle: processes sharing the connections [ceil(N/10000)]\n"
 "  --settle S        idle: wait up to S s for the server's RSS to settle [2]\n"

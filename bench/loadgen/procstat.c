@@ -2,6 +2,7 @@
 #include "procstat.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,20 +72,46 @@ void procstat_self(struct procstat *st)
     st->ok = 1;
 }
 
-void procstat_machine(struct machine_cpu *mc)
+/* The busy and steal seconds of one line of /proc/stat ("cpu" for all, "cpuN"). */
+static void stat_line(const char *name, struct machine_cpu *mc)
 {
-    char buf[512];
+    static char buf[64 * 1024];
     unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
     double tick = (double)sysconf(_SC_CLK_TCK);
+    char want[32];
+    const char *p;
 
     memset(mc, 0, sizeof(*mc));
-    if (read_file("/proc/stat", buf, sizeof(buf)) <= 0 ||
-        sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle,
-               &iowait, &irq, &softirq, &steal) != 8)
+    snprintf(want, sizeof(want), "%s ", name);
+    if (read_file("/proc/stat", buf, sizeof(buf)) <= 0)
+        return;
+    for (p = buf; p && strncmp(p, want, strlen(want)) != 0; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {}
+    if (!p || sscanf(p + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice,
+                     &system, &idle, &iowait, &irq, &softirq, &steal) != 8)
         return;
     mc->busy_s = (double)(user + nice + system + irq + softirq) / tick;
     mc->steal_s = (double)steal / tick;
     mc->ok = 1;
+}
+
+void procstat_machine(struct machine_cpu *mc) { stat_line("cpu", mc); }
+
+void procstat_cpu(int cpu, struct machine_cpu *mc)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "cpu%d", cpu);
+    stat_line(name, mc);
+}
+
+int procstat_pinned_cpu(pid_t pid)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(pid, sizeof(set), &set) != 0 || CPU_COUNT(&set) != 1)
+        return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set))
+            return cpu;
+    return -1;
 }
 
 void procstat_kernel(struct kernel_mem *km)

@@ -27,6 +27,10 @@ struct machine_cpu {
     double busy_s, steal_s;
 };
 void procstat_machine(struct machine_cpu *mc);
+/* The same for one CPU (its "cpuN" line). */
+void procstat_cpu(int cpu, struct machine_cpu *mc);
+/* The one CPU pid's affinity allows (a pinned server), or -1: not pinned, or unknown. */
+int procstat_pinned_cpu(pid_t pid);
 
 /* Kernel memory outside any process's RSS, system-wide (so it includes both
  * ends of every loopback connection and anything else running): the TCP

@@ -158,6 +158,7 @@ int lh_json_field(const char *text, size_t len, const char *name, size_t nlen, u
     { path = "write_timeout", type = "seconds", default = 10 },
     { path = "handshake_timeout", type = "seconds", default = 10 },
     { path = "compression", type = "boolean", default = false },
+    { path = "io_uring", type = "enum", default = "auto", values = { "auto", "off" } },
     { path = "send_queue.messages", type = "count", default = 256 },
     { path = "send_queue.bytes", type = "bytes", default = 4194304 },
     { path = "send_queue.policy", type = "enum", default = "drop_newest", values = { "drop_newest", "drop_oldest", "close" } },

@@ -323,15 +323,19 @@ int main(void)
 {
     conn_init(&stub_events, sizeof(struct conn));
     test_setup();
-    test_under_bounds();
-    test_full_queue_written_first(SENDQ_DROP_NEWEST, "drop_newest");
-    test_full_queue_written_first(SENDQ_DROP_OLDEST, "drop_oldest");
-    test_full_queue_written_first(SENDQ_CLOSE, "close");
-    test_byte_bound_takes_the_only_frame();
-    test_drop_newest(0);
-    test_drop_newest(1);
-    test_drop_oldest();
-    test_close();
+    for (int ring = 0; ring < 2; ring++) {
+        if (ring && !test_write_ring()) break;
+        test_under_bounds();
+        test_full_queue_written_first(SENDQ_DROP_NEWEST, "drop_newest");
+        test_full_queue_written_first(SENDQ_DROP_OLDEST, "drop_oldest");
+        test_full_queue_written_first(SENDQ_CLOSE, "close");
+        test_byte_bound_takes_the_only_frame();
+        test_drop_newest(0);
+        test_drop_newest(1);
+        test_drop_oldest();
+        test_close();
+        if (ring) CHECK(write_ring_active(), "the ring is still in use after the cases: no send failed it");
+    }
     config_free(&config);
     return check_summary();
 }

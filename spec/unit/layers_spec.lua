@@ -6,7 +6,7 @@ local LAYERS = {
   leaf      = { "frame", "sendq", "group", "utf8", "log", "config", "config_keys", "envelope",
                 "timer", "metrics", "ws_stream", "lh_errors", "lh_api", "static", "base64",
                 "broker_url", "backoff", "redis_link", "redis_reply", "redis_slot", "arena", "shdict", "embedded",
-                "history", "history_policy", "textbuf", "json_field", "reqhead", "slab" },
+                "history", "history_policy", "textbuf", "json_field", "reqhead", "slab", "write_ring" },
   transport = { "conn", "ws", "http", "handshake", "deflate", "listener" },
   hub       = { "hub", "client", "room", "meta", "backpressure", "fanout_batch" },
   top       = { "lua_bridge", "lua_modules", "task", "sleep", "shared", "guard", "notify", "script_api", "cluster", "cluster_redis", "cluster_redis_shards", "cluster_nats", "serve", "admin",
