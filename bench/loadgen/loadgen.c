@@ -800,7 +800,8 @@ static void idle_kill(uint32_t procs, const struct idle_share *before)
     pid_t owner = -1, victim = -1;
 
     if (getsockname(publisher->fd, (struct sockaddr *)&me, &len) == 0)
-        owner = procstat_socket_owner(opt.server_pids, opt.npids, opt.port, ntohs(me.sin_port));
+        owner = procstat_socket_owner(opt.server_pids, opt.npids, opt.port, me.sin_addr.s_addr,
+                                      ntohs(me.sin_port));
     for (unsigned i = 0; i < opt.npids && victim < 0; i++)
         if (opt.server_pids[i] != owner)
             victim = opt.server_pids[i];
