@@ -19,13 +19,13 @@
 #include "log.h"
 #include "metrics.h"
 
-/* The listen() backlog, and the most connections one loop pass accepts: everything
- * queued when the pass began (the kernel holds at most this many, capped by
- * net.core.somaxconn), not more, so a flood of connects cannot keep the loop here. A
+/* The listen() backlog, and the most connections one loop pass accepts: the queue is
+ * emptied (the kernel holds at most this many, capped by net.core.somaxconn), and no
+ * more are taken in one pass, so a flood of connects cannot keep the loop here. A
  * smaller batch made a queue drain at batch / pass time: after one worker of
  * --workers died, a survivor whose every pass wrote a broadcast to 10,000 clients
  * (about a second a pass on a loaded box) took its share of the reconnects 64 a
- * second, for 8 to 12 s (docs/benchmarks.md, "The whole box"). */
+ * second, for up to 13 s (docs/benchmarks.md, "The whole box"). */
 #define LISTEN_BACKLOG 4096
 /* Descriptors kept for what is not a client: probe and /metrics requests while clients
  * hold everything else, static files, broker reconnects. */
