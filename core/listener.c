@@ -19,7 +19,14 @@
 #include "log.h"
 #include "metrics.h"
 
-#define ACCEPT_BATCH 64
+/* The listen() backlog, and the most connections one loop pass accepts: the queue is
+ * emptied (the kernel holds at most this many, capped by net.core.somaxconn), and no
+ * more are taken in one pass, so a flood of connects cannot keep the loop here. A
+ * smaller batch made a queue drain at batch / pass time: after one worker of
+ * --workers died, a survivor whose every pass wrote a broadcast to 10,000 clients
+ * (about a second a pass on a loaded box) took its share of the reconnects 64 a
+ * second, for up to 13 s (docs/benchmarks.md, "The whole box"). */
+#define LISTEN_BACKLOG 4096
 /* Descriptors kept for what is not a client: probe and /metrics requests while clients
  * hold everything else, static files, broker reconnects. */
 #define FD_RESERVE 32
@@ -72,7 +79,7 @@ int listener_open(const char *addr, int reuse_port, char *err, size_t errlen)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
         close(fd);
         freeaddrinfo(res);
@@ -103,7 +110,7 @@ static int refuse_one(void)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
+    for (int i = 0; i < LISTEN_BACKLOG; i++) {
         struct sockaddr_in6 sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);

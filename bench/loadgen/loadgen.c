@@ -106,7 +106,7 @@ struct report {
     const char *kill_reconnect_failure;
     uint64_t kill_expected_unaffected, kill_delivered_unaffected, kill_gaps_unaffected;
     double kill_all_back_s;
-    struct hist kill_latency, kill_reconnect;
+    struct hist kill_latency, kill_reconnect, kill_handshake;
 };
 
 /* Counters the callbacks update; one run per process, so file scope. */
@@ -163,12 +163,14 @@ static int past_deadline(void)
 /* ---- reconnecting (idle --reconnect) ------------------------------------ */
 
 /* Per connection (by id), in the idle children: when the server closed it (0: open or
- * never closed), and whether it has come back since; ids waiting to reconnect, each at
- * most once, in a ring. */
-static uint64_t *closed_at;
+ * never closed), when its latest reconnect was started, and whether it has come back
+ * since; ids waiting to reconnect, each at most once, in a ring. */
+static uint64_t *closed_at, *tried_at;
 static uint8_t *came_back;
 static uint32_t *reconnect_ring, ring_head, ring_len;
-static struct hist *reconnect_times;
+/* close to open again; and the attempt that succeeded alone, connect() to open: the
+ * server's part, without the wait for a free --concurrency slot or earlier attempts */
+static struct hist *reconnect_times, *handshake_times;
 
 static void reconnect_later(uint32_t id)
 {
@@ -191,6 +193,7 @@ static void reconnect_pending(void)
             reconnect_later(id);
             continue;
         }
+        tried_at[id] = client_clock_ns();
         st.connecting++;
     }
 }
@@ -211,6 +214,7 @@ static void on_open(struct client_net *n, struct client *c)
     c->role = (uint8_t)role_of(c->id);
     if (closed_at && closed_at[c->id]) {
         hist_record(reconnect_times, n->now_ns - closed_at[c->id]);
+        hist_record(handshake_times, n->now_ns > tried_at[c->id] ? n->now_ns - tried_at[c->id] : 0);
         closed_at[c->id] = 0;
         came_back[c->id] = 1;
         st.reconnected++;
@@ -669,7 +673,7 @@ struct idle_share {
     int reconnect_errno;
     /* a static string of client.c: the same address in the parent, forked from one image */
     const char *reconnect_failure;
-    struct hist latency, reconnect;
+    struct hist latency, reconnect, handshake;
 };
 static struct idle_share *shares;
 
@@ -698,6 +702,7 @@ static void share_sum(uint32_t procs, struct idle_share *sum)
     memset(sum, 0, sizeof(*sum));
     hist_init(&sum->latency);
     hist_init(&sum->reconnect);
+    hist_init(&sum->handshake);
     for (uint32_t p = 0; p < procs; p++) {
         const struct idle_share *sh = &shares[p];
         sum->delivered += sh->delivered;
@@ -721,6 +726,7 @@ static void share_sum(uint32_t procs, struct idle_share *sum)
             sum->reconnect_failure = sh->reconnect_failure;
         hist_merge(&sum->latency, &sh->latency);
         hist_merge(&sum->reconnect, &sh->reconnect);
+        hist_merge(&sum->handshake, &sh->handshake);
     }
 }
 
@@ -735,6 +741,7 @@ static void idle_child(uint32_t first, uint32_t count, int fd, struct idle_share
     epoll_ctl(net.epfd, EPOLL_CTL_ADD, fd, &ev);
     latency = &share->latency;
     reconnect_times = &share->reconnect;
+    handshake_times = &share->handshake;
     double seconds = connect_range(first, count);
     len = snprintf(line, sizeof(line), "%u %u %.6f %s\n", st.opened, st.failed, seconds,
                    st.connect_error ? st.connect_error : "-");
@@ -744,9 +751,10 @@ static void idle_child(uint32_t first, uint32_t count, int fd, struct idle_share
      * closes) until the parent closes its end or the deadline. */
     if (opt.reconnect) {
         closed_at = calloc(opt.conns, sizeof(*closed_at));
+        tried_at = calloc(opt.conns, sizeof(*tried_at));
         came_back = calloc(opt.conns, 1);
         reconnect_ring = calloc(opt.conns, sizeof(*reconnect_ring));
-        if (!closed_at || !came_back || !reconnect_ring)
+        if (!closed_at || !tried_at || !came_back || !reconnect_ring)
             _exit(1);
     }
     while (!control_eof && !past_deadline()) {
@@ -809,7 +817,8 @@ static void idle_kill(uint32_t procs, const struct idle_share *before)
     pid_t owner = -1, victim = -1;
 
     if (getsockname(publisher->fd, (struct sockaddr *)&me, &len) == 0)
-        owner = procstat_socket_owner(opt.server_pids, opt.npids, opt.port, ntohs(me.sin_port));
+        owner = procstat_socket_owner(opt.server_pids, opt.npids, opt.port, me.sin_addr.s_addr,
+                                      ntohs(me.sin_port));
     for (unsigned i = 0; i < opt.npids && victim < 0; i++)
         if (opt.server_pids[i] != owner)
             victim = opt.server_pids[i];
@@ -854,6 +863,7 @@ static void idle_kill(uint32_t procs, const struct idle_share *before)
     rep.kill_latency = after.latency;
     hist_subtract(&rep.kill_latency, &before->latency);
     rep.kill_reconnect = after.reconnect;
+    rep.kill_handshake = after.handshake;
     rep.kill_done = 1;
 }
 
@@ -1058,6 +1068,7 @@ static void print_idle_phases_json(void)
            (unsigned long long)rep.kill_gaps_unaffected);
     json_latency("latency_ms", &rep.kill_latency);
     json_latency("reconnect_ms", &rep.kill_reconnect);
+    json_latency("handshake_ms", &rep.kill_handshake);
     printf("}");
 }
 

@@ -127,7 +127,7 @@ void procstat_kernel(struct kernel_mem *km)
         km->slab_kib = status_field_kib(buf, "\nSlab:");
 }
 
-pid_t procstat_socket_owner(const pid_t *pids, unsigned n, int local_port, int peer_port)
+pid_t procstat_socket_owner(const pid_t *pids, unsigned n, int local_port, uint32_t peer_addr, int peer_port)
 {
     char line[512], want[64], path[300], link[64];
     unsigned long inode = 0;
@@ -136,10 +136,12 @@ pid_t procstat_socket_owner(const pid_t *pids, unsigned n, int local_port, int p
     if (!f)
         return -1;
     while (!inode && fgets(line, sizeof(line), f)) {
-        unsigned lport, rport;
+        unsigned lport, raddr, rport;
         unsigned long ino;
-        if (sscanf(line, " %*d: %*8X:%4X %*8X:%4X %*X %*X:%*X %*X:%*X %*X %*u %*d %lu", &lport,
-                   &rport, &ino) == 3 && (int)lport == local_port && (int)rport == peer_port)
+        /* the kernel prints an address as the 32-bit value of its network-order bytes */
+        if (sscanf(line, " %*d: %*8X:%4X %8X:%4X %*X %*X:%*X %*X:%*X %*X %*u %*d %lu", &lport,
+                   &raddr, &rport, &ino) == 4 && (int)lport == local_port && raddr == peer_addr &&
+            (int)rport == peer_port)
             inode = ino;
     }
     fclose(f);

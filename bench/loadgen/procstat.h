@@ -43,8 +43,10 @@ struct kernel_mem {
 void procstat_kernel(struct kernel_mem *km);
 
 /* Which of the processes pids holds the TCP socket bound to local_port whose peer is at
- * peer_port (a server's end of a connection this process opened): the socket's inode
- * from /proc/net/tcp, then a scan of each /proc/PID/fd. -1 when none does. */
-pid_t procstat_socket_owner(const pid_t *pids, unsigned n, int local_port, int peer_port);
+ * peer_addr:peer_port (a server's end of a connection this process opened; peer_addr as
+ * in sin_addr.s_addr): the socket's inode from /proc/net/tcp, then a scan of each
+ * /proc/PID/fd. The address counts: with several --sources one peer port is in use on
+ * each of them. -1 when none does. */
+pid_t procstat_socket_owner(const pid_t *pids, unsigned n, int local_port, uint32_t peer_addr, int peer_port);
 
 #endif

@@ -217,8 +217,10 @@ static void test_hist_subtract(void)
     CHECK(p50 > 49000000 && p50 < 51000000, "the later phase's median is 50 ms");
 }
 
-/* A real loopback connection in this process: the accepted end is found by its ports
- * in /proc/net/tcp and in this process's descriptors, not in another process's. */
+/* A real loopback connection in this process: the accepted end is found by its peer's
+ * address and port in /proc/net/tcp and in this process's descriptors, not in another
+ * process's, and not by the port alone (with several source addresses one port is in
+ * use on each). */
 static void test_socket_owner(void)
 {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -233,11 +235,14 @@ static void test_socket_owner(void)
     len = sizeof(me);
     getsockname(cfd, (struct sockaddr *)&me, &len);
     pid_t pids[2] = { getppid(), getpid() };
-    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), ntohs(me.sin_port)) == getpid(),
+    uint32_t peer = me.sin_addr.s_addr, other = htonl(INADDR_LOOPBACK + 2);
+    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), peer, ntohs(me.sin_port)) == getpid(),
           "the accepted end is this process's");
-    CHECK(procstat_socket_owner(pids, 1, ntohs(a.sin_port), ntohs(me.sin_port)) == -1,
+    CHECK(procstat_socket_owner(pids, 1, ntohs(a.sin_port), peer, ntohs(me.sin_port)) == -1,
           "no other process holds it");
-    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), 1) == -1, "no connection from port 1");
+    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), peer, 1) == -1, "no connection from port 1");
+    CHECK(procstat_socket_owner(pids, 2, ntohs(a.sin_port), other, ntohs(me.sin_port)) == -1,
+          "no connection from that port on 127.0.0.3");
     close(afd);
     close(cfd);
     close(lfd);
