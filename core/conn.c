@@ -353,6 +353,7 @@ static void conn_destroy(struct conn *c)
     int held = upper->release(c);
     ev_io_stop(EV_DEFAULT, &c->io);
     ev_timer_stop(EV_DEFAULT, &c->timer);
+    write_ring_forget(c->io.fd);
     close(c->io.fd);
     sendq_release(&c->q);
     file_done(c);
@@ -583,6 +584,7 @@ void conn_flush_dirty(void)
             }
         }
         write_ring_submit(ring_sent, ring_done);
+        if (c->dirty) continue;   /* listed again by what the submit did: handled there */
         if (c->killed)
             conn_destroy(c);
         else

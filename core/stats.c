@@ -177,6 +177,9 @@ struct frame *stats_render(const char *extra, size_t extra_len)
     scalar(&o, "luahub_io_uring", "gauge",
            "1 while each loop pass hands its writes to the kernel as one io_uring batch.",
            write_ring_active());
+    scalar(&o, "luahub_io_uring_sockets", "gauge",
+           "Sockets registered with the io_uring batch: those it sent to that are still open.",
+           write_ring_sockets());
     static const char *relay_kinds[6] = { "broadcast", "room", "user", "client", "heartbeat", "presence" };
     scalar(&o, "luahub_relay_published_total", "counter", "Messages published to the cluster broker.",
            (double)metrics.relay_published);

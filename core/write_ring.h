@@ -34,6 +34,12 @@
 int write_ring_start(void);
 /* 1 while sends go through the ring. */
 int write_ring_active(void);
+/* Takes fd out of the ring's table of registered sockets: call it before closing fd,
+ * or the table keeps the socket open (and a reused descriptor would send to it). */
+void write_ring_forget(int fd);
+/* Sockets in that table now: those that had a send through the ring and are not yet
+ * closed (luahub_io_uring_sockets; with no connection left, 0). */
+unsigned write_ring_sockets(void);
 /* 1 while the batch holds sends not yet submitted. */
 int write_ring_pending(void);
 /* Adds a send of iov[0..n) (n <= WRITE_RING_IOV; the array is copied, the bytes must

@@ -335,6 +335,10 @@ int main(void)
         test_drop_oldest();
         test_close();
         if (ring) CHECK(write_ring_active(), "the ring is still in use after the cases: no send failed it");
+        if (ring)
+            CHECK(write_ring_sockets() == 0,
+                  "no socket is left registered with the ring once its connection is gone (%u)",
+                  write_ring_sockets());
     }
     config_free(&config);
     return check_summary();

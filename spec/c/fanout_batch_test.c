@@ -314,6 +314,21 @@ static void test_pong_inside_run(void)
     test_client_hang_up(&a);
 }
 
+/* A client the server drops after the flush wrote to it: its socket must really close
+ * (the ring's table of registered sockets holds the file until told to forget it). */
+static void test_kill_closes_socket(void)
+{
+    struct test_client a;
+    CHECK(test_client_open_ws(&a, 0), "kill: a client");
+    deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
+    test_pass();
+    CHECK(reads(&a, (int[]){ 1, 0 }), "kill: the broadcast arrives");
+    conn_kill(a.conn, 1006);
+    test_pass();
+    CHECK(test_client_expect_eof(&a), "kill: the client's socket is closed, not kept open by the ring");
+    test_client_hang_up(&a);
+}
+
 int main(void)
 {
     conn_init(&hub_events, sizeof(struct client));
@@ -328,7 +343,12 @@ int main(void)
         test_bounds(SENDQ_DROP_OLDEST, "drop_oldest");
         test_bounds_change();
         test_pong_inside_run();
+        test_kill_closes_socket();
         if (ring) CHECK(write_ring_active(), "the ring is still in use after the cases: no send failed it");
+        if (ring)
+            CHECK(write_ring_sockets() == 0,
+                  "no socket is left registered with the ring once its connection is gone (%u)",
+                  write_ring_sockets());
     }
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
     config_free(&config);

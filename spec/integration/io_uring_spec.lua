@@ -104,6 +104,43 @@ for _, mode in ipairs { "auto", "off" } do
       assert.equal(200, (hooked:http("GET", "/metrics")))
     end)
 
+    -- The ring keeps a table of the sockets it sent to; a closed client's socket must
+    -- leave it (or it stays open, and a new client on the same descriptor would get
+    -- the old one's bytes).
+    it("close the sockets of clients that leave, and reach new clients on reused descriptors", function()
+      local churn = t.start(t.write_script(([[
+local hub = require "luahub"
+hub.config { io_uring = %q }
+hub.handle(function(client, msg)
+  if msg.data == "bye" then client:close(1000, "bye") return end
+  hub.broadcast(msg.data)
+end)
+]]):format(mode)))
+      local first = {}
+      for i = 1, 6 do first[i] = assert(churn:connect()) end
+      first[1]:send("one")
+      for _, c in ipairs(first) do assert.equal("one", c:receive(10)) end
+      local fds = churn:open_fds()
+      for i = 1, 3 do
+        first[i]:send("bye")
+        assert(first[i]:wait_tcp_close(10), "the server closed client " .. i .. "'s socket")
+        first[i]:disconnect()
+      end
+      -- gone on the server too: their descriptors are free for the next accepts
+      assert(t.eventually(function() return churn:open_fds() <= fds - 3 end, { timeout = 10 }), "descriptors freed")
+      local second = {}
+      for i = 1, 3 do second[i] = assert(churn:connect()) end
+      second[1]:send("two")
+      for _, c in ipairs(second) do assert.equal("two", c:receive(10)) end
+      for i = 4, 6 do assert.equal("two", first[i]:receive(10)) end
+      for _, c in ipairs(second) do c:expect_silence(0.2) end
+      -- every socket the ring sent to leaves its table when the connection goes
+      for i = 4, 6 do first[i]:disconnect() end
+      for _, c in ipairs(second) do c:disconnect() end
+      assert(t.eventually(function() return metric(churn, "luahub_connections") == 0 end, { timeout = 10 }))
+      assert.equal(0, metric(churn, "luahub_io_uring_sockets"))
+    end)
+
     it("deliver to a client that reads only after the others are done", function()
       clients[1]:send("burst 40 100000")
       read_burst({ table.unpack(clients, 2) }, 40, 100000)
