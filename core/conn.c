@@ -528,17 +528,33 @@ static int plain_flush(const struct conn *c)
 }
 
 /* The ring's results, first all accounted (ring_sent), then acted on (ring_done): what
- * ring_done starts may run close hooks that queue to another client of the batch. */
-static void ring_sent(void *owner, ssize_t res)
+ * ring_done starts may run close hooks that queue to another client of the batch. A send
+ * made by conn_send_now carries its frame as the tag: it was never queued. */
+static void ring_sent(void *owner, void *tag, ssize_t res, size_t asked)
 {
     struct conn *c = owner;
-    if (res <= 0) return;
-    metrics.bytes_sent += (uint64_t)res;
-    c->blocked_since = ev_now(EV_DEFAULT);
-    sendq_consume(&c->q, (size_t)res);
+    struct frame *direct = tag;
+    if (res > 0) {
+        metrics.bytes_sent += (uint64_t)res;
+        c->blocked_since = ev_now(EV_DEFAULT);
+    }
+    if (direct) {
+        if ((size_t)res == asked) {
+            frame_unref(direct);
+            return;
+        }
+        /* what the socket did not take waits in the queue, as if it had been queued */
+        if (sendq_push(&c->q, direct) != 0) {
+            frame_unref(direct);
+            log_error(c->id, "out of memory keeping the rest of a broadcast: closing");
+            conn_kill(c, 1006);
+            return;
+        }
+    }
+    if (res > 0) sendq_consume(&c->q, (size_t)res);
 }
 
-static void ring_done(void *owner, ssize_t res, size_t asked)
+static void ring_done(void *owner, void *tag, ssize_t res, size_t asked)
 {
     struct conn *c = owner;
     if (c->killed) return;   /* on the dirty list: torn down by this flush loop */
@@ -548,6 +564,7 @@ static void ring_done(void *owner, ssize_t res, size_t asked)
         conn_kill(c, 1006);
         return;
     }
+    if (tag && (size_t)res == asked) return;   /* nothing else was waiting (conn_send_now) */
     /* All of it, and the queue is out: done. Otherwise (more queued, a full socket, an
      * error, a send the ring never took) conn_flush goes on with writev and meets the
      * socket's state itself. */
@@ -555,6 +572,20 @@ static void ring_done(void *owner, ssize_t res, size_t asked)
         flush_done(c, ev_now(EV_DEFAULT));
     else
         conn_flush(c);
+}
+
+int conn_send_now(struct conn *c, struct frame *f)
+{
+    /* Only a client with nothing else to write: no queue, no control frame, no file, a
+     * socket that took everything so far, not on the dirty list (whatever put it there
+     * is written from the queue, in order). */
+    if (!write_ring_active() || !conn_writable(c) || c->dirty || c->q.count || c->ctrl ||
+        c->file || c->write_blocked)
+        return -1;
+    struct iovec iov = { f->data, f->len };
+    if (write_ring_add(c->io.fd, &iov, 1, c, f) != 0) return -1;
+    frame_ref(f);
+    return 0;
 }
 
 /* Plain flushes go to the ring's batch; anything that may run a hook (a teardown, a
@@ -575,7 +606,7 @@ void conn_flush_dirty(void)
         if (!c->killed && write_ring_active() && plain_flush(c)) {
             struct iovec iov[WRITE_RING_IOV];
             int n = sendq_iov(&c->q, iov, WRITE_RING_IOV);
-            if (write_ring_add(c->io.fd, iov, n, c) == 0) continue;
+            if (write_ring_add(c->io.fd, iov, n, c, NULL) == 0) continue;
             if (write_ring_pending()) {
                 /* the batch is full: its sends first, then c again from the start */
                 write_ring_submit(ring_sent, ring_done);

@@ -146,6 +146,14 @@ extern uint32_t conn_unwritable_events;
  * bound is applied here: that is the hub's policy. 0, or -1 when c does not take frames
  * (conn_writable is 0) or on allocation failure. */
 int conn_queue(struct conn *c, struct frame *f);
+/* Hands f to the pass's io_uring batch for c, to be written straight from f: the way a
+ * run's combined frame reaches a client with nothing else to write (no queue, no
+ * control frame, not blocked), as the raw baseline writes its batch, with no queue push
+ * and pop. Only from the pass's flush (batch_settle_for_flush), right before
+ * conn_flush_dirty submits the batch: nothing may look at c's queue in between. 0 (the
+ * batch holds a reference; what the socket does not take is queued then), or -1: queue
+ * f instead. */
+int conn_send_now(struct conn *c, struct frame *f);
 /* Writes c's queue now instead of at the end of the pass (the hub does this before
  * applying a full queue's policy). Safe inside a fan-out: it never tears c down. */
 void conn_flush(struct conn *c);

@@ -65,8 +65,10 @@ int batch_append(struct group *g, struct frame *f)
 }
 
 /* Queues f (holding nmsgs of the run's messages) to the members of g that can still
- * write it; the ones that cannot are taken off messages_sent, which counted them. */
-static void queue_to_members(struct group *g, struct frame *f, uint32_t nmsgs)
+ * write it; the ones that cannot are taken off messages_sent, which counted them. With
+ * direct (the pass's flush), a member with nothing else to write gets f handed to the
+ * write batch instead (conn_send_now). */
+static void queue_to_members(struct group *g, struct frame *f, uint32_t nmsgs, int direct)
 {
     uint32_t taken = 0;
     for (uint32_t i = 0; i < g->count; i++) {
@@ -79,6 +81,7 @@ static void queue_to_members(struct group *g, struct frame *f, uint32_t nmsgs)
             metrics.messages_sent -= nmsgs;
             continue;
         }
+        if (direct && conn_send_now(c, f) == 0) continue;
         if (sendq_push(&c->q, f) != 0) {
             log_error(c->id, "out of memory queueing %u broadcast messages: the client misses them", nmsgs);
             metrics.messages_sent -= nmsgs;
@@ -92,7 +95,7 @@ static void queue_to_members(struct group *g, struct frame *f, uint32_t nmsgs)
 
 int batch_holding(void) { return nheld != 0; }
 
-void batch_settle(void)
+static void settle(int direct)
 {
     struct group *g = run_group;
     run_group = NULL;
@@ -101,15 +104,19 @@ void batch_settle(void)
      * as one piece, taken apart only by a drop (sendq.c). */
     struct frame *f = nheld == 1 ? held[0] : frame_combine(held, nheld, held_bytes);
     if (f) {
-        queue_to_members(g, f, nheld);
+        queue_to_members(g, f, nheld, direct);
         frame_unref(f);   /* the run's reference (a combined frame holds the parts') */
     } else {
         /* no memory for the combined copy: each message on its own, as without a run */
         for (uint32_t i = 0; i < nheld; i++) {
-            queue_to_members(g, held[i], 1);
+            queue_to_members(g, held[i], 1, direct);
             frame_unref(held[i]);
         }
     }
     nheld = 0;
     held_bytes = 0;
 }
+
+void batch_settle(void) { settle(0); }
+
+void batch_settle_for_flush(void) { settle(1); }

@@ -46,6 +46,10 @@ int batch_open_for(const struct group *g);
 int batch_append(struct group *g, struct frame *f);
 /* Queues the held frames to the run's members and ends the run. Cheap when none. */
 void batch_settle(void);
+/* batch_settle for the pass's flush (server.c), right before conn_flush_dirty: members
+ * with nothing else to write get the run's frame handed to the write batch instead of
+ * queued (conn_send_now). */
+void batch_settle_for_flush(void);
 /* 1 while a run holds frames not yet queued (a close hook run by the flush broadcast
  * twice): the flush settles and writes again. */
 int batch_holding(void);

@@ -40,7 +40,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
      * close hooks the flush runs (a killed connection's) left some held, or they would
      * wait for the next event. */
     do {
-        batch_settle();
+        batch_settle_for_flush();
         conn_flush_dirty();
     } while (batch_holding());
     if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);

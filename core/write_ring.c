@@ -10,7 +10,7 @@
 #include "log.h"
 
 struct send_slot {
-    void *owner;
+    void *owner, *tag;
     size_t asked;
     struct msghdr msg;
     struct iovec iov[WRITE_RING_IOV];
@@ -85,13 +85,14 @@ int write_ring_active(void) { return active; }
 
 int write_ring_pending(void) { return nslots != 0; }
 
-int write_ring_add(int fd, const struct iovec *iov, int n, void *owner)
+int write_ring_add(int fd, const struct iovec *iov, int n, void *owner, void *tag)
 {
     if (!active || submitting || nslots == WRITE_RING_ENTRIES) return -1;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     if (!sqe) return -1;
     struct send_slot *s = &slots[nslots++];
     s->owner = owner;
+    s->tag = tag;
     s->asked = 0;
     for (int i = 0; i < n; i++) s->asked += iov[i].iov_len;
     /* MSG_DONTWAIT makes a full socket complete now (-EAGAIN) instead of waiting in the
@@ -111,8 +112,7 @@ int write_ring_add(int fd, const struct iovec *iov, int n, void *owner)
     return 0;
 }
 
-void write_ring_submit(void (*sent)(void *owner, ssize_t res),
-                       void (*done)(void *owner, ssize_t res, size_t asked))
+void write_ring_submit(write_ring_report *sent, write_ring_report *done)
 {
     if (!nslots) return;
     static ssize_t res[WRITE_RING_ENTRIES];
@@ -147,7 +147,7 @@ void write_ring_submit(void (*sent)(void *owner, ssize_t res),
     }
     nslots = 0;
     submitting = 1;   /* the reports read slots[] and res[]: nothing may add meanwhile */
-    for (unsigned i = 0; i < want; i++) sent(slots[i].owner, res[i]);
-    for (unsigned i = 0; i < want; i++) done(slots[i].owner, res[i], slots[i].asked);
+    for (unsigned i = 0; i < want; i++) sent(slots[i].owner, slots[i].tag, res[i], slots[i].asked);
+    for (unsigned i = 0; i < want; i++) done(slots[i].owner, slots[i].tag, res[i], slots[i].asked);
     submitting = 0;
 }

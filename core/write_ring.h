@@ -43,15 +43,15 @@ unsigned write_ring_sockets(void);
 /* 1 while the batch holds sends not yet submitted. */
 int write_ring_pending(void);
 /* Adds a send of iov[0..n) (n <= WRITE_RING_IOV; the array is copied, the bytes must
- * stay put until write_ring_submit returns) to fd, reported for owner. -1 when the
- * batch is full (submit first) or the ring is not active. */
-int write_ring_add(int fd, const struct iovec *iov, int n, void *owner);
+ * stay put until write_ring_submit returns) to fd, reported for owner with tag. -1 when
+ * the batch is full (submit first) or the ring is not active. */
+int write_ring_add(int fd, const struct iovec *iov, int n, void *owner, void *tag);
 /* Submits the batch and reports each send, in the order added, twice: first sent(owner,
- * res) for every send, then done(owner, res, asked) for every send. res is the bytes the
+ * tag, res, asked) for every send, then done(owner, tag, res, asked) for every send. res is the bytes the
  * socket took, -errno, WRITE_RING_NOT_SENT or WRITE_RING_UNKNOWN; asked the bytes
  * offered. Only sent's accounting runs before every result is in, so what done does
  * (which may run hooks that queue to other owners) never meets a send half accounted. */
-void write_ring_submit(void (*sent)(void *owner, ssize_t res),
-                       void (*done)(void *owner, ssize_t res, size_t asked));
+typedef void write_ring_report(void *owner, void *tag, ssize_t res, size_t asked);
+void write_ring_submit(write_ring_report *sent, write_ring_report *done);
 
 #endif

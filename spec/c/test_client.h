@@ -80,7 +80,7 @@ static inline void test_pass(void)
     /* as server.c's flush does: held broadcasts reach the queues first, and again while
      * close hooks the flush ran left some held */
     do {
-        batch_settle();
+        batch_settle_for_flush();
         conn_flush_dirty();
     } while (batch_holding());
 }

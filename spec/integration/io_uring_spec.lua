@@ -76,6 +76,20 @@ for _, mode in ipairs { "auto", "off" } do
       read_burst(clients, 500, 64)
     end)
 
+    -- one message alone in its pass goes to each idle client straight from the run's
+    -- frame (conn_send_now); spec/c/fanout_batch_test.c checks a send the socket takes
+    -- only part of
+    it("deliver a lone broadcast larger than a socket takes at once, whole", function()
+      -- new connections: their socket buffers have not grown yet
+      local fresh = {}
+      for i = 1, 5 do fresh[i] = assert(srv:connect()) end
+      fresh[1]:send("burst 1 1000000")
+      read_burst(fresh, 1, 1000000)
+      read_burst(clients, 1, 1000000)
+      for _, c in ipairs(fresh) do c:disconnect() end
+      assert(t.eventually(function() return metric(srv, "luahub_connections") == CLIENTS end, { timeout = 10 }))
+    end)
+
     it("deliver broadcasts larger than a socket takes at once, whole and in order", function()
       clients[1]:send("burst 6 1000000")
       read_burst(clients, 6, 1000000)
