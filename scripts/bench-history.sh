@@ -52,9 +52,11 @@ for line in io.lines(arg[1]) do
   local mode, json = line:match("^(%S+) (.*)$")
   local r = cjson.decode(json)
   assert(r.delivered == r.expected and r.gaps == 0 and r.duplicates == 0, "a run lost or doubled messages")
+  -- the pinned server core's busy time when the loadgen has it (as bench.sh), else the process's
+  local cpu_s = r.server and (r.server.core and r.server.core.busy_s or r.server.cpu_s)
   table.insert(runs[mode], {
     delivered_per_s = r.delivered_per_s,
-    server_us_per_delivery = r.server and r.server.cpu_s and r.server.cpu_s * 1e6 / r.delivered or nil,
+    server_us_per_delivery = cpu_s and cpu_s * 1e6 / r.delivered or nil,
     p99_ms = r.latency_ms.p99,
     other_cpu_percent = r.machine and r.machine.other_percent or nil,
   })

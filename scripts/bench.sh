@@ -13,7 +13,7 @@
 # runs every scenario against a fresh server process on a free loopback port:
 #   rate-1k    1,000 subscribers x 1,000 msg/s for BENCH_SECONDS
 #   rate-10k   10,000 subscribers x 100 msg/s for BENCH_SECONDS
-#   burst      10,000 messages to 1,000 subscribers, window 200, 3 rounds
+#   burst      10,000 messages to 1,000 subscribers, window 200, 10 rounds
 #   idle-10k   10,000 idle connections: server RSS per connection
 #   idle-19k   19,000 idle connections (two loadgen processes)
 # each BENCH_RUNS times, interleaved; prints the median and spread of every metric with
@@ -139,7 +139,7 @@ scenario_args() {   # scenario -> fills ARGS array
   case $1 in
     rate-1k)  ARGS=(fanout --subs 1000 --rate 1000 --duration "$SECONDS_EACH" --size 64) ;;
     rate-10k) ARGS=(fanout --subs 10000 --rate 100 --duration "$SECONDS_EACH" --size 64) ;;
-    burst)    ARGS=(fanout --subs 1000 --burst 10000 --window 200 --rounds 3 --size 64) ;;
+    burst)    ARGS=(fanout --subs 1000 --burst 10000 --window 200 --rounds 10 --size 64) ;;
     idle-10k) ARGS=(--idle --subs 10000) ;;
     idle-19k) ARGS=(--idle --subs 19000 --procs 2) ;;
     *) die "unknown scenario '$1' (rate-1k rate-10k burst idle-10k idle-19k)" ;;

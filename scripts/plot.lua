@@ -405,6 +405,7 @@ local function machine()
     { "LuaJIT", (command_output("luajit -v") or "unknown"):match("^(%S+ %S+)") or "unknown" },
     { "libev", pkg("libev4") },
     { "wslay", pkg("libwslay1") },
+    { "liburing", pkg("liburing2") },
     { "git commit", commit },
   }
 end
