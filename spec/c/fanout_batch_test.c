@@ -344,11 +344,7 @@ int main(void)
         test_bounds_change();
         test_pong_inside_run();
         test_kill_closes_socket();
-        if (ring) CHECK(write_ring_active(), "the ring is still in use after the cases: no send failed it");
-        if (ring)
-            CHECK(write_ring_sockets() == 0,
-                  "no socket is left registered with the ring once its connection is gone (%u)",
-                  write_ring_sockets());
+        if (ring) CHECK_WRITE_RING_DONE();
     }
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
     config_free(&config);

@@ -74,6 +74,16 @@ static inline int test_write_ring(void)
     return r == 0;
 }
 
+/* After a round of cases through the ring: it is still in use (no send failed it), and
+ * no socket is left registered once its connection is gone. The includer has check.h. */
+#define CHECK_WRITE_RING_DONE()                                                               \
+    do {                                                                                     \
+        CHECK(write_ring_active(), "the ring is still in use after the cases: no send failed it"); \
+        CHECK(write_ring_sockets() == 0,                                                     \
+              "no socket is left registered with the ring once its connection is gone (%u)", \
+              write_ring_sockets());                                                         \
+    } while (0)
+
 static inline void test_pass(void)
 {
     ev_run(EV_DEFAULT, EVRUN_NOWAIT);
