@@ -164,7 +164,7 @@ $(BENCH_OBJ)/httpload/%.o: bench/httpload/%.c $(BENCH_HDRS)
 	$(CC) $(WFLAGS) $(CFLAGS) -Ibench/loadgen -c $< -o $@
 
 $(HTTPLOAD): $(patsubst bench/%.c,$(BENCH_OBJ)/%.o,$(wildcard bench/httpload/*.c)) \
-             $(addprefix $(BENCH_OBJ)/loadgen/,hist.o procstat.o)
+             $(addprefix $(BENCH_OBJ)/loadgen/,cli.o hist.o procstat.o)
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) $^ -o $@
 
 $(WSFEED): bench/wsfeed/wsfeed.c $(wildcard core/*.h) $(CORE_OBJS)

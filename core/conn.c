@@ -517,14 +517,20 @@ static void flush_done(struct conn *c, ev_tstamp now)
     }
 }
 
+/* 1 when all c may write is its queue: no control frame to slot in, no file body, no
+ * close to queue or keep to, and its socket took everything at the last try. */
+static int nothing_but_queue(const struct conn *c)
+{
+    return !c->write_blocked && !c->ctrl && !c->file && !c->want_close && !c->close_queued;
+}
+
 /* 1 when c's flush is its queue and nothing else (no control frame to slot in, no file,
  * no close to queue or keep to), so one send from the ring does it. A socket that was
  * full at the last try is left to writev: most likely it still is, and the ring's
  * -EAGAIN would only be followed by writev's. */
 static int plain_flush(const struct conn *c)
 {
-    return c->q.count && !c->write_blocked && !c->ctrl && !c->file && !c->want_close &&
-           !c->close_queued;
+    return c->q.count && nothing_but_queue(c);
 }
 
 /* The ring's results, first all accounted (ring_sent), then acted on (ring_done): what
@@ -579,8 +585,8 @@ int conn_send_now(struct conn *c, struct frame *f)
     /* Only a client with nothing else to write: no queue, no control frame, no file, a
      * socket that took everything so far, not on the dirty list (whatever put it there
      * is written from the queue, in order). */
-    if (!write_ring_active() || !conn_writable(c) || c->dirty || c->q.count || c->ctrl ||
-        c->file || c->write_blocked)
+    if (!write_ring_active() || c->phase != PHASE_WS || c->killed || c->dirty || c->q.count ||
+        !nothing_but_queue(c))
         return -1;
     struct iovec iov = { f->data, f->len };
     if (write_ring_add(c->io.fd, &iov, 1, c, f) != 0) return -1;

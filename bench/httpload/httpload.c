@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "hist.h"
 #include "procstat.h"
 #include "response.h"
@@ -70,17 +71,7 @@ static struct hist latency;
 static char read_buf[READ_SIZE];
 static uint64_t deadline_ns;
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "luahub-httpload: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
+#define die(...) cli_die("luahub-httpload", __VA_ARGS__)
 
 static uint64_t now_ns(void)
 {

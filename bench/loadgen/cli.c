@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,4 +61,16 @@ rlim_t cli_raise_fd_limit(void)
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     return rl.rlim_cur;
+}
+
+void cli_die(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
 }

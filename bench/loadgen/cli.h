@@ -1,6 +1,6 @@
 /* cli.h — command-line pieces every loadgen mode reads the same way: the
- * server's ws:// url, the source addresses to connect from, and the process's
- * descriptor limit. */
+ * server's ws:// url, the source addresses to connect from, the process's
+ * descriptor limit, and how a bad one ends the run. */
 #ifndef CLI_H
 #define CLI_H
 
@@ -26,5 +26,8 @@ const char *cli_parse_sources(const char *spec, struct in_addr *out, unsigned *n
 /* Raises the soft limit on open files to the hard one (this box's ceiling on
  * connections per process) and returns it. */
 rlim_t cli_raise_fd_limit(void);
+
+/* Prints "PROG: message" on stderr and exits with status 2 (bad arguments or setup). */
+void cli_die(const char *prog, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
 #endif

@@ -140,17 +140,7 @@ static struct payload_template tpl;
 static uint8_t *frame_buf;
 static uint64_t deadline_ns;
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "luahub-loadgen: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
+#define die(...) cli_die("luahub-loadgen", __VA_ARGS__)
 
 static int past_deadline(void)
 {

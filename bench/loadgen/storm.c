@@ -98,17 +98,7 @@ static uint32_t opened_in_storm;
 static struct measure live, storm;
 static char failure[512];
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "luahub-loadgen storm: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
+#define die(...) cli_die("luahub-loadgen storm", __VA_ARGS__)
 
 /* Records the first thing that went wrong (every loop stops on it); returns -1. */
 __attribute__((format(printf, 1, 2)))

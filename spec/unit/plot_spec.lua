@@ -11,19 +11,8 @@ local function run(cmd)
   return code, out:gsub("exit=%d+%s*$", "")
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local sys = require "luahub.testing.sys"
+local read, write = sys.read_file, sys.write_file
 
 -- Well-formedness as an XML parser sees it: one root, every element closed in order,
 -- attributes quoted, '&' only in entities, '<' never in text or attribute values.
