@@ -57,7 +57,11 @@ static int fd_capacity = INT_MAX;
 
 uint32_t conn_unwritable_events;
 
-static struct conn *dirty_head;
+/* The dirty list, in the order the connections became dirty: a pass writes from the
+ * head, and one written and dirtied again goes to the tail, so each waits its turn. */
+static struct conn *dirty_head, *dirty_tail;
+/* Connections the pass may still write (conn_flush_begin). */
+static unsigned flush_room = UINT_MAX;
 /* One read buffer shared by all connections: reads are consumed before the next one, so
  * an idle connection costs no receive buffer of its own. */
 static uint8_t read_buf[READ_BUF_SIZE];
@@ -249,8 +253,12 @@ void conn_mark_dirty(struct conn *c)
 {
     if (c->dirty) return;
     c->dirty = 1;
-    c->next_dirty = dirty_head;
-    dirty_head = c;
+    c->next_dirty = NULL;
+    if (dirty_head)
+        dirty_tail->next_dirty = c;
+    else
+        dirty_head = c;
+    dirty_tail = c;
 }
 
 void conn_kill(struct conn *c, int code)
@@ -585,12 +593,15 @@ int conn_send_now(struct conn *c, struct frame *f)
     /* Only a client with nothing else to write: no queue, no control frame, no file, a
      * socket that took everything so far, not on the dirty list (whatever put it there
      * is written from the queue, in order). */
-    if (!write_ring_active() || c->phase != PHASE_WS || c->killed || c->dirty || c->q.count ||
-        !nothing_but_queue(c))
+    /* And only while no client waits its turn on the dirty list: this one was written
+     * this round already, and going first again would cost a send each pass. */
+    if (!write_ring_active() || dirty_head || !flush_room || c->phase != PHASE_WS ||
+        c->killed || c->dirty || c->q.count || !nothing_but_queue(c))
         return -1;
     struct iovec iov = { f->data, f->len };
     if (write_ring_add(c->io.fd, &iov, 1, c, f) != 0) return -1;
     frame_ref(f);
+    flush_room--;
     return 0;
 }
 
@@ -598,15 +609,24 @@ int conn_send_now(struct conn *c, struct frame *f)
  * flush that ends in a close report) waits until the batch's sends are done, since a
  * hook may queue to a client whose send is in it, and a queue must stay put until its
  * send is accounted. */
-void conn_flush_dirty(void)
+unsigned conn_flush_share(void)
+{
+    unsigned share = (open_count + FLUSH_PARTS - 1) / FLUSH_PARTS;
+    return share > FLUSH_SLICE_MIN ? share : FLUSH_SLICE_MIN;
+}
+
+void conn_flush_begin(void) { flush_room = conn_flush_share(); }
+
+int conn_flush_dirty(void)
 {
     for (;;) {
-        struct conn *c = dirty_head;
+        struct conn *c = flush_room ? dirty_head : NULL;
         if (!c) {
-            if (!write_ring_pending()) return;
+            if (!write_ring_pending()) return dirty_head != NULL;
             write_ring_submit(ring_sent, ring_done);   /* may mark clients dirty again */
             continue;
         }
+        flush_room--;
         dirty_head = c->next_dirty;
         c->dirty = 0;
         if (!c->killed && write_ring_active() && plain_flush(c)) {
@@ -614,9 +634,15 @@ void conn_flush_dirty(void)
             int n = sendq_iov(&c->q, iov, WRITE_RING_IOV);
             if (write_ring_add(c->io.fd, iov, n, c, NULL) == 0) continue;
             if (write_ring_pending()) {
-                /* the batch is full: its sends first, then c again from the start */
+                /* the batch is full: its sends first, then c again, still first */
                 write_ring_submit(ring_sent, ring_done);
-                conn_mark_dirty(c);
+                if (!c->dirty) {
+                    c->dirty = 1;
+                    c->next_dirty = dirty_head;
+                    if (!dirty_head) dirty_tail = c;
+                    dirty_head = c;
+                }
+                flush_room++;
                 continue;
             }
         }

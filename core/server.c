@@ -22,6 +22,8 @@
 #define STOP_GRACE_SECONDS 2.0
 
 static ev_prepare flush_watcher;
+/* Active while dirty clients wait for the next pass: the loop polls without blocking. */
+static ev_idle more_watcher;
 static ev_signal sighup_watcher, sigterm_watcher, sigint_watcher;
 static ev_stat script_watcher;
 static ev_timer script_settle;
@@ -33,16 +35,24 @@ static ev_tstamp started_at;
 
 double server_uptime(void) { return ev_now(EV_DEFAULT) - started_at; }
 
+static void more_cb(struct ev_loop *loop, ev_idle *w, int revents) {}
+
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     hub_fire_dropped();
     /* The pass's held broadcasts, before the flush writes the queues; again while the
      * close hooks the flush runs (a killed connection's) left some held, or they would
      * wait for the next event. */
+    int more;
+    conn_flush_begin();
     do {
         batch_settle_for_flush();
-        conn_flush_dirty();
+        more = conn_flush_dirty();
     } while (batch_holding());
+    if (more)
+        ev_idle_start(loop, &more_watcher);
+    else
+        ev_idle_stop(loop, &more_watcher);
     if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);
 }
 
@@ -194,6 +204,7 @@ int server_run(void)
     listener_start();
     ev_prepare_init(&flush_watcher, flush_cb);
     ev_prepare_start(loop, &flush_watcher);
+    ev_idle_init(&more_watcher, more_cb);
     ev_init(&script_watcher, script_changed_cb);
     ev_init(&script_settle, script_settled_cb);
     watch_script(loop);

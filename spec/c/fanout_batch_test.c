@@ -10,7 +10,9 @@
  *     queue gauges come back to zero once written;
  *   - bounds: a stalled client under send_queue.messages never holds more than the bound,
  *     drop_newest keeps the first messages and drop_oldest the last, the dropped hook is
- *     called once per message the client did not get, with that message. */
+ *     called once per message the client did not get, with that message;
+ *   - a round split over passes: a pass writes its share of the clients, oldest first, and
+ *     a broadcast made in between joins the writes of the clients not yet reached. */
 #include "hub.h"
 
 #include <stdlib.h>
@@ -71,19 +73,10 @@ static int deliver(enum hub_target to, const char *room, int n, size_t size, con
     return hub_deliver(to, room, room ? strlen(room) : 0, buf, size, 0, except, nexcept);
 }
 
-/* Reads every text frame the server writes (running passes until it is idle) and puts
- * their numbers in seq; returns how many, or -1 on bytes that are not such frames. A
- * close frame ends the reading (*closed set, if given). */
-static int received_until_close(struct test_client *cl, int *seq, int cap, int *closed)
+/* The numbers of the text frames in buf[0..got) into seq; how many, or -1 on bytes that
+ * are not such frames. A close frame ends them (*closed set, if given). */
+static int frames(const uint8_t *buf, size_t got, int *seq, int cap, int *closed)
 {
-    static uint8_t buf[1 << 20];
-    size_t got = 0;
-    for (int idle = 0; idle < 5 && got < sizeof buf; idle++) {
-        size_t k = test_client_read_now(cl, buf + got, sizeof buf - got);
-        if (k) idle = 0;
-        got += k;
-        test_pass();
-    }
     int n = 0;
     size_t at = 0;
     while (at < got) {
@@ -104,6 +97,22 @@ static int received_until_close(struct test_client *cl, int *seq, int cap, int *
         at += hl + len;
     }
     return n;
+}
+
+/* Reads every text frame the server writes (running passes until it is idle) and puts
+ * their numbers in seq; returns how many, or -1 on bytes that are not such frames. A
+ * close frame ends the reading (*closed set, if given). */
+static int received_until_close(struct test_client *cl, int *seq, int cap, int *closed)
+{
+    static uint8_t buf[1 << 20];
+    size_t got = 0;
+    for (int idle = 0; idle < 5 && got < sizeof buf; idle++) {
+        size_t k = test_client_read_now(cl, buf + got, sizeof buf - got);
+        if (k) idle = 0;
+        got += k;
+        test_pass();
+    }
+    return frames(buf, got, seq, cap, closed);
 }
 
 static int received(struct test_client *cl, int *seq, int cap)
@@ -329,6 +338,58 @@ static void test_kill_closes_socket(void)
     test_client_hang_up(&a);
 }
 
+/* A pass writes a share of the clients (conn_flush_share), oldest dirty first. A
+ * broadcast made between two passes reaches the clients not yet written in the same
+ * write as the one before it, and the clients already written at the end of the round:
+ * each gets one write per round. */
+#define SPLIT_CLIENTS 400
+#define SPLIT_PASSES 8
+
+static void test_round_split(void)
+{
+    static struct test_client cl[SPLIT_CLIENTS];
+    static int pass_of[SPLIT_CLIENTS][2];   /* the pass that brought message 1, 2 (0: none) */
+    int opened = 0;
+    while (opened < SPLIT_CLIENTS && test_client_open_ws(&cl[opened], 0)) opened++;
+    CHECK(opened == SPLIT_CLIENTS, "split: %d clients open (%d)", SPLIT_CLIENTS, opened);
+    unsigned share = conn_flush_share();
+    CHECK(share == SPLIT_CLIENTS / FLUSH_PARTS, "split: a pass writes a quarter of them (%u)", share);
+    memset(pass_of, 0, sizeof pass_of);
+    int bad = 0;
+    deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
+    for (int pass = 1; pass <= SPLIT_PASSES; pass++) {
+        test_pass();
+        if (pass == 1) deliver(HUB_ALL, NULL, 2, 8, NULL, 0);
+        for (int i = 0; i < opened; i++) {
+            uint8_t buf[64];
+            int seq[4];
+            int n = frames(buf, test_client_read_now(&cl[i], buf, sizeof buf), seq, 4, NULL);
+            for (int k = 0; k < n && k < 4; k++)
+                if (seq[k] == 1 || seq[k] == 2) pass_of[i][seq[k] - 1] = pass;
+            if (n < 0) bad++;
+        }
+    }
+    int per_pass[SPLIT_PASSES + 1] = { 0 }, together = 0, at_round_end = 0;
+    for (int i = 0; i < opened; i++) {
+        per_pass[pass_of[i][0]]++;
+        if (pass_of[i][0] > 1 && pass_of[i][1] == pass_of[i][0]) together++;
+        if (pass_of[i][0] == 1 && pass_of[i][1] == FLUSH_PARTS + 1) at_round_end++;
+    }
+    CHECK(bad == 0, "split: every client read whole text frames");
+    int q = (int)share;
+    CHECK(per_pass[1] == q && per_pass[2] == q && per_pass[3] == q && per_pass[4] == q &&
+              per_pass[0] == 0,
+          "split: message 1 reached %d clients in each of the first four passes "
+          "(%d %d %d %d, %d never)", q, per_pass[1], per_pass[2], per_pass[3], per_pass[4], per_pass[0]);
+    CHECK(together == opened - q,
+          "split: the clients not written by the first pass got message 2 with message 1 (%d)",
+          together);
+    CHECK(at_round_end == q,
+          "split: the clients written first got message 2 in the fifth pass, after the rest of "
+          "the round (%d)", at_round_end);
+    for (int i = 0; i < opened; i++) test_client_hang_up(&cl[i]);
+}
+
 int main(void)
 {
     conn_init(&hub_events, sizeof(struct client));
@@ -344,6 +405,7 @@ int main(void)
         test_bounds_change();
         test_pong_inside_run();
         test_kill_closes_socket();
+        test_round_split();
         if (ring) CHECK_WRITE_RING_DONE();
     }
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");
