@@ -4,8 +4,8 @@
  * upper layer registers once at start-up (conn_init), and takes frames to write.
  *
  * Writing is late and batched: conn_queue only appends a frame reference and marks the
- * connection dirty; conn_flush_dirty (run once per loop pass from an ev_prepare) writes
- * each dirty connection's whole queue with one writev. A connection is never freed
+ * connection dirty; conn_flush_dirty (run from each loop pass's ev_prepare) writes the
+ * dirty connections' whole queues, each with one send, a share of them per pass. A connection is never freed
  * while a caller may still hold it: teardown requested during a pass (conn_kill) happens
  * in the flush, after every broadcast and Lua call of that pass has returned. */
 #ifndef LUAHUB_CONN_H
@@ -197,10 +197,10 @@ void conn_mark_dirty(struct conn *c);
 /* How many connections a pass may write now. */
 unsigned conn_flush_share(void);
 /* Starts a pass's writes: they may reach conn_flush_share() connections (conn_send_now
- * and conn_flush_dirty together). Without a call, all of them. */
+ * and conn_flush_dirty together). server_flush_pass calls it. */
 void conn_flush_begin(void);
-/* Writes dirty connections once each, oldest first, as many as the pass's room allows;
- * called once per loop pass. 1 when some are left dirty for the next pass. */
+/* Writes dirty connections once each, oldest first, as many as the pass's room (set by
+ * conn_flush_begin) allows. 1 when some are left dirty for the next pass. */
 int conn_flush_dirty(void);
 /* Re-arms c's single timer for its nearest deadline (ping, pong, write, handshake, linger). */
 void conn_arm_timer(struct conn *c);

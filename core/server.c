@@ -37,23 +37,30 @@ double server_uptime(void) { return ev_now(EV_DEFAULT) - started_at; }
 
 static void more_cb(struct ev_loop *loop, ev_idle *w, int revents) {}
 
-static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+int server_flush_pass(void)
 {
-    hub_fire_dropped();
+    int more;
+    conn_flush_begin();
     /* The pass's held broadcasts, before the flush writes the queues; again while the
      * close hooks the flush runs (a killed connection's) left some held, or they would
      * wait for the next event. */
-    int more;
-    conn_flush_begin();
     do {
         batch_settle_for_flush();
         more = conn_flush_dirty();
     } while (batch_holding());
+    return more;
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    hub_fire_dropped();
+    int more = server_flush_pass();
     if (more)
         ev_idle_start(loop, &more_watcher);
     else
         ev_idle_stop(loop, &more_watcher);
-    if (stopping && hub_count() == 0) ev_break(loop, EVBREAK_ALL);
+    /* not before every answer is written: a drain's 503s to reconnecting clients */
+    if (stopping && hub_count() == 0 && !more) ev_break(loop, EVBREAK_ALL);
 }
 
 static char watched_file[PATH_MAX];

@@ -29,6 +29,7 @@
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
+#include "server.h"
 #include "utf8.h"
 #include "ws.h"
 
@@ -197,7 +198,7 @@ static struct conn *open_upgraded(int *client_fd)
     if (!c || write(sv[1], upgrade_request, sizeof upgrade_request - 1) != sizeof upgrade_request - 1)
         return NULL;
     ev_run(EV_DEFAULT, EVRUN_NOWAIT);
-    conn_flush_dirty();
+    server_flush_pass();
     char answer[512];
     ssize_t n = read(sv[1], answer, sizeof answer);
     if (n < 12 || memcmp(answer, "HTTP/1.1 101", 12) != 0 || c->phase != PHASE_WS) return NULL;

@@ -133,7 +133,7 @@ static void test_under_bounds(void)
     CHECK(one->refs == 2 && two->refs == 2 && three->refs == 2, "the queue holds its own reference to each");
     uint8_t b;
     CHECK(test_client_read_now(&cl, &b, 1) == 0, "nothing written before the flush");
-    conn_flush_dirty();
+    server_flush_pass();
     static const uint8_t wire[] = { 0x81, 0x03, 'o', 'n', 'e', 0x81, 0x03, 't', 'w', 'o',
                                     0x81, 0x05, 't', 'h', 'r', 'e', 'e' };
     CHECK(test_client_expect(&cl, wire, sizeof wire), "the flush writes them in order");
@@ -163,7 +163,7 @@ static void test_full_queue_written_first(enum sendq_policy policy, const char *
     CHECK(test_client_expect(&cl, ab, sizeof ab), "%s: the third send writes the full queue out first", name);
     CHECK(rc3 == LH_OK && c->q.count == 1 && metrics.dropped[policy] == dropped && conn_writable(c),
           "%s: then the third is queued; nothing dropped, nothing closed", name);
-    conn_flush_dirty();
+    server_flush_pass();
     static const uint8_t zz[] = { 0x81, 0x01, 'z' };
     CHECK(test_client_expect(&cl, zz, sizeof zz), "%s: the client gets all three", name);
     frame_unref(a);
@@ -180,7 +180,7 @@ static void test_byte_bound_takes_the_only_frame(void)
     struct frame *hello = text("hello");
     CHECK(backpressure_send(cl.conn, hello) == LH_OK && cl.conn->q.count == 1,
           "a 7-byte frame over a 4-byte bound is queued when the queue is empty");
-    conn_flush_dirty();
+    server_flush_pass();
     static const uint8_t wire[] = { 0x81, 0x05, 'h', 'e', 'l', 'l', 'o' };
     CHECK(test_client_expect(&cl, wire, sizeof wire), "and written");
     frame_unref(hello);

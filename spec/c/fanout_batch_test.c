@@ -12,10 +12,12 @@
  *     drop_newest keeps the first messages and drop_oldest the last, the dropped hook is
  *     called once per message the client did not get, with that message;
  *   - a round split over passes: a pass writes its share of the clients, oldest first, and
- *     a broadcast made in between joins the writes of the clients not yet reached. */
+ *     a broadcast made in between joins the writes of the clients not yet reached; clients
+ *     hung up, closed or killed before their turn; a share wider than an io_uring batch. */
 #include "hub.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "check.h"
 #include "config.h"
@@ -390,6 +392,121 @@ static void test_round_split(void)
     for (int i = 0; i < opened; i++) test_client_hang_up(&cl[i]);
 }
 
+/* Reads what each client has now, appending to got[i] (at most cap bytes each). */
+static void read_each(struct test_client *cl, int n, uint8_t *bufs, size_t cap, size_t *got)
+{
+    for (int i = 0; i < n; i++)
+        if (cl[i].fd >= 0 && got[i] < cap)
+            got[i] += test_client_read_now(&cl[i], bufs + (size_t)i * cap + got[i], cap - got[i]);
+}
+
+/* Passes until no client is left dirty; how many, or -1 after max. */
+static int passes_until_written(int max)
+{
+    for (int pass = 1; pass <= max; pass++)
+        if (!test_pass()) return pass;
+    return -1;
+}
+
+/* Clients going away in the middle of a round, before their turn: hung up, closed,
+ * killed. The round still ends, each client left gets each message once and in order,
+ * a closed one what came before its close, and the ones gone are freed. */
+#define CHURN_CLIENTS 300
+#define CHURN_CAP 64
+
+static void test_round_split_churn(void)
+{
+    static struct test_client cl[CHURN_CLIENTS];
+    static uint8_t bufs[CHURN_CLIENTS][CHURN_CAP];
+    static size_t got[CHURN_CLIENTS];
+    int opened = 0;
+    while (opened < CHURN_CLIENTS && test_client_open_ws(&cl[opened], 0)) opened++;
+    CHECK(opened == CHURN_CLIENTS, "churn: %d clients open (%d)", CHURN_CLIENTS, opened);
+    memset(got, 0, sizeof got);
+    deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
+    CHECK(test_pass() == 1, "churn: the first pass leaves clients waiting their turn");
+    /* all behind the first pass's share */
+    for (int i = 200; i < 250; i++) {
+        close(cl[i].fd);
+        cl[i].fd = -1;
+    }
+    for (int i = 250; i < 270; i++) hub_close(cl[i].id, 1000, NULL, 0);
+    for (int i = 270; i < 280; i++) conn_kill(cl[i].conn, 1006);
+    deliver(HUB_ALL, NULL, 2, 8, NULL, 0);
+    int passes = passes_until_written(4 * FLUSH_PARTS);
+    CHECK(passes > 0, "churn: the round ends (%d passes)", passes);
+    read_each(cl, opened, &bufs[0][0], CHURN_CAP, got);
+    int wrong = 0, gone = 0;
+    for (int i = 0; i < opened; i++) {
+        if (i >= 200 && i < 280 && (i < 250 || i >= 270)) {
+            gone += conn_by_id(cl[i].id) == NULL;
+            continue;
+        }
+        int seq[4], closed = 0, n = frames(bufs[i], got[i], seq, 4, &closed);
+        int ok = i >= 250 && i < 270 ? n == 1 && seq[0] == 1 && closed
+                                     : n == 2 && seq[0] == 1 && seq[1] == 2 && !closed;
+        if (!ok && wrong++ < 3) printf("# churn: client %d read %d frames (closed %d)\n", i, n, closed);
+    }
+    CHECK(wrong == 0, "churn: each client left got 1 then 2, a closed one 1 then its close (%d wrong)", wrong);
+    CHECK(gone == 60, "churn: the hung-up and killed clients are freed (%d of 60)", gone);
+    for (int i = 0; i < opened; i++) test_client_hang_up(&cl[i]);
+}
+
+/* A pass's share larger than one io_uring batch (WRITE_RING_ENTRIES): the flush submits
+ * the full batch and goes on where it was, within the pass's share. Needs more
+ * descriptors than the default soft limit: raised up to the hard one, or skipped. */
+#define WIDE_CLIENTS (FLUSH_PARTS * (WRITE_RING_ENTRIES + 76))
+#define WIDE_CAP 32
+
+static void test_round_split_wide(void)
+{
+    struct rlimit rl;
+    rlim_t want = 2 * WIDE_CLIENTS + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max < want) {
+        printf("# %d clients need %lu descriptors: the wide round is skipped\n", WIDE_CLIENTS,
+               (unsigned long)want);
+        return;
+    }
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    static struct test_client cl[WIDE_CLIENTS];
+    static uint8_t bufs[WIDE_CLIENTS][WIDE_CAP];
+    static size_t got[WIDE_CLIENTS];
+    int opened = 0;
+    while (opened < WIDE_CLIENTS && test_client_open_ws(&cl[opened], 0)) opened++;
+    CHECK(opened == WIDE_CLIENTS, "wide: %d clients open (%d)", WIDE_CLIENTS, opened);
+    CHECK(conn_flush_share() > WRITE_RING_ENTRIES, "wide: a pass's share (%u) is more than a batch",
+          conn_flush_share());
+    memset(got, 0, sizeof got);
+    deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
+    test_pass();
+    deliver(HUB_ALL, NULL, 2, 8, NULL, 0);
+    int killed = 0;
+    for (int i = 0; i < opened; i += 97, killed++) conn_kill(cl[i].conn, 1006);
+    deliver(HUB_ALL, NULL, 3, 8, NULL, 0);
+    int passes = passes_until_written(4 * FLUSH_PARTS);
+    CHECK(passes > 0, "wide: the round ends (%d passes)", passes);
+    read_each(cl, opened, &bufs[0][0], WIDE_CAP, got);
+    int wrong = 0;
+    for (int i = 0; i < opened; i++) {
+        if (i % 97 == 0) continue;
+        int seq[4], n = frames(bufs[i], got[i], seq, 4, NULL);
+        if (!(n == 3 && seq[0] == 1 && seq[1] == 2 && seq[2] == 3) && wrong++ < 3)
+            printf("# wide: client %d read %d frames\n", i, n);
+    }
+    CHECK(wrong == 0, "wide: each of the %d clients left got 1, 2, 3 in order (%d wrong)",
+          opened - killed, wrong);
+    for (int i = 0; i < opened; i++) {
+        close(cl[i].fd);
+        cl[i].fd = -1;
+    }
+    /* libev takes the hang-ups a batch of events per pass */
+    for (int k = 0; k < 200 && conn_open_count(); k++) test_pass();
+    CHECK(conn_open_count() == 0, "wide: every connection is gone after the hang-ups");
+}
+
 int main(void)
 {
     conn_init(&hub_events, sizeof(struct client));
@@ -406,6 +523,8 @@ int main(void)
         test_pong_inside_run();
         test_kill_closes_socket();
         test_round_split();
+        test_round_split_churn();
+        test_round_split_wide();
         if (ring) CHECK_WRITE_RING_DONE();
     }
     CHECK(hub_count() == 0 && conn_open_count() == 0, "every connection is gone at the end");

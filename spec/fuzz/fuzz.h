@@ -44,6 +44,7 @@
 #include "log.h"
 #include "lua_bridge.h"
 #include "metrics.h"
+#include "server.h"
 #include "utf8.h"
 
 /* The API key the fuzz config sets, so /api/ requests reach the Lua module. */
@@ -331,12 +332,12 @@ static inline void fuzz_client_free(struct fuzz_client *cl)
 }
 
 /* One loop pass as server_run makes it: ready sockets are read (io callbacks), then the
- * once-per-pass work of server.c's flush_cb. Then every client takes what was written. */
+ * work of server.c's flush_cb. Then every client takes what was written. */
 static inline void fuzz_pass(struct fuzz_client *clients, int n)
 {
     ev_run(EV_DEFAULT, EVRUN_NOWAIT);
     hub_fire_dropped();
-    conn_flush_dirty();
+    server_flush_pass();
     for (int i = 0; i < n; i++)
         if (!clients[i].unread) fuzz_client_read(&clients[i]);
 }
