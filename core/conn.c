@@ -854,11 +854,9 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct conn *c = w->data;
     if (revents & EV_READ) on_readable(c);
-    if ((revents & EV_WRITE) && !c->killed) {
-        /* Writable again: flush now rather than wait for the next pass. */
-        if (c->dirty) return;
-        conn_flush(c);
-    }
+    /* Writable again: now, not at its turn on the dirty list (a pass or several away),
+     * while the level-triggered event would come back every pass. */
+    if ((revents & EV_WRITE) && !c->killed) conn_flush(c);
 }
 
 void conn_arm_timer(struct conn *c)
