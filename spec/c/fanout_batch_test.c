@@ -340,6 +340,14 @@ static void test_kill_closes_socket(void)
     test_client_hang_up(&a);
 }
 
+/* Opens and upgrades n clients: how many it could. */
+static int open_clients(struct test_client *cl, int n)
+{
+    int opened = 0;
+    while (opened < n && test_client_open_ws(&cl[opened], 0)) opened++;
+    return opened;
+}
+
 /* A pass writes a share of the clients (conn_flush_share), oldest dirty first. A
  * broadcast made between two passes reaches the clients not yet written in the same
  * write as the one before it, and the clients already written at the end of the round:
@@ -351,8 +359,7 @@ static void test_round_split(void)
 {
     static struct test_client cl[SPLIT_CLIENTS];
     static int pass_of[SPLIT_CLIENTS][2];   /* the pass that brought message 1, 2 (0: none) */
-    int opened = 0;
-    while (opened < SPLIT_CLIENTS && test_client_open_ws(&cl[opened], 0)) opened++;
+    int opened = open_clients(cl, SPLIT_CLIENTS);
     CHECK(opened == SPLIT_CLIENTS, "split: %d clients open (%d)", SPLIT_CLIENTS, opened);
     unsigned share = conn_flush_share();
     CHECK(share == SPLIT_CLIENTS / FLUSH_PARTS, "split: a pass writes a quarter of them (%u)", share);
@@ -419,8 +426,7 @@ static void test_round_split_churn(void)
     static struct test_client cl[CHURN_CLIENTS];
     static uint8_t bufs[CHURN_CLIENTS][CHURN_CAP];
     static size_t got[CHURN_CLIENTS];
-    int opened = 0;
-    while (opened < CHURN_CLIENTS && test_client_open_ws(&cl[opened], 0)) opened++;
+    int opened = open_clients(cl, CHURN_CLIENTS);
     CHECK(opened == CHURN_CLIENTS, "churn: %d clients open (%d)", CHURN_CLIENTS, opened);
     memset(got, 0, sizeof got);
     deliver(HUB_ALL, NULL, 1, 8, NULL, 0);
@@ -474,8 +480,7 @@ static void test_round_split_wide(void)
     static struct test_client cl[WIDE_CLIENTS];
     static uint8_t bufs[WIDE_CLIENTS][WIDE_CAP];
     static size_t got[WIDE_CLIENTS];
-    int opened = 0;
-    while (opened < WIDE_CLIENTS && test_client_open_ws(&cl[opened], 0)) opened++;
+    int opened = open_clients(cl, WIDE_CLIENTS);
     CHECK(opened == WIDE_CLIENTS, "wide: %d clients open (%d)", WIDE_CLIENTS, opened);
     CHECK(conn_flush_share() > WRITE_RING_ENTRIES, "wide: a pass's share (%u) is more than a batch",
           conn_flush_share());
