@@ -19,6 +19,8 @@ static int record_drops;
 
 void backpressure_record_drops(int on) { record_drops = on; }
 
+int backpressure_has_dropped(void) { return ndropped != 0; }
+
 struct dropped_send *backpressure_take_dropped(uint32_t *n)
 {
     struct dropped_send *batch = dropped;

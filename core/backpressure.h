@@ -31,5 +31,7 @@ void backpressure_record_drops(int on);
 /* The records since the last call; the caller frees the array and unrefs each frame.
  * NULL with *n = 0 when there are none. */
 struct dropped_send *backpressure_take_dropped(uint32_t *n);
+/* 1 while records wait for backpressure_take_dropped. */
+int backpressure_has_dropped(void);
 
 #endif

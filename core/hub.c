@@ -319,6 +319,8 @@ void hub_task_done(uint64_t id)
 
 void hub_want_dropped(int on) { backpressure_record_drops(on); }
 
+int hub_dropped_pending(void) { return backpressure_has_dropped(); }
+
 void hub_fire_dropped(void)
 {
     /* hooks may drop more sends: take the batch, then loop until none are left */

@@ -102,5 +102,7 @@ void hub_detach(struct client *cl);
 void hub_want_dropped(int on);
 /* Reports the dropped sends recorded since the last call (never inside a fan-out). */
 void hub_fire_dropped(void);
+/* 1 while dropped sends wait for hub_fire_dropped. */
+int hub_dropped_pending(void);
 
 #endif

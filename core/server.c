@@ -55,7 +55,9 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     hub_fire_dropped();
     int more = server_flush_pass();
-    if (more)
+    /* What the flush's own sends dropped (a close hook's) is reported by the next pass,
+     * which must not wait for an event. */
+    if (more || hub_dropped_pending())
         ev_idle_start(loop, &more_watcher);
     else
         ev_idle_stop(loop, &more_watcher);

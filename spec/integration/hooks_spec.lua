@@ -496,3 +496,46 @@ end)
     assert.is_nil(srv:log():find("Sanitizer", 1, true), srv:log():sub(-3000))
   end)
 end)
+
+describe("on_send_dropped for a send made inside the flush", function()
+  -- after_disconnect runs where the flush tears a connection down; what its send drops
+  -- must reach on_send_dropped without waiting for the loop's next event (the next
+  -- would be a ping, a minute away)
+  local DROPS = [[
+local hub = require "luahub"
+hub.on("after_disconnect", function(client) hub.to_room("sink", "left " .. client.id) end)
+hub.on("on_send_dropped", function(client, data)
+  if data:sub(1, 5) == "left " then hub.to_room("watch", "dropped " .. data) end
+end)
+hub.handle(function(client, msg)
+  if msg.data == "sink" or msg.data == "watch" then
+    client:join(msg.data)
+    return client:send("joined")
+  end
+  if msg.data == "fill" then
+    for _ = 1, 400 do client:send(string.rep("x", 65536)) end
+    hub.to_room("watch", "filled")
+  end
+end)
+]]
+
+  lazy_teardown(t.cleanup)
+
+  it("fires in the pass after the flush that dropped it", function()
+    local srv = t.start(t.write_script(DROPS), { send_queue = { messages = 2, policy = "drop_newest" } })
+    local watcher = assert(srv:connect())
+    watcher:send("watch")
+    assert.equal("joined", watcher:receive(5))
+    local sink = assert(srv:connect())
+    sink:send("sink")
+    assert.equal("joined", sink:receive(5))
+    sink:send("fill")   -- the sink reads nothing more: its socket and queue stay full
+    assert.equal("filled", watcher:receive(5))
+    local leaving = assert(srv:connect())
+    leaving:send("hello")
+    leaving:disconnect()
+    local report = assert(watcher:receive(3))
+    assert.truthy(report:match("^dropped left %d+$"), report)
+    srv:stop()
+  end)
+end)
