@@ -249,16 +249,26 @@ void conn_remote_addr(const struct conn *c, char *buf, size_t len)
     }
 }
 
+/* Lists c as dirty: at the tail, or at the head (front) to keep its place. */
+static void dirty_push(struct conn *c, int front)
+{
+    c->dirty = 1;
+    if (!dirty_head) {
+        c->next_dirty = NULL;
+        dirty_head = dirty_tail = c;
+    } else if (front) {
+        c->next_dirty = dirty_head;
+        dirty_head = c;
+    } else {
+        c->next_dirty = NULL;
+        dirty_tail->next_dirty = c;
+        dirty_tail = c;
+    }
+}
+
 void conn_mark_dirty(struct conn *c)
 {
-    if (c->dirty) return;
-    c->dirty = 1;
-    c->next_dirty = NULL;
-    if (dirty_head)
-        dirty_tail->next_dirty = c;
-    else
-        dirty_head = c;
-    dirty_tail = c;
+    if (!c->dirty) dirty_push(c, 0);
 }
 
 void conn_kill(struct conn *c, int code)
@@ -605,10 +615,6 @@ int conn_send_now(struct conn *c, struct frame *f)
     return 0;
 }
 
-/* Plain flushes go to the ring's batch; anything that may run a hook (a teardown, a
- * flush that ends in a close report) waits until the batch's sends are done, since a
- * hook may queue to a client whose send is in it, and a queue must stay put until its
- * send is accounted. */
 unsigned conn_flush_share(void)
 {
     unsigned share = (open_count + FLUSH_PARTS - 1) / FLUSH_PARTS;
@@ -617,6 +623,10 @@ unsigned conn_flush_share(void)
 
 void conn_flush_begin(void) { flush_room = conn_flush_share(); }
 
+/* Plain flushes go to the ring's batch; anything that may run a hook (a teardown, a
+ * flush that ends in a close report) waits until the batch's sends are done, since a
+ * hook may queue to a client whose send is in it, and a queue must stay put until its
+ * send is accounted. */
 int conn_flush_dirty(void)
 {
     for (;;) {
@@ -636,12 +646,7 @@ int conn_flush_dirty(void)
             if (write_ring_pending()) {
                 /* the batch is full: its sends first, then c again, still first */
                 write_ring_submit(ring_sent, ring_done);
-                if (!c->dirty) {
-                    c->dirty = 1;
-                    c->next_dirty = dirty_head;
-                    if (!dirty_head) dirty_tail = c;
-                    dirty_head = c;
-                }
+                if (!c->dirty) dirty_push(c, 1);
                 flush_room++;
                 continue;
             }

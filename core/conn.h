@@ -5,9 +5,10 @@
  *
  * Writing is late and batched: conn_queue only appends a frame reference and marks the
  * connection dirty; conn_flush_dirty (run from each loop pass's ev_prepare) writes the
- * dirty connections' whole queues, each with one send, a share of them per pass. A connection is never freed
- * while a caller may still hold it: teardown requested during a pass (conn_kill) happens
- * in the flush, after every broadcast and Lua call of that pass has returned. */
+ * dirty connections' whole queues, each with one send, a share of them per pass. A
+ * connection is never freed while a caller may still hold it: teardown requested during
+ * a pass (conn_kill) happens in the flush, after every broadcast and Lua call of that
+ * pass has returned. */
 #ifndef LUAHUB_CONN_H
 #define LUAHUB_CONN_H
 
